@@ -1,0 +1,171 @@
+"""Command line: parse arguments, run one command, map every outcome to an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from pkiform import __version__
+from pkiform.errors import PkiformError, SpecError
+
+EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 timestamp like 2026-01-31T12:00:00Z; got {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z) in {text!r}")
+    return value.astimezone(UTC)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pkiform", description="Declarative PKI from a YAML spec.")
+    parser.add_argument("--version", action="version", version=f"pkiform {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str, *, spec: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if spec:
+            p.add_argument("spec", type=Path, metavar="SPEC", help="the YAML spec file")
+        return p
+
+    def with_out(p: argparse.ArgumentParser, *, rekey: bool = False) -> None:
+        p.add_argument(
+            "-o",
+            "--out",
+            type=Path,
+            default=Path("pki"),
+            metavar="DIR",
+            help="output directory (default: ./pki)",
+        )
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--at",
+            type=_timestamp,
+            metavar="TIMESTAMP",
+            help="act as if it were this time (RFC 3339)",
+        )
+        if rekey:
+            p.add_argument(
+                "--rekey",
+                action="append",
+                default=[],
+                metavar="NAME",
+                help="replace NAME's key (and reissue everything below it)",
+            )
+
+    command("validate", "check the spec; print every problem")
+    with_out(command("plan", "show what apply would do; change nothing"), rekey=True)
+    apply = command("apply", "make DIR match SPEC")
+    with_out(apply, rekey=True)
+    apply.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another apply on DIR to finish (default: 0)",
+    )
+    with_out(command("status", "check what is on disk: pairs, chains, expiry"))
+    graph = command("graph", "print the issuer tree")
+    graph.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
+    command("schema", "print the JSON Schema", spec=False)
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    # imported here so `pkiform --version` and argument errors stay fast
+    from pkiform.commands import apply, graph, plan, schema, status, validate
+
+    clock = datetime.now(UTC)
+    now: datetime = getattr(args, "at", None) or clock
+    runners: dict[str, Callable[[], int]] = {
+        "validate": lambda: validate.run(args.spec, stdout=stdout, stderr=stderr),
+        "plan": lambda: plan.run(
+            args.spec,
+            args.out,
+            now=now,
+            rekey=args.rekey,
+            as_json=args.json,
+            stdout=stdout,
+            stderr=stderr,
+        ),
+        "apply": lambda: apply.run(
+            args.spec,
+            args.out,
+            now=now,
+            stamp=f"{clock:%Y%m%dT%H%M%SZ}",
+            rekey=args.rekey,
+            lock_timeout=args.lock_timeout,
+            as_json=args.json,
+            stdout=stdout,
+            stderr=stderr,
+        ),
+        "status": lambda: status.run(
+            args.spec, args.out, now=now, as_json=args.json, stdout=stdout, stderr=stderr
+        ),
+        "graph": lambda: graph.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
+        "schema": lambda: schema.run(stdout=stdout),
+    }
+    return runners[args.command]()
+
+
+def main(
+    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run pkiform; return the exit code (0 ok, 1 error, 2 plan has changes, 64 usage)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse exits for --help, --version and usage errors
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    try:
+        return _dispatch(args, out, err)
+    except SpecError as e:
+        err.write("".join(f"{d}\n" for d in e.diagnostics))
+        return 1
+    except PkiformError as e:
+        err.write(f"pkiform: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("pkiform: interrupted\n")
+        return 130
+    except Exception as e:
+        if os.environ.get("PKIFORM_DEBUG"):
+            traceback.print_exc(file=err)
+        err.write(
+            f"pkiform: internal error: {type(e).__name__}: {e}; "
+            "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
+        )
+        return 1
+
+
+def main_exit() -> NoReturn:
+    sys.exit(main())

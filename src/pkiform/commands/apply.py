@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from pkiform import execute
+from pkiform.commands.plan import check_rekey_names
+from pkiform.observe import observe
+from pkiform.planner import plan
+from pkiform.render import applied_json, applied_text, diagnostics_text
+from pkiform.store import Store
+from pkiform.validation import validate_path
+
+
+def run(
+    spec_path: Path,
+    out: Path,
+    *,
+    now: datetime,
+    stamp: str,
+    rekey: Sequence[str],
+    lock_timeout: float,
+    as_json: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Make the output directory match the spec."""
+    valid = validate_path(spec_path)
+    stderr.write(diagnostics_text(valid.warnings))
+    names = check_rekey_names(valid.spec, rekey)
+    store = Store(out)
+    with store.locked(timeout=lock_timeout):
+        store.recover()
+        observed = observe(store, valid.spec.identities)
+        the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names)
+        applied = execute.apply(
+            the_plan, valid.spec, valid.graph, observed, store, now, stamp=stamp
+        )
+    render = applied_json if as_json else applied_text
+    stdout.write(render(the_plan, applied.warnings))
+    return 0

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from pkiform import render
+from pkiform.validation import validate_path
+
+FORMATS = {"text": render.graph_text, "dot": render.graph_dot, "mermaid": render.graph_mermaid}
+
+
+def run(spec_path: Path, *, fmt: str, stdout: TextIO, stderr: TextIO) -> int:
+    """Print the issuer tree."""
+    valid = validate_path(spec_path)
+    stderr.write(render.diagnostics_text(valid.warnings))
+    stdout.write(FORMATS[fmt](valid.spec, valid.graph))
+    return 0

@@ -1,0 +1,72 @@
+"""Locations, diagnostics and the one exception hierarchy that cli maps to exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Location:
+    """A 1-based position in a spec file."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diagnostic:
+    """One problem found in a spec, at a place, on a field path like `identities.web.issuer`."""
+
+    loc: Location
+    path: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        field = f"{self.path}: " if self.path else ""
+        return f"{self.loc}: {self.severity}: {field}{self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.loc.file, self.loc.line, self.loc.col, self.path)
+
+
+def sorted_diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics in file order, each reported once."""
+    unique = {(d.sort_key(), d.severity, d.message): d for d in diagnostics}
+    return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+class PkiformError(Exception):
+    """Root of every error pkiform reports to the user (exit code 1)."""
+
+
+class SpecError(PkiformError):
+    """The spec is invalid; carries every problem found, errors and warnings."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = sorted_diagnostics(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity is Severity.ERROR]
+        super().__init__(f"{len(errors)} error(s) in the spec")
+
+
+class StoreError(PkiformError):
+    """The output directory cannot be read or written as needed."""
+
+
+class LockBusy(StoreError):
+    """Another pkiform holds the output directory's lock."""
+
+
+class RefusedError(PkiformError):
+    """apply would have to do something only an explicit flag may allow (e.g. replace a CA key)."""

@@ -1,0 +1,84 @@
+"""The one place that signs certificates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from pkiform.errors import PkiformError
+from pkiform.keys import PrivateKey, spec_of
+from pkiform.model import Identity
+from pkiform.profile import Profile, hash_for
+
+# backdate: peers whose clocks run a little slow would reject "not yet valid"
+BACKDATE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signer:
+    """The issuing CA: its certificate and private key."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+
+
+def validity_window(
+    identity: Identity, issuer_cert: x509.Certificate | None, now: datetime
+) -> tuple[datetime, datetime, bool]:
+    """not_before, not_after and whether not_after was clamped to the issuer's expiry."""
+    start = now.replace(microsecond=0)
+    not_before = start - BACKDATE
+    not_after = start + identity.validity.delta
+    if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
+        return not_before, issuer_cert.not_valid_after_utc, True
+    return not_before, not_after, False
+
+
+def issue(
+    identity: Identity,
+    profile: Profile,
+    key: PrivateKey,
+    signer: Signer | None,
+    now: datetime,
+) -> x509.Certificate:
+    """Sign a certificate for `identity` with `key`; self-signed when `signer` is None."""
+    public_key = key.public_key()
+    signing_key = signer.key if signer else key
+    issuer_name = signer.cert.subject if signer else profile.subject
+    not_before, not_after, _ = validity_window(identity, signer.cert if signer else None, now)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(profile.subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for ext in profile.extensions:
+        builder = builder.add_extension(ext.value, critical=ext.critical)
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+    )
+    if signer is not None:
+        ski = signer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+    signer_spec = spec_of(signing_key.public_key())
+    assert signer_spec is not None
+    cert = builder.sign(signing_key, hash_for(signer_spec))  # type: ignore[arg-type]
+    # keys are loaded without RSA's slow self-check; a bad key shows up here instead
+    try:
+        cert.verify_directly_issued_by(signer.cert if signer else cert)
+    except (InvalidSignature, ValueError, TypeError) as e:
+        who = "its issuer's" if signer else "its own"
+        raise PkiformError(
+            f"{identity.name}: the certificate signed with {who} key does not verify; "
+            "the key file does not match its certificate"
+        ) from e
+    return cert

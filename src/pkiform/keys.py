@@ -1,0 +1,100 @@
+"""Key pairs: generate one for a KeySpec, serialize, load, and say what a key is."""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+
+from pkiform.model import KeySpec, KeyType
+
+PrivateKey = CertificateIssuerPrivateKeyTypes
+PublicKey = CertificatePublicKeyTypes
+
+_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
+}
+_CURVE_NAMES: dict[str, str] = {cls().name: label for label, cls in _CURVES.items()}
+
+
+_SUPPORTED = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
+
+
+class KeyLoadError(ValueError):
+    """key.pem is not a private key pkiform can use."""
+
+
+def generate(spec: KeySpec) -> PrivateKey:
+    """A fresh private key of the spec's type."""
+    if spec.type is KeyType.RSA:
+        assert spec.size is not None
+        return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
+    if spec.type is KeyType.EC:
+        assert spec.curve is not None
+        return ec.generate_private_key(_CURVES[spec.curve]())
+    if spec.type is KeyType.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    return ed448.Ed448PrivateKey.generate()
+
+
+def to_pem(key: PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted: the file is protected by its 0600 mode."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_pem(data: bytes) -> PrivateKey:
+    """Parse key.pem. RSA's expensive self-check is skipped (36-259 ms per key): every
+    signature pkiform makes is verified against the certificate's public key instead."""
+    try:
+        key = serialization.load_pem_private_key(
+            data, password=None, unsafe_skip_rsa_key_validation=True
+        )
+    except TypeError as e:
+        raise KeyLoadError("key.pem is encrypted; pkiform writes unencrypted PKCS#8") from e
+    except ValueError as e:
+        raise KeyLoadError("key.pem is not a readable PEM private key") from e
+    if not isinstance(key, _SUPPORTED):
+        raise KeyLoadError(f"key.pem holds an unsupported key type ({type(key).__name__})")
+    return key
+
+
+def spec_of(key: PublicKey) -> KeySpec | None:
+    """The KeySpec a public key satisfies, or None for a type pkiform does not issue."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return KeySpec(type=KeyType.RSA, size=key.key_size)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        curve = _CURVE_NAMES.get(key.curve.name)
+        return KeySpec(type=KeyType.EC, curve=curve) if curve else None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return KeySpec(type=KeyType.ED25519)
+    if isinstance(key, ed448.Ed448PublicKey):
+        return KeySpec(type=KeyType.ED448)
+    return None
+
+
+def spki_der(key: PublicKey) -> bytes:
+    """The SubjectPublicKeyInfo DER, the stable identity of a public key."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def fingerprint(key: PublicKey) -> str:
+    """sha256 of the SubjectPublicKeyInfo, hex: safe to log, names the key without revealing it."""
+    return hashlib.sha256(spki_der(key)).hexdigest()

@@ -1,0 +1,117 @@
+"""The resolved spec: plain frozen data that every later stage works from."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import NewType
+
+from pkiform.errors import Location
+
+IdentityName = NewType("IdentityName", str)
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Kind(StrEnum):
+    ROOT = "root"
+    INTERMEDIATE = "intermediate"
+    SERVER = "server"
+    CLIENT = "client"
+
+    @property
+    def is_ca(self) -> bool:
+        return self in (Kind.ROOT, Kind.INTERMEDIATE)
+
+
+class KeyType(StrEnum):
+    RSA = "rsa"
+    EC = "ec"
+    ED25519 = "ed25519"
+    ED448 = "ed448"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySpec:
+    type: KeyType
+    size: int | None = None  # RSA only
+    curve: str | None = None  # EC only: P-256, P-384, P-521
+
+    def __str__(self) -> str:
+        if self.type is KeyType.RSA:
+            return f"rsa {self.size}"
+        if self.type is KeyType.EC:
+            return f"ec {self.curve}"
+        return str(self.type)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duration:
+    """A validity length as written (`90d`), kept for messages, with its timedelta."""
+
+    text: str
+    delta: timedelta
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# the order attributes appear in the subject, most general first (as openssl prints them)
+SUBJECT_FIELDS = ("C", "ST", "L", "O", "OU", "CN")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameSet:
+    dns: tuple[str, ...] = ()
+    ip: tuple[IpNetwork, ...] = ()
+    email: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.dns or self.ip or self.email)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameConstraints:
+    permitted: NameSet
+    excluded: NameSet
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revocation:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    name: IdentityName
+    kind: Kind
+    loc: Location
+    issuer: IdentityName | None
+    subject: tuple[tuple[str, str], ...]  # (field, value) in SUBJECT_FIELDS order
+    key: KeySpec
+    validity: Duration
+    renew_before: Duration
+    dns: tuple[str, ...] = ()
+    ip: tuple[IpAddress, ...] = ()
+    email: tuple[str, ...] = ()
+    uri: tuple[str, ...] = ()
+    path_length: int | None = None
+    name_constraints: NameConstraints | None = None
+    extended_key_usage: tuple[str, ...] = ()  # names or dotted OIDs; empty for CAs
+    crl_url: str | None = None
+    ocsp_url: str | None = None
+    revoked: Revocation | None = None
+
+    @property
+    def common_name(self) -> str:
+        return dict(self.subject)["CN"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spec:
+    file: str
+    identities: Mapping[IdentityName, Identity]

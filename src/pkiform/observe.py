@@ -1,0 +1,101 @@
+"""Facts about what is on disk: parsed certificates and keys, and whether they belong together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pkiform.errors import StoreError
+from pkiform.keys import KeyLoadError, PrivateKey, load_pem, spki_der
+from pkiform.model import IdentityName
+from pkiform.store import Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObservedIdentity:
+    """One identity's folder as found: every field is a fact, none a decision."""
+
+    name: IdentityName
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    cert: x509.Certificate | None = None
+    cert_problem: str | None = None  # present but unusable
+    key: PrivateKey | None = None
+    key_problem: str | None = None
+    key_matches_cert: bool = False
+    interrupted: bool = False  # an apply stopped half-way through replacing its files
+
+    @property
+    def has_cert_file(self) -> bool:
+        return "cert.pem" in self.files
+
+    @property
+    def has_key_file(self) -> bool:
+        return "key.pem" in self.files
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    identities: Mapping[IdentityName, ObservedIdentity]
+    on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
+    manifest: bytes | None = None
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def observe_one(store: Store, name: IdentityName) -> ObservedIdentity:
+    """Read and parse one identity's files."""
+    try:
+        files = store.read_identity(name)
+    except StoreError as e:
+        return ObservedIdentity(name=name, cert_problem=str(e), key_problem=str(e))
+    cert, cert_problem = _parse_cert(files.get("cert.pem"))
+    key, key_problem = _parse_key(files.get("key.pem"))
+    matches = (
+        cert is not None
+        and key is not None
+        and spki_der(key.public_key()) == spki_der(cert.public_key())
+    )
+    return ObservedIdentity(
+        name=name,
+        files=files,
+        cert=cert,
+        cert_problem=cert_problem,
+        key=key,
+        key_problem=key_problem,
+        key_matches_cert=matches,
+        interrupted=store.has_pending(name),
+    )
+
+
+def observe(store: Store, names: Iterable[IdentityName]) -> Observed:
+    """Facts for every named identity, and the identity folders the spec does not name."""
+    wanted = list(names)
+    identities = {name: observe_one(store, name) for name in wanted}
+    others = tuple(n for n in store.names_on_disk() if n not in identities)
+    return Observed(identities=identities, on_disk_only=others, manifest=store.read_manifest())
+
+
+def _parse_cert(data: bytes | None) -> tuple[x509.Certificate | None, str | None]:
+    if data is None:
+        return None, None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return None, "cert.pem is not a readable PEM certificate"
+    if len(certs) != 1:
+        return None, f"cert.pem holds {len(certs)} certificates, expected 1"
+    return certs[0], None
+
+
+def _parse_key(data: bytes | None) -> tuple[PrivateKey | None, str | None]:
+    if data is None:
+        return None, None
+    try:
+        return load_pem(data), None
+    except KeyLoadError as e:
+        return None, str(e)

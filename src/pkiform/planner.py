@@ -1,0 +1,239 @@
+"""Decide, per identity, what apply must do: a pure function of spec, disk facts and time."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography import x509
+
+from pkiform.drift import differences
+from pkiform.graph import IssuerGraph
+from pkiform.issuing import BACKDATE
+from pkiform.keys import spec_of
+from pkiform.model import Identity, IdentityName, Spec
+from pkiform.observe import Observed, ObservedIdentity, cert_pem
+
+
+class Verb(StrEnum):
+    CREATE = "create"  # nothing on disk yet
+    REISSUE = "reissue"  # new certificate, same key
+    REKEY = "rekey"  # new key and new certificate
+    REPAIR = "repair"  # certificate fine; chain.pem, fullchain.pem or ca.pem rewritten
+    BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
+    UNCHANGED = "unchanged"
+
+
+CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    name: IdentityName
+    verb: Verb
+    reasons: tuple[str, ...] = ()
+    cascade_from: IdentityName | None = None
+
+    @property
+    def new_key(self) -> bool:
+        return self.verb in (Verb.CREATE, Verb.REKEY)
+
+    @property
+    def new_cert(self) -> bool:
+        return self.verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    actions: tuple[Action, ...]  # every identity, issuers first
+    on_disk_only: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.verb in CHANGES)
+
+    @property
+    def blocked(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.verb is Verb.BLOCKED)
+
+
+def plan(
+    spec: Spec,
+    graph: IssuerGraph,
+    observed: Observed,
+    now: datetime,
+    *,
+    rekey: Collection[IdentityName] = (),
+) -> Plan:
+    """What apply would do, identity by identity, in issuing order."""
+    decided: dict[IdentityName, Action] = {}
+    for name in graph.order():
+        ident = spec.identities[name]
+        issuer = spec.identities[ident.issuer] if ident.issuer else None
+        decided[name] = _decide(
+            ident,
+            issuer,
+            observed.identities[name],
+            [observed.identities[n].cert for n in graph.chain(name)],
+            decided.get(issuer.name) if issuer else None,
+            now,
+            name in rekey,
+        )
+    return Plan(actions=tuple(decided.values()), on_disk_only=observed.on_disk_only)
+
+
+def _decide(
+    ident: Identity,
+    issuer: Identity | None,
+    obs: ObservedIdentity,
+    issuer_chain: list[x509.Certificate | None],
+    issuer_action: Action | None,
+    now: datetime,
+    rekey_requested: bool,
+) -> Action:
+    def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
+        return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
+
+    interrupted = ("an earlier apply was interrupted; finishing it",) if obs.interrupted else ()
+    if not obs.has_cert_file and not obs.has_key_file:
+        return act(Verb.CREATE)
+    if rekey_requested:
+        return act(Verb.REKEY, "--rekey asked for a new key", *interrupted)
+
+    key_reason = _key_problem(ident, obs)
+    if key_reason is not None:
+        if ident.kind.is_ca and obs.cert is not None and not _spec_changed_key(ident, obs):
+            return act(
+                Verb.BLOCKED,
+                f"{key_reason} while its certificate is still there; a CA key is never "
+                f"replaced implicitly: pass --rekey {ident.name} to replace it and reissue "
+                "everything below it",
+            )
+        return act(Verb.REKEY, key_reason, *interrupted)
+
+    reasons: list[str] = list(interrupted)
+    cascade = None
+    if issuer_action is not None and issuer_action.verb in (Verb.CREATE, Verb.REKEY):
+        reasons.append(f"issuer {issuer_action.name!r} gets a new key")
+        cascade = issuer_action.name
+    elif issuer_action is not None and issuer_action.verb is Verb.REISSUE:
+        reasons.append(f"issuer {issuer_action.name!r} is reissued")
+        cascade = issuer_action.name
+
+    cert = obs.cert
+    if cert is None:
+        reasons.append(obs.cert_problem or "cert.pem is missing")
+    elif not obs.key_matches_cert:
+        reasons.append("cert.pem does not match key.pem")
+    else:
+        reasons.extend(differences(ident, issuer, cert))
+        issuer_cert = issuer_chain[0] if issuer_chain else None
+        if cascade is None:
+            link = _issuer_link_problem(cert, issuer_cert if issuer else cert, issuer)
+            if link:
+                reasons.append(link)
+        reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
+    if reasons:
+        return act(Verb.REISSUE, *reasons, cascade=cascade)
+
+    assert cert is not None
+    repairs = _derived_file_problems(obs, cert, issuer_chain)
+    if repairs:
+        return act(Verb.REPAIR, *repairs)
+    return act(Verb.UNCHANGED)
+
+
+def _key_problem(ident: Identity, obs: ObservedIdentity) -> str | None:
+    """Why the key on disk cannot be kept, or None."""
+    if obs.key is None:
+        return obs.key_problem or "key.pem is missing"
+    have = spec_of(obs.key.public_key())
+    if have != ident.key:
+        return f"key: {have or 'unsupported type'} -> {ident.key}"
+    if ident.kind.is_ca and obs.cert is not None and not obs.key_matches_cert:
+        return "key.pem does not match cert.pem"
+    return None
+
+
+def _spec_changed_key(ident: Identity, obs: ObservedIdentity) -> bool:
+    """The spec asks for another key type than the certificate has: an explicit rekey."""
+    assert obs.cert is not None
+    return spec_of(obs.cert.public_key()) != ident.key
+
+
+def _issuer_link_problem(
+    cert: x509.Certificate, issuer_cert: x509.Certificate | None, issuer: Identity | None
+) -> str | None:
+    who = f"issuer {issuer.name!r}" if issuer else "itself"
+    if issuer_cert is None:
+        return f"{who} has no usable certificate"
+    try:
+        cert.verify_directly_issued_by(issuer_cert)
+    except Exception:  # InvalidSignature, ValueError (name mismatch), TypeError (key type)
+        return f"not signed by the current certificate of {who}"
+    return None
+
+
+def _time_reasons(
+    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
+) -> list[str]:
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    issuer_end = issuer_cert.not_valid_after_utc if issuer_cert else None
+    # a certificate cut short to end with its issuer is what the spec allows, not drift
+    clamped = issuer_end is not None and not_after == issuer_end
+    length = not_after - not_before
+    wanted = ident.validity.delta + BACKDATE
+    if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
+        return [f"validity: {_days(length - BACKDATE)} -> {ident.validity}"]
+    left = not_after - now
+    if left <= timedelta(0):
+        return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
+    fresh_end = now + ident.validity.delta
+    if issuer_end is not None:
+        fresh_end = min(fresh_end, issuer_end)
+    # renewing only helps if a new certificate would outlast this one
+    if left < ident.renew_before.delta and fresh_end > not_after:
+        return [
+            f"expires {not_after:%Y-%m-%d} (in {_days(left)}) < renew_before {ident.renew_before}"
+        ]
+    return []
+
+
+def _days(delta: timedelta) -> str:
+    if delta >= timedelta(days=2):
+        return f"{delta.days}d"
+    return f"{int(delta.total_seconds() // 3600)}h"
+
+
+def derived_files(
+    cert: x509.Certificate, issuer_chain: Sequence[x509.Certificate]
+) -> dict[str, bytes]:
+    """cert.pem, chain.pem, fullchain.pem and ca.pem for a certificate and the certificates
+    of its issuers, nearest first (empty for a root)."""
+    root = issuer_chain[-1] if issuer_chain else cert
+    chain_pem = b"".join(cert_pem(c) for c in issuer_chain[:-1])  # root excluded
+    own = cert_pem(cert)
+    return {
+        "cert.pem": own,
+        "chain.pem": chain_pem,
+        "fullchain.pem": own + chain_pem,
+        "ca.pem": cert_pem(root),
+    }
+
+
+def _derived_file_problems(
+    obs: ObservedIdentity, cert: x509.Certificate, issuer_chain: list[x509.Certificate | None]
+) -> list[str]:
+    chain = [c for c in issuer_chain if c is not None]
+    if len(chain) != len(issuer_chain):
+        return []  # an issuer without a certificate is planned as create, which cascades
+    problems = []
+    for filename, data in derived_files(cert, chain).items():
+        have = obs.files.get(filename)
+        if have is None:
+            problems.append(f"{filename} is missing")
+        elif have != data:
+            problems.append(f"{filename} is out of date")
+    return problems

@@ -1,0 +1,189 @@
+"""Text and JSON for people and pipelines. Formats only: every decision is made elsewhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pkiform.errors import Diagnostic
+from pkiform.graph import IssuerGraph
+from pkiform.health import Health, IdentityHealth
+from pkiform.model import Spec
+from pkiform.planner import Action, Plan, Verb
+
+# terraform's vocabulary: + create, ~ update in place, -/+ replace
+SYMBOLS = {
+    Verb.CREATE: "+",
+    Verb.REISSUE: "~",
+    Verb.REPAIR: "~",
+    Verb.REKEY: "-/+",
+    Verb.BLOCKED: "!",
+    Verb.UNCHANGED: " ",
+}
+_LABELS = {
+    Verb.CREATE: "create",
+    Verb.REISSUE: "reissue",
+    Verb.REPAIR: "repair files",
+    Verb.REKEY: "replace key",
+    Verb.BLOCKED: "blocked",
+    Verb.UNCHANGED: "unchanged",
+}
+
+
+def diagnostics_text(diagnostics: Sequence[Diagnostic]) -> str:
+    return "".join(f"{d}\n" for d in diagnostics)
+
+
+def plan_text(plan: Plan, spec: Spec) -> str:
+    lines = []
+    for action in plan.actions:
+        if action.verb is Verb.UNCHANGED:
+            continue
+        kind = spec.identities[action.name].kind
+        lines.append(f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}")
+        lines += [f"      {reason}" for reason in action.reasons]
+    for name in plan.on_disk_only:
+        lines.append(f"  ? {name}: on disk but not in the spec; left in place")
+    counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
+    if plan.changes or plan.blocked:
+        summary = ", ".join(
+            f"{counts[verb]} to {_LABELS[verb]}"
+            for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
+            if counts[verb]
+        )
+        if plan.blocked:
+            summary += (", " if summary else "") + f"{counts[Verb.BLOCKED]} blocked"
+        lines.append(f"Plan: {summary}; {counts[Verb.UNCHANGED]} unchanged.")
+    else:
+        lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date.")
+    return "\n".join(lines) + "\n"
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "verb": str(action.verb),
+        "reasons": list(action.reasons),
+        "cascade_from": action.cascade_from,
+    }
+
+
+def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
+    return _dump(
+        {
+            "changes": bool(plan.changes),
+            "actions": [action_json(a) for a in plan.actions],
+            "on_disk_only": list(plan.on_disk_only),
+            "warnings": [str(w) for w in warnings],
+        }
+    )
+
+
+def applied_text(plan: Plan, runtime_warnings: Sequence[str]) -> str:
+    lines = [
+        f"{SYMBOLS[a.verb]:>3} {a.name}: {_LABELS[a.verb]}"
+        + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
+        for a in plan.changes
+    ]
+    lines += [f"warning: {w}" for w in runtime_warnings]
+    lines += [f"  ? {n}: on disk but not in the spec; left in place" for n in plan.on_disk_only]
+    n = len(plan.changes)
+    lines.append(f"Apply complete: {n} changed, {len(plan.actions) - n} unchanged.")
+    return "\n".join(lines) + "\n"
+
+
+def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
+    return _dump(
+        {
+            "changed": [action_json(a) for a in plan.changes],
+            "unchanged": [a.name for a in plan.actions if a.verb is Verb.UNCHANGED],
+            "on_disk_only": list(plan.on_disk_only),
+            "warnings": list(runtime_warnings),
+        }
+    )
+
+
+def status_text(report: Sequence[IdentityHealth]) -> str:
+    width = max((len(r.name) for r in report), default=4)
+    lines = []
+    for r in report:
+        until = f"until {r.not_after:%Y-%m-%d %H:%M}Z" if r.not_after else "-"
+        lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
+        lines += [f"        {p}" for p in r.problems]
+    bad = sum(1 for r in report if r.health is Health.ERROR)
+    lines.append(f"{len(report)} identities, {bad} with errors.")
+    return "\n".join(lines) + "\n"
+
+
+def status_json(report: Sequence[IdentityHealth]) -> str:
+    return _dump(
+        {
+            "ok": not any(r.health is Health.ERROR for r in report),
+            "identities": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "health": str(r.health),
+                    "problems": list(r.problems),
+                    "not_after": r.not_after.isoformat() if r.not_after else None,
+                    "serial": r.serial,
+                }
+                for r in report
+            ],
+        }
+    )
+
+
+def graph_text(spec: Spec, graph: IssuerGraph) -> str:
+    lines: list[str] = []
+
+    def describe(name: str) -> str:
+        ident = spec.identities[name]  # type: ignore[index]
+        return f"{name} ({ident.kind}, {ident.key}, {ident.validity})"
+
+    def walk(name: str, prefix: str, last: bool) -> None:
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(name)}")
+        children = graph.children(name)  # type: ignore[arg-type]
+        for i, child in enumerate(children):
+            walk(child, prefix + ("    " if last else "│   "), i == len(children) - 1)
+
+    roots = [n for n in graph.order() if graph.issuer_of[n] is None]
+    for root in roots:
+        lines.append(describe(root))
+        children = graph.children(root)
+        for i, child in enumerate(children):
+            walk(child, "", i == len(children) - 1)
+    return "\n".join(lines) + "\n"
+
+
+def graph_dot(spec: Spec, graph: IssuerGraph) -> str:
+    lines = ["digraph pkiform {", "  rankdir=TB;", "  node [shape=box];"]
+    for name in graph.order():
+        ident = spec.identities[name]
+        shape = "box, style=bold" if ident.kind.is_ca else "ellipse"
+        lines.append(f'  "{name}" [label="{name}\\n{ident.kind}", shape={shape}];')
+    for name in graph.order():
+        issuer = graph.issuer_of[name]
+        if issuer is not None:
+            lines.append(f'  "{issuer}" -> "{name}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def graph_mermaid(spec: Spec, graph: IssuerGraph) -> str:
+    lines = ["graph TD"]
+    ids = {name: f"n{i}" for i, name in enumerate(graph.order())}
+    for name, node in ids.items():
+        ident = spec.identities[name]
+        open_, close = ("[", "]") if ident.kind.is_ca else ("(", ")")
+        lines.append(f'  {node}{open_}"{name}<br/>{ident.kind}"{close}')
+    for name, node in ids.items():
+        issuer = graph.issuer_of[name]
+        if issuer is not None:
+            lines.append(f"  {ids[issuer]} --> {node}")
+    return "\n".join(lines) + "\n"
+
+
+def _dump(document: Any) -> str:
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,201 @@
+"""Semantic rules over the whole spec: what a schema cannot express. All problems, located."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterator
+from typing import Protocol
+
+from pkiform.errors import Diagnostic, Severity
+from pkiform.graph import IssuerGraph
+from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
+from pkiform.resolve import dns_problem
+from pkiform.source import Document, JsonPath, dotted
+
+_CA_ONLY = ("path_length", "name_constraints", "crl_url", "ocsp_url")
+_SANS = ("dns", "ip", "email", "uri")
+
+
+def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
+    """Errors and warnings for the spec; an empty list of errors means it can be issued."""
+    out: list[Diagnostic] = []
+
+    def report(path: JsonPath, message: str, *, warning: bool = False, key: bool = False) -> None:
+        out.append(
+            Diagnostic(
+                loc=doc.loc(path, key=key),
+                path=dotted(path),
+                message=message,
+                severity=Severity.WARNING if warning else Severity.ERROR,
+            )
+        )
+
+    written = doc.data["identities"]
+    for name, ident in spec.identities.items():
+        base: JsonPath = ("identities", name)
+        fields = written[name]
+        for problem_path, message in _kind_fields(ident, fields):
+            report((*base, *problem_path), message, key=True)
+        if ident.issuer is not None:
+            _check_issuer(spec, ident, report)
+        if ident.renew_before.delta >= ident.validity.delta:
+            where = "renew_before" if "renew_before" in fields else "validity"
+            report(
+                (*base, where),
+                f"renew_before ({ident.renew_before}) must be shorter than validity "
+                f"({ident.validity}), or every apply would reissue it",
+            )
+
+    cycles = graph.cycles()
+    for cycle in cycles:
+        report(("identities", cycle[0], "issuer"), f"issuer cycle: {' -> '.join(cycle)}")
+    if cycles:
+        return out
+
+    for name, ident in spec.identities.items():
+        issuer = spec.identities.get(ident.issuer) if ident.issuer else None
+        if issuer is None or not issuer.kind.is_ca:
+            continue
+        if ident.validity.delta > issuer.validity.delta:
+            report(
+                ("identities", name, "validity"),
+                f"{ident.validity} outlives its issuer {issuer.name!r} ({issuer.validity}); "
+                "its certificate will end when the issuer's does",
+                warning=True,
+            )
+        if ident.kind is Kind.INTERMEDIATE:
+            for message in _path_length_problems(spec, graph, ident.name):
+                report(("identities", name, "issuer"), message)
+        elif not ident.kind.is_ca:
+            for path, message in _name_constraint_problems(spec, graph, ident):
+                report(("identities", name, *path), message)
+    return out
+
+
+def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[JsonPath, str]]:
+    kind = ident.kind
+    if kind is Kind.ROOT:
+        if "issuer" in fields:
+            yield ("issuer",), "a root is self-signed and takes no issuer"
+        if "revoked" in fields:
+            yield ("revoked",), "a root cannot be revoked by a CRL; remove it from the spec instead"
+    elif "issuer" not in fields:
+        yield (), f"missing required field 'issuer' (every {kind} needs one)"
+    if kind.is_ca:
+        if "extended_key_usage" in fields:
+            yield ("extended_key_usage",), "extended_key_usage is for leaves, not CAs"
+        for san in _SANS:
+            if san in fields:
+                yield (san,), "subject alternative names are for leaves; CAs carry none"
+    else:
+        for field in _CA_ONLY:
+            if field in fields:
+                yield (field,), f"{field} applies to CAs only, not to a {kind}"
+    if kind is Kind.SERVER and not (ident.dns or ident.ip):
+        yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
+
+
+def _check_issuer(spec: Spec, ident: Identity, report: _Report) -> None:
+    path: JsonPath = ("identities", ident.name, "issuer")
+    assert ident.issuer is not None
+    issuer = spec.identities.get(ident.issuer)
+    if issuer is None:
+        names = sorted(n for n, i in spec.identities.items() if i.kind.is_ca and n != ident.name)
+        close = difflib.get_close_matches(ident.issuer, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        report(path, f"unknown identity {ident.issuer!r}{hint}")
+    elif issuer.name == ident.name and ident.kind is Kind.INTERMEDIATE:
+        pass  # reported as a cycle
+    elif not issuer.kind.is_ca:
+        report(
+            path,
+            f"{issuer.name!r} is a {issuer.kind}, not a CA: only a root or intermediate can issue",
+        )
+
+
+class _Report(Protocol):
+    def __call__(
+        self, path: JsonPath, message: str, *, warning: bool = False, key: bool = False
+    ) -> None: ...
+
+
+def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) -> Iterator[str]:
+    """pathLenConstraint: how many intermediates may follow a CA in a chain (RFC 5280 §4.2.1.9)."""
+    following = 1  # intermediates between the CA being checked and `name`, `name` included
+    for ca_name in graph.chain(name):
+        ca = spec.identities[ca_name]
+        if ca.path_length is not None and following > ca.path_length:
+            if following == 1:
+                yield f"{ca_name!r} has path_length 0: it cannot issue an intermediate CA"
+            else:
+                yield (
+                    f"{following} intermediate CAs would follow {ca_name!r}, "
+                    f"whose path_length is {ca.path_length}"
+                )
+        if ca.kind is Kind.INTERMEDIATE:
+            following += 1
+
+
+def _name_constraint_problems(
+    spec: Spec, graph: IssuerGraph, leaf: Identity
+) -> Iterator[tuple[JsonPath, str]]:
+    names: list[tuple[JsonPath, str, str]] = [
+        (("dns", i), "dns", n) for i, n in enumerate(leaf.dns)
+    ]
+    names += [(("ip", i), "ip", str(a)) for i, a in enumerate(leaf.ip)]
+    names += [(("email", i), "email", e) for i, e in enumerate(leaf.email)]
+    cn = leaf.common_name
+    # OpenSSL also holds a hostname-like CN to the DNS constraints when there is no DNS SAN
+    if not leaf.dns and "." in cn and dns_problem(cn) is None:
+        names.append((("subject", "CN"), "dns", cn))
+    for ca_name in graph.chain(leaf.name):
+        nc = spec.identities[ca_name].name_constraints
+        if nc is None:
+            continue
+        for path, kind, value in names:
+            if _matches_any(kind, value, nc.excluded):
+                yield path, f"{value!r} is excluded by the name constraints of {ca_name!r}"
+            elif _has_kind(kind, nc.permitted) and not _matches_any(kind, value, nc.permitted):
+                allowed = ", ".join(str(v) for v in getattr(nc.permitted, kind))
+                yield (
+                    path,
+                    (
+                        f"{value!r} is outside the name constraints of {ca_name!r} "
+                        f"(permitted {kind}: {allowed})"
+                    ),
+                )
+
+
+def _has_kind(kind: str, names: NameSet) -> bool:
+    return bool(getattr(names, kind))
+
+
+def _matches_any(kind: str, value: str, names: NameSet) -> bool:
+    if kind == "dns":
+        return any(dns_within(value, c) for c in names.dns)
+    if kind == "ip":
+        address = ipaddress.ip_address(value)
+        return any(address.version == n.version and address in n for n in names.ip)
+    return any(email_within(value, c) for c in names.email)
+
+
+def dns_within(name: str, constraint: str) -> bool:
+    """RFC 5280 §4.2.1.10: `example.com` covers itself and its subdomains, `.example.com`
+    only the subdomains."""
+    name, constraint = name.lower(), constraint.lower()
+    if constraint.startswith("."):
+        return name.endswith(constraint)
+    return name == constraint or name.endswith("." + constraint)
+
+
+def email_within(address: str, constraint: str) -> bool:
+    """A mailbox matches exactly; `host` matches its mailboxes; `.domain` any mailbox below it."""
+    domain = address.rpartition("@")[2].lower()
+    constraint = constraint.lower()
+    if "@" in constraint:
+        local, _, cdomain = constraint.rpartition("@")
+        return address.rpartition("@")[0] == local and domain == cdomain
+    if constraint.startswith("."):
+        return domain.endswith(constraint)
+    return domain == constraint

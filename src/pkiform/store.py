@@ -1,0 +1,275 @@
+"""The output directory: the only code that writes, and the layout it writes.
+
+An identity's files are replaced as a group: new files are staged in
+`<name>/.pending/` and fsync'd, a COMMIT marker makes the group final, then
+each old file is moved to `archive/<stamp>/` and the new one renamed into
+place. A crash before COMMIT leaves the old files untouched (the staging is
+discarded on the next run); a crash after it is rolled forward by `recover()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from pkiform.errors import LockBusy, StoreError
+
+FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+KEY_FILE = "key.pem"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+PENDING = ".pending"
+COMMIT = "COMMIT"
+ARCHIVE = "archive"
+
+_PRIVATE = 0o600
+_PUBLIC = 0o644
+
+
+class Store:
+    """One output directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- reading ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def read(self, name: str, filename: str) -> bytes | None:
+        """A file's bytes, or None when it is absent. Never follows a symlink."""
+        return self._read(self.root / name / filename)
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StoreError(f"{path}: is a symlink; pkiform does not follow links") from e
+            raise StoreError(f"{path}: cannot read: {e.strerror}") from e
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+
+    def read_identity(self, name: str) -> dict[str, bytes]:
+        """The layout files of one identity that exist."""
+        self._check_not_link(self.root / name)
+        found = {}
+        for filename in FILES:
+            data = self.read(name, filename)
+            if data is not None:
+                found[filename] = data
+        return found
+
+    def read_manifest(self) -> bytes | None:
+        return self._read(self.root / MANIFEST)
+
+    def names_on_disk(self) -> list[str]:
+        """Folders that hold an identity's files (whether or not the spec names them)."""
+        if not self.exists():
+            return []
+        names = []
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.name == ARCHIVE:
+                continue
+            if entry.is_dir(follow_symlinks=False) and any(
+                (Path(entry.path) / f).exists() for f in (KEY_FILE, "cert.pem")
+            ):
+                names.append(entry.name)
+        return names
+
+    def has_pending(self, name: str) -> bool:
+        return (self.root / name / PENDING / COMMIT).is_file()
+
+    # -- locking ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, *, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the directory's lock (creating the directory); wait up to `timeout` seconds."""
+        self._mkdir(self.root, 0o755)
+        path = self.root / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, _PUBLIC)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot open the lock file: {e.strerror}") from e
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    # flock is released by the kernel when its holder dies: no stale locks
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = _lock_holder(fd)
+                        by = f" (pid {holder})" if holder else ""
+                        raise LockBusy(
+                            f"{path} is held by another pkiform apply{by}; "
+                            "wait for it to finish or pass --lock-timeout SECONDS"
+                        ) from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- writing ---------------------------------------------------------------
+
+    def replace_files(self, name: str, files: Mapping[str, bytes], stamp: str) -> None:
+        """Make `files` the identity's files, archiving any they replace, all or nothing."""
+        folder = self.root / name
+        self._mkdir(folder, 0o700)
+        pending = folder / PENDING
+        if pending.exists():
+            self._finish_or_discard(folder)
+        self._mkdir(pending, 0o700)
+        for filename, data in files.items():
+            self._write_new(pending / filename, data, _mode(filename))
+        marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
+        self._write_new(pending / (COMMIT + ".tmp"), marker, _PUBLIC)
+        self._rename(pending / (COMMIT + ".tmp"), pending / COMMIT)
+        _fsync_dir(pending)
+        self._finish(folder)
+
+    def recover(self) -> list[str]:
+        """Finish every interrupted replacement; return the identities it touched."""
+        touched: list[str] = []
+        if not self.exists():
+            return touched
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            folder = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) and (folder / PENDING).is_dir():
+                self._finish_or_discard(folder)
+                touched.append(entry.name)
+        for leftover in self.root.glob(f".{MANIFEST}.*.tmp"):
+            leftover.unlink()
+        return touched
+
+    def write_manifest(self, data: bytes) -> bool:
+        """Write manifest.json if its content changed; True when it did."""
+        if self.read_manifest() == data:
+            return False
+        tmp = self.root / f".{MANIFEST}.{os.getpid()}.tmp"
+        self._write_new(tmp, data, _PUBLIC)
+        self._rename(tmp, self.root / MANIFEST)
+        _fsync_dir(self.root)
+        return True
+
+    def _finish_or_discard(self, folder: Path) -> None:
+        pending = folder / PENDING
+        if (pending / COMMIT).is_file():
+            self._finish(folder)
+            return
+        # staged but never committed: none of it was ever live, so it goes
+        for leftover in pending.iterdir():
+            leftover.unlink()
+        pending.rmdir()
+        _fsync_dir(folder)
+
+    def _finish(self, folder: Path) -> None:
+        pending = folder / PENDING
+        marker = json.loads((pending / COMMIT).read_bytes())
+        archive = folder / ARCHIVE / marker["archive"]
+        for filename in marker["files"]:
+            staged = pending / filename
+            if not staged.exists():
+                continue  # moved into place before an interruption
+            live = folder / filename
+            self._check_not_link(live)
+            if live.exists():
+                self._mkdir(archive, 0o700)
+                self._rename(live, _unused(archive / filename))
+            self._rename(staged, live)
+        if archive.exists():
+            _fsync_dir(archive)
+        _fsync_dir(folder)
+        (pending / COMMIT).unlink()
+        pending.rmdir()
+        _fsync_dir(folder)
+
+    def _write_new(self, path: Path, data: bytes, mode: int) -> None:
+        # O_EXCL + mode at creation: a key is never readable by others, not even briefly
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, mode)
+        except FileExistsError:
+            path.unlink()
+            fd = os.open(path, flags, mode)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot write: {e.strerror}") from e
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot write: {e.strerror}") from e
+        finally:
+            os.close(fd)
+
+    def _rename(self, src: Path, dst: Path) -> None:
+        try:
+            src.replace(dst)
+        except OSError as e:
+            raise StoreError(f"{dst}: cannot move into place: {e.strerror}") from e
+
+    def _mkdir(self, path: Path, mode: int) -> None:
+        self._check_not_link(path)
+        try:
+            path.mkdir(mode=mode, parents=True, exist_ok=True)
+        except FileExistsError:
+            raise StoreError(f"{path}: exists and is not a directory") from None
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create: {e.strerror}") from e
+        if not path.is_dir():
+            raise StoreError(f"{path}: exists and is not a directory")
+
+    def _check_not_link(self, path: Path) -> None:
+        if path.is_symlink():
+            raise StoreError(f"{path}: is a symlink; pkiform does not write through links")
+
+
+def _mode(filename: str) -> int:
+    return _PRIVATE if filename == KEY_FILE else _PUBLIC
+
+
+def _unused(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}")
+        n += 1
+    return candidate
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding a flock on fd's file, from /proc/locks (Linux); None if unknown."""
+    inode = os.fstat(fd).st_ino
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 00:2a:1234 0 EOF"
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
+            with contextlib.suppress(ValueError):
+                return int(parts[4])
+    return None

@@ -1,0 +1,51 @@
+"""The whole validation pipeline: file -> Document -> schema -> Spec -> rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkiform import resolve, rules, schema
+from pkiform.errors import Diagnostic, Severity, SpecError, sorted_diagnostics
+from pkiform.graph import IssuerGraph
+from pkiform.model import Spec
+from pkiform.source import Document, load_path, load_text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidSpec:
+    spec: Spec
+    graph: IssuerGraph
+    warnings: tuple[Diagnostic, ...]
+
+
+def validate_document(doc: Document) -> ValidSpec:
+    """Check a parsed document; raise SpecError carrying every problem (and warning)."""
+    if not isinstance(doc.data, dict):
+        raise SpecError(
+            [
+                Diagnostic(
+                    loc=doc.loc(()),
+                    path="",
+                    message="expected a mapping with 'version: 1' and 'identities'; "
+                    f"got {type(doc.data).__name__ if doc.data is not None else 'nothing'}",
+                )
+            ]
+        )
+    problems = schema.check(doc)
+    if problems:
+        raise SpecError(problems)
+    spec, problems = resolve.build(doc)
+    graph = IssuerGraph.of(spec)
+    problems += rules.check(spec, graph, doc)
+    if any(p.severity is Severity.ERROR for p in problems):
+        raise SpecError(problems)
+    return ValidSpec(spec=spec, graph=graph, warnings=tuple(sorted_diagnostics(problems)))
+
+
+def validate_path(path: Path) -> ValidSpec:
+    return validate_document(load_path(path))
+
+
+def validate_text(text: str, file: str = "<string>") -> ValidSpec:
+    return validate_document(load_text(text, file))
