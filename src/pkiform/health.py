@@ -11,7 +11,7 @@ from cryptography import x509
 from pkiform.graph import IssuerGraph
 from pkiform.model import IdentityName, Spec
 from pkiform.observe import Observed
-from pkiform.planner import derived_files
+from pkiform.planner import derived_files, renewal_due
 
 
 class Health(StrEnum):
@@ -62,15 +62,14 @@ def check(
                     for f, data in wanted.items()
                     if obs.files.get(f) != data
                 ]
-            left = cert.not_valid_after_utc - now
             if cert.not_valid_after_utc <= now:
                 errors.append(f"expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
             elif cert.not_valid_before_utc > now:
                 errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
-            elif left < ident.renew_before.delta:
-                warnings.append(
-                    f"expires in {left.days}d, within renew_before {ident.renew_before}"
-                )
+            else:
+                due = renewal_due(ident, cert, chain[0] if chain else None, now)
+                if due:
+                    warnings.append(f"renewal due: {due}")
         health = Health.ERROR if errors else Health.WARNING if warnings else Health.OK
         out.append(
             IdentityHealth(

@@ -187,18 +187,27 @@ def _time_reasons(
     wanted = ident.validity.delta + BACKDATE
     if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
         return [f"validity: {_days(length - BACKDATE)} -> {ident.validity}"]
-    left = not_after - now
-    if left <= timedelta(0):
+    if not_after <= now:
         return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
+    due = renewal_due(ident, cert, issuer_cert, now)
+    return [due] if due else []
+
+
+def renewal_due(
+    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
+) -> str | None:
+    """Why the certificate is due for renewal, or None. A certificate cut short to end with
+    its issuer is not due because of that: a new one would end no later."""
+    not_after = cert.not_valid_after_utc
+    left = not_after - now
     fresh_end = now + ident.validity.delta
-    if issuer_end is not None:
-        fresh_end = min(fresh_end, issuer_end)
-    # renewing only helps if a new certificate would outlast this one
+    if issuer_cert is not None:
+        fresh_end = min(fresh_end, issuer_cert.not_valid_after_utc)
     if left < ident.renew_before.delta and fresh_end > not_after:
-        return [
+        return (
             f"expires {not_after:%Y-%m-%d} (in {_days(left)}) < renew_before {ident.renew_before}"
-        ]
-    return []
+        )
+    return None
 
 
 def _days(delta: timedelta) -> str:

@@ -161,7 +161,9 @@ class _Resolver:
         validity = parse_duration(validity_text)
         renew_text = raw.get("renew_before", defaults.get("renew_before"))
         if renew_text is None:
-            renew_before = Duration(text=f"{validity_text}/3", delta=validity.delta / 3)
+            third = validity.delta / 3
+            text = f"{third.days}d" if third.days >= 2 else f"{third // timedelta(hours=1)}h"
+            renew_before = Duration(text=text, delta=third)
         else:
             renew_before = parse_duration(renew_text)
         nc_raw = raw.get("name_constraints")

@@ -1,0 +1,118 @@
+"""Shared fixtures: an in-process CLI runner, spec writing, and a guard against stray writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pkiform.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+RunCli = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own directory, so the default ./pki never lands in the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fixed_now() -> datetime:
+    return datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """Run pkiform in-process: run_cli("plan", "spec.yaml") -> Result(code, out, err)."""
+
+    def run(*argv: str | Path) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        code = main([str(a) for a in argv], stdout=out, stderr=err)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """write_spec(text, name="spec.yaml") -> the path of a spec file in the test's directory."""
+
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def run_pkiform_process(
+    *argv: str | Path, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """pkiform as a real subprocess (`python -m pkiform`)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "pkiform", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file below `directory`: bytes, mtime (ns) and mode, to prove nothing changed."""
+    found = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            found[str(path.relative_to(directory))] = (
+                path.read_bytes(),
+                st.st_mtime_ns,
+                st.st_mode,
+            )
+    return found
+
+
+def openssl(*args: str | Path, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    exe = shutil.which("openssl")
+    if exe is None:
+        pytest.fail("openssl is required for the end-to-end tests")
+    return subprocess.run(
+        [exe, *map(str, args)], capture_output=True, input=input_, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def apply_example(run_cli: RunCli, tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """apply_example("mtls") -> the output directory of applying examples/mtls.yaml."""
+
+    def apply(name: str) -> Path:
+        out = tmp_path / f"pki-{name}"
+        result = run_cli("apply", EXAMPLES / f"{name}.yaml", "-o", out)
+        assert result.code == 0, result.err
+        return out
+
+    yield apply

@@ -1,0 +1,388 @@
+"""apply and plan over a PKI's life: idempotency, drift, cascades, archives, refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from tests.conftest import RunCli, openssl, snapshot
+
+SPEC = """\
+version: 1
+defaults:
+  subject: {O: Example}
+identities:
+  root:
+    kind: root
+    validity: 10y
+  issuing:
+    kind: intermediate
+    issuer: root
+    validity: 5y
+    path_length: 0
+  web:
+    kind: server
+    issuer: issuing
+    dns: [web.example.com]
+  api:
+    kind: server
+    issuer: issuing
+    dns: [api.example.com]
+  alice:
+    kind: client
+    issuer: root
+"""
+
+ALL = ("root", "issuing", "web", "api", "alice")
+
+
+def cert(out: Path, name: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((out / name / "cert.pem").read_bytes())
+
+
+def files_of(out: Path, name: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (out / name).iterdir() if p.is_file()}
+
+
+def archived(out: Path, name: str) -> list[Path]:
+    return (
+        sorted((out / name / "archive").rglob("*.pem")) if (out / name / "archive").exists() else []
+    )
+
+
+@pytest.fixture
+def applied(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
+    spec = write_spec(SPEC)
+    out = tmp_path / "pki"
+    result = run_cli("apply", spec, "-o", out)
+    assert result.code == 0, result.err
+    return spec, out
+
+
+def plan_json(run_cli: RunCli, spec: Path, out: Path, *extra: str) -> tuple[int, dict[str, dict]]:
+    result = run_cli("plan", spec, "-o", out, "--json", *extra)
+    document = json.loads(result.out)
+    return result.code, {a["name"]: a for a in document["actions"]}
+
+
+def test_second_apply_changes_nothing_and_plan_exits_0(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    before = snapshot(out)
+    result = run_cli("apply", spec, "-o", out)
+    assert result.code == 0, result.err
+    assert "0 changed" in result.out
+    assert snapshot(out) == before
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 0
+    assert plan.out == "No changes: 5 identities up to date.\n"
+
+
+def test_fresh_plan_lists_creates_in_issuing_order_and_writes_nothing(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(SPEC)
+    result = run_cli("plan", spec, "-o", tmp_path / "pki")
+    assert result.code == 2
+    assert result.out.splitlines() == [
+        "  + root (root): create",
+        "  + alice (client): create",
+        "  + issuing (intermediate): create",
+        "  + api (server): create",
+        "  + web (server): create",
+        "Plan: 5 to create; 0 unchanged.",
+    ]
+    assert not (tmp_path / "pki").exists()
+
+
+def test_changed_san_reissues_only_that_leaf_and_keeps_its_key(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    before = {name: files_of(out, name) for name in ALL}
+    spec.write_text(
+        SPEC.replace("dns: [web.example.com]", "dns: [web.example.com, www.example.com]")
+    )
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["web"]["verb"] == "reissue"
+    assert actions["web"]["reasons"] == ["dns: +www.example.com"]
+    assert {n for n, a in actions.items() if a["verb"] != "unchanged"} == {"web"}
+
+    result = run_cli("apply", spec, "-o", out)
+    assert result.code == 0, result.err
+    after = files_of(out, "web")
+    assert after["key.pem"] == before["web"]["key.pem"]
+    assert after["cert.pem"] != before["web"]["cert.pem"]
+    san = cert(out, "web").extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["web.example.com", "www.example.com"]
+    for name in ("root", "issuing", "api", "alice"):
+        assert files_of(out, name) == before[name], name
+    # the replaced certificate is archived, the kept key is not
+    assert [p.name for p in archived(out, "web")] == ["cert.pem", "fullchain.pem"]
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_changed_intermediate_key_cascades_below_and_archives_the_old_key(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    root_before = files_of(out, "root")
+    alice_before = files_of(out, "alice")
+    old_key = (out / "issuing" / "key.pem").read_bytes()
+    old_leaf_keys = {n: (out / n / "key.pem").read_bytes() for n in ("web", "api")}
+    spec.write_text(
+        SPEC.replace(
+            "    path_length: 0\n", "    path_length: 0\n    key: {type: ec, curve: P-384}\n"
+        )
+    )
+
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["issuing"]["verb"] == "rekey"
+    assert actions["issuing"]["reasons"] == ["key: ec P-256 -> ec P-384"]
+    for leaf in ("web", "api"):
+        assert actions[leaf]["verb"] == "reissue"
+        assert actions[leaf]["cascade_from"] == "issuing"
+        assert actions[leaf]["reasons"] == ["issuer 'issuing' gets a new key"]
+    assert actions["root"]["verb"] == actions["alice"]["verb"] == "unchanged"
+    text = run_cli("plan", spec, "-o", out).out
+    assert "-/+ issuing (intermediate): replace key" in text
+
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert files_of(out, "root") == root_before
+    assert files_of(out, "alice") == alice_before
+    assert (out / "issuing" / "key.pem").read_bytes() != old_key
+    [archived_key] = [p for p in archived(out, "issuing") if p.name == "key.pem"]
+    assert archived_key.read_bytes() == old_key
+    assert archived_key.stat().st_mode & 0o777 == 0o600
+    for leaf, key in old_leaf_keys.items():
+        assert (out / leaf / "key.pem").read_bytes() == key  # leaves keep their keys
+        verify = openssl(
+            "verify",
+            "-CAfile",
+            out / leaf / "ca.pem",
+            "-untrusted",
+            out / leaf / "chain.pem",
+            out / leaf / "cert.pem",
+        )
+        assert verify.returncode == 0, verify.stderr
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_deleted_cert_is_recreated_with_the_same_key(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    key = (out / "api" / "key.pem").read_bytes()
+    (out / "api" / "cert.pem").unlink()
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["api"] == {
+        "name": "api",
+        "verb": "reissue",
+        "reasons": ["cert.pem is missing"],
+        "cascade_from": None,
+    }
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert (out / "api" / "key.pem").read_bytes() == key
+    assert (
+        cert(out, "api").public_key()
+        == x509.load_pem_x509_certificate((out / "api" / "fullchain.pem").read_bytes()).public_key()
+    )
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_deleted_leaf_key_gets_a_new_key(run_cli: RunCli, applied: tuple[Path, Path]) -> None:
+    spec, out = applied
+    (out / "web" / "key.pem").unlink()
+    code, actions = plan_json(run_cli, spec, out)
+    assert (code, actions["web"]["verb"], actions["web"]["reasons"]) == (
+        2,
+        "rekey",
+        ["key.pem is missing"],
+    )
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+def test_deleted_ca_key_blocks_until_rekey_is_named(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    (out / "issuing" / "key.pem").unlink()
+    before = snapshot(out)
+
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 1
+    assert "  ! issuing (intermediate): blocked" in plan.out
+    assert "pass --rekey issuing" in plan.out
+
+    refused = run_cli("apply", spec, "-o", out)
+    assert refused.code == 1
+    assert refused.err.startswith("pkiform: error: refusing to replace the key of CA issuing")
+    assert "Traceback" not in refused.err
+    assert snapshot(out) == before  # nothing written
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert "key.pem is missing" in status.out
+
+    done = run_cli("apply", spec, "-o", out, "--rekey", "issuing")
+    assert done.code == 0, done.err
+    for name in ("issuing", "web", "api"):
+        assert f"{name}:" in done.out
+    assert "alice:" not in done.out
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_ca_key_that_no_longer_matches_is_blocked_too(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    other = (out / "api" / "key.pem").read_bytes()  # same type (ec P-256), wrong key
+    (out / "issuing" / "key.pem").write_bytes(other)
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 1
+    assert actions["issuing"]["verb"] == "blocked"
+    assert actions["issuing"]["reasons"][0].startswith("key.pem does not match cert.pem")
+
+
+def test_rekey_of_unknown_identity_is_an_error(run_cli: RunCli, applied: tuple[Path, Path]) -> None:
+    spec, out = applied
+    result = run_cli("apply", spec, "-o", out, "--rekey", "nope")
+    assert result.code == 1
+    assert result.err == "pkiform: error: --rekey names no identity of the spec: nope\n"
+
+
+def test_leaf_outliving_its_issuer_is_clamped_once_and_not_reissued(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root, validity: 30d}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 1y}\n"
+    )
+    out = tmp_path / "pki"
+    first = run_cli("apply", spec, "-o", out)
+    assert first.code == 0
+    assert (
+        f"{spec}:4:69: warning: identities.web.validity: 1y outlives its issuer 'ca' (30d)"
+        in first.err
+    )
+    assert "warning: web: validity clamped to end with its issuer 'ca'" in first.out
+    assert cert(out, "web").not_valid_after_utc == cert(out, "ca").not_valid_after_utc
+    before = snapshot(out)
+    again = run_cli("apply", spec, "-o", out)
+    assert again.code == 0
+    assert snapshot(out) == before
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_renewal_follows_renew_before(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root, validity: 10y}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 90d, renew_before: 30d}\n"
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    not_after = cert(out, "web").not_valid_after_utc
+    renew_at = not_after - timedelta(days=30)
+    hour = timedelta(hours=1)
+    assert run_cli("plan", spec, "-o", out, "--at", (renew_at - hour).isoformat()).code == 0
+    code, actions = plan_json(run_cli, spec, out, "--at", (renew_at + hour).isoformat())
+    assert code == 2
+    assert actions["web"]["verb"] == "reissue"
+    assert actions["web"]["reasons"][0].startswith(
+        f"expires {not_after:%Y-%m-%d} (in 29d) < renew_before 30d"
+    )
+    key = (out / "web" / "key.pem").read_bytes()
+    assert run_cli("apply", spec, "-o", out, "--at", (renew_at + hour).isoformat()).code == 0
+    assert (out / "web" / "key.pem").read_bytes() == key
+    assert cert(out, "web").not_valid_after_utc > not_after
+
+
+def test_identities_removed_from_the_spec_are_reported_not_deleted(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    spec.write_text(SPEC.replace("  alice:\n    kind: client\n    issuer: root\n", ""))
+    before = snapshot(out)
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 0
+    assert "  ? alice: on disk but not in the spec; left in place" in plan.out
+    apply = run_cli("apply", spec, "-o", out)
+    assert apply.code == 0
+    assert "alice" in apply.out
+    assert set(before) - set(snapshot(out)) == set()
+    assert (out / "alice" / "key.pem").exists()
+
+
+def test_subject_change_on_root_cascades_to_everything(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    keys = {n: (out / n / "key.pem").read_bytes() for n in ALL}
+    spec.write_text(SPEC.replace("subject: {O: Example}", "subject: {O: Example Corp}"))
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["root"]["reasons"] == ["subject: CN=root,O=Example -> CN=root,O=Example Corp"]
+    assert all(a["verb"] == "reissue" for a in actions.values())
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert {n: (out / n / "key.pem").read_bytes() for n in ALL} == keys
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+def test_manifest_lists_every_identity(run_cli: RunCli, applied: tuple[Path, Path]) -> None:
+    _, out = applied
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["identities"]) == sorted(ALL)
+    web = manifest["identities"]["web"]
+    c = cert(out, "web")
+    assert web["serial"] == format(c.serial_number, "x")
+    assert web["kind"] == "server"
+    assert web["chain"] == ["issuing", "root"]
+    assert web["not_after"] == c.not_valid_after_utc.isoformat()
+    assert web["files"]["key"] == "web/key.pem"
+
+
+def test_damaged_derived_file_is_repaired_without_reissue(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    cert_before = (out / "web" / "cert.pem").read_bytes()
+    (out / "web" / "chain.pem").write_text("garbage\n")
+    code, actions = plan_json(run_cli, spec, out)
+    assert (code, actions["web"]["verb"], actions["web"]["reasons"]) == (
+        2,
+        "repair",
+        ["chain.pem is out of date"],
+    )
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert (out / "web" / "cert.pem").read_bytes() == cert_before
+    assert [p.read_text() for p in archived(out, "web")] == ["garbage\n"]
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+def test_tampered_leaf_cert_is_reissued_with_its_key(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    spec, out = applied
+    key = (out / "web" / "key.pem").read_bytes()
+    (out / "web" / "cert.pem").write_bytes((out / "api" / "cert.pem").read_bytes())
+    assert run_cli("status", spec, "-o", out).code == 1
+    code, actions = plan_json(run_cli, spec, out)
+    assert actions["web"]["reasons"] == ["cert.pem does not match key.pem"]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert (out / "web" / "key.pem").read_bytes() == key
+    assert run_cli("status", spec, "-o", out).code == 0
