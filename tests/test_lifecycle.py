@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -292,7 +292,8 @@ def test_renewal_follows_renew_before(
     spec = write_spec(
         "version: 1\nidentities:\n"
         "  ca: {kind: root, validity: 10y}\n"
-        "  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 90d, renew_before: 30d}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com],\n"
+        "        validity: 90d, renew_before: 30d}\n"
     )
     out = tmp_path / "pki"
     assert run_cli("apply", spec, "-o", out).code == 0
@@ -382,6 +383,7 @@ def test_tampered_leaf_cert_is_reissued_with_its_key(
     (out / "web" / "cert.pem").write_bytes((out / "api" / "cert.pem").read_bytes())
     assert run_cli("status", spec, "-o", out).code == 1
     code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
     assert actions["web"]["reasons"] == ["cert.pem does not match key.pem"]
     assert run_cli("apply", spec, "-o", out).code == 0
     assert (out / "web" / "key.pem").read_bytes() == key
