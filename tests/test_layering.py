@@ -1,0 +1,89 @@
+"""Modules import only from the layers below them (style.md §6), and only store writes files."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pkiform"
+
+# a module may import pkiform modules of a lower layer only (same layer: listed explicitly)
+LAYERS = {
+    "errors": 0,
+    "model": 1,
+    "source": 1,
+    "schema": 2,
+    "resolve": 2,
+    "graph": 2,
+    "store": 2,
+    "rules": 3,
+    "profile": 3,
+    "keys": 3,
+    "validation": 4,
+    "issuing": 4,
+    "observe": 4,
+    "drift": 4,
+    "planner": 5,
+    "health": 6,
+    "execute": 6,
+    "render": 7,
+    "commands": 8,
+    "cli": 9,
+}
+SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
+# presentation and process control stay in the shell
+SHELL_ONLY = {"argparse", "sys"}
+
+
+def pkiform_imports(path: Path) -> tuple[set[str], set[str]]:
+    tree = ast.parse(path.read_text())
+    internal, external = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "pkiform" and len(parts) > 1:
+                internal.add(parts[1])
+            elif parts[0] != "pkiform":
+                external.add(parts[0])
+    return internal, external
+
+
+def layer_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.stem not in ("__init__", "__main__"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_follow_the_layers(path: Path) -> None:
+    me = layer_of(path)
+    internal, external = pkiform_imports(path)
+    for other in internal - {me, "__version__"}:
+        assert other in LAYERS, f"{me} imports unknown module {other}"
+        ok = LAYERS[other] < LAYERS[me] or (me, other) in SAME_LAYER_ALLOWED
+        assert ok, f"{me} (layer {LAYERS[me]}) must not import {other} (layer {LAYERS[other]})"
+    if LAYERS[me] < LAYERS["commands"]:
+        assert not external & SHELL_ONLY, f"{me} imports {external & SHELL_ONLY}"
+
+
+WRITES = re.compile(
+    r"(?<![\w.])open\(|os\.open\(|write_bytes\(|write_text\(|os\.replace|\.mkdir\(|unlink\(|rmdir\("
+)
+
+
+def test_store_imports_no_cryptography_and_is_the_only_writer() -> None:
+    _, external = pkiform_imports(PACKAGE / "store.py")
+    assert "cryptography" not in external
+    writers = [p.name for p in MODULES if p.name != "store.py" and WRITES.search(p.read_text())]
+    assert writers == []
