@@ -1,0 +1,616 @@
+"""End to end: real mutual-TLS handshakes over 127.0.0.1 with what pkiform writes.
+
+Python's ssl module (OpenSSL underneath) on both ends, in the style of trustme's
+check_connection_end_to_end, and `openssl s_server` / `s_client` as the README shows
+them. Each successful handshake has failing twins: wrong hostname, untrusted server,
+no client certificate, a client certificate from another PKI, a certificate used for the
+purpose its extendedKeyUsage does not allow.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pkiform.cli import main
+from tests.conftest import EXAMPLES
+
+TIMEOUT = 10.0  # seconds; any single network step taking longer is a failure, not a hang
+
+# X509_V_ERR_* codes, as ssl.SSLCertVerificationError.verify_code reports them
+SELF_SIGNED_CERT_IN_CHAIN = 19
+UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+# An OpenSSL server completes the chain it sends from its own trust store, so it sends the
+# root too; a client trusting another root then finds an untrusted self-signed certificate
+# at the top (19) rather than a missing issuer (20). Both mean "not my trust anchor".
+UNTRUSTED_ROOT = {SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY}
+INVALID_PURPOSE = 26
+HOSTNAME_MISMATCH = 62
+IP_ADDRESS_MISMATCH = 64
+
+KEYS: dict[str, dict[str, Any]] = {
+    "rsa2048": {"type": "rsa", "size": 2048},
+    "rsa3072": {"type": "rsa", "size": 3072},
+    "rsa4096": {"type": "rsa", "size": 4096},
+    "p256": {"type": "ec", "curve": "P-256"},
+    "p384": {"type": "ec", "curve": "P-384"},
+    "p521": {"type": "ec", "curve": "P-521"},
+    "ed25519": {"type": "ed25519"},
+    "ed448": {"type": "ed448"},
+}
+
+# A second PKI that copies the mtls example's names (root CN, server and client names and
+# SANs) with keys of its own: only the keys tell the two apart.
+IMPOSTOR_SPEC = """\
+version: 1
+defaults:
+  subject: {C: JP}
+  validity: 7d
+  key: {type: ec, curve: P-256}
+identities:
+  ca:
+    kind: root
+    subject: {CN: eeetann-ca}
+  server:
+    kind: server
+    issuer: ca
+    subject: {CN: hoge}
+    dns: [hoge, localhost]
+    ip: [127.0.0.1]
+  client:
+    kind: client
+    issuer: ca
+    subject: {CN: hoge}
+"""
+
+
+def keys_spec() -> str:
+    """For every key type, a root with a server and a client of that type below it."""
+    ids: dict[str, Any] = {}
+    for k, key in KEYS.items():
+        ids[f"{k}-root"] = {"kind": "root", "key": key, "subject": {"CN": f"{k} root"}}
+        ids[f"{k}-server"] = {
+            "kind": "server",
+            "issuer": f"{k}-root",
+            "key": key,
+            "dns": [f"{k}.example.com"],
+        }
+        ids[f"{k}-client"] = {"kind": "client", "issuer": f"{k}-root", "key": key}
+    return yaml.safe_dump({"version": 1, "defaults": {"validity": "30d"}, "identities": ids})
+
+
+def _apply(spec: Path, out: Path) -> Path:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    return out
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """name -> output directory, every PKI these tests use, issued once."""
+    base = tmp_path_factory.mktemp("e2e-tls")
+    (base / "impostor.yaml").write_text(IMPOSTOR_SPEC)
+    (base / "keys.yaml").write_text(keys_spec())
+    return {
+        "mtls": _apply(EXAMPLES / "mtls.yaml", base / "mtls"),
+        "mesh": _apply(EXAMPLES / "mesh.yaml", base / "mesh"),
+        "impostor": _apply(base / "impostor.yaml", base / "impostor"),
+        "keys": _apply(base / "keys.yaml", base / "keys"),
+    }
+
+
+# --- the harness --------------------------------------------------------------------------
+
+
+def server_context(ident: Path, *, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    """Presents ident's fullchain; requires a client certificate that chains to its ca.pem."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(ident / "fullchain.pem", ident / "key.pem")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(ident / "ca.pem")
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def client_context(
+    ident: Path | None, *, trust: Path, version: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
+    """Checks the server's name and chain against `trust`; presents ident's fullchain."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    assert ctx.check_hostname and ctx.verify_mode is ssl.CERT_REQUIRED
+    ctx.load_verify_locations(trust)
+    if ident is not None:
+        ctx.load_cert_chain(ident / "fullchain.pem", ident / "key.pem")
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+@dataclass
+class Side:
+    """What one end of the connection saw."""
+
+    received: bytes = b""
+    peer_cn: str | None = None
+    version: str | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass
+class Exchange:
+    server: Side = field(default_factory=Side)
+    client: Side = field(default_factory=Side)
+
+    @property
+    def ok(self) -> bool:
+        return self.server.done and self.client.done
+
+
+def _common_name(cert: Any) -> str | None:
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def _recv_exactly(sock: ssl.SSLSocket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+CLIENT_HELLO, SERVER_HELLO = b"ping from the client", b"pong from the server"
+
+
+def exchange(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: str) -> Exchange:
+    """One connection over 127.0.0.1: handshake, client -> server bytes, server -> client
+    bytes. Exceptions on either side are recorded, not raised."""
+    result = Exchange()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            side = result.server
+            try:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(TIMEOUT)
+                    with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                        side.peer_cn = _common_name(tls.getpeercert())
+                        side.version = tls.version()
+                        side.received = _recv_exactly(tls, len(CLIENT_HELLO))
+                        tls.sendall(SERVER_HELLO)
+                        side.done = True
+            except (OSError, ssl.SSLError) as e:
+                side.error = e
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        side = result.client
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+                client_ctx.wrap_socket(raw, server_hostname=hostname) as tls,
+            ):
+                side.peer_cn = _common_name(tls.getpeercert())
+                side.version = tls.version()
+                tls.sendall(CLIENT_HELLO)
+                side.received = _recv_exactly(tls, len(SERVER_HELLO))
+                side.done = side.received == SERVER_HELLO
+        except (OSError, ssl.SSLError) as e:
+            side.error = e
+        finally:
+            thread.join(2 * TIMEOUT)
+        assert not thread.is_alive(), "the server thread hung"
+    return result
+
+
+def assert_connected(ex: Exchange, *, server_cn: str, client_cn: str) -> None:
+    assert ex.client.error is None, ex.client.error
+    assert ex.server.error is None, ex.server.error
+    assert ex.ok
+    assert ex.server.received == CLIENT_HELLO
+    assert ex.client.received == SERVER_HELLO
+    assert ex.server.peer_cn == client_cn
+    assert ex.client.peer_cn == server_cn
+
+
+def assert_rejected(
+    ex: Exchange, side: str, *, verify_code: int | set[int] | None = None, reason: str = ""
+) -> None:
+    """The exchange failed, and `side` ("server" or "client") is the one that refused."""
+    assert not ex.ok
+    assert ex.client.error is not None or not ex.client.done
+    refusing: Side = getattr(ex, side)
+    assert isinstance(refusing.error, ssl.SSLError), refusing.error
+    if verify_code is not None:
+        assert isinstance(refusing.error, ssl.SSLCertVerificationError), refusing.error
+        codes = {verify_code} if isinstance(verify_code, int) else verify_code
+        assert refusing.error.verify_code in codes, refusing.error
+    if reason:
+        assert refusing.error.reason == reason, refusing.error
+    # whoever refused never saw the other's bytes
+    assert refusing.received == b""
+
+
+VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+# --- the mtls example ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("hostname", ["localhost", "hoge", "127.0.0.1"])
+def test_mtls_example_handshakes(pki: dict[str, Path], hostname: str, version: str) -> None:
+    mtls = pki["mtls"]
+    ex = exchange(
+        server_context(mtls / "server", version=VERSIONS[version]),
+        client_context(mtls / "client", trust=mtls / "client" / "ca.pem"),
+        hostname,
+    )
+    assert_connected(ex, server_cn="hoge", client_cn="hoge")
+    assert ex.client.version == ex.server.version == version
+
+
+@pytest.mark.parametrize(
+    ("hostname", "code"),
+    [
+        ("evil.example", HOSTNAME_MISMATCH),
+        ("hoge.example", HOSTNAME_MISMATCH),
+        ("127.0.0.2", IP_ADDRESS_MISMATCH),
+    ],
+)
+def test_mtls_example_refuses_a_name_the_server_does_not_have(
+    pki: dict[str, Path], hostname: str, code: int
+) -> None:
+    mtls = pki["mtls"]
+    ex = exchange(
+        server_context(mtls / "server"),
+        client_context(mtls / "client", trust=mtls / "client" / "ca.pem"),
+        hostname,
+    )
+    assert_rejected(ex, "client", verify_code=code)
+
+
+def test_a_client_trusting_another_root_refuses_the_server(pki: dict[str, Path]) -> None:
+    # the impostor's root has the same name as the mtls root, but not the same key
+    mtls, impostor = pki["mtls"], pki["impostor"]
+    ex = exchange(
+        server_context(mtls / "server"),
+        client_context(mtls / "client", trust=impostor / "ca" / "ca.pem"),
+        "localhost",
+    )
+    assert_rejected(ex, "client", verify_code=UNTRUSTED_ROOT)
+
+
+def test_a_server_requiring_a_client_certificate_refuses_a_client_without_one(
+    pki: dict[str, Path],
+) -> None:
+    mtls = pki["mtls"]
+    ex = exchange(
+        server_context(mtls / "server"),
+        client_context(None, trust=mtls / "client" / "ca.pem"),
+        "localhost",
+    )
+    assert_rejected(ex, "server", reason="PEER_DID_NOT_RETURN_A_CERTIFICATE")
+
+
+@pytest.mark.parametrize(("other", "client"), [("impostor", "client"), ("mesh", "alice")])
+def test_the_server_refuses_a_client_certificate_from_another_pki(
+    pki: dict[str, Path], other: str, client: str
+) -> None:
+    mtls = pki["mtls"]
+    ex = exchange(
+        server_context(mtls / "server"),
+        client_context(pki[other] / client, trust=mtls / "client" / "ca.pem"),
+        "localhost",
+    )
+    assert_rejected(ex, "server", verify_code=UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+
+
+def test_a_server_certificate_is_refused_as_a_client_certificate(pki: dict[str, Path]) -> None:
+    # same issuer, valid chain: only extendedKeyUsage (serverAuth, no clientAuth) stands in
+    # the way, and OpenSSL enforces it ("unsupported certificate purpose")
+    mtls = pki["mtls"]
+    ex = exchange(
+        server_context(mtls / "server"),
+        client_context(mtls / "server", trust=mtls / "client" / "ca.pem"),
+        "localhost",
+    )
+    assert_rejected(ex, "server", verify_code=INVALID_PURPOSE)
+
+
+def test_a_client_certificate_is_refused_as_a_server_certificate(pki: dict[str, Path]) -> None:
+    # the client has no SAN, so the check would fail on the name first; give the server
+    # socket the client's certificate and check only the chain and purpose (no hostname)
+    mtls = pki["mtls"]
+    client_ctx = client_context(mtls / "client", trust=mtls / "client" / "ca.pem")
+    client_ctx.check_hostname = False
+    ex = exchange(server_context(mtls / "client"), client_ctx, "localhost")
+    assert_rejected(ex, "client", verify_code=INVALID_PURPOSE)
+    # the twin: the same relaxed client accepts the real server certificate
+    ex = exchange(server_context(mtls / "server"), client_ctx, "localhost")
+    assert_connected(ex, server_cn="hoge", client_cn="hoge")
+
+
+# --- the mesh example ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostname", ["api.mesh.internal", "localhost", "127.0.0.1", "::1"])
+@pytest.mark.parametrize("client", ["worker", "alice"])
+def test_mesh_api_handshakes_with_its_clients(
+    pki: dict[str, Path], client: str, hostname: str
+) -> None:
+    mesh = pki["mesh"]
+    ex = exchange(
+        server_context(mesh / "api"),
+        client_context(mesh / client, trust=mesh / client / "ca.pem"),
+        hostname,
+    )
+    assert_connected(ex, server_cn="api", client_cn=client)
+
+
+def _openssl_has_eddsa_tls() -> bool:
+    # TLS with Ed25519/Ed448 signatures (RFC 8446, RFC 8422) arrived in OpenSSL 1.1.1
+    return ssl.OPENSSL_VERSION_INFO >= (1, 1, 1)
+
+
+@pytest.mark.skipif(
+    not _openssl_has_eddsa_tls(),
+    reason=f"{ssl.OPENSSL_VERSION} predates Ed25519 in TLS (OpenSSL 1.1.1)",
+)
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("client", ["worker", "alice"])
+def test_mesh_billing_handshakes_with_its_ed25519_key(
+    pki: dict[str, Path], client: str, version: str
+) -> None:
+    mesh = pki["mesh"]
+    ex = exchange(
+        server_context(mesh / "billing", version=VERSIONS[version]),
+        client_context(mesh / client, trust=mesh / client / "ca.pem"),
+        "billing.mesh.internal",
+    )
+    assert_connected(ex, server_cn="billing", client_cn=client)
+
+
+def test_mesh_refuses_names_outside_the_certificate(pki: dict[str, Path]) -> None:
+    mesh = pki["mesh"]
+    for server, hostname in [("api", "evil.example"), ("billing", "api.mesh.internal")]:
+        ex = exchange(
+            server_context(mesh / server),
+            client_context(mesh / "alice", trust=mesh / "alice" / "ca.pem"),
+            hostname,
+        )
+        assert_rejected(ex, "client", verify_code=HOSTNAME_MISMATCH)
+
+
+def test_mesh_server_refuses_a_mesh_server_certificate_as_a_client(
+    pki: dict[str, Path],
+) -> None:
+    mesh = pki["mesh"]
+    ex = exchange(
+        server_context(mesh / "api"),
+        client_context(mesh / "billing", trust=mesh / "alice" / "ca.pem"),
+        "localhost",
+    )
+    assert_rejected(ex, "server", verify_code=INVALID_PURPOSE)
+
+
+# --- every key type -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("key", list(KEYS))
+def test_every_key_type_handshakes(pki: dict[str, Path], key: str, version: str) -> None:
+    keys = pki["keys"]
+    ex = exchange(
+        server_context(keys / f"{key}-server", version=VERSIONS[version]),
+        client_context(keys / f"{key}-client", trust=keys / f"{key}-root" / "ca.pem"),
+        f"{key}.example.com",
+    )
+    assert_connected(ex, server_cn=f"{key}-server", client_cn=f"{key}-client")
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_every_key_type_is_refused_by_another_root(pki: dict[str, Path], key: str) -> None:
+    keys = pki["keys"]
+    names = list(KEYS)
+    other = names[(names.index(key) + 1) % len(names)]
+    ex = exchange(
+        server_context(keys / f"{key}-server"),
+        client_context(keys / f"{key}-client", trust=keys / f"{other}-root" / "ca.pem"),
+        f"{key}.example.com",
+    )
+    assert_rejected(ex, "client", verify_code=UNTRUSTED_ROOT)
+
+
+# --- openssl s_server / s_client, as the README shows them -------------------------------
+
+
+class Proc:
+    """A running openssl command whose combined output a background thread collects."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        self._data = b""
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        while chunk := os.read(self.popen.stdout.fileno(), 65536):
+            with self._lock:
+                self._data += chunk
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return self._data.decode(errors="replace")
+
+    def wait_for(self, needle: str, timeout: float = TIMEOUT) -> bool:
+        """Whether `needle` shows up in the output before the deadline or the process's end."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.text and time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                self._reader.join(TIMEOUT)  # everything it wrote has been read
+                break
+            time.sleep(0.02)
+        return needle in self.text
+
+    def send(self, data: bytes) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(data)
+        self.popen.stdin.flush()
+
+    def close_input(self) -> None:
+        assert self.popen.stdin is not None
+        self.popen.stdin.close()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+Spawn = Callable[..., Proc]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """spawn(*openssl_args) -> Proc; every process is killed and reaped after the test."""
+    exe = shutil.which("openssl")
+    if exe is None:
+        pytest.fail("openssl is required for the end-to-end tests")
+    procs: list[Proc] = []
+
+    def start(*args: str | Path) -> Proc:
+        procs.append(Proc([exe, *map(str, args)]))
+        return procs[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def s_server(spawn: Spawn, pki_dir: Path) -> tuple[Proc, int]:
+    """The README's s_server on a free port (another try if someone took the port)."""
+    for _ in range(5):
+        port = _free_port()
+        server = spawn(
+            "s_server",
+            "-accept",
+            port,
+            "-cert",
+            pki_dir / "server" / "cert.pem",
+            "-key",
+            pki_dir / "server" / "key.pem",
+            "-CAfile",
+            pki_dir / "server" / "ca.pem",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        )
+        if server.wait_for("ACCEPT"):
+            return server, port
+        server.stop()
+    pytest.fail(f"openssl s_server did not start: {server.text}")
+
+
+def s_client(
+    spawn: Spawn, port: int, *, client: Path | None, trust: Path, host: str = "localhost"
+) -> Proc:
+    """The README's s_client, presenting `client`'s certificate (if any), trusting `trust`."""
+    args: list[str | Path] = ["s_client", "-connect", f"127.0.0.1:{port}"]
+    if client is not None:
+        args += ["-cert", client / "cert.pem", "-key", client / "key.pem"]
+    args += ["-CAfile", trust, "-verify_return_error", "-verify_hostname", host]
+    return spawn(*args)
+
+
+def test_openssl_s_server_and_s_client_do_mutual_tls(pki: dict[str, Path], spawn: Spawn) -> None:
+    mtls = pki["mtls"]
+    server, port = s_server(spawn, mtls)
+    client = s_client(spawn, port, client=mtls / "client", trust=mtls / "client" / "ca.pem")
+    assert client.wait_for("Verify return code: 0 (ok)"), client.text
+    assert "Verified peername: localhost" in client.text
+    client.send(b"hello from s_client\n")
+    assert server.wait_for("hello from s_client"), server.text
+    server.send(b"hello from s_server\n")
+    assert client.wait_for("hello from s_server"), client.text
+    # the server verified the client's chain and saw its certificate
+    assert "depth=0 C = JP, CN = hoge\nverify return:1" in server.text
+    assert "Client certificate" in server.text
+    assert "subject=C = JP, CN = hoge" in server.text
+    assert "error" not in server.text.lower()
+    client.close_input()  # s_client ends the connection at the end of its input
+    assert client.popen.wait(TIMEOUT) == 0, client.text
+
+
+@pytest.mark.parametrize(
+    ("case", "refuser", "expected"),
+    [
+        ("wrong hostname", "client", "Verify return code: 62 (hostname mismatch)"),
+        ("no client certificate", "server", "peer did not return a certificate"),
+        ("client from another PKI", "server", "unable to get local issuer certificate"),
+    ],
+)
+def test_openssl_s_server_and_s_client_refuse(
+    pki: dict[str, Path], spawn: Spawn, case: str, refuser: str, expected: str
+) -> None:
+    mtls = pki["mtls"]
+    server, port = s_server(spawn, mtls)
+    trust = mtls / "client" / "ca.pem"
+    client = {
+        "wrong hostname": lambda: s_client(
+            spawn, port, client=mtls / "client", trust=trust, host="evil.example"
+        ),
+        "no client certificate": lambda: s_client(spawn, port, client=None, trust=trust),
+        # the impostor's root has the mtls root's name, not its key
+        "client from another PKI": lambda: s_client(
+            spawn, port, client=pki["impostor"] / "client", trust=trust
+        ),
+    }[case]()
+    client.send(b"must not arrive\n")
+    refusing = client if refuser == "client" else server
+    assert refusing.wait_for(expected), refusing.text
+    assert client.popen.wait(TIMEOUT) != 0, client.text
+    assert "Verify return code: 0 (ok)" not in client.text or refuser == "server"
+    assert "must not arrive" not in server.text

@@ -1,0 +1,459 @@
+"""RFC 5280 conformance of everything pkiform issues, judged by pkilint (an independent linter).
+
+design.md §2: the output must pass pkilint's RFC 5280 checks with no errors. Every
+kind of certificate (root, intermediate, server, client) is linted for every key type,
+alone and as an issuer/subject pair, and the harness is shown to fail on certificates
+that really do break RFC 5280.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pkilint import loader, validation
+from pkilint.bin import lint_pkix_signer_signee_cert_chain as chain_lint
+from pkilint.pkix import certificate, extension, name
+
+from pkiform.cli import main
+from tests.conftest import EXAMPLES
+
+KEYS: dict[str, dict[str, str | int]] = {
+    "rsa2048": {"type": "rsa", "size": 2048},
+    "rsa3072": {"type": "rsa", "size": 3072},
+    "rsa4096": {"type": "rsa", "size": 4096},
+    "p256": {"type": "ec", "curve": "P-256"},
+    "p384": {"type": "ec", "curve": "P-384"},
+    "p521": {"type": "ec", "curve": "P-521"},
+    "ed25519": {"type": "ed25519"},
+    "ed448": {"type": "ed448"},
+}
+KINDS = ("root", "int", "server", "client")
+MATRIX_NAMES = [f"{k}-{kind}" for k in KEYS for kind in KINDS]
+
+
+def matrix_spec() -> dict[str, object]:
+    """Every key type as a root, an intermediate (name-constrained), a server and a client,
+    with multi-label DNS names and https URIs only (see the examples test for why)."""
+    identities: dict[str, dict[str, object]] = {}
+    for k, key in KEYS.items():
+        identities[f"{k}-root"] = {
+            "kind": "root",
+            "key": key,
+            "subject": {"CN": f"{k} Root CA"},
+            "validity": "10y",
+            "path_length": 1,
+        }
+        identities[f"{k}-int"] = {
+            "kind": "intermediate",
+            "issuer": f"{k}-root",
+            "key": key,
+            "validity": "5y",
+            "path_length": 0,
+            "name_constraints": {
+                "permitted": {
+                    "dns": ["example.com"],
+                    "ip": ["127.0.0.0/8", "::1/128"],
+                    "email": ["example.com"],
+                },
+                "excluded": {"dns": ["forbidden.example.com"]},
+            },
+        }
+        identities[f"{k}-server"] = {
+            "kind": "server",
+            "issuer": f"{k}-int",
+            "key": key,
+            "dns": [f"{k}.example.com", f"www.{k}.example.com"],
+            "ip": ["127.0.0.1", "::1"],
+            "uri": [f"https://{k}.example.com/service"],
+        }
+        identities[f"{k}-client"] = {
+            "kind": "client",
+            "issuer": f"{k}-int",
+            "key": key,
+            "email": [f"{k}@example.com"],
+            "uri": [f"https://example.com/clients/{k}"],
+        }
+    return {
+        "version": 1,
+        "defaults": {"subject": {"C": "JP", "O": "pkiform e2e"}, "validity": "90d"},
+        "identities": identities,
+    }
+
+
+def apply(spec: Path, out: Path) -> Path:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    return out
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("pkilint-matrix")
+    spec = base / "matrix.yaml"
+    spec.write_text(yaml.safe_dump(matrix_spec(), sort_keys=False))
+    return apply(spec, base / "pki")
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("pkilint-examples")
+    return {n: apply(EXAMPLES / f"{n}.yaml", base / n) for n in ("mtls", "mesh")}
+
+
+# --- the harness ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: validation.ValidationFindingSeverity
+    code: str
+    message: str | None
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.name} {self.code} at {self.path}: {self.message}"
+
+
+# the same validators `lint_pkix_cert lint` runs
+_CERT_VALIDATOR = certificate.create_pkix_certificate_validator_container(
+    certificate.create_decoding_validators(
+        name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
+    ),
+    [
+        certificate.create_issuer_validator_container([]),
+        certificate.create_validity_validator_container(),
+        certificate.create_subject_validator_container([]),
+        certificate.create_extensions_validator_container([]),
+        certificate.create_spki_validator_container([]),
+    ],
+)
+
+
+def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
+    return [
+        Finding(d.finding.severity, d.finding.code, d.message, r.node.path)
+        for r in results
+        for d in r.finding_descriptions
+    ]
+
+
+def lint_cert(pem: str) -> list[Finding]:
+    """All findings of pkilint's RFC 5280 certificate linter."""
+    doc = loader.load_pem_certificate(pem, "certificate")
+    return _findings(_CERT_VALIDATOR.validate(doc.root))
+
+
+def lint_pair(issuer_pem: str, subject_pem: str) -> list[Finding]:
+    """All findings of pkilint's issuer/subject linter (what lint_pkix_signer_signee_cert_chain
+    runs): names chain, AKI matches the issuer's SKI, the signature verifies."""
+    docs: dict[str, object] = {}
+    issuer = loader.load_pem_certificate(issuer_pem, "issuer", "issuer", docs)
+    docs["issuer"] = issuer
+    subject = loader.load_pem_certificate(subject_pem, "subject", "subject", docs)
+    docs["subject"] = subject
+    decoders = chain_lint.create_decoder_validation_container()
+    results = decoders.validate(issuer.root) + decoders.validate(subject.root)
+    results += chain_lint.create_issuer_validation_container().validate(issuer.root)
+    results += chain_lint.create_subject_validation_container().validate(subject.root)
+    return _findings(results)
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    """ERROR and FATAL findings (FATAL = 0 < ERROR = 1)."""
+    return [f for f in findings if f.severity <= validation.ValidationFindingSeverity.ERROR]
+
+
+# pkilint checks dNSName with `validators.domain` and URIs with `validators.url`. Those
+# libraries want a multi-label public-style domain and a web-style URL, which is stricter
+# than RFC 5280: §4.2.1.6 only requires the "preferred name syntax" of RFC 1034 §3.5 for
+# dNSName (a single label such as "localhost" or "hoge" is a valid domain name), and any
+# absolute URI (RFC 3986) for uniformResourceIdentifier (spiffe://... is one). The
+# examples use exactly such names on purpose (the classic mTLS tutorial's "hoge" and
+# "localhost", SPIFFE IDs in the mesh), so for them these two findings, on such values
+# only, are excused; any other ERROR, or these codes on any other value, still fails.
+_QUOTED = re.compile(r'"(?P<value>[^"]*)"')
+_URI_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def excused(finding: Finding) -> bool:
+    match = _QUOTED.search(finding.message or "")
+    if match is None:
+        return False
+    value = match["value"]
+    if finding.code == "pkix.invalid_domain_name_syntax":
+        single_label = re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", value)
+        return finding.path.endswith(".dNSName") and single_label is not None
+    if finding.code == "pkix.invalid_uri_syntax":
+        scheme = _URI_SCHEME.match(value)
+        return (
+            finding.path.endswith(".uniformResourceIdentifier")
+            and scheme is not None
+            and scheme["scheme"].lower() not in ("http", "https")
+            and "//" in value
+        )
+    return False
+
+
+def read(out: Path, ident: str, file: str = "cert.pem") -> str:
+    return (out / ident / file).read_text()
+
+
+def is_root(out: Path, ident: str) -> bool:
+    return read(out, ident) == read(out, ident, "ca.pem")
+
+
+def issuer_of(out: Path, ident: str) -> str:
+    """The issuing CA's certificate: the first of chain.pem, or ca.pem if the chain is empty."""
+    chain = read(out, ident, "chain.pem")
+    if chain.strip():
+        first = x509.load_pem_x509_certificates(chain.encode())[0]
+        return first.public_bytes(serialization.Encoding.PEM).decode()
+    return read(out, ident, "ca.pem")
+
+
+# --- pkiform's certificates -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ident", MATRIX_NAMES)
+def test_every_kind_and_key_type_has_no_rfc5280_errors(matrix: Path, ident: str) -> None:
+    found = errors(lint_cert(read(matrix, ident)))
+    assert found == [], "\n".join(map(str, found))
+
+
+# Roots are not paired with themselves: the pair linter compares the subject's AKI with
+# the issuer's SKI, and RFC 5280 §4.2.1.1 lets a self-signed certificate omit AKI.
+@pytest.mark.parametrize("ident", [n for n in MATRIX_NAMES if not n.endswith("-root")])
+def test_every_issuer_subject_pair_lints_clean(matrix: Path, ident: str) -> None:
+    found = errors(lint_pair(issuer_of(matrix, ident), read(matrix, ident)))
+    assert found == [], "\n".join(map(str, found))
+
+
+@pytest.mark.parametrize("example", ["mtls", "mesh"])
+def test_examples_have_no_rfc5280_errors_beyond_pkilint_name_syntax(
+    examples: dict[str, Path], example: str
+) -> None:
+    out = examples[example]
+    names = sorted(p.name for p in out.iterdir() if (p / "cert.pem").is_file())
+    assert names, f"nothing issued in {out}"
+    unexcused: dict[str, list[str]] = {}
+    excused_values: set[tuple[str, str, str]] = set()
+    for ident in names:
+        found = errors(lint_cert(read(out, ident)))
+        if not is_root(out, ident):
+            found += errors(lint_pair(issuer_of(out, ident), read(out, ident)))
+        for f in found:
+            if excused(f):
+                value = _QUOTED.search(f.message or "")
+                assert value is not None
+                excused_values.add((ident, f.code, value["value"]))
+            else:
+                unexcused.setdefault(ident, []).append(str(f))
+    assert unexcused == {}
+    # the excuse covers exactly the names the examples were written with, nothing else
+    expected = {
+        "mtls": {
+            ("server", "pkix.invalid_domain_name_syntax", "hoge"),
+            ("server", "pkix.invalid_domain_name_syntax", "localhost"),
+        },
+        "mesh": {
+            ("api", "pkix.invalid_domain_name_syntax", "localhost"),
+            ("api", "pkix.invalid_uri_syntax", "spiffe://mesh.internal/ns/default/sa/api"),
+            ("billing", "pkix.invalid_uri_syntax", "spiffe://mesh.internal/ns/default/sa/billing"),
+            ("worker", "pkix.invalid_uri_syntax", "spiffe://mesh.internal/ns/jobs/sa/worker"),
+            # the issuing CA's name constraints permit the dNSName subtree "localhost"
+            ("mesh-issuing", "pkix.invalid_domain_name_syntax", "localhost"),
+        },
+    }[example]
+    assert excused_values == expected
+
+
+# --- the harness can fail ---------------------------------------------------------------
+
+
+_NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+Ext = tuple[x509.ExtensionType, bool]
+
+
+def _ca_extensions(key: ec.EllipticCurvePrivateKey) -> dict[str, Ext]:
+    return {
+        "bc": (x509.BasicConstraints(ca=True, path_length=None), True),
+        "ku": (
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        ),
+        "ski": (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+    }
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey, exts: dict[str, Ext]) -> str:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("hand-built CA"))
+        .issuer_name(_name("hand-built CA"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_NOW - timedelta(minutes=5))
+        .not_valid_after(_NOW + timedelta(days=30))
+    )
+    for value, critical in exts.values():
+        builder = builder.add_extension(value, critical=critical)
+    cert = builder.sign(key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _issued(
+    ca_key: ec.EllipticCurvePrivateKey, ca_pem: str, exts: dict[str, Ext], cn: str = "leaf"
+) -> str:
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    key = _key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_NOW - timedelta(minutes=5))
+        .not_valid_after(_NOW + timedelta(days=7))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
+    for value, critical in exts.values():
+        builder = builder.add_extension(value, critical=critical)
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _leaf_extensions(sans: list[x509.GeneralName]) -> dict[str, Ext]:
+    return {
+        "bc": (x509.BasicConstraints(ca=False, path_length=None), True),
+        "ku": (
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        ),
+        "eku": (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        "san": (x509.SubjectAlternativeName(sans), False),
+    }
+
+
+def test_hand_built_conforming_ca_and_leaf_lint_clean() -> None:
+    """The control for the broken certificates below: built the same way, minus the defect."""
+    key = _key()
+    ca = _self_signed(key, _ca_extensions(key))
+    leaf = _issued(key, ca, _leaf_extensions([x509.DNSName("www.example.com")]))
+    assert errors(lint_cert(ca)) == []
+    assert errors(lint_cert(leaf)) == []
+    assert errors(lint_pair(ca, leaf)) == []
+
+
+CA_DEFECTS: dict[str, tuple[Callable[[dict[str, Ext]], None], str]] = {
+    "no keyUsage": (lambda e: e.pop("ku"), "pkix.ca_certificate_no_ku_extension"),
+    "no subjectKeyIdentifier": (lambda e: e.pop("ski"), "pkix.certificate_skid_ca_missing"),
+    "critical subjectKeyIdentifier": (
+        lambda e: e.update(ski=(e["ski"][0], True)),
+        "pkix.certificate_skid_extension_critical",
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", list(CA_DEFECTS))
+def test_a_ca_certificate_that_breaks_rfc5280_is_reported(defect: str) -> None:
+    key = _key()
+    exts = _ca_extensions(key)
+    mutate, code = CA_DEFECTS[defect]
+    mutate(exts)
+    found = errors(lint_cert(_self_signed(key, exts)))
+    assert code in {f.code for f in found}, found
+
+
+def test_a_leaf_with_an_empty_san_extension_is_reported() -> None:
+    # RFC 5280 §4.2.1.6: GeneralNames is SEQUENCE SIZE (1..MAX)
+    key = _key()
+    ca = _self_signed(key, _ca_extensions(key))
+    found = errors(lint_cert(_issued(key, ca, _leaf_extensions([]))))
+    assert found, "pkilint accepted an empty subjectAltName"
+    assert any("SubjectAltName" in (f.message or "") for f in found), found
+
+
+def test_a_pair_with_the_wrong_issuer_is_reported() -> None:
+    key, other_key = _key(), _key()
+    ca = _self_signed(key, _ca_extensions(key))
+    other = _self_signed(other_key, _ca_extensions(other_key))
+    leaf = _issued(key, ca, _leaf_extensions([x509.DNSName("www.example.com")]))
+    assert errors(lint_pair(ca, leaf)) == []
+    # the names chain (both CAs are "hand-built CA"); the key identifier and signature do not
+    assert {f.code for f in errors(lint_pair(other, leaf))} == {
+        "pkix.issuer_and_subject_key_identifier_not_equal",
+        "pkix.signature_verification_failed",
+    }
+
+
+def test_the_examples_excuse_covers_only_single_label_names_and_non_web_uris() -> None:
+    key = _key()
+    ca = _self_signed(key, _ca_extensions(key))
+    sans: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.DNSName("-bad-.example.com"),
+        x509.UniformResourceIdentifier("spiffe://mesh.internal/ns/default/sa/api"),
+        x509.UniformResourceIdentifier("not a uri"),
+    ]
+    found = errors(lint_cert(_issued(key, ca, _leaf_extensions(sans))))
+    assert {(f.code, f.message) for f in found if excused(f)} == {
+        ("pkix.invalid_domain_name_syntax", 'Invalid domain name syntax: "localhost"'),
+        (
+            "pkix.invalid_uri_syntax",
+            'Invalid URI syntax: "spiffe://mesh.internal/ns/default/sa/api"',
+        ),
+    }
+    assert {(f.code, f.message) for f in found if not excused(f)} == {
+        ("pkix.invalid_domain_name_syntax", 'Invalid domain name syntax: "-bad-.example.com"'),
+        ("pkix.invalid_uri_syntax", 'Invalid URI syntax: "not a uri"'),
+    }
