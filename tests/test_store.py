@@ -200,7 +200,7 @@ def test_symlinks_into_the_output_are_never_written_through(
     (outside / "victim").write_text("precious\n")
     planted = out / target
     if planted.is_dir():
-        os.rename(planted, tmp_path / "moved")
+        planted.rename(tmp_path / "moved")
         planted.symlink_to(outside, target_is_directory=True)
     else:
         planted.unlink()

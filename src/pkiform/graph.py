@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pkiform.model import IdentityName, Spec
+from pkiform.model import IdentityName, Kind, Spec
 
 
 class CycleFound(Exception):
@@ -17,18 +17,30 @@ class CycleFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class IssuerGraph:
-    """Edges from each identity to its issuer; only names that exist in the spec."""
+    """Edges from each identity to its issuer; only to CAs that exist in the spec."""
 
     issuer_of: Mapping[IdentityName, IdentityName | None]
+    _children: Mapping[IdentityName, list[IdentityName]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        children: dict[IdentityName, list[IdentityName]] = {}
+        for name, issuer in sorted(self.issuer_of.items()):
+            if issuer is not None and issuer != name:
+                children.setdefault(issuer, []).append(name)
+        object.__setattr__(self, "_children", children)
 
     @classmethod
     def of(cls, spec: Spec) -> IssuerGraph:
-        return cls(
-            {
-                name: (ident.issuer if ident.issuer in spec.identities else None)
-                for name, ident in spec.identities.items()
-            }
-        )
+        """The graph of a spec. A root's `issuer`, and an issuer that is unknown or not a
+        CA, are errors rules.py reports, not edges."""
+        edges: dict[IdentityName, IdentityName | None] = {}
+        for name, ident in spec.identities.items():
+            issuer = spec.identities.get(ident.issuer) if ident.issuer else None
+            usable = issuer is not None and issuer.kind.is_ca and ident.kind is not Kind.ROOT
+            edges[name] = ident.issuer if usable else None
+        return cls(edges)
 
     def order(self) -> list[IdentityName]:
         """Issuers before subjects; among those ready together, by name (stable plan diffs)."""
@@ -51,32 +63,56 @@ class IssuerGraph:
         return ordered
 
     def cycles(self) -> list[list[IdentityName]]:
-        """Every distinct issuer cycle, each as `a -> b -> a` starting at its smallest name."""
-        found: dict[tuple[IdentityName, ...], list[IdentityName]] = {}
-        for start in self.issuer_of:
-            seen: list[IdentityName] = []
+        """Every issuer cycle, each as `a -> b -> a` starting at its smallest name.
+
+        Linear time: each identity is walked once (a spec may hold thousands)."""
+        done: set[IdentityName] = set()
+        found: list[list[IdentityName]] = []
+        for start in sorted(self.issuer_of):
+            walk: list[IdentityName] = []
+            on_walk: dict[IdentityName, int] = {}
             node: IdentityName | None = start
-            while node is not None and node not in seen:
-                seen.append(node)
+            while node is not None and node not in done and node not in on_walk:
+                on_walk[node] = len(walk)
+                walk.append(node)
                 node = self.issuer_of.get(node)
-            if node is None:
-                continue
-            loop = seen[seen.index(node) :]
-            loop = _rotate([*loop, loop[0]])
-            found[tuple(loop)] = loop
-        return list(found.values())
+            if node is not None and node in on_walk:
+                loop = walk[on_walk[node] :]
+                found.append(_rotate([*loop, loop[0]]))
+            done.update(walk)
+        return sorted(found)
 
     def chain(self, name: IdentityName) -> list[IdentityName]:
         """The issuers above `name`, nearest first, ending at the root (cycle-free graphs only)."""
         out: list[IdentityName] = []
+        seen = {name}
         issuer = self.issuer_of.get(name)
-        while issuer is not None and issuer not in out and issuer != name:
+        while issuer is not None and issuer not in seen:
             out.append(issuer)
+            seen.add(issuer)
             issuer = self.issuer_of.get(issuer)
         return out
 
+    def depths(self) -> dict[IdentityName, int]:
+        """How many issuers each identity has above it (cycle-free graphs only); linear time."""
+        depth: dict[IdentityName, int] = {}
+        for start in self.issuer_of:
+            walk: list[IdentityName] = []
+            on_walk: set[IdentityName] = set()
+            node: IdentityName | None = start
+            while node is not None and node not in depth and node not in on_walk:
+                walk.append(node)
+                on_walk.add(node)
+                node = self.issuer_of.get(node)
+            below = depth[node] if node is not None and node in depth else -1
+            for name in reversed(walk):
+                below += 1
+                depth[name] = below
+        return depth
+
     def children(self, name: IdentityName) -> list[IdentityName]:
-        return sorted(n for n, issuer in self.issuer_of.items() if issuer == name and n != name)
+        """The identities `name` issues, by name."""
+        return list(self._children.get(name, ()))
 
 
 def _rotate(cycle: list[IdentityName]) -> list[IdentityName]:

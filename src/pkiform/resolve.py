@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from pkiform.errors import Diagnostic
@@ -28,10 +29,13 @@ from pkiform.model import (
     Revocation,
     Spec,
 )
-from pkiform.source import Document, JsonPath, dotted
+from pkiform.source import Document, JsonPath, describe, dotted
 
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _UNITS["y"] = 365 * _UNITS["d"]
+
+# longer is never meant, and not_after must stay inside X.509's year 9999
+MAX_DURATION = 100 * _UNITS["y"]
 
 DEFAULT_VALIDITY = {
     Kind.ROOT: "10y",
@@ -43,7 +47,10 @@ DEFAULT_KEY = KeySpec(type=KeyType.EC, curve="P-256")
 DEFAULT_RSA_SIZE = 3072
 DEFAULT_CURVE = "P-256"
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_LABEL_RULE = "lowercase letters, digits and '-', not at either end, at most 63"
+# each arc must fit the 64 bits cryptography's DER encoder takes
+_MAX_ARC = 2**64 - 1 - 80
 
 
 def parse_duration(text: str) -> Duration:
@@ -54,31 +61,60 @@ def parse_duration(text: str) -> Duration:
 def dns_problem(name: str, *, constraint: bool = False) -> str | None:
     """Why `name` is not a valid DNS name (or name constraint), or None."""
     if name != name.lower():
-        return f"DNS names are written in lowercase; got {name!r}"
+        return f"expected a DNS name in lowercase; got {describe(name)}"
     body = name
     if constraint and body.startswith("."):
         body = body[1:]
     elif not constraint and body.startswith("*."):
         body = body[2:]
     if len(body) > 253 or not body:
-        return f"not a valid DNS name: {name!r}"
+        return f"expected a DNS name; got {describe(name)}"
     for label in body.split("."):
         if not _LABEL.match(label):
             if not label.isascii():
-                return f"not a valid DNS name: {name!r} (write internationalised names in punycode)"
-            return f"not a valid DNS name: {name!r} (label {label!r})"
+                return (
+                    f"expected a DNS name in ASCII; got {describe(name)} "
+                    "(write internationalised names in punycode: xn--...)"
+                )
+            if not label:
+                return f"expected a DNS name; got {describe(name)} (empty label)"
+            return (
+                f"expected a DNS name; got {describe(name)} "
+                f"(label {describe(label)}: use {_LABEL_RULE} characters)"
+            )
     return None
 
 
 def email_problem(address: str) -> str | None:
     """Why `address` is not a usable rfc822Name, or None."""
     local, sep, domain = address.rpartition("@")
+    expected = f"expected an email address like alice@example.com; got {describe(address)}"
     if not sep or not local or not domain:
-        return f"not an email address: {address!r}"
-    if not address.isascii() or any(c.isspace() for c in local):
-        return f"not an ASCII email address: {address!r}"
+        return expected
+    if not address.isascii():
+        return f"expected an email address in ASCII; got {describe(address)}"
+    display, parsed = parseaddr(address)
+    if display or parsed != address or any(c in local for c in ' "@<>()[]\\,;:'):
+        return expected
     if dns_problem(domain) is not None or domain.startswith("*."):
-        return f"not a valid email domain in {address!r}"
+        hint = " (write the domain in lowercase)" if domain != domain.lower() else ""
+        return f"expected an email address with a valid domain; got {describe(address)}{hint}"
+    return None
+
+
+def oid_problem(text: str) -> str | None:
+    """Why a dotted OID (already matching the schema's pattern) cannot be encoded, or None."""
+    arcs = text.split(".")
+    if any(len(arc) > 1 and arc.startswith("0") for arc in arcs):
+        return f"expected a dotted OID without leading zeros; got {describe(text)}"
+    if any(len(arc) > 20 or int(arc) > _MAX_ARC for arc in arcs):
+        return f"expected a dotted OID with numbers under 2^64; got {describe(text)}"
+    if arcs[0] in ("0", "1") and int(arcs[1]) >= 40:
+        # X.660: under the arcs 0 and 1 the second number is 0 to 39
+        return (
+            f"expected a dotted OID whose second number is under 40 after "
+            f"{arcs[0]}; got {describe(text)}"
+        )
     return None
 
 
@@ -102,27 +138,42 @@ class _Resolver:
             return KeySpec(type=kind, curve=str(raw.get("curve", DEFAULT_CURVE)))
         return KeySpec(type=kind)
 
+    def duration(self, path: JsonPath, text: str) -> Duration:
+        value = parse_duration(text)
+        if value.delta > MAX_DURATION:
+            self.error(path, f"expected a duration of at most 100y; got {describe(text)}")
+        return value
+
     def ips(self, path: JsonPath, raw: list[str]) -> tuple[IpAddress, ...]:
         out: list[IpAddress] = []
         for index, text in enumerate(raw):
+            if "%" in text:
+                self.error(
+                    (*path, index),
+                    f"expected an IP address without a zone; got {describe(text)} "
+                    "(certificates carry no '%zone')",
+                )
+                continue
             try:
                 out.append(ipaddress.ip_address(text))
             except ValueError:
-                self.error((*path, index), f"not an IP address: {text!r}")
+                self.error(
+                    (*path, index), f"expected an IPv4 or IPv6 address; got {describe(text)}"
+                )
         return tuple(out)
 
     def networks(self, path: JsonPath, raw: list[str]) -> tuple[IpNetwork, ...]:
         out: list[IpNetwork] = []
         for index, text in enumerate(raw):
-            if "/" not in text:
-                self.error(
-                    (*path, index), f"expected a network in CIDR form like 10.0.0.0/8; got {text!r}"
-                )
+            expected = f"expected a network in CIDR form like 10.0.0.0/8; got {describe(text)}"
+            if "/" not in text or "%" in text:
+                self.error((*path, index), expected)
                 continue
             try:
                 out.append(ipaddress.ip_network(text))
             except ValueError as e:
-                self.error((*path, index), f"not an IP network: {text!r} ({e})")
+                hint = " (host bits are set)" if "host bits" in str(e) else ""
+                self.error((*path, index), expected + hint)
         return tuple(out)
 
     def names(self, path: JsonPath, raw: list[str], *, constraint: bool = False) -> tuple[str, ...]:
@@ -144,6 +195,13 @@ class _Resolver:
                 self.error((*path, index), problem)
         return tuple(raw)
 
+    def usages(self, path: JsonPath, raw: list[str]) -> tuple[str, ...]:
+        for index, usage in enumerate(raw):
+            problem = oid_problem(usage) if usage[0].isdigit() else None
+            if problem:
+                self.error((*path, index), problem)
+        return tuple(raw)
+
     def name_set(self, path: JsonPath, raw: Mapping[str, Any] | None) -> NameSet:
         raw = raw or {}
         return NameSet(
@@ -152,20 +210,24 @@ class _Resolver:
             email=self.emails((*path, "email"), raw.get("email", []), constraint=True),
         )
 
+    def inherited(self, name: str, raw: Mapping[str, Any], field: str) -> JsonPath:
+        """Where an identity's field was written: on the identity, else in defaults."""
+        if field in raw or field not in (self.doc.data.get("defaults") or {}):
+            return ("identities", name, field)
+        return ("defaults", field)
+
     def identity(self, name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Identity:
         path: JsonPath = ("identities", name)
         kind = Kind(raw["kind"])
         subject = {**defaults.get("subject", {}), **raw.get("subject", {})}
         subject.setdefault("CN", name)
         validity_text = raw.get("validity", defaults.get("validity", DEFAULT_VALIDITY[kind]))
-        validity = parse_duration(validity_text)
+        validity = self.duration(self.inherited(name, raw, "validity"), validity_text)
         renew_text = raw.get("renew_before", defaults.get("renew_before"))
         if renew_text is None:
-            third = validity.delta / 3
-            text = f"{third.days}d" if third.days >= 2 else f"{third // timedelta(hours=1)}h"
-            renew_before = Duration(text=text, delta=third)
+            renew_before = Duration(text=f"{validity_text}/3", delta=validity.delta / 3)
         else:
-            renew_before = parse_duration(renew_text)
+            renew_before = self.duration(self.inherited(name, raw, "renew_before"), renew_text)
         nc_raw = raw.get("name_constraints")
         nc = None
         if nc_raw is not None:
@@ -175,6 +237,7 @@ class _Resolver:
                 excluded=self.name_set((*nc_path, "excluded"), nc_raw.get("excluded")),
             )
         revoked = raw.get("revoked")
+        path_length = raw.get("path_length")
         return Identity(
             name=IdentityName(name),
             kind=kind,
@@ -188,9 +251,12 @@ class _Resolver:
             ip=self.ips((*path, "ip"), raw.get("ip", [])),
             email=self.emails((*path, "email"), raw.get("email", [])),
             uri=tuple(raw.get("uri", [])),
-            path_length=raw.get("path_length"),
+            # JSON Schema counts 1.0 as an integer; cryptography wants an int
+            path_length=None if path_length is None else int(path_length),
             name_constraints=nc,
-            extended_key_usage=tuple(raw.get("extended_key_usage", ())),
+            extended_key_usage=self.usages(
+                (*path, "extended_key_usage"), raw.get("extended_key_usage", [])
+            ),
             crl_url=raw.get("crl_url"),
             ocsp_url=raw.get("ocsp_url"),
             revoked=Revocation(reason=revoked["reason"]) if revoked else None,

@@ -12,6 +12,13 @@ from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
 from pkiform.resolve import dns_problem
 from pkiform.source import Document, JsonPath, dotted
+from pkiform.store import ARCHIVE, MANIFEST
+
+# OpenSSL's default verify depth: intermediates allowed between a leaf and its root
+MAX_INTERMEDIATES = 100
+
+# names the output directory itself uses beside the identities' folders
+RESERVED_NAMES = (MANIFEST, ARCHIVE)
 
 _CA_ONLY = ("path_length", "name_constraints", "crl_url", "ocsp_url")
 _SANS = ("dns", "ip", "email", "uri")
@@ -31,20 +38,27 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
             )
         )
 
-    written = doc.data["identities"]
     for name, ident in spec.identities.items():
         base: JsonPath = ("identities", name)
-        fields = written[name]
+        fields = doc.data["identities"][name]
+        if name in RESERVED_NAMES:
+            report(
+                base,
+                f"invalid identity name {name!r}: the output directory keeps its own {name} "
+                "there; choose another name",
+                key=True,
+            )
         for problem_path, message in _kind_fields(ident, fields):
             report((*base, *problem_path), message, key=True)
-        if ident.issuer is not None:
+        if ident.issuer is not None and ident.kind is not Kind.ROOT:
             _check_issuer(spec, ident, report)
         if ident.renew_before.delta >= ident.validity.delta:
-            where = "renew_before" if "renew_before" in fields else "validity"
+            own = [(*base, f) for f in ("renew_before", "validity") if doc.written((*base, f))]
             report(
-                (*base, where),
+                own[0] if own else base,
                 f"renew_before ({ident.renew_before}) must be shorter than validity "
                 f"({ident.validity}), or every apply would reissue it",
+                key=not own,
             )
 
     cycles = graph.cycles()
@@ -52,17 +66,32 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
         report(("identities", cycle[0], "issuer"), f"issuer cycle: {' -> '.join(cycle)}")
     if cycles:
         return out
+    depths = graph.depths()
+    for name, ident in spec.identities.items():
+        if ident.kind is Kind.INTERMEDIATE and depths[name] == MAX_INTERMEDIATES + 1:
+            report(
+                ("identities", name, "issuer"),
+                f"{MAX_INTERMEDIATES + 1} intermediate CAs in a row down to here; "
+                f"OpenSSL verifies chains of at most {MAX_INTERMEDIATES}",
+            )
+    if any(depth > MAX_INTERMEDIATES + 1 for depth in depths.values()):
+        return out  # chains that long are not walked for the rules below
 
     for name, ident in spec.identities.items():
         issuer = spec.identities.get(ident.issuer) if ident.issuer else None
         if issuer is None or not issuer.kind.is_ca:
             continue
         if ident.validity.delta > issuer.validity.delta:
+            validity_path: JsonPath = ("identities", name, "validity")
+            written = doc.written(validity_path)
+            from_defaults = not written and doc.written(("defaults", "validity"))
+            inherited = " (from defaults.validity)" if from_defaults else ""
             report(
-                ("identities", name, "validity"),
-                f"{ident.validity} outlives its issuer {issuer.name!r} ({issuer.validity}); "
-                "its certificate will end when the issuer's does",
+                validity_path if written else ("identities", name),
+                f"{ident.validity}{inherited} outlives its issuer {issuer.name!r} "
+                f"({issuer.validity}); its certificate will end when the issuer's does",
                 warning=True,
+                key=not written,
             )
         if ident.kind is Kind.INTERMEDIATE:
             for message in _path_length_problems(spec, graph, ident.name):

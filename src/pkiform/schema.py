@@ -5,20 +5,26 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from pkiform.errors import Diagnostic
-from pkiform.source import Document, JsonPath, dotted
+from pkiform.source import Document, JsonPath, describe, dotted
 
 # Installed wheels carry a copy beside this module; a source checkout
 # (PYTHONPATH=src or an editable install) reads the canonical file in schemas/.
 _CANDIDATES = (
     Path(__file__).with_name("pkiform.schema.json"),
     Path(__file__).resolve().parents[2] / "schemas" / "pkiform.schema.json",
+)
+
+IDENTITY_NAME_RULE = (
+    "use 1 to 64 lowercase letters, digits, '.', '_' or '-', starting and ending with a "
+    "letter or digit (it becomes a folder name)"
 )
 
 
@@ -36,8 +42,35 @@ def schema_text() -> str:
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(schema_text()))
+def _regex(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262, where `$` matches only at the very end;
+    # Python's `$` also matches before a final "\n", which would let "web\n" pass
+    # as an identity name and "90d\n" as a duration
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, validators={"pattern": _ecma_pattern}
+)
+
+
+@functools.cache
+def _schema() -> Any:
+    return json.loads(schema_text())
+
+
+@functools.cache
+def _validator() -> Any:
+    return _Validator(_schema())
 
 
 def check(doc: Document) -> list[Diagnostic]:
@@ -49,7 +82,7 @@ def check(doc: Document) -> list[Diagnostic]:
 
 
 def _leaves(error: jsonschema.ValidationError) -> Iterator[jsonschema.ValidationError]:
-    """For if/then and allOf wrappers, the errors that say something concrete."""
+    """For anyOf/oneOf wrappers, the errors that say something concrete."""
     if error.context:
         for sub in error.context:
             yield from _leaves(sub)
@@ -57,61 +90,85 @@ def _leaves(error: jsonschema.ValidationError) -> Iterator[jsonschema.Validation
         yield error
 
 
+def _data_at(data: Any, path: JsonPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
 def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Diagnostic]:
     path: JsonPath = tuple(error.absolute_path)
+    schema_at: tuple[str | int, ...] = tuple(error.absolute_schema_path)
     validator = error.validator
     instance: Any = error.instance
     schema: Any = error.schema
 
-    def at(p: JsonPath, message: str, *, key: bool = False) -> Diagnostic:
-        return Diagnostic(loc=doc.loc(p, key=key), path=dotted(p), message=message)
+    def at(
+        p: JsonPath, message: str, *, key: bool = False, shown: JsonPath | None = None
+    ) -> Diagnostic:
+        return Diagnostic(
+            loc=doc.loc(p, key=key), path=dotted(p if shown is None else shown), message=message
+        )
 
+    if "propertyNames" in schema_at:
+        for sub in _leaves(error):
+            name = str(sub.instance)
+            yield at(
+                (*path, name),
+                f"invalid identity name {describe(name)}: {IDENTITY_NAME_RULE}",
+                key=True,
+                shown=path,
+            )
+        return
     if validator == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted(schema.get("properties", {}))
         for extra in sorted(set(instance) - set(allowed)):
             yield at(
-                (*path, extra), f"unknown field {extra!r}{_did_you_mean(extra, allowed)}", key=True
+                (*path, extra),
+                f"unknown field {describe(extra)}{_did_you_mean(extra, allowed)}",
+                key=True,
             )
-        return
-    if validator == "propertyNames":
-        name = instance
-        for sub in _leaves(error):
-            name = sub.instance
-        yield at(
-            (*path, name),
-            f"invalid identity name {name!r}: use 1 to 64 lowercase letters, digits, '.', '_' "
-            "or '-', starting and ending with a letter or digit (it becomes a folder name)",
-            key=True,
-        )
         return
     if validator == "required":
         for field in schema.get("required", []):
             if isinstance(instance, dict) and field not in instance:
-                yield at(path, f"missing required field {field!r}")
+                yield at(path, f"missing required field {field!r}", key=True)
         return
-    if schema is False:  # `"size": false` under if/then: the field is not allowed here
-        yield at(path, f"{path[-1]!r} is not allowed here", key=True)
+    if schema is False:
+        yield from _not_allowed(doc, path, schema_at, at)
         return
-    yield at(path, _message(validator, error.validator_value, instance, path))
+    yield at(path, _message(doc, validator, error.validator_value, instance, path))
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+def _not_allowed(
+    doc: Document, path: JsonPath, schema_at: JsonPath, at: Callable[..., Diagnostic]
+) -> Iterator[Diagnostic]:
+    """A `"size": false` under if/then: a field the sibling `type` rules out."""
+    # jsonschema leaves the property out of a false schema's path: find it again
+    if schema_at and schema_at[-1] == "properties":
+        parent_path = path
+        properties = _data_at(_schema(), schema_at)
+        owner = _data_at(doc.data, parent_path)
+        fields = [p for p, s in properties.items() if s is False and p in owner]
+    else:
+        parent_path, fields = path[:-1], [str(path[-1])]
+        owner = _data_at(doc.data, parent_path)
+    for field in fields:
+        key_type = owner.get("type") if isinstance(owner, dict) else None
+        if field in _KEY_FIELD_OWNER and isinstance(key_type, str):
+            message = f"only {_KEY_FIELD_OWNER[field]} keys take a {field}; this key is {key_type}"
+        else:
+            message = f"{field!r} is not allowed here"
+        yield at((*parent_path, field), message, key=True)
+
+
+_KEY_FIELD_OWNER = {"size": "rsa", "curve": "ec"}
+
+
+def _did_you_mean(word: str, choices: list[str], *, cutoff: float = 0.75) -> str:
+    # 0.75: 'vaildity' and 'isuer' are typos of validity and issuer; 'colour' is no crl_url
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str) and len(value) > 80:
-        return repr(value[:77] + "...")
-    return repr(value)
 
 
 _TYPE_NAMES = {
@@ -122,13 +179,14 @@ _TYPE_NAMES = {
     "boolean": "true or false",
 }
 
+# what a pattern-checked field expects, in words (kept in step with the schema's patterns)
 _PATTERN_HINTS = {
     "validity": "a duration like 90d, 12h, 2w or 10y",
     "renew_before": "a duration like 30d, 12h, 2w or 1y",
     "C": "a two-letter country code in capitals, like JP",
-    "crl_url": "an http, https or ldap URL",
-    "ocsp_url": "an http, https or ldap URL",
-    "uri": "an absolute URI like spiffe://example.org/web",
+    "crl_url": "an http, https or ldap URL in ASCII",
+    "ocsp_url": "an http, https or ldap URL in ASCII",
+    "uri": "an absolute URI in ASCII like spiffe://example.org/web",
     "extended_key_usage": (
         "serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, "
         "OCSPSigning or a dotted OID"
@@ -143,37 +201,62 @@ def _field_name(path: JsonPath) -> str:
     return ""
 
 
-def _message(validator: Any, expected: Any, instance: Any, path: JsonPath) -> str:
-    got = _show(instance)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _quote_hint(doc: Document, path: JsonPath, instance: Any) -> str:
+    """YAML 1.1 reads NO, off, 42 and 1.0 as other things than text: say how to keep text."""
+    text = doc.texts.get(path)
+    if text is None:
+        return ""
+    if isinstance(instance, bool):
+        return f' (YAML reads {text} as {describe(instance)}: quote it: "{text}")'
+    return f' (quote it: "{text}")'
+
+
+def _message(doc: Document, validator: Any, expected: Any, instance: Any, path: JsonPath) -> str:
+    got = describe(instance)
     if validator == "type":
         names = expected if isinstance(expected, list) else [expected]
         wanted = " or ".join(_TYPE_NAMES.get(str(n), str(n)) for n in names)
-        message = f"expected {wanted}; got {got}"
-        if isinstance(instance, bool) and "string" in names:
-            word = "NO" if instance is False else "YES"
-            message += f' (YAML reads {word}, no, off, yes, on as booleans: quote it: "{word}")'
-        return message
+        if names == ["string"]:
+            pattern_hint = _PATTERN_HINTS.get(_field_name(path))
+            # quoting turns NO back into text; it cannot turn 90 into a duration
+            if isinstance(instance, bool) or (pattern_hint is None and _is_number(instance)):
+                got += _quote_hint(doc, path, instance)
+            wanted = pattern_hint or wanted
+        return f"expected {wanted}; got {got}"
     if validator == "enum":
+        choices = ", ".join(str(v) for v in expected)
+        message = f"expected one of {choices}; got {got}"
         if _field_name(path) == "size" and isinstance(instance, int) and instance < 2048:
-            return f"RSA keys under 2048 bits are refused; got {instance}"
-        return f"expected one of {', '.join(str(v) for v in expected)}; got {got}"
+            return message + " (RSA keys under 2048 bits are refused)"
+        if isinstance(instance, str):
+            message += _did_you_mean(instance, [str(v) for v in expected])
+        return message
     if validator == "const":
         return f"expected {expected}; got {got}"
     if validator == "pattern":
         hint = _PATTERN_HINTS.get(_field_name(path), f"text matching {expected}")
         return f"expected {hint}; got {got}"
     if validator == "maxLength":
-        return f"must be at most {expected} characters; got {len(instance)}"
+        return f"expected at most {expected} characters; got {len(instance)}"
     if validator == "minLength":
-        return "must not be empty" if expected == 1 else f"must be at least {expected} characters"
+        return f"expected at least {expected} character{'s' if expected > 1 else ''}; got {got}"
     if validator == "minimum":
-        return f"must be at least {expected}; got {got}"
+        return f"expected at least {expected}; got {got}"
     if validator == "maximum":
-        return f"must be at most {expected}; got {got}"
+        return f"expected at most {expected}; got {got}"
     if validator == "minItems":
-        return "must not be empty"
+        return "expected at least one item; got an empty list"
     if validator == "minProperties":
-        return "must name at least one identity"
+        return "expected at least one identity; got an empty mapping"
     if validator == "uniqueItems":
+        seen: list[Any] = []
+        for item in instance:
+            if item in seen:
+                return f"lists {describe(item)} twice"
+            seen.append(item)
         return "lists the same value twice"
     return f"invalid value {got} ({validator})"

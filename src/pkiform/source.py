@@ -8,6 +8,7 @@ written, and hostile input (huge files, deep nesting, alias bombs) fails fast.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +24,27 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# nested lists and mappings, aliases followed; a real spec needs about 6
 MAX_DEPTH = 32
-# nodes visited while walking, aliases counted each time they are followed:
-# bounds the "billion laughs" expansion long before memory is at risk
-MAX_NODES = 2_000_000
+# values in the spec with every alias expanded: bounds the "billion laughs"
+# expansion (checked on the node graph before anything is expanded); a spec
+# with a thousand identities has about 20000
+MAX_NODES = 100_000
 
 JsonPath = tuple[str | int, ...]
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
+_YAML = "tag:yaml.org,2002:"
+_MERGE_TAG = _YAML + "merge"
+_SEQ_TAG = _YAML + "seq"
+_MAP_TAG = _YAML + "map"
+_TIMESTAMP_TAG = _YAML + "timestamp"
+_BINARY_TAG = _YAML + "binary"
+_PLAIN_SCALAR_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null"))
+
+# YAML 1.1 §5.1: the printable characters a YAML stream may contain
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +55,8 @@ class Document:
     data: Any
     # path -> (location of the key, location of the value)
     locations: Mapping[JsonPath, tuple[Location, Location]] = field(default_factory=dict)
+    # path -> how a boolean or number was written (`NO`, `off`, `1.10`), for hints
+    texts: Mapping[JsonPath, str] = field(default_factory=dict)
 
     def loc(self, path: JsonPath, *, key: bool = False) -> Location:
         """The location of a path's value (or key), else of its nearest written ancestor."""
@@ -49,6 +65,10 @@ class Document:
             if found is not None:
                 return found[0] if key and end == len(path) else found[1]
         return Location(file=self.file, line=1, col=1)
+
+    def written(self, path: JsonPath) -> bool:
+        """Whether the spec file spells out `path` itself."""
+        return path in self.locations
 
 
 def dotted(path: JsonPath) -> str:
@@ -59,18 +79,98 @@ def dotted(path: JsonPath) -> str:
     return out
 
 
-def _loc(file: str, mark: yaml.Mark | None) -> Location:
+def describe(value: Any) -> str:
+    """A user's value as a message quotes it: `'P-192'`, `90`, `false`, `a list`."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _loc(file: str, mark: Any) -> Location:
     if mark is None:
         return Location(file=file, line=1, col=1)
     return Location(file=file, line=mark.line + 1, col=mark.column + 1)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+
+
+class _Refused(Exception):
+    """The spec cannot be walked safely; one located reason."""
+
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+class _Invalid:
+    """Stands for a value that was already reported as an error."""
+
+
+_INVALID = _Invalid()
+
+
+def _measure(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion is too deep, too large or recursive.
+
+    Aliases make the node graph a DAG (or, with an alias inside its own anchor,
+    a cyclic graph); sizes are memoized per node so an alias bomb is measured in
+    time proportional to the file, not to its expansion.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded values, nesting height)
+    active: set[int] = set()
+
+    def visit(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if isinstance(node, yaml.ScalarNode):
+            return 1, 0
+        known = sizes.get(id(node))
+        if known is None:
+            if id(node) in active:
+                raise _Refused(node, "an alias refers to a list or mapping that contains it")
+            if depth >= MAX_DEPTH:
+                raise _Refused(node, f"spec too large: nesting deeper than {MAX_DEPTH} levels")
+            active.add(id(node))
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            size, height = 1, 0
+            for child in children:
+                child_size, child_height = visit(child, depth + 1)
+                size += child_size
+                height = max(height, child_height)
+                if size > MAX_NODES:
+                    raise _Refused(
+                        node, f"spec too large: more than {MAX_NODES} values (alias expansion?)"
+                    )
+                # a child measured before (an alias) may nest too deep only here
+                if depth + 1 + child_height > MAX_DEPTH:
+                    raise _Refused(node, f"spec too large: nesting deeper than {MAX_DEPTH} levels")
+            active.discard(id(node))
+            known = sizes[id(node)] = (size, height + 1)
+        return known
+
+    visit(root, 0)
 
 
 class _Walker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.locations: dict[JsonPath, tuple[Location, Location]] = {}
+        self.texts: dict[JsonPath, str] = {}
         self.diagnostics: list[Diagnostic] = []
-        self.visited = 0
         self.constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: yaml.Node, path: JsonPath, message: str) -> None:
@@ -78,53 +178,104 @@ class _Walker:
             Diagnostic(loc=_loc(self.file, node.start_mark), path=dotted(path), message=message)
         )
 
-    def walk(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
-        self.visited += 1
-        if self.visited > MAX_NODES:
-            raise _TooBig(node, f"more than {MAX_NODES} nodes (alias expansion?)")
-        if depth > MAX_DEPTH:
-            raise _TooBig(node, f"nesting deeper than {MAX_DEPTH} levels")
-        if isinstance(node, yaml.ScalarNode):
+    def _unsupported_tag(self, node: yaml.Node, path: JsonPath) -> _Invalid:
+        self.error(
+            node,
+            path,
+            f"unsupported YAML tag {_short_tag(node.tag)!r}: a spec holds only strings, "
+            "numbers, booleans, lists and mappings",
+        )
+        return _INVALID
+
+    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+        if node.tag == _TIMESTAMP_TAG:
+            # a date is text to pkiform (JSON has no dates); keep it as written
+            value: Any = node.value
+        elif node.tag == _BINARY_TAG:
+            self.error(node, path, "expected text; got a !!binary value (binary data is refused)")
+            return _INVALID
+        elif node.tag not in _PLAIN_SCALAR_TAGS:
+            return self._unsupported_tag(node, path)
+        else:
             try:
                 value = self.constructor.construct_object(node)
-            except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
-                problem = getattr(e, "problem", None) or str(e)
-                self.error(node, path, f"cannot read value {node.value!r}: {problem}")
-                return None
-            if isinstance(value, bytes):
-                self.error(node, path, "binary values are not supported")
-                return None
-            return value
+            except Exception:  # PyYAML raises ValueError, KeyError, IndexError here
+                self.error(
+                    node,
+                    path,
+                    f"expected a {_short_tag(node.tag)} value; got {describe(node.value)}",
+                )
+                return _INVALID
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                self.error(
+                    node, path, f"expected Unicode text; got {describe(value)} (a lone surrogate)"
+                )
+                return _INVALID
+            control = _CONTROL.search(value)
+            if control:
+                char = control.group()
+                hint = (
+                    " (a '|' block keeps its final line break: write '|-' or a plain string)"
+                    if node.style == "|" and char == "\n" and value.index("\n") == len(value) - 1
+                    else ""
+                )
+                self.error(
+                    node,
+                    path,
+                    f"expected text without control characters; got {describe(value)}{hint}",
+                )
+                return _INVALID
+        if isinstance(value, bool | int | float):
+            self.texts[path] = node.value
+        return value
+
+    def walk(self, node: yaml.Node, path: JsonPath) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                return self._unsupported_tag(node, path)
             items = []
             for index, child in enumerate(node.value):
                 child_path = (*path, index)
                 loc = _loc(self.file, child.start_mark)
                 self.locations[child_path] = (loc, loc)
-                items.append(self.walk(child, child_path, depth + 1))
+                items.append(self.walk(child, child_path))
             return items
         assert isinstance(node, yaml.MappingNode)
-        return self._mapping(node, path, depth)
+        if node.tag != _MAP_TAG:
+            return self._unsupported_tag(node, path)
+        return self._mapping(node, path)
 
-    def _mapping(self, node: yaml.MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, yaml.Node] = {}
-        merged: dict[str, Any] = {}
+        # YAML merge keys (`<<: *defaults`) first, so the explicit keys' values and
+        # locations, walked after them, win
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merged.update(self._merge_sources(value_node, path, depth))
+                result.update(self._merge_sources(value_node, path))
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, path, "mapping keys must be plain strings")
+                self.error(key_node, path, "expected a plain string as a mapping key")
                 continue
-            key = self.walk(key_node, path, depth + 1)
+            key = self.scalar(key_node, path)
+            if key is _INVALID:
+                continue
             if not isinstance(key, str):
-                hint = f' (YAML reads it as a boolean: quote it: "{key_node.value}")'
+                text = key_node.value
+                hint = (
+                    f' (YAML reads {text} as {describe(key)}: quote it: "{text}")'
+                    if isinstance(key, bool)
+                    else ""
+                )
                 self.error(
                     key_node,
                     path,
-                    f"mapping keys must be strings; got {key_node.value!r}"
-                    + (hint if isinstance(key, bool) else ""),
+                    f"expected a string as a mapping key; got {describe(key)}{hint}",
                 )
                 continue
             if key in first_seen:
@@ -141,68 +292,133 @@ class _Walker:
                 _loc(self.file, key_node.start_mark),
                 _loc(self.file, value_node.start_mark),
             )
-            result[key] = self.walk(value_node, child_path, depth + 1)
-        # YAML merge keys (`<<: *defaults`): explicit keys win over merged ones
-        for key, value in merged.items():
-            result.setdefault(key, value)
+            result[key] = self.walk(value_node, child_path)
         return result
 
-    def _merge_sources(self, node: yaml.Node, path: JsonPath, depth: int) -> dict[str, Any]:
+    def _merge_sources(self, node: yaml.Node, path: JsonPath) -> dict[str, Any]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         merged: dict[str, Any] = {}
+        # YAML merge: of several sources, the first one listed wins
         for source in reversed(sources):
-            if not isinstance(source, yaml.MappingNode):
-                self.error(source, path, "a merge key (<<) takes a mapping or a list of mappings")
+            if not isinstance(source, yaml.MappingNode) or source.tag != _MAP_TAG:
+                self.error(source, path, "expected a mapping or a list of mappings after '<<'")
                 continue
             # merged values keep the locations of where they were written
-            walked = self._mapping(source, path, depth + 1)
-            merged.update(walked)
+            merged.update(self._mapping(source, path))
         return merged
 
 
-class _TooBig(Exception):
-    def __init__(self, node: yaml.Node, why: str) -> None:
-        self.node = node
-        self.why = why
+def _syntax_error(text: str, file: str, e: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = e.problem_mark or e.context_mark
+    problem = str(e.problem or e.context or "invalid YAML")
+    if "maximum nesting depth" in problem:
+        return Diagnostic(
+            loc=_loc(file, mark),
+            path="",
+            message=f"spec too large: nesting deeper than {MAX_DEPTH} levels",
+        )
+    message = f"YAML syntax: {problem}"
+    if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+        message += " (a tab: YAML indents with spaces only)"
+    elif e.context and e.problem:
+        where = ""
+        if e.context_mark is not None and e.context_mark.line != getattr(mark, "line", None):
+            where = f" at {e.context_mark.line + 1}:{e.context_mark.column + 1}"
+        message += f" ({e.context}{where})"
+    return Diagnostic(loc=_loc(file, mark), path="", message=message)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n")
+    if 0 <= line < len(lines) and 0 <= column < len(lines[line]):
+        return lines[line][column]
+    return ""
+
+
+def _position(file: str, text: str, index: int) -> Location:
+    line = text.count("\n", 0, index) + 1
+    return Location(file=file, line=line, col=index - (text.rfind("\n", 0, index) + 1) + 1)
+
+
+def _parse(text: str, file: str) -> yaml.Node | None:
+    """Compose the single YAML document, after counting its events with a bound."""
+    bad = _NOT_PRINTABLE.search(text)
+    if bad:
+        raise SpecError(
+            [
+                Diagnostic(
+                    loc=_position(file, text, bad.start()),
+                    path="",
+                    message=f"YAML syntax: unacceptable character U+{ord(bad.group()):04X} "
+                    "(YAML allows no control characters in a file)",
+                )
+            ]
+        )
+    try:
+        # events come one at a time: a huge or deep file is refused before any node is built
+        depth = values = 0
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                values += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                values += 1
+            if depth > MAX_DEPTH:
+                why = f"nesting deeper than {MAX_DEPTH} levels"
+            elif values > MAX_NODES:
+                why = f"more than {MAX_NODES} values"
+            else:
+                continue
+            raise SpecError(
+                [
+                    Diagnostic(
+                        loc=_loc(file, event.start_mark),
+                        path="",
+                        message=f"spec too large: {why}",
+                    )
+                ]
+            )
+        node: yaml.Node | None = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        raise SpecError([_syntax_error(text, file, e)]) from None
+    except yaml.reader.ReaderError as e:  # pragma: no cover - _NOT_PRINTABLE finds these first
+        raise SpecError([_at_start(file, f"YAML syntax: {e.reason}")]) from None
+    except yaml.YAMLError as e:  # pragma: no cover - every other YAMLError is marked
+        raise SpecError([_at_start(file, f"YAML syntax: {e}")]) from None
+    except RecursionError:  # pragma: no cover - only the pure-Python loader recurses
+        raise SpecError(
+            [_at_start(file, f"spec too large: nesting deeper than {MAX_DEPTH} levels")]
+        ) from None
+    return node
 
 
 def load_text(text: str, file: str) -> Document:
     """Parse spec text; raise SpecError with located diagnostics on any problem."""
-    if len(text) > MAX_FILE_BYTES:
-        raise SpecError([_at_start(file, f"file is larger than {MAX_FILE_BYTES} bytes")])
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        message = " ".join(str(part) for part in (e.context, e.problem) if part) or "invalid YAML"
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(
-            [Diagnostic(loc=_loc(file, mark), path="", message=f"YAML syntax: {message}")]
-        ) from e
-    except yaml.YAMLError as e:
-        raise SpecError([_at_start(file, f"YAML syntax: {e}")]) from e
-    except RecursionError as e:
-        raise SpecError([_at_start(file, f"nesting deeper than {MAX_DEPTH} levels")]) from e
-    if root is None:
+            [_at_start(file, f"spec too large: expected at most {MAX_FILE_BYTES} bytes")]
+        )
+    root = _parse(text, file)
+    if root is None or (
+        isinstance(root, yaml.ScalarNode) and root.tag == _YAML + "null" and not root.value
+    ):
         raise SpecError(
             [_at_start(file, "the spec is empty; expected a mapping with 'version: 1'")]
         )
     walker = _Walker(file)
     try:
-        data = walker.walk(root, (), 0)
-    except _TooBig as e:
+        _measure(root)
+    except _Refused as e:
         raise SpecError(
-            [
-                Diagnostic(
-                    loc=_loc(file, e.node.start_mark), path="", message=f"spec too large: {e.why}"
-                )
-            ]
+            [Diagnostic(loc=_loc(file, e.node.start_mark), path="", message=e.message)]
         ) from None
-    except RecursionError:
-        raise SpecError([_at_start(file, f"nesting deeper than {MAX_DEPTH} levels")]) from None
+    data = walker.walk(root, ())
     if walker.diagnostics:
         raise SpecError(walker.diagnostics)
     walker.locations[()] = (_loc(file, root.start_mark), _loc(file, root.start_mark))
-    return Document(file=file, data=data, locations=walker.locations)
+    return Document(file=file, data=data, locations=walker.locations, texts=walker.texts)
 
 
 def load_path(path: Path) -> Document:
@@ -211,7 +427,13 @@ def load_path(path: Path) -> Document:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SpecError([_at_start(name, f"file is larger than {MAX_FILE_BYTES} bytes")])
+            raise SpecError(
+                [
+                    _at_start(
+                        name, f"spec too large: {size} bytes; expected at most {MAX_FILE_BYTES}"
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PkiformError(f"{name}: no such file") from None
@@ -222,13 +444,16 @@ def load_path(path: Path) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
+        before = raw[: e.start]
+        line_start = before.rfind(b"\n") + 1
+        col = len(before[line_start:].decode("utf-8", errors="replace")) + 1
         raise SpecError(
             [
                 Diagnostic(
-                    loc=Location(file=name, line=line, col=1),
+                    loc=Location(file=name, line=before.count(b"\n") + 1, col=col),
                     path="",
-                    message="not UTF-8 text",
+                    message=f"expected UTF-8 text; got the byte 0x{raw[e.start]:02x} "
+                    "(save the file as UTF-8)",
                 )
             ]
         ) from None

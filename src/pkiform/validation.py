@@ -9,11 +9,13 @@ from pkiform import resolve, rules, schema
 from pkiform.errors import Diagnostic, Severity, SpecError, sorted_diagnostics
 from pkiform.graph import IssuerGraph
 from pkiform.model import Spec
-from pkiform.source import Document, load_path, load_text
+from pkiform.source import Document, describe, load_path, load_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ValidSpec:
+    """A spec that passed every check, its issuer graph, and the warnings to show."""
+
     spec: Spec
     graph: IssuerGraph
     warnings: tuple[Diagnostic, ...]
@@ -28,7 +30,7 @@ def validate_document(doc: Document) -> ValidSpec:
                     loc=doc.loc(()),
                     path="",
                     message="expected a mapping with 'version: 1' and 'identities'; "
-                    f"got {type(doc.data).__name__ if doc.data is not None else 'nothing'}",
+                    f"got {describe(doc.data)}",
                 )
             ]
         )
@@ -44,8 +46,10 @@ def validate_document(doc: Document) -> ValidSpec:
 
 
 def validate_path(path: Path) -> ValidSpec:
+    """Read, parse and check a spec file."""
     return validate_document(load_path(path))
 
 
 def validate_text(text: str, file: str = "<string>") -> ValidSpec:
+    """Parse and check spec text, as if read from `file`."""
     return validate_document(load_text(text, file))
