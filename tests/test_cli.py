@@ -42,6 +42,7 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         ["apply", "spec.yaml", "--bogus"],
         ["graph", "spec.yaml", "--format", "png"],
         ["plan", "spec.yaml", "--at", "yesterday"],
+        ["plan", "spec.yaml", "--at", "9999-12-31T00:00:00Z"],
         ["apply", "spec.yaml", "--lock-timeout", "-1"],
     ],
     ids=[
@@ -51,6 +52,7 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         "unknown-flag",
         "bad-format",
         "bad-at",
+        "far-at",
         "bad-timeout",
     ],
 )

@@ -32,6 +32,9 @@ def _timestamp(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z) in {text!r}")
+    # leaves room for a 100y validity before datetime's year 9999 ends
+    if not 1970 <= value.year <= 9000:
+        raise argparse.ArgumentTypeError(f"expected a year from 1970 to 9000; got {text!r}")
     return value.astimezone(UTC)
 
 

@@ -28,8 +28,8 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 32
 # values in the spec with every alias expanded: bounds the "billion laughs"
 # expansion (checked on the node graph before anything is expanded); a spec
-# with a thousand identities has about 20000
-MAX_NODES = 100_000
+# with ten thousand identities has about 200000
+MAX_NODES = 1_000_000
 
 JsonPath = tuple[str | int, ...]
 
