@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,18 @@ from pkiform.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+# every key type of design.md §1, as a spec writes it
+KEY_TYPES: dict[str, dict[str, Any]] = {
+    "rsa2048": {"type": "rsa", "size": 2048},
+    "rsa3072": {"type": "rsa", "size": 3072},
+    "rsa4096": {"type": "rsa", "size": 4096},
+    "p256": {"type": "ec", "curve": "P-256"},
+    "p384": {"type": "ec", "curve": "P-384"},
+    "p521": {"type": "ec", "curve": "P-521"},
+    "ed25519": {"type": "ed25519"},
+    "ed448": {"type": "ed448"},
+}
 
 
 @dataclass(frozen=True)

@@ -33,19 +33,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pkiform.cli import main
 from tests.conftest import EXAMPLES, openssl
+from tests.conftest import KEY_TYPES as KEYS
 
 # --- specs ------------------------------------------------------------------------------
-
-KEYS: dict[str, dict[str, Any]] = {
-    "rsa2048": {"type": "rsa", "size": 2048},
-    "rsa3072": {"type": "rsa", "size": 3072},
-    "rsa4096": {"type": "rsa", "size": 4096},
-    "p256": {"type": "ec", "curve": "P-256"},
-    "p384": {"type": "ec", "curve": "P-384"},
-    "p521": {"type": "ec", "curve": "P-521"},
-    "ed25519": {"type": "ed25519"},
-    "ed448": {"type": "ed448"},
-}
 
 
 def matrix_spec() -> dict[str, Any]:

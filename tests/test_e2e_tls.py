@@ -28,6 +28,7 @@ import yaml
 
 from pkiform.cli import main
 from tests.conftest import EXAMPLES
+from tests.conftest import KEY_TYPES as KEYS
 
 TIMEOUT = 10.0  # seconds; any single network step taking longer is a failure, not a hang
 
@@ -42,16 +43,6 @@ INVALID_PURPOSE = 26
 HOSTNAME_MISMATCH = 62
 IP_ADDRESS_MISMATCH = 64
 
-KEYS: dict[str, dict[str, Any]] = {
-    "rsa2048": {"type": "rsa", "size": 2048},
-    "rsa3072": {"type": "rsa", "size": 3072},
-    "rsa4096": {"type": "rsa", "size": 4096},
-    "p256": {"type": "ec", "curve": "P-256"},
-    "p384": {"type": "ec", "curve": "P-384"},
-    "p521": {"type": "ec", "curve": "P-521"},
-    "ed25519": {"type": "ed25519"},
-    "ed448": {"type": "ed448"},
-}
 
 # A second PKI that copies the mtls example's names (root CN, server and client names and
 # SANs) with keys of its own: only the keys tell the two apart.

@@ -27,17 +27,8 @@ from pkilint.pkix import certificate, extension, name
 
 from pkiform.cli import main
 from tests.conftest import EXAMPLES
+from tests.conftest import KEY_TYPES as KEYS
 
-KEYS: dict[str, dict[str, str | int]] = {
-    "rsa2048": {"type": "rsa", "size": 2048},
-    "rsa3072": {"type": "rsa", "size": 3072},
-    "rsa4096": {"type": "rsa", "size": 4096},
-    "p256": {"type": "ec", "curve": "P-256"},
-    "p384": {"type": "ec", "curve": "P-384"},
-    "p521": {"type": "ec", "curve": "P-521"},
-    "ed25519": {"type": "ed25519"},
-    "ed448": {"type": "ed448"},
-}
 KINDS = ("root", "int", "server", "client")
 MATRIX_NAMES = [f"{k}-{kind}" for k in KEYS for kind in KINDS]
 
