@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform import execute
-from pkiform.commands.plan import check_rekey_names
+from pkiform.commands.common import load, rekey_names
 from pkiform.observe import observe
 from pkiform.planner import plan
-from pkiform.render import applied_json, applied_text, diagnostics_text
+from pkiform.render import applied_json, applied_text
 from pkiform.store import Store
-from pkiform.validation import validate_path
 
 
 def run(
@@ -27,9 +26,8 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Make the output directory match the spec."""
-    valid = validate_path(spec_path)
-    stderr.write(diagnostics_text(valid.warnings))
-    names = check_rekey_names(valid.spec, rekey)
+    valid = load(spec_path, stderr)
+    names = rekey_names(valid.spec, rekey)
     store = Store(out)
     with store.locked(timeout=lock_timeout):
         store.recover()

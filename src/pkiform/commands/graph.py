@@ -4,14 +4,13 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform import render
-from pkiform.validation import validate_path
+from pkiform.commands.common import load
 
 FORMATS = {"text": render.graph_text, "dot": render.graph_dot, "mermaid": render.graph_mermaid}
 
 
 def run(spec_path: Path, *, fmt: str, stdout: TextIO, stderr: TextIO) -> int:
     """Print the issuer tree."""
-    valid = validate_path(spec_path)
-    stderr.write(render.diagnostics_text(valid.warnings))
+    valid = load(spec_path, stderr)
     stdout.write(FORMATS[fmt](valid.spec, valid.graph))
     return 0

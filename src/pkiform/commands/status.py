@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform import health
+from pkiform.commands.common import load
 from pkiform.errors import PkiformError
 from pkiform.observe import observe
-from pkiform.render import diagnostics_text, status_json, status_text
+from pkiform.render import status_json, status_text
 from pkiform.store import Store
-from pkiform.validation import validate_path
 
 
 def run(
@@ -22,8 +22,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if any identity has an error."""
-    valid = validate_path(spec_path)
-    stderr.write(diagnostics_text(valid.warnings))
+    valid = load(spec_path, stderr)
     store = Store(out)
     if not store.exists():
         raise PkiformError(f"{out}: no such directory (run pkiform apply first)")
