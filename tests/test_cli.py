@@ -109,7 +109,20 @@ def test_plan_and_apply_json(
             {"name": "ca", "verb": "create", "reasons": [], "cascade_from": None},
             {"name": "web", "verb": "create", "reasons": [], "cascade_from": None},
         ],
+        "revocations": [
+            {
+                "kind": "crl",
+                "name": "ca",
+                "signer": "ca",
+                "verb": "create",
+                "reasons": ["crl.pem is missing"],
+                "crl_number": 1,
+                "revoked_serials": [],
+                "status": None,
+            }
+        ],
         "on_disk_only": [],
+        "retire": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")
@@ -135,7 +148,10 @@ def test_status_json_and_failure(
     document = json.loads(broken.out)
     assert document["ok"] is False
     problems = {i["name"]: i["problems"] for i in document["identities"]}
-    assert problems["ca"] == ["cert.pem is not a readable PEM certificate"]
+    assert problems["ca"] == [
+        "cert.pem is not a readable PEM certificate",
+        "crl.pem is not signed by this CA's certificate",
+    ]
     assert problems["web"] == ["an issuer in its chain has no usable certificate"]
 
 
@@ -178,7 +194,7 @@ def test_python_dash_m_is_the_same_program(write_spec: Callable[..., Path], tmp_
     spec = write_spec(SMALL)
     result = run_pkiform_process("apply", spec, "-o", tmp_path / "pki")
     assert result.returncode == 0, result.stderr
-    assert "Apply complete: 2 changed, 0 unchanged." in result.stdout
+    assert "Apply complete: 2 changed, 0 unchanged, 1 CRL/OCSP signed." in result.stdout
     plan = run_pkiform_process("plan", spec, "-o", tmp_path / "pki")
     assert plan.returncode == 0
     bad = run_pkiform_process("plan")

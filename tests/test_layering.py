@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pkiform"
 # a module may import pkiform modules of a lower layer only (same layer: listed explicitly)
 LAYERS = {
     "errors": 0,
+    "durations": 0,
     "model": 1,
     "source": 1,
     "schema": 2,
@@ -24,14 +25,16 @@ LAYERS = {
     "keys": 3,
     "validation": 4,
     "issuing": 4,
-    "observe": 4,
-    "drift": 4,
-    "planner": 5,
-    "health": 6,
-    "execute": 6,
-    "render": 7,
-    "commands": 8,
-    "cli": 9,
+    "revocation": 4,
+    "observe": 5,
+    "drift": 5,
+    "revocation_planner": 6,
+    "planner": 7,
+    "health": 8,
+    "execute": 8,
+    "render": 9,
+    "commands": 10,
+    "cli": 11,
 }
 SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
 # presentation and process control stay in the shell

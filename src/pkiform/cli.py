@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -48,6 +48,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> timedelta:
+    from pkiform import durations  # stdlib only: keeps argument parsing light
+
+    delta = durations.parse(text)
+    if delta is None:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30d, 12h or 2w; got {text!r}")
+    return delta
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pkiform", description="Declarative PKI from a YAML spec.")
     parser.add_argument("--version", action="version", version=f"pkiform {__version__}")
@@ -77,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if rekey:
             p.add_argument(
+                "--prune",
+                action="store_true",
+                help="move identity folders no longer in the spec to DIR/archive/",
+            )
+            p.add_argument(
                 "--rekey",
                 action="append",
                 default=[],
@@ -95,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another apply on DIR to finish (default: 0)",
     )
-    with_out(command("status", "check what is on disk: pairs, chains, expiry"))
+    status = command("status", "check what is on disk: pairs, chains, CRLs, expiry")
+    with_out(status)
+    status.add_argument(
+        "--warn-within",
+        type=_duration,
+        metavar="DURATION",
+        help="exit 1 listing every certificate or CRL that expires within DURATION (e.g. 30d)",
+    )
     graph = command("graph", "print the issuer tree")
     graph.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
     command("schema", "print the JSON Schema", spec=False)
@@ -115,6 +136,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             args.out,
             now=now,
             rekey=args.rekey,
+            prune=args.prune,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -125,13 +147,20 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             now=now,
             stamp=f"{clock:%Y%m%dT%H%M%SZ}",
             rekey=args.rekey,
+            prune=args.prune,
             lock_timeout=args.lock_timeout,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
         ),
         "status": lambda: status.run(
-            args.spec, args.out, now=now, as_json=args.json, stdout=stdout, stderr=stderr
+            args.spec,
+            args.out,
+            now=now,
+            warn_within=args.warn_within,
+            as_json=args.json,
+            stdout=stdout,
+            stderr=stderr,
         ),
         "graph": lambda: graph.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: schema.run(stdout=stdout),

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from pkiform import keys
 from pkiform.errors import RefusedError
 from pkiform.graph import IssuerGraph
-from pkiform.issuing import Signer, issue, validity_window
+from pkiform.issuing import BACKDATE, Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, Spec
 from pkiform.observe import Observed
 from pkiform.planner import Plan, Verb, derived_files
 from pkiform.profile import desired
+from pkiform.revocation import build_crl, build_ocsp_response, crl_files
+from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.store import KEY_FILE, Store
 
 
@@ -54,6 +56,8 @@ def apply(
         name = action.name
         ident = spec.identities[name]
         obs = observed.identities[name]
+        if action.verb is Verb.UNCHANGED and obs.cert is None:
+            continue  # revoked before it was ever issued
         key = keys.generate(ident.key) if action.new_key else obs.key
         if action.new_cert:
             assert key is not None
@@ -69,8 +73,7 @@ def apply(
             assert obs.cert is not None
             cert = obs.cert
         certs[name] = cert
-        if ident.kind.is_ca:
-            assert key is not None
+        if ident.kind.is_ca and key is not None:
             ca_keys[name] = key
         if action.verb is Verb.UNCHANGED:
             continue
@@ -83,8 +86,53 @@ def apply(
         done.append(name)
         if on_done is not None:
             on_done(name)
+    for revocation in plan.revocations:
+        store.replace_files(
+            revocation.name,
+            _revocation_files(revocation, observed, certs, ca_keys, spec, now),
+            stamp,
+        )
+    for retired in plan.retire:
+        store.retire(retired, stamp)
     written = store.write_manifest(manifest(spec, graph, certs))
     return Applied(done=tuple(done), warnings=tuple(warnings), manifest_written=written)
+
+
+def _revocation_files(
+    action: RevocationAction,
+    observed: Observed,
+    certs: Mapping[IdentityName, x509.Certificate],
+    ca_keys: Mapping[IdentityName, keys.PrivateKey],
+    spec: Spec,
+    now: datetime,
+) -> dict[str, bytes]:
+    """crl.pem + crl.der, or ocsp.der, signed by the CA as it stands after this apply."""
+    ca_cert, ca_key = certs[action.signer], ca_keys[action.signer]
+    this_update = now.replace(microsecond=0) - BACKDATE
+    next_update = now.replace(microsecond=0) + spec.identities[action.signer].crl_validity.delta
+    if action.kind is ListKind.OCSP:
+        response = build_ocsp_response(
+            certs[action.name],
+            ca_cert,
+            ca_key,
+            action.revoked,
+            this_update=this_update,
+            next_update=next_update,
+        )
+        return {"ocsp.der": response.public_bytes(serialization.Encoding.DER)}
+    if action.verb is ListVerb.REWRITE:
+        existing = observed.identities[action.name].crl
+        assert existing is not None
+        return {"crl.der": crl_files(existing)["crl.der"]}
+    crl = build_crl(
+        ca_cert,
+        ca_key,
+        action.entries,
+        number=action.number,
+        this_update=this_update,
+        next_update=next_update,
+    )
+    return crl_files(crl)
 
 
 # a leaf as long-lived as its CA is clamped by the seconds between their issuing: not news

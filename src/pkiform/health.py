@@ -1,17 +1,19 @@
-"""`status`: what is on disk, checked on its own terms: pairs, chains, expiry."""
+"""`status`: what is on disk, checked on its own terms: pairs, chains, CRLs, OCSP, expiry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
 
+from pkiform.durations import format_span
 from pkiform.graph import IssuerGraph
-from pkiform.model import IdentityName, Spec
-from pkiform.observe import Observed
+from pkiform.model import Identity, IdentityName, Spec
+from pkiform.observe import Observed, ObservedIdentity
 from pkiform.planner import derived_files, renewal_due
+from pkiform.revocation import crl_signed_by, ocsp_signed_by
 
 
 class Health(StrEnum):
@@ -28,60 +30,162 @@ class IdentityHealth:
     problems: tuple[str, ...] = ()
     not_after: datetime | None = None
     serial: str | None = None
+    crl_next_update: datetime | None = None
+    # what runs out within --warn-within: "certificate", "crl.pem", "ocsp.der"
+    expiring: tuple[str, ...] = ()
+
+
+@dataclass
+class _Findings:
+    errors: list[str]
+    warnings: list[str]
+    expiring: list[str]
 
 
 def check(
-    spec: Spec, graph: IssuerGraph, observed: Observed, now: datetime
+    spec: Spec,
+    graph: IssuerGraph,
+    observed: Observed,
+    now: datetime,
+    *,
+    warn_within: timedelta | None = None,
 ) -> list[IdentityHealth]:
     """One verdict per identity of the spec, issuers first."""
     out = []
     for name in graph.order():
         ident = spec.identities[name]
         obs = observed.identities[name]
-        errors: list[str] = []
-        warnings: list[str] = []
+        chain = [observed.identities[n].cert for n in graph.chain(name)]
+        found = _Findings(errors=[], warnings=[], expiring=[])
+        _check_files(obs, found)
         cert = obs.cert
-        if not obs.files:
-            errors.append("not issued yet (run pkiform apply)")
-        else:
-            if obs.key is None:
-                errors.append(obs.key_problem or "key.pem is missing")
-            if cert is None:
-                errors.append(obs.cert_problem or "cert.pem is missing")
-            elif obs.key is not None and not obs.key_matches_cert:
-                errors.append("key.pem does not match cert.pem")
-            if obs.interrupted:
-                errors.append("an apply was interrupted here; run pkiform apply to finish it")
         if cert is not None:
-            chain = [observed.identities[n].cert for n in graph.chain(name)]
-            errors += _chain_problems(cert, chain, now)
-            if all(c is not None for c in chain):
-                wanted = derived_files(cert, [c for c in chain if c is not None])
-                errors += [
-                    f"{f} does not match the certificates it should hold"
-                    for f, data in wanted.items()
-                    if obs.files.get(f) != data
-                ]
-            if cert.not_valid_after_utc <= now:
-                errors.append(f"expired {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
-            elif cert.not_valid_before_utc > now:
-                errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
-            else:
-                due = renewal_due(ident, cert, chain[0] if chain else None, now)
-                if due:
-                    warnings.append(f"renewal due: {due}")
-        health = Health.ERROR if errors else Health.WARNING if warnings else Health.OK
+            _check_certificate(ident, cert, obs, chain, now, warn_within, found)
+        if ident.kind.is_ca and graph.children(name) and ident.revoked is None:
+            _check_crl(obs, now, warn_within, found)
+        if chain and spec.identities[graph.chain(name)[0]].ocsp and not ident.kind.is_ca:
+            _check_ocsp(obs, chain[0], now, warn_within, found)
+        health = (
+            Health.ERROR
+            if found.errors
+            else Health.WARNING
+            if found.warnings or found.expiring
+            else Health.OK
+        )
         out.append(
             IdentityHealth(
                 name=name,
                 kind=str(ident.kind),
                 health=health,
-                problems=tuple(errors + warnings),
+                problems=tuple(found.errors + found.warnings),
                 not_after=cert.not_valid_after_utc if cert else None,
                 serial=format(cert.serial_number, "x") if cert else None,
+                crl_next_update=obs.crl.next_update_utc if obs.crl else None,
+                expiring=tuple(found.expiring),
             )
         )
     return out
+
+
+def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
+    if not obs.files:
+        found.errors.append("not issued yet (run pkiform apply)")
+        return
+    if obs.key is None:
+        found.errors.append(obs.key_problem or "key.pem is missing")
+    if obs.cert is None:
+        found.errors.append(obs.cert_problem or "cert.pem is missing")
+    elif obs.key is not None and not obs.key_matches_cert:
+        found.errors.append("key.pem does not match cert.pem")
+    if obs.interrupted:
+        found.errors.append("an apply was interrupted here; run pkiform apply to finish it")
+
+
+def _check_certificate(
+    ident: Identity,
+    cert: x509.Certificate,
+    obs: ObservedIdentity,
+    chain: list[x509.Certificate | None],
+    now: datetime,
+    warn_within: timedelta | None,
+    found: _Findings,
+) -> None:
+    found.errors += _chain_problems(cert, chain, now)
+    if all(c is not None for c in chain):
+        wanted = derived_files(cert, [c for c in chain if c is not None])
+        found.errors += [
+            f"{f} does not match the certificates it should hold"
+            for f, data in wanted.items()
+            if obs.files.get(f) != data
+        ]
+    if ident.revoked is not None:
+        found.warnings.append(f"revoked ({ident.revoked.reason}); listed on its issuer's CRL")
+        return
+    end = cert.not_valid_after_utc
+    if end <= now:
+        found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z")
+    elif cert.not_valid_before_utc > now:
+        found.errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
+    else:
+        due = renewal_due(ident, cert, chain[0] if chain else None, now)
+        if due:
+            found.warnings.append(f"renewal due: {due}")
+        _window("certificate", end, now, warn_within, found)
+
+
+def _check_crl(
+    obs: ObservedIdentity, now: datetime, warn_within: timedelta | None, found: _Findings
+) -> None:
+    crl = obs.crl
+    if crl is None:
+        if "crl.pem" in obs.files:
+            found.errors.append("crl.pem is not a readable CRL")
+        else:
+            found.warnings.append("crl.pem is missing (run pkiform apply)")
+        return
+    if obs.cert is None or not crl_signed_by(crl, obs.cert):
+        found.errors.append("crl.pem is not signed by this CA's certificate")
+    next_update = crl.next_update_utc
+    if next_update is None or next_update <= now:
+        found.errors.append(f"crl.pem is stale: nextUpdate {next_update or 'missing'}")
+    else:
+        _window("crl.pem", next_update, now, warn_within, found)
+
+
+def _check_ocsp(
+    obs: ObservedIdentity,
+    ca_cert: x509.Certificate | None,
+    now: datetime,
+    warn_within: timedelta | None,
+    found: _Findings,
+) -> None:
+    response = obs.ocsp_response
+    if response is None:
+        if "ocsp.der" in obs.files:
+            found.errors.append("ocsp.der is not a readable OCSP response")
+        else:
+            found.warnings.append("ocsp.der is missing (run pkiform apply)")
+        return
+    if ca_cert is None or not ocsp_signed_by(response, ca_cert):
+        found.errors.append("ocsp.der is not signed by the issuing CA")
+    if obs.cert is not None and response.serial_number != obs.cert.serial_number:
+        found.errors.append("ocsp.der answers for another certificate")
+    next_update = response.next_update_utc
+    if next_update is None or next_update <= now:
+        found.errors.append(f"ocsp.der is stale: nextUpdate {next_update or 'missing'}")
+    else:
+        _window("ocsp.der", next_update, now, warn_within, found)
+
+
+def _window(
+    what: str, end: datetime, now: datetime, warn_within: timedelta | None, found: _Findings
+) -> None:
+    if warn_within is not None and end - now < warn_within:
+        found.expiring.append(what)
+        found.warnings.append(
+            f"{what} expires {end:%Y-%m-%d %H:%M}Z (in {format_span(end - now)}), "
+            f"within --warn-within {format_span(warn_within)}"
+        )
 
 
 def _chain_problems(

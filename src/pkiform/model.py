@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NewType
 
@@ -82,7 +82,11 @@ class NameConstraints:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Revocation:
-    reason: str
+    reason: str  # an RFC 5280 §5.3.1 reason name, e.g. keyCompromise
+    at: datetime | None = None  # None: when an apply first lists it
+
+
+DEFAULT_CRL_VALIDITY = Duration(text="7d", delta=timedelta(days=7))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +109,11 @@ class Identity:
     crl_url: str | None = None
     ocsp_url: str | None = None
     revoked: Revocation | None = None
+    rotate_key: bool = False
+    # CAs only
+    crl_validity: Duration = DEFAULT_CRL_VALIDITY
+    revoke_superseded: bool = False
+    ocsp: bool = False
 
     @property
     def common_name(self) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
 
 from pkiform.errors import StoreError
 from pkiform.keys import KeyLoadError, PrivateKey, load_pem, spki_der
@@ -26,6 +27,9 @@ class ObservedIdentity:
     key_problem: str | None = None
     key_matches_cert: bool = False
     interrupted: bool = False  # an apply stopped half-way through replacing its files
+    crl: x509.CertificateRevocationList | None = None
+    ocsp_response: ocsp.OCSPResponse | None = None
+    archived_certs: tuple[x509.Certificate, ...] = ()  # read only where a CA needs them
 
     @property
     def has_cert_file(self) -> bool:
@@ -47,8 +51,8 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def observe_one(store: Store, name: IdentityName) -> ObservedIdentity:
-    """Read and parse one identity's files."""
+def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> ObservedIdentity:
+    """Read and parse one identity's files (and the certificates it archived, if asked)."""
     try:
         files = store.read_identity(name)
     except StoreError as e:
@@ -69,13 +73,17 @@ def observe_one(store: Store, name: IdentityName) -> ObservedIdentity:
         key_problem=key_problem,
         key_matches_cert=matches,
         interrupted=store.has_pending(name),
+        crl=_parse_crl(files.get("crl.pem")),
+        ocsp_response=_parse_ocsp(files.get("ocsp.der")),
+        archived_certs=tuple(_archived(store, name)) if archive else (),
     )
 
 
-def observe(store: Store, names: Iterable[IdentityName]) -> Observed:
+def observe(
+    store: Store, names: Iterable[IdentityName], *, with_archive: Collection[IdentityName] = ()
+) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name."""
-    wanted = list(names)
-    identities = {name: observe_one(store, name) for name in wanted}
+    identities = {name: observe_one(store, name, archive=name in with_archive) for name in names}
     others = tuple(n for n in store.names_on_disk() if n not in identities)
     return Observed(identities=identities, on_disk_only=others, manifest=store.read_manifest())
 
@@ -90,6 +98,34 @@ def _parse_cert(data: bytes | None) -> tuple[x509.Certificate | None, str | None
     if len(certs) != 1:
         return None, f"cert.pem holds {len(certs)} certificates, expected 1"
     return certs[0], None
+
+
+def _parse_crl(data: bytes | None) -> x509.CertificateRevocationList | None:
+    if data is None:
+        return None
+    try:
+        return x509.load_pem_x509_crl(data)
+    except ValueError:
+        return None  # unreadable: planned like a missing one
+
+
+def _parse_ocsp(data: bytes | None) -> ocsp.OCSPResponse | None:
+    if data is None:
+        return None
+    try:
+        response = ocsp.load_der_ocsp_response(data)
+    except ValueError:
+        return None
+    return response if response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL else None
+
+
+def _archived(store: Store, name: IdentityName) -> list[x509.Certificate]:
+    certs = []
+    for data in store.archived_certs(name):
+        cert, _ = _parse_cert(data)
+        if cert is not None:
+            certs.append(cert)
+    return certs
 
 
 def _parse_key(data: bytes | None) -> tuple[PrivateKey | None, str | None]:

@@ -10,11 +10,13 @@ from enum import StrEnum
 from cryptography import x509
 
 from pkiform.drift import differences
+from pkiform.durations import format_span
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.keys import spec_of
 from pkiform.model import Identity, IdentityName, Spec
 from pkiform.observe import Observed, ObservedIdentity, cert_pem
+from pkiform.revocation_planner import RevocationAction, plan_revocation
 
 
 class Verb(StrEnum):
@@ -48,7 +50,13 @@ class Action:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     actions: tuple[Action, ...]  # every identity, issuers first
-    on_disk_only: tuple[str, ...] = ()
+    revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
+    on_disk_only: tuple[str, ...] = ()  # identity folders the spec no longer names
+    retire: tuple[str, ...] = ()  # those of them that apply --prune moves to the archive
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes or self.revocations or self.retire)
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -66,8 +74,10 @@ def plan(
     now: datetime,
     *,
     rekey: Collection[IdentityName] = (),
+    prune: bool = False,
 ) -> Plan:
-    """What apply would do, identity by identity, in issuing order."""
+    """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
+    responses, then (with `prune`) the retired folders."""
     decided: dict[IdentityName, Action] = {}
     for name in graph.order():
         ident = spec.identities[name]
@@ -81,7 +91,30 @@ def plan(
             now,
             name in rekey,
         )
-    return Plan(actions=tuple(decided.values()), on_disk_only=observed.on_disk_only)
+    revocations = plan_revocation(
+        spec,
+        graph,
+        observed,
+        new_certs={n for n, a in decided.items() if a.new_cert},
+        blocked={n for n, a in decided.items() if a.verb is Verb.BLOCKED},
+        now=now,
+    )
+    return Plan(
+        actions=tuple(decided.values()),
+        revocations=revocations,
+        on_disk_only=observed.on_disk_only,
+        retire=observed.on_disk_only if prune else (),
+    )
+
+
+def archives_to_read(spec: Spec, graph: IssuerGraph) -> set[IdentityName]:
+    """Identities whose archived certificates a CRL must list (revoke_superseded)."""
+    return {
+        child
+        for name, ident in spec.identities.items()
+        if ident.revoke_superseded
+        for child in graph.children(name)
+    }
 
 
 def _decide(
@@ -97,6 +130,8 @@ def _decide(
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
 
     interrupted = ("an earlier apply was interrupted; finishing it",) if obs.interrupted else ()
+    if ident.revoked is not None:
+        return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
     if not obs.has_cert_file and not obs.has_key_file:
         return act(Verb.CREATE)
     if rekey_requested:
@@ -135,6 +170,10 @@ def _decide(
             if link:
                 reasons.append(link)
         reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
+    if reasons and ident.rotate_key:
+        return act(
+            Verb.REKEY, *reasons, "rotate_key: a fresh key at every reissue", cascade=cascade
+        )
     if reasons:
         return act(Verb.REISSUE, *reasons, cascade=cascade)
 
@@ -186,7 +225,7 @@ def _time_reasons(
     length = not_after - not_before
     wanted = ident.validity.delta + BACKDATE
     if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
-        return [f"validity: {_days(length - BACKDATE)} -> {ident.validity}"]
+        return [f"validity: {format_span(length - BACKDATE)} -> {ident.validity}"]
     if not_after <= now:
         return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
     due = renewal_due(ident, cert, issuer_cert, now)
@@ -204,16 +243,9 @@ def renewal_due(
     if issuer_cert is not None:
         fresh_end = min(fresh_end, issuer_cert.not_valid_after_utc)
     if left < ident.renew_before.delta and fresh_end > not_after:
-        return (
-            f"expires {not_after:%Y-%m-%d} (in {_days(left)}) < renew_before {ident.renew_before}"
-        )
+        left_text = format_span(left)
+        return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
     return None
-
-
-def _days(delta: timedelta) -> str:
-    if delta >= timedelta(days=2):
-        return f"{delta.days}d"
-    return f"{int(delta.total_seconds() // 3600)}h"
 
 
 def derived_files(

@@ -69,7 +69,8 @@ def desired(identity: Identity, issuer: Identity | None) -> Profile:
         exts.append(
             _ext(x509.BasicConstraints(ca=True, path_length=identity.path_length), critical=True)
         )
-        exts.append(_ext(_key_usage(cert_sign=True), critical=True))
+        # digitalSignature only where the CA itself signs OCSP responses (design.md §2)
+        exts.append(_ext(_key_usage(cert_sign=True, sign_ocsp=identity.ocsp), critical=True))
         nc = identity.name_constraints
         if nc is not None and (nc.permitted or nc.excluded):
             # RFC 5280 §4.2.1.10: conforming CAs MUST mark this extension critical
@@ -108,9 +109,11 @@ def desired(identity: Identity, issuer: Identity | None) -> Profile:
     return Profile(subject=subject_name(identity), extensions=tuple(exts))
 
 
-def _key_usage(*, cert_sign: bool = False, key_encipherment: bool = False) -> x509.KeyUsage:
+def _key_usage(
+    *, cert_sign: bool = False, key_encipherment: bool = False, sign_ocsp: bool = False
+) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=not cert_sign,
+        digital_signature=not cert_sign or sign_ocsp,
         content_commitment=False,
         key_encipherment=key_encipherment,
         data_encipherment=False,

@@ -11,6 +11,7 @@ from pkiform.graph import IssuerGraph
 from pkiform.health import Health, IdentityHealth
 from pkiform.model import Spec
 from pkiform.planner import Action, Plan, Verb
+from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {
@@ -43,21 +44,61 @@ def plan_text(plan: Plan, spec: Spec) -> str:
         kind = spec.identities[action.name].kind
         lines.append(f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}")
         lines += [f"      {reason}" for reason in action.reasons]
-    for name in plan.on_disk_only:
-        lines.append(f"  ? {name}: on disk but not in the spec; left in place")
+    for revocation in plan.revocations:
+        lines.append(_revocation_line(revocation))
+        lines += [f"      {reason}" for reason in revocation.reasons]
+    lines += _on_disk_only_lines(plan)
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
-    if plan.changes or plan.blocked:
-        summary = ", ".join(
+    if plan.has_changes or plan.blocked:
+        parts = [
             f"{counts[verb]} to {_LABELS[verb]}"
             for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
             if counts[verb]
-        )
+        ]
+        if plan.revocations:
+            parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
+        if plan.retire:
+            parts.append(f"{len(plan.retire)} to archive")
         if plan.blocked:
-            summary += (", " if summary else "") + f"{counts[Verb.BLOCKED]} blocked"
-        lines.append(f"Plan: {summary}; {counts[Verb.UNCHANGED]} unchanged.")
+            parts.append(f"{counts[Verb.BLOCKED]} blocked")
+        lines.append(f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged.")
     else:
         lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date.")
     return "\n".join(lines) + "\n"
+
+
+def _revocation_line(action: RevocationAction) -> str:
+    symbol = "+" if action.verb is ListVerb.CREATE else "~"
+    what = f"{action.verb} {action.file}"
+    if action.kind is ListKind.CRL and action.verb is not ListVerb.REWRITE:
+        what += f" (CRL number {action.number}, {len(action.entries)} revoked)"
+    elif action.kind is ListKind.OCSP:
+        what += f" ({'revoked' if action.revoked else 'good'}, signed by {action.signer})"
+    return f"{symbol:>3} {action.name}: {what}"
+
+
+def _on_disk_only_lines(plan: Plan) -> list[str]:
+    return [
+        f"  - {name}: not in the spec; its folder goes to the archive"
+        if name in plan.retire
+        else f"  ? {name}: on disk but not in the spec; left in place (apply --prune archives it)"
+        for name in plan.on_disk_only
+    ]
+
+
+def revocation_json(action: RevocationAction) -> dict[str, Any]:
+    return {
+        "kind": str(action.kind),
+        "name": action.name,
+        "signer": action.signer,
+        "verb": str(action.verb),
+        "reasons": list(action.reasons),
+        "crl_number": action.number if action.kind is ListKind.CRL else None,
+        "revoked_serials": [format(e.serial, "x") for e in action.entries],
+        "status": None
+        if action.kind is ListKind.CRL
+        else ("revoked" if action.revoked else "good"),
+    }
 
 
 def action_json(action: Action) -> dict[str, Any]:
@@ -72,9 +113,11 @@ def action_json(action: Action) -> dict[str, Any]:
 def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
     return _dump(
         {
-            "changes": bool(plan.changes),
+            "changes": plan.has_changes,
             "actions": [action_json(a) for a in plan.actions],
+            "revocations": [revocation_json(r) for r in plan.revocations],
             "on_disk_only": list(plan.on_disk_only),
+            "retire": list(plan.retire),
             "warnings": [str(w) for w in warnings],
         }
     )
@@ -86,10 +129,13 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str]) -> str:
         + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
         for a in plan.changes
     ]
+    lines += [_revocation_line(r) for r in plan.revocations]
     lines += [f"warning: {w}" for w in runtime_warnings]
-    lines += [f"  ? {n}: on disk but not in the spec; left in place" for n in plan.on_disk_only]
+    lines += _on_disk_only_lines(plan)
     n = len(plan.changes)
-    lines.append(f"Apply complete: {n} changed, {len(plan.actions) - n} unchanged.")
+    extra = f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
+    extra += f", {len(plan.retire)} archived" if plan.retire else ""
+    lines.append(f"Apply complete: {n} changed, {len(plan.actions) - n} unchanged{extra}.")
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +144,9 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
         {
             "changed": [action_json(a) for a in plan.changes],
             "unchanged": [a.name for a in plan.actions if a.verb is Verb.UNCHANGED],
+            "revocations": [revocation_json(r) for r in plan.revocations],
             "on_disk_only": list(plan.on_disk_only),
+            "retired": list(plan.retire),
             "warnings": list(runtime_warnings),
         }
     )
@@ -112,7 +160,9 @@ def status_text(report: Sequence[IdentityHealth]) -> str:
         lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
         lines += [f"        {p}" for p in r.problems]
     bad = sum(1 for r in report if r.health is Health.ERROR)
-    lines.append(f"{len(report)} identities, {bad} with errors.")
+    expiring = sum(1 for r in report if r.expiring)
+    soon = f", {expiring} expiring within the window" if expiring else ""
+    lines.append(f"{len(report)} identities, {bad} with errors{soon}.")
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +178,10 @@ def status_json(report: Sequence[IdentityHealth]) -> str:
                     "problems": list(r.problems),
                     "not_after": r.not_after.isoformat() if r.not_after else None,
                     "serial": r.serial,
+                    "crl_next_update": (
+                        r.crl_next_update.isoformat() if r.crl_next_update else None
+                    ),
+                    "expiring": list(r.expiring),
                 }
                 for r in report
             ],

@@ -9,12 +9,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
+from pkiform import durations
 from pkiform.errors import Diagnostic
 from pkiform.model import (
+    DEFAULT_CRL_VALIDITY,
     SUBJECT_FIELDS,
     Duration,
     Identity,
@@ -31,11 +33,8 @@ from pkiform.model import (
 )
 from pkiform.source import Document, JsonPath, describe, dotted
 
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-_UNITS["y"] = 365 * _UNITS["d"]
-
 # longer is never meant, and not_after must stay inside X.509's year 9999
-MAX_DURATION = 100 * _UNITS["y"]
+MAX_DURATION = durations.MAX
 
 DEFAULT_VALIDITY = {
     Kind.ROOT: "10y",
@@ -55,7 +54,7 @@ _MAX_ARC = 2**64 - 1 - 80
 
 def parse_duration(text: str) -> Duration:
     """`90d` -> Duration; the schema has already checked the form."""
-    return Duration(text=text, delta=int(text[:-1]) * _UNITS[text[-1]])
+    return Duration(text=text, delta=int(text[:-1]) * durations.UNITS[text[-1]])
 
 
 def dns_problem(name: str, *, constraint: bool = False) -> str | None:
@@ -225,7 +224,8 @@ class _Resolver:
         validity = self.duration(self.inherited(name, raw, "validity"), validity_text)
         renew_text = raw.get("renew_before", defaults.get("renew_before"))
         if renew_text is None:
-            renew_before = Duration(text=f"{validity_text}/3", delta=validity.delta / 3)
+            third = validity.delta / 3
+            renew_before = Duration(text=durations.format_span(third), delta=third)
         else:
             renew_before = self.duration(self.inherited(name, raw, "renew_before"), renew_text)
         nc_raw = raw.get("name_constraints")
@@ -259,8 +259,29 @@ class _Resolver:
             ),
             crl_url=raw.get("crl_url"),
             ocsp_url=raw.get("ocsp_url"),
-            revoked=Revocation(reason=revoked["reason"]) if revoked else None,
+            revoked=self.revocation((*path, "revoked"), revoked),
+            rotate_key=bool(raw.get("rotate_key", defaults.get("rotate_key", False))),
+            crl_validity=(
+                self.duration((*path, "crl_validity"), raw["crl_validity"])
+                if "crl_validity" in raw
+                else DEFAULT_CRL_VALIDITY
+            ),
+            revoke_superseded=bool(raw.get("revoke_superseded", False)),
+            ocsp=bool(raw.get("ocsp", False)),
         )
+
+    def revocation(self, path: JsonPath, raw: Mapping[str, Any] | None) -> Revocation | None:
+        if raw is None:
+            return None
+        at = None
+        if "at" in raw:
+            try:
+                at = datetime.fromisoformat(raw["at"].upper().replace("Z", "+00:00"))
+            except ValueError:
+                self.error((*path, "at"), f"not a valid date and time: {raw['at']!r}")
+            else:
+                at = at.astimezone(UTC)
+        return Revocation(reason=raw["reason"], at=at)
 
 
 def build(doc: Document) -> tuple[Spec, list[Diagnostic]]:

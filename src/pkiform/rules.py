@@ -20,7 +20,15 @@ MAX_INTERMEDIATES = 100
 # names the output directory itself uses beside the identities' folders
 RESERVED_NAMES = (MANIFEST, ARCHIVE)
 
-_CA_ONLY = ("path_length", "name_constraints", "crl_url", "ocsp_url")
+_CA_ONLY = (
+    "path_length",
+    "name_constraints",
+    "crl_url",
+    "ocsp_url",
+    "crl_validity",
+    "revoke_superseded",
+    "ocsp",
+)
 _SANS = ("dns", "ip", "email", "uri")
 
 
@@ -52,6 +60,13 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
             report((*base, *problem_path), message, key=True)
         if ident.issuer is not None and ident.kind is not Kind.ROOT:
             _check_issuer(spec, ident, report)
+            issuer = spec.identities.get(ident.issuer)
+            if issuer is not None and issuer.revoked is not None and ident.revoked is None:
+                report(
+                    (*base, "issuer"),
+                    f"issuer {issuer.name!r} is revoked: nothing it signs can be trusted; "
+                    f"revoke {name!r} too or move it to another issuer",
+                )
         if ident.renew_before.delta >= ident.validity.delta:
             own = [(*base, f) for f in ("renew_before", "validity") if doc.written((*base, f))]
             report(

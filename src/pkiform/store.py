@@ -21,6 +21,9 @@ from pathlib import Path
 from pkiform.errors import LockBusy, StoreError
 
 FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+# signed revocation data: public, re-made from the spec at will, refreshed every few
+# days, so a newer one simply replaces the old instead of filling the archive
+REVOCATION_FILES = ("crl.pem", "crl.der", "ocsp.der")
 KEY_FILE = "key.pem"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -65,7 +68,7 @@ class Store:
         """The layout files of one identity that exist."""
         self._check_not_link(self.root / name)
         found = {}
-        for filename in FILES:
+        for filename in FILES + REVOCATION_FILES:
             data = self.read(name, filename)
             if data is not None:
                 found[filename] = data
@@ -87,6 +90,18 @@ class Store:
             ):
                 names.append(entry.name)
         return names
+
+    def archived_certs(self, name: str) -> list[bytes]:
+        """Every cert.pem in the identity's archive, oldest first."""
+        archive = self.root / name / ARCHIVE
+        if not archive.is_dir() or archive.is_symlink():
+            return []
+        found = []
+        for path in sorted(archive.glob("*/cert.pem*")):
+            data = self._read(path)
+            if data is not None:
+                found.append(data)
+        return found
 
     def has_pending(self, name: str) -> bool:
         return (self.root / name / PENDING / COMMIT).is_file()
@@ -154,6 +169,18 @@ class Store:
             leftover.unlink()
         return touched
 
+    def retire(self, name: str, stamp: str) -> Path:
+        """Move an identity's whole folder to DIR/archive/<stamp>/<name>."""
+        folder = self.root / name
+        self._check_not_link(folder)
+        archive = self.root / ARCHIVE / stamp
+        self._mkdir(archive, 0o700)
+        target = _unused(archive / name)
+        self._rename(folder, target)
+        _fsync_dir(archive)
+        _fsync_dir(self.root)
+        return target
+
     def write_manifest(self, data: bytes) -> bool:
         """Write manifest.json if its content changed; True when it did."""
         if self.read_manifest() == data:
@@ -185,7 +212,7 @@ class Store:
                 continue  # moved into place before an interruption
             live = folder / filename
             self._check_not_link(live)
-            if live.exists():
+            if live.exists() and filename not in REVOCATION_FILES:
                 self._mkdir(archive, 0o700)
                 self._rename(live, _unused(archive / filename))
             self._rename(staged, live)

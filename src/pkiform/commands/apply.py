@@ -8,7 +8,7 @@ from typing import TextIO
 from pkiform import execute
 from pkiform.commands.common import load, rekey_names
 from pkiform.observe import observe
-from pkiform.planner import plan
+from pkiform.planner import archives_to_read, plan
 from pkiform.render import applied_json, applied_text
 from pkiform.store import Store
 
@@ -20,6 +20,7 @@ def run(
     now: datetime,
     stamp: str,
     rekey: Sequence[str],
+    prune: bool,
     lock_timeout: float,
     as_json: bool,
     stdout: TextIO,
@@ -31,8 +32,10 @@ def run(
     store = Store(out)
     with store.locked(timeout=lock_timeout):
         store.recover()
-        observed = observe(store, valid.spec.identities)
-        the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names)
+        observed = observe(
+            store, valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
+        )
+        the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
         applied = execute.apply(
             the_plan, valid.spec, valid.graph, observed, store, now, stamp=stamp
         )

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from pkiform.commands.common import load, rekey_names
 from pkiform.observe import observe
-from pkiform.planner import plan
+from pkiform.planner import archives_to_read, plan
 from pkiform.render import plan_json, plan_text
 from pkiform.store import Store
 
@@ -20,6 +20,7 @@ def run(
     *,
     now: datetime,
     rekey: Sequence[str],
+    prune: bool,
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
@@ -27,11 +28,13 @@ def run(
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     valid = load(spec_path, stderr)
     names = rekey_names(valid.spec, rekey)
-    observed = observe(Store(out), valid.spec.identities)
-    the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names)
+    observed = observe(
+        Store(out), valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
+    )
+    the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
     )
     if the_plan.blocked:
         return 1  # apply would refuse
-    return EXIT_CHANGES if the_plan.changes else 0
+    return EXIT_CHANGES if the_plan.has_changes else 0

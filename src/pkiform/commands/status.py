@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -17,16 +17,18 @@ def run(
     out: Path,
     *,
     now: datetime,
+    warn_within: timedelta | None,
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
-    """Check what is on disk; exit 1 if any identity has an error."""
+    """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
     valid = load(spec_path, stderr)
     store = Store(out)
     if not store.exists():
         raise PkiformError(f"{out}: no such directory (run pkiform apply first)")
     observed = observe(store, valid.spec.identities)
-    report = health.check(valid.spec, valid.graph, observed, now)
+    report = health.check(valid.spec, valid.graph, observed, now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
-    return 1 if any(r.health is health.Health.ERROR for r in report) else 0
+    failed = any(r.health is health.Health.ERROR or r.expiring for r in report)
+    return 1 if failed else 0

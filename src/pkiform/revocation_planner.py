@@ -1,0 +1,243 @@
+"""Decide which CRLs and OCSP responses apply must (re-)sign: pure, like the planner.
+
+A CRL or OCSP response is re-signed only when what it says changes, when its
+signer changed, or when it nears nextUpdate; otherwise apply leaves it
+byte-identical. CRL numbers are read back from the CRL on disk, never kept
+elsewhere, so they only grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pkiform.durations import format_span
+from pkiform.graph import IssuerGraph
+from pkiform.issuing import BACKDATE
+from pkiform.model import Identity, IdentityName, Spec
+from pkiform.observe import Observed, ObservedIdentity
+from pkiform.revocation import (
+    Revoked,
+    crl_entries,
+    crl_number,
+    crl_signed_by,
+    ocsp_signed_by,
+    ocsp_status,
+)
+
+
+class ListKind(StrEnum):
+    CRL = "crl"
+    OCSP = "ocsp"
+
+
+class ListVerb(StrEnum):
+    CREATE = "create"
+    RESIGN = "re-sign"
+    REWRITE = "rewrite"  # crl.der out of step with crl.pem: same CRL, no new signature
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationAction:
+    kind: ListKind
+    name: IdentityName  # the CA for a CRL, the leaf for an OCSP response
+    signer: IdentityName
+    verb: ListVerb
+    reasons: tuple[str, ...] = ()
+    entries: tuple[Revoked, ...] = ()  # CRL: every entry it will list
+    number: int = 0  # CRL: its CRL number
+    revoked: Revoked | None = None  # OCSP: the certificate's revocation, if any
+
+    @property
+    def file(self) -> str:
+        return "crl.pem" if self.kind is ListKind.CRL else "ocsp.der"
+
+
+def plan_revocation(
+    spec: Spec,
+    graph: IssuerGraph,
+    observed: Observed,
+    new_certs: Collection[IdentityName],
+    blocked: Collection[IdentityName],
+    now: datetime,
+) -> tuple[RevocationAction, ...]:
+    """The CRL and OCSP work, given the identities that get a new certificate and those
+    whose issuing is blocked."""
+    out: list[RevocationAction] = []
+    for name in graph.order():
+        ca = spec.identities[name]
+        children = graph.children(name)
+        if not ca.kind.is_ca or not children or name in blocked or ca.revoked:
+            continue
+        if observed.identities[name].cert is None and name not in new_certs:
+            continue
+        entries = _crl_entries(spec, ca, children, observed, new_certs, now)
+        crl_action = _crl_action(ca, observed.identities[name], name in new_certs, entries, now)
+        if crl_action is not None:
+            out.append(crl_action)
+        if ca.ocsp:
+            for child in children:
+                leaf = spec.identities[child]
+                if leaf.kind.is_ca:
+                    continue
+                ocsp_action = _ocsp_action(leaf, ca, observed, new_certs, entries, now)
+                if ocsp_action is not None:
+                    out.append(ocsp_action)
+    return tuple(out)
+
+
+def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool:
+    return ca_cert is not None and cert.issuer == ca_cert.subject
+
+
+def _crl_entries(
+    spec: Spec,
+    ca: Identity,
+    children: list[IdentityName],
+    observed: Observed,
+    new_certs: Collection[IdentityName],
+    now: datetime,
+) -> dict[int, Revoked]:
+    ca_obs = observed.identities[ca.name]
+    listed = {e.serial: e for e in crl_entries(ca_obs.crl)} if ca_obs.crl else {}
+
+    def entry(serial: int, reason: str, at: datetime | None) -> Revoked:
+        earlier = listed.get(serial)
+        # a date once published stays: read back from the CRL, not kept anywhere else
+        when = earlier.at if earlier and earlier.reason == reason else at or _second(now)
+        return Revoked(serial=serial, at=when, reason=reason)
+
+    entries: dict[int, Revoked] = {}
+    for child in children:
+        ident = spec.identities[child]
+        obs = observed.identities[child]
+        cert = obs.cert
+        if ident.revoked is not None and cert is not None and _issued_by(cert, ca_obs.cert):
+            entries[cert.serial_number] = entry(
+                cert.serial_number, ident.revoked.reason, ident.revoked.at
+            )
+        if ca.revoke_superseded:
+            superseded = [c for c in obs.archived_certs if _issued_by(c, ca_obs.cert)]
+            if cert is not None and child in new_certs and _issued_by(cert, ca_obs.cert):
+                superseded.append(cert)
+            for old in superseded:
+                entries.setdefault(old.serial_number, entry(old.serial_number, "superseded", None))
+    return entries
+
+
+def _crl_action(
+    ca: Identity,
+    obs: ObservedIdentity,
+    reissued: bool,
+    entries: dict[int, Revoked],
+    now: datetime,
+) -> RevocationAction | None:
+    def act(verb: ListVerb, reasons: list[str], number: int) -> RevocationAction:
+        return RevocationAction(
+            kind=ListKind.CRL,
+            name=ca.name,
+            signer=ca.name,
+            verb=verb,
+            reasons=tuple(reasons),
+            entries=tuple(sorted(entries.values())),
+            number=number,
+        )
+
+    crl = obs.crl
+    if crl is None:
+        return act(ListVerb.CREATE, [_absent("crl.pem", obs)], 1)
+    reasons = []
+    if reissued:
+        reasons.append("the CA's certificate is reissued")
+    elif obs.cert is None or not crl_signed_by(crl, obs.cert):
+        reasons.append("not signed by the CA's current certificate")
+    listed = {e.serial: e.reason for e in crl_entries(crl)}
+    wanted = {serial: e.reason for serial, e in entries.items()}
+    reasons += [f"+{s:x} ({wanted[s]})" for s in sorted(wanted.keys() - listed.keys())]
+    reasons += [f"-{s:x}" for s in sorted(listed.keys() - wanted.keys())]
+    reasons += [
+        f"{s:x}: {listed[s]} -> {wanted[s]}"
+        for s in sorted(wanted.keys() & listed.keys())
+        if wanted[s] != listed[s]
+    ]
+    reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
+    if reasons:
+        return act(ListVerb.RESIGN, reasons, crl_number(crl) + 1)
+    if obs.files.get("crl.der") != crl.public_bytes(serialization.Encoding.DER):
+        return act(ListVerb.REWRITE, ["crl.der does not match crl.pem"], crl_number(crl))
+    return None
+
+
+def _ocsp_action(
+    leaf: Identity,
+    ca: Identity,
+    observed: Observed,
+    new_certs: Collection[IdentityName],
+    entries: dict[int, Revoked],
+    now: datetime,
+) -> RevocationAction | None:
+    obs = observed.identities[leaf.name]
+    if obs.cert is None and leaf.name not in new_certs:
+        return None  # nothing issued to answer for
+    revoked = entries.get(obs.cert.serial_number) if obs.cert and leaf.revoked else None
+    response = obs.ocsp_response
+    reasons = []
+    if response is None:
+        reasons.append(_absent("ocsp.der", obs))
+    else:
+        ca_cert = observed.identities[ca.name].cert
+        if leaf.name in new_certs:
+            reasons.append("the certificate is reissued")
+        elif obs.cert is None or response.serial_number != obs.cert.serial_number:
+            reasons.append("the response is for another certificate")
+        if ca.name in new_certs:
+            reasons.append("the CA's certificate is reissued")
+        elif ca_cert is None or not ocsp_signed_by(response, ca_cert):
+            reasons.append("not signed by the CA's current certificate")
+        status = "revoked" if revoked else "good"
+        if ocsp_status(response) != status:
+            reasons.append(f"status: {ocsp_status(response)} -> {status}")
+        if response.this_update_utc is not None and response.next_update_utc is not None:
+            reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
+    if not reasons:
+        return None
+    return RevocationAction(
+        kind=ListKind.OCSP,
+        name=leaf.name,
+        signer=ca.name,
+        verb=ListVerb.CREATE if response is None else ListVerb.RESIGN,
+        reasons=tuple(reasons),
+        revoked=revoked,
+    )
+
+
+def _freshness(
+    this_update: datetime, next_update: datetime | None, ca: Identity, now: datetime
+) -> list[str]:
+    if next_update is None:
+        return ["it has no nextUpdate"]
+    validity = ca.crl_validity.delta
+    if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
+        was = format_span(next_update - this_update - BACKDATE)
+        return [f"crl_validity: {was} -> {ca.crl_validity}"]
+    left = next_update - now
+    # re-signed with a third of its life left, so relying parties never see it lapse
+    if left < validity / 3:
+        return [
+            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_span(left)}) "
+            f"< a third of crl_validity {ca.crl_validity}"
+        ]
+    return []
+
+
+def _absent(filename: str, obs: ObservedIdentity) -> str:
+    return f"{filename} is missing" if filename not in obs.files else f"{filename} is unreadable"
+
+
+def _second(now: datetime) -> datetime:
+    return now.replace(microsecond=0)
