@@ -52,6 +52,7 @@ def apply(
     ca_keys: dict[IdentityName, keys.PrivateKey] = {}
     done: list[IdentityName] = []
     warnings: list[str] = []
+    batch: list[tuple[str, dict[str, bytes]]] = []
     for action in plan.actions:
         name = action.name
         ident = spec.identities[name]
@@ -82,16 +83,17 @@ def apply(
             assert key is not None
             wanted[KEY_FILE] = keys.to_pem(key)
         changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-        store.replace_files(name, changed, stamp)
+        batch.append((name, changed))
+        if len(batch) >= BATCH:
+            store.replace_batch(batch, stamp)
+            batch.clear()
         done.append(name)
         if on_done is not None:
             on_done(name)
     for revocation in plan.revocations:
-        store.replace_files(
-            revocation.name,
-            _revocation_files(revocation, observed, certs, ca_keys, spec, now),
-            stamp,
-        )
+        files = _revocation_files(revocation, observed, certs, ca_keys, spec, now)
+        batch.append((revocation.name, files))
+    store.replace_batch(batch, stamp)
     for retired in plan.retire:
         store.retire(retired, stamp)
     written = store.write_manifest(manifest(spec, graph, certs))
@@ -133,6 +135,10 @@ def _revocation_files(
         next_update=next_update,
     )
     return crl_files(crl)
+
+
+# identities written per durable batch: bounds memory while syncs stay few
+BATCH = 256
 
 
 # a leaf as long-lived as its CA is clamped by the seconds between their issuing: not news

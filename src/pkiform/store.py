@@ -1,21 +1,24 @@
 """The output directory: the only code that writes, and the layout it writes.
 
 An identity's files are replaced as a group: new files are staged in
-`<name>/.pending/` and fsync'd, a COMMIT marker makes the group final, then
-each old file is moved to `archive/<stamp>/` and the new one renamed into
+`<name>/.pending/` and flushed to disk, a COMMIT marker makes the group final,
+then each old file is moved to `archive/<stamp>/` and the new one renamed into
 place. A crash before COMMIT leaves the old files untouched (the staging is
 discarded on the next run); a crash after it is rolled forward by `recover()`.
+Many identities share each flush (`replace_batch`), so durability costs three
+file-system syncs per batch instead of one fsync per file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from pkiform.errors import LockBusy, StoreError
@@ -141,19 +144,41 @@ class Store:
 
     def replace_files(self, name: str, files: Mapping[str, bytes], stamp: str) -> None:
         """Make `files` the identity's files, archiving any they replace, all or nothing."""
+        self.replace_batch([(name, files)], stamp)
+
+    def replace_batch(self, batch: Sequence[tuple[str, Mapping[str, bytes]]], stamp: str) -> None:
+        """replace_files for many identities, each all or nothing. Durability is paid per
+        batch, not per file: one file-system sync after staging (so no COMMIT marker can
+        point at unwritten data), one after the markers, one after the renames."""
+        merged: dict[str, dict[str, bytes]] = {}
+        for name, files in batch:  # one staging per folder: later files win
+            merged.setdefault(name, {}).update(files)
+        groups = [(name, files) for name, files in merged.items() if files]
+        if not groups:
+            return
+        for name, files in groups:
+            self._stage(name, files)
+        self._sync()
+        for name, files in groups:
+            pending = self.root / name / PENDING
+            marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
+            self._write_new(pending / (COMMIT + ".tmp"), marker, _PUBLIC)
+            self._rename(pending / (COMMIT + ".tmp"), pending / COMMIT)
+        self._sync()
+        for name, _ in groups:
+            self._finish(self.root / name)
+        self._sync()
+
+    def _stage(self, name: str, files: Mapping[str, bytes]) -> None:
         folder = self.root / name
         self._mkdir(folder, 0o700)
         pending = folder / PENDING
         if pending.exists():
             self._finish_or_discard(folder)
+            self._sync()
         self._mkdir(pending, 0o700)
         for filename, data in files.items():
             self._write_new(pending / filename, data, _mode(filename))
-        marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
-        self._write_new(pending / (COMMIT + ".tmp"), marker, _PUBLIC)
-        self._rename(pending / (COMMIT + ".tmp"), pending / COMMIT)
-        _fsync_dir(pending)
-        self._finish(folder)
 
     def recover(self) -> list[str]:
         """Finish every interrupted replacement; return the identities it touched."""
@@ -167,6 +192,8 @@ class Store:
                 touched.append(entry.name)
         for leftover in self.root.glob(f".{MANIFEST}.*.tmp"):
             leftover.unlink()
+        if touched:
+            self._sync()
         return touched
 
     def retire(self, name: str, stamp: str) -> Path:
@@ -187,8 +214,9 @@ class Store:
             return False
         tmp = self.root / f".{MANIFEST}.{os.getpid()}.tmp"
         self._write_new(tmp, data, _PUBLIC)
+        self._sync()
         self._rename(tmp, self.root / MANIFEST)
-        _fsync_dir(self.root)
+        self._sync()
         return True
 
     def _finish_or_discard(self, folder: Path) -> None:
@@ -200,9 +228,10 @@ class Store:
         for leftover in pending.iterdir():
             leftover.unlink()
         pending.rmdir()
-        _fsync_dir(folder)
 
     def _finish(self, folder: Path) -> None:
+        """Swap a committed staging into place; idempotent, so a crash here is finished
+        by running it again. The caller syncs."""
         pending = folder / PENDING
         marker = json.loads((pending / COMMIT).read_bytes())
         archive = folder / ARCHIVE / marker["archive"]
@@ -216,12 +245,8 @@ class Store:
                 self._mkdir(archive, 0o700)
                 self._rename(live, _unused(archive / filename))
             self._rename(staged, live)
-        if archive.exists():
-            _fsync_dir(archive)
-        _fsync_dir(folder)
         (pending / COMMIT).unlink()
         pending.rmdir()
-        _fsync_dir(folder)
 
     def _write_new(self, path: Path, data: bytes, mode: int) -> None:
         # O_EXCL + mode at creation: a key is never readable by others, not even briefly
@@ -237,11 +262,13 @@ class Store:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
         except OSError as e:
             raise StoreError(f"{path}: cannot write: {e.strerror}") from e
         finally:
             os.close(fd)
+
+    def _sync(self) -> None:
+        _syncfs(self.root)
 
     def _rename(self, src: Path, dst: Path) -> None:
         try:
@@ -275,6 +302,28 @@ def _unused(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}.{n}")
         n += 1
     return candidate
+
+
+_libc_syncfs: Callable[[int], int] | None
+try:
+    _libc_syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+except (OSError, AttributeError):  # not Linux: sync everything
+    _libc_syncfs = None
+
+
+def _syncfs(path: Path) -> None:
+    """Flush every write to the file system holding `path` (Linux syncfs(2)): one call
+    makes a whole batch durable, where an fsync per file costs ~0.3 ms each."""
+    if _libc_syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _libc_syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise StoreError(f"{path}: cannot flush to disk: {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
