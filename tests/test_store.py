@@ -45,7 +45,7 @@ def test_replace_files_archives_what_it_replaces(tmp_path: Path) -> None:
     assert (folder / "key.pem").read_bytes() == b"k2"
     assert (folder / "cert.pem").read_bytes() == b"c1"
     assert (folder / "archive" / "20260102T000000Z" / "key.pem").read_bytes() == b"k1"
-    assert not (folder / ".pending").exists()
+    assert not list(folder.glob(".pending*"))
 
 
 class Crash(Exception):
@@ -83,7 +83,8 @@ def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
     store = Store(out)
     store.recover()
     for name in ("ca", "web"):
-        files = store.read_identity(name)
+        files, interrupted = store.read_identity(name)
+        assert not interrupted
         assert {"key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem"} <= set(files)
     assert run_cli("status", spec.with_name("old.yaml") if False else spec, "-o", out).code in (
         0,
@@ -97,7 +98,7 @@ def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
     assert (out / "web" / "key.pem").read_bytes() != old_key
     archived = [p.read_bytes() for p in (out / "web" / "archive").rglob("key.pem")]
     assert archived == [old_key]  # replaced, never lost
-    assert not list(out.rglob(".pending")) and not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(".pending*")) and not list(out.rglob("*.tmp"))
     if crashed.code == 0:
         assert calls["n"] <= survive  # the apply needed no more renames than were allowed
 
@@ -109,9 +110,9 @@ def test_uncommitted_staging_is_discarded_and_live_files_kept(
     out = tmp_path / "pki"
     assert run_cli("apply", spec, "-o", out).code == 0
     before = snapshot(out)
-    pending = out / "web" / ".pending"
-    pending.mkdir()
-    (pending / "key.pem").write_bytes(b"half-written")
+    pending = out / "web" / ".pending.key.pem"
+    pending.write_bytes(b"half-written")
+    (out / "web" / ".pending.COMMIT").write_bytes(b'{"archive": "2026')  # cut short
     assert Store(out).recover() == ["web"]
     assert not pending.exists()
     assert snapshot(out) == before

@@ -54,7 +54,7 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> ObservedIdentity:
     """Read and parse one identity's files (and the certificates it archived, if asked)."""
     try:
-        files = store.read_identity(name)
+        files, interrupted = store.read_identity(name)
     except StoreError as e:
         return ObservedIdentity(name=name, cert_problem=str(e), key_problem=str(e))
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
@@ -72,7 +72,7 @@ def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> O
         key=key,
         key_problem=key_problem,
         key_matches_cert=matches,
-        interrupted=store.has_pending(name),
+        interrupted=interrupted,
         crl=_parse_crl(files.get("crl.pem")),
         ocsp_response=_parse_ocsp(files.get("ocsp.der")),
         archived_certs=tuple(_archived(store, name)) if archive else (),

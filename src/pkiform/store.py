@@ -1,7 +1,8 @@
 """The output directory: the only code that writes, and the layout it writes.
 
-An identity's files are replaced as a group: new files are staged in
-`<name>/.pending/` and flushed to disk, a COMMIT marker makes the group final,
+An identity's files are replaced as a group: new files are staged beside the
+live ones as `<name>/.pending.<file>` and flushed to disk, a COMMIT marker
+(`.pending.COMMIT`) makes the group final,
 then each old file is moved to `archive/<stamp>/` and the new one renamed into
 place. A crash before COMMIT leaves the old files untouched (the staging is
 discarded on the next run); a crash after it is rolled forward by `recover()`.
@@ -20,6 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pkiform.errors import LockBusy, StoreError
 
@@ -27,11 +29,14 @@ FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
 # signed revocation data: public, re-made from the spec at will, refreshed every few
 # days, so a newer one simply replaces the old instead of filling the archive
 REVOCATION_FILES = ("crl.pem", "crl.der", "ocsp.der")
+_READ_ORDER = FILES + REVOCATION_FILES
 KEY_FILE = "key.pem"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
-PENDING = ".pending"
-COMMIT = "COMMIT"
+# staged files sit beside the live ones as .pending.<file>; the marker that makes
+# a staged group final is .pending.COMMIT
+PENDING = ".pending."
+COMMIT = PENDING + "COMMIT"
 ARCHIVE = "archive"
 
 _PRIVATE = 0o600
@@ -67,15 +72,25 @@ class Store:
         with os.fdopen(fd, "rb") as f:
             return f.read()
 
-    def read_identity(self, name: str) -> dict[str, bytes]:
-        """The layout files of one identity that exist."""
-        self._check_not_link(self.root / name)
+    def read_identity(self, name: str) -> tuple[dict[str, bytes], bool]:
+        """The layout files of one identity that exist, and whether an interrupted
+        replacement is pending there. One directory listing, then only real files are
+        opened: a missing file costs nothing."""
+        folder = self.root / name
+        self._check_not_link(folder)
+        try:
+            present = {entry.name for entry in os.scandir(folder)}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}, False
+        except OSError as e:
+            raise StoreError(f"{folder}: cannot read: {e.strerror}") from e
         found = {}
-        for filename in FILES + REVOCATION_FILES:
-            data = self.read(name, filename)
-            if data is not None:
-                found[filename] = data
-        return found
+        for filename in _READ_ORDER:
+            if filename in present:
+                data = self._read(folder / filename)
+                if data is not None:
+                    found[filename] = data
+        return found, COMMIT in present
 
     def read_manifest(self) -> bytes | None:
         return self._read(self.root / MANIFEST)
@@ -105,9 +120,6 @@ class Store:
             if data is not None:
                 found.append(data)
         return found
-
-    def has_pending(self, name: str) -> bool:
-        return (self.root / name / PENDING / COMMIT).is_file()
 
     # -- locking ---------------------------------------------------------------
 
@@ -157,37 +169,32 @@ class Store:
         if not groups:
             return
         for name, files in groups:
-            self._stage(name, files)
+            self._stage(self.root / name, files)
         self._sync()
         for name, files in groups:
-            pending = self.root / name / PENDING
             marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
-            self._write_new(pending / (COMMIT + ".tmp"), marker, _PUBLIC)
-            self._rename(pending / (COMMIT + ".tmp"), pending / COMMIT)
+            self._write_new(self.root / name / COMMIT, marker, _PUBLIC)
         self._sync()
         for name, _ in groups:
             self._finish(self.root / name)
         self._sync()
 
-    def _stage(self, name: str, files: Mapping[str, bytes]) -> None:
-        folder = self.root / name
+    def _stage(self, folder: Path, files: Mapping[str, bytes]) -> None:
         self._mkdir(folder, 0o700)
-        pending = folder / PENDING
-        if pending.exists():
+        if _staged(folder):
             self._finish_or_discard(folder)
             self._sync()
-        self._mkdir(pending, 0o700)
         for filename, data in files.items():
-            self._write_new(pending / filename, data, _mode(filename))
+            self._write_new(folder / (PENDING + filename), data, _mode(filename))
 
     def recover(self) -> list[str]:
-        """Finish every interrupted replacement; return the identities it touched."""
+        """Finish or discard every interrupted replacement; return the folders it touched."""
         touched: list[str] = []
         if not self.exists():
             return touched
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             folder = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False) and (folder / PENDING).is_dir():
+            if entry.is_dir(follow_symlinks=False) and _staged(folder):
                 self._finish_or_discard(folder)
                 touched.append(entry.name)
         for leftover in self.root.glob(f".{MANIFEST}.*.tmp"):
@@ -220,23 +227,22 @@ class Store:
         return True
 
     def _finish_or_discard(self, folder: Path) -> None:
-        pending = folder / PENDING
-        if (pending / COMMIT).is_file():
-            self._finish(folder)
+        marker = _read_marker(folder)
+        if marker is not None:
+            self._finish(folder, marker)
             return
         # staged but never committed: none of it was ever live, so it goes
-        for leftover in pending.iterdir():
+        for leftover in _staged(folder):
             leftover.unlink()
-        pending.rmdir()
 
-    def _finish(self, folder: Path) -> None:
+    def _finish(self, folder: Path, marker: Mapping[str, Any] | None = None) -> None:
         """Swap a committed staging into place; idempotent, so a crash here is finished
         by running it again. The caller syncs."""
-        pending = folder / PENDING
-        marker = json.loads((pending / COMMIT).read_bytes())
+        marker = marker or _read_marker(folder)
+        assert marker is not None
         archive = folder / ARCHIVE / marker["archive"]
         for filename in marker["files"]:
-            staged = pending / filename
+            staged = folder / (PENDING + filename)
             if not staged.exists():
                 continue  # moved into place before an interruption
             live = folder / filename
@@ -245,8 +251,7 @@ class Store:
                 self._mkdir(archive, 0o700)
                 self._rename(live, _unused(archive / filename))
             self._rename(staged, live)
-        (pending / COMMIT).unlink()
-        pending.rmdir()
+        (folder / COMMIT).unlink()
 
     def _write_new(self, path: Path, data: bytes, mode: int) -> None:
         # O_EXCL + mode at creation: a key is never readable by others, not even briefly
@@ -290,6 +295,25 @@ class Store:
     def _check_not_link(self, path: Path) -> None:
         if path.is_symlink():
             raise StoreError(f"{path}: is a symlink; pkiform does not write through links")
+
+
+def _staged(folder: Path) -> list[Path]:
+    """Staging files (and marker) left in a folder."""
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if e.name.startswith(PENDING)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _read_marker(folder: Path) -> dict[str, Any] | None:
+    """The COMMIT marker, or None when there is none or it was cut short by a crash
+    (it is written after the staged files are on disk, so then they are discarded)."""
+    try:
+        marker = json.loads((folder / COMMIT).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    ok = isinstance(marker, dict) and isinstance(marker.get("files"), list)
+    return marker if ok and isinstance(marker.get("archive"), str) else None
 
 
 def _mode(filename: str) -> int:
