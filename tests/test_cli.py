@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,3 +219,24 @@ def test_internal_errors_are_reported_without_traceback(
         "pkiform: internal error: RuntimeError: boom; "
         "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
     )
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["validate", "SPEC"], ["schema"]])
+def test_light_commands_do_not_load_cryptography(
+    write_spec: Callable[..., Path], argv: list[str]
+) -> None:
+    spec = write_spec(SMALL)
+    code = (
+        "import sys\n"
+        "from pkiform.cli import main\n"
+        "try:\n"
+        f"    main({[str(spec) if a == 'SPEC' else a for a in argv]!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from pkiform import __version__
-from pkiform.errors import PkiformError, SpecError
+from pkiform.errors import PkiformError, SpecError, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 
@@ -124,14 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    # imported here so `pkiform --version` and argument errors stay fast
-    from pkiform.commands import apply, graph, plan, schema, status, validate
-
+    # only the command that runs is imported: `validate` never loads cryptography
+    command = importlib.import_module(f"pkiform.commands.{args.command}")
     clock = datetime.now(UTC)
     now: datetime = getattr(args, "at", None) or clock
     runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: validate.run(args.spec, stdout=stdout, stderr=stderr),
-        "plan": lambda: plan.run(
+        "validate": lambda: command.run(args.spec, stdout=stdout, stderr=stderr),
+        "plan": lambda: command.run(
             args.spec,
             args.out,
             now=now,
@@ -141,7 +141,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout=stdout,
             stderr=stderr,
         ),
-        "apply": lambda: apply.run(
+        "apply": lambda: command.run(
             args.spec,
             args.out,
             now=now,
@@ -153,7 +153,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout=stdout,
             stderr=stderr,
         ),
-        "status": lambda: status.run(
+        "status": lambda: command.run(
             args.spec,
             args.out,
             now=now,
@@ -162,8 +162,8 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout=stdout,
             stderr=stderr,
         ),
-        "graph": lambda: graph.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
-        "schema": lambda: schema.run(stdout=stdout),
+        "graph": lambda: command.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
+        "schema": lambda: command.run(stdout=stdout),
     }
     return runners[args.command]()
 
@@ -181,7 +181,7 @@ def main(
     try:
         return _dispatch(args, out, err)
     except SpecError as e:
-        err.write("".join(f"{d}\n" for d in e.diagnostics))
+        err.write(diagnostics_text(e.diagnostics))
         return 1
     except PkiformError as e:
         err.write(f"pkiform: error: {e}\n")

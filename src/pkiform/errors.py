@@ -47,6 +47,11 @@ def sorted_diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique.values(), key=Diagnostic.sort_key)
 
 
+def diagnostics_text(diagnostics: Sequence[Diagnostic]) -> str:
+    """One `FILE:LINE:COL: severity: PATH: message` line each."""
+    return "".join(f"{d}\n" for d in diagnostics)
+
+
 class PkiformError(Exception):
     """Root of every error pkiform reports to the user (exit code 1)."""
 

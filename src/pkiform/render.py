@@ -32,10 +32,6 @@ _LABELS = {
 }
 
 
-def diagnostics_text(diagnostics: Sequence[Diagnostic]) -> str:
-    return "".join(f"{d}\n" for d in diagnostics)
-
-
 def plan_text(plan: Plan, spec: Spec) -> str:
     lines = []
     for action in plan.actions:

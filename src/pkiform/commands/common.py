@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pkiform.errors import PkiformError
+from pkiform.errors import PkiformError, diagnostics_text
 from pkiform.model import IdentityName, Spec
-from pkiform.render import diagnostics_text
 from pkiform.validation import ValidSpec, validate_path
 
 
