@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for another apply on DIR to finish (default: 0)",
     )
+    apply.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line on stderr (shown only on a terminal, for applies over 2 s)",
+    )
     status = command("status", "check what is on disk: pairs, chains, CRLs, expiry")
     with_out(status)
     status.add_argument(
@@ -149,6 +155,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             rekey=args.rekey,
             prune=args.prune,
             lock_timeout=args.lock_timeout,
+            quiet=args.quiet,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
