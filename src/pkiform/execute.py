@@ -208,5 +208,9 @@ def manifest(spec: Spec, graph: IssuerGraph, certs: dict[IdentityName, x509.Cert
                 for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
             },
         }
-    document = {"pkiform_manifest": 1, "identities": entries}
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+    # one identity a line: diffable, and written by json's C encoder (indent= is not)
+    lines = ",\n".join(
+        f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
+        for name, entry in entries.items()
+    )
+    return f'{{"pkiform_manifest": 1, "identities": {{\n{lines}\n}}}}\n'.encode()
