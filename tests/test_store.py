@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -213,3 +214,35 @@ def test_symlinks_into_the_output_are_never_written_through(
     assert "Traceback" not in result.err
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
     assert (outside / "victim").read_text() == "precious\n"
+
+
+def test_plan_on_an_interrupted_swap_says_apply_finishes_it(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = write_spec(SPEC)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(REKEYED)
+    real_replace = Path.replace
+    calls = {"n": 0}
+
+    def crash_after_first_swap(self: Path, target: str | os.PathLike[str]) -> Path:
+        if calls["n"] >= 1 and Path(target).name == "cert.pem":
+            raise Crash("killed between the key and the certificate")
+        calls["n"] += 1
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", crash_after_first_swap)
+    assert run_cli("apply", spec, "-o", out).code == 1
+    monkeypatch.setattr(Path, "replace", real_replace)
+    plan = run_cli("plan", spec, "-o", out, "--json")
+    actions = {a["name"]: a for a in json.loads(plan.out)["actions"]}
+    assert plan.code == 2
+    assert actions["web"]["verb"] == "repair"
+    assert actions["web"]["reasons"] == ["an earlier apply was interrupted here; apply finishes it"]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert run_cli("status", spec, "-o", out).code == 0

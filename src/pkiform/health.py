@@ -57,13 +57,26 @@ def check(
         obs = observed.identities[name]
         chain = [observed.identities[n].cert for n in graph.chain(name)]
         found = _Findings(errors=[], warnings=[], expiring=[])
-        _check_files(obs, found)
+        if ident.revoked is not None and not obs.files:
+            # apply never issues what the spec revokes: nothing to have, nothing to list
+            found.warnings.append(
+                f"revoked ({ident.revoked.reason}) before it was ever issued; nothing on disk"
+            )
+        else:
+            _check_files(obs, found)
         cert = obs.cert
-        if cert is not None:
+        issuer_crl = observed.identities[graph.chain(name)[0]].crl if chain else None
+        if cert is not None and ident.revoked is not None:
+            _check_revoked(ident, cert, issuer_crl, found)
+        elif cert is not None:
             _check_certificate(ident, cert, obs, chain, now, warn_within, found)
-        if ident.kind.is_ca and graph.children(name) and ident.revoked is None:
+        # a revoked identity that was issued keeps its CRL or OCSP response fresh
+        # (revocation_planner.py); one revoked before it was issued has neither
+        maintained = ident.revoked is None or cert is not None
+        if ident.kind.is_ca and graph.children(name) and maintained:
             _check_crl(obs, now, warn_within, found)
-        if chain and spec.identities[graph.chain(name)[0]].ocsp and not ident.kind.is_ca:
+        stapled = bool(chain) and spec.identities[graph.chain(name)[0]].ocsp
+        if stapled and not ident.kind.is_ca and maintained:
             _check_ocsp(obs, chain[0], now, warn_within, found)
         health = (
             Health.ERROR
@@ -80,7 +93,8 @@ def check(
                 problems=tuple(found.errors + found.warnings),
                 not_after=cert.not_valid_after_utc if cert else None,
                 serial=format(cert.serial_number, "x") if cert else None,
-                crl_next_update=obs.crl.next_update_utc if obs.crl else None,
+                # not `if obs.crl`: a CRL's truth value is its length, and an empty one is falsy
+                crl_next_update=obs.crl.next_update_utc if obs.crl is not None else None,
                 expiring=tuple(found.expiring),
             )
         )
@@ -118,9 +132,6 @@ def _check_certificate(
             for f, data in wanted.items()
             if obs.files.get(f) != data
         ]
-    if ident.revoked is not None:
-        found.warnings.append(f"revoked ({ident.revoked.reason}); listed on its issuer's CRL")
-        return
     end = cert.not_valid_after_utc
     if end <= now:
         found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z")
@@ -131,6 +142,26 @@ def _check_certificate(
         if due:
             found.warnings.append(f"renewal due: {due}")
         _window("certificate", end, now, warn_within, found)
+
+
+def _check_revoked(
+    ident: Identity,
+    cert: x509.Certificate,
+    issuer_crl: x509.CertificateRevocationList | None,
+    found: _Findings,
+) -> None:
+    """A revoked identity is frozen as it was: its chain files may lag behind a reissued
+    or rekeyed CA, and nothing should rely on it anyway. What matters is that its
+    issuer's CRL says it is revoked."""
+    assert ident.revoked is not None
+    reason = ident.revoked.reason
+    listed = issuer_crl is not None and (
+        issuer_crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    )
+    if listed:
+        found.warnings.append(f"revoked ({reason}); listed on its issuer's CRL")
+    else:
+        found.errors.append(f"revoked ({reason}) but not on its issuer's CRL (run pkiform apply)")
 
 
 def _check_crl(

@@ -129,13 +129,15 @@ def _decide(
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
 
-    interrupted = ("an earlier apply was interrupted; finishing it",) if obs.interrupted else ()
+    if obs.interrupted:
+        # its files are half swapped: apply completes the swap before it plans anything
+        return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
     if ident.revoked is not None:
         return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
     if not obs.has_cert_file and not obs.has_key_file:
         return act(Verb.CREATE)
     if rekey_requested:
-        return act(Verb.REKEY, "--rekey asked for a new key", *interrupted)
+        return act(Verb.REKEY, "--rekey asked for a new key")
 
     key_reason = _key_problem(ident, obs)
     if key_reason is not None:
@@ -146,9 +148,9 @@ def _decide(
                 f"replaced implicitly: pass --rekey {ident.name} to replace it and reissue "
                 "everything below it",
             )
-        return act(Verb.REKEY, key_reason, *interrupted)
+        return act(Verb.REKEY, key_reason)
 
-    reasons: list[str] = list(interrupted)
+    reasons: list[str] = []
     cascade = None
     if issuer_action is not None and issuer_action.verb in (Verb.CREATE, Verb.REKEY):
         reasons.append(f"issuer {issuer_action.name!r} gets a new key")

@@ -163,3 +163,13 @@ def ocsp_signed_by(response: ocsp.OCSPResponse, ca_cert: x509.Certificate) -> bo
 def ocsp_status(response: ocsp.OCSPResponse) -> str:
     """`good`, `revoked` or `unknown`, as `openssl ocsp` prints it."""
     return response.certificate_status.name.lower()
+
+
+def ocsp_revocation(response: ocsp.OCSPResponse) -> tuple[str, datetime] | None:
+    """The reason and time a `revoked` response gives, or None for any other status."""
+    if response.certificate_status is not ocsp.OCSPCertStatus.REVOKED:
+        return None
+    when = response.revocation_time_utc
+    assert when is not None  # RFC 6960 §4.2.1: revocationTime is not optional
+    flag = response.revocation_reason
+    return (_REASON_NAMES.get(flag, "unspecified") if flag else "unspecified"), when

@@ -26,6 +26,7 @@ from pkiform.revocation import (
     crl_entries,
     crl_number,
     crl_signed_by,
+    ocsp_revocation,
     ocsp_signed_by,
     ocsp_status,
 )
@@ -72,9 +73,15 @@ def plan_revocation(
     for name in graph.order():
         ca = spec.identities[name]
         children = graph.children(name)
-        if not ca.kind.is_ca or not children or name in blocked or ca.revoked:
+        if not ca.kind.is_ca or not children or name in blocked:
             continue
-        if observed.identities[name].cert is None and name not in new_certs:
+        ca_obs = observed.identities[name]
+        if ca_obs.cert is None and name not in new_certs:
+            continue
+        # A revoked CA is frozen, but it still answers for what it issued: its subjects are
+        # revoked too (rules.py), and only its own CRL and OCSP responses tell a relying
+        # party that checks the leaf alone. It signs with the key it has, if it has one.
+        if ca.revoked is not None and not ca_obs.key_matches_cert:
             continue
         entries = _crl_entries(spec, ca, children, observed, new_certs, now)
         crl_action = _crl_action(ca, observed.identities[name], name in new_certs, entries, now)
@@ -95,6 +102,22 @@ def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool
     return ca_cert is not None and cert.issuer == ca_cert.subject
 
 
+def _published_by(ca_obs: ObservedIdentity) -> bool:
+    """Whether the CA on disk signed the CRL on disk: with its certificate, or, while
+    that is missing, with its key."""
+    crl = ca_obs.crl
+    if crl is None:
+        return False
+    if ca_obs.cert is not None:
+        return crl_signed_by(crl, ca_obs.cert)
+    if ca_obs.key is None:
+        return False
+    try:
+        return crl.is_signature_valid(ca_obs.key.public_key())
+    except (TypeError, ValueError):
+        return False
+
+
 def _crl_entries(
     spec: Spec,
     ca: Identity,
@@ -104,19 +127,32 @@ def _crl_entries(
     now: datetime,
 ) -> dict[int, Revoked]:
     ca_obs = observed.identities[ca.name]
-    listed = {e.serial: e for e in crl_entries(ca_obs.crl)} if ca_obs.crl else {}
+    # what was published, as far as this CA vouches for it (not a CRL copied in from
+    # elsewhere): the dates to keep and the entries that must stay
+    crl = ca_obs.crl
+    listed = (
+        {e.serial: e for e in crl_entries(crl)} if crl is not None and _published_by(ca_obs) else {}
+    )
 
     def entry(serial: int, reason: str, at: datetime | None) -> Revoked:
         earlier = listed.get(serial)
-        # a date once published stays: read back from the CRL, not kept anywhere else
-        when = earlier.at if earlier and earlier.reason == reason else at or _second(now)
+        if at is not None:
+            when = _second(at)  # the spec's date wins; a CRL holds whole seconds
+        elif earlier is not None and earlier.reason == reason:
+            # a date once published stays: read back from the CRL, not kept anywhere else
+            when = earlier.at
+        else:
+            when = _second(now)
         return Revoked(serial=serial, at=when, reason=reason)
 
     entries: dict[int, Revoked] = {}
+    known: set[int] = set()  # serials of the certificates the spec's subjects hold now
     for child in children:
         ident = spec.identities[child]
         obs = observed.identities[child]
         cert = obs.cert
+        if cert is not None and _issued_by(cert, ca_obs.cert):
+            known.add(cert.serial_number)
         if ident.revoked is not None and cert is not None and _issued_by(cert, ca_obs.cert):
             entries[cert.serial_number] = entry(
                 cert.serial_number, ident.revoked.reason, ident.revoked.at
@@ -127,6 +163,13 @@ def _crl_entries(
                 superseded.append(cert)
             for old in superseded:
                 entries.setdefault(old.serial_number, entry(old.serial_number, "superseded", None))
+    # RFC 5280 §3.3: a revocation stands for the rest of the certificate's life. An entry
+    # for a certificate the spec no longer accounts for (its identity removed from the
+    # spec or pruned) stays as published; only the spec un-revoking a certificate that
+    # one of its identities holds takes an entry off.
+    for serial, earlier in listed.items():
+        if serial not in known:
+            entries.setdefault(serial, earlier)
     return entries
 
 
@@ -156,15 +199,16 @@ def _crl_action(
         reasons.append("the CA's certificate is reissued")
     elif obs.cert is None or not crl_signed_by(crl, obs.cert):
         reasons.append("not signed by the CA's current certificate")
-    listed = {e.serial: e.reason for e in crl_entries(crl)}
-    wanted = {serial: e.reason for serial, e in entries.items()}
-    reasons += [f"+{s:x} ({wanted[s]})" for s in sorted(wanted.keys() - listed.keys())]
+    listed = {e.serial: e for e in crl_entries(crl)}
+    wanted = entries
+    reasons += [f"+{s:x} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())]
     reasons += [f"-{s:x}" for s in sorted(listed.keys() - wanted.keys())]
-    reasons += [
-        f"{s:x}: {listed[s]} -> {wanted[s]}"
-        for s in sorted(wanted.keys() & listed.keys())
-        if wanted[s] != listed[s]
-    ]
+    for s in sorted(wanted.keys() & listed.keys()):
+        was, now_wanted = listed[s], wanted[s]
+        if was.reason != now_wanted.reason:
+            reasons.append(f"{s:x}: {was.reason} -> {now_wanted.reason}")
+        elif was.at != now_wanted.at:
+            reasons.append(f"{s:x}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}")
     reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
     if reasons:
         return act(ListVerb.RESIGN, reasons, crl_number(crl) + 1)
@@ -200,8 +244,16 @@ def _ocsp_action(
         elif ca_cert is None or not ocsp_signed_by(response, ca_cert):
             reasons.append("not signed by the CA's current certificate")
         status = "revoked" if revoked else "good"
+        given = ocsp_revocation(response)
         if ocsp_status(response) != status:
             reasons.append(f"status: {ocsp_status(response)} -> {status}")
+        elif revoked is not None and given != (revoked.reason, revoked.at):
+            # what the CRL says, the staple says too: the reason and the time
+            assert given is not None
+            reasons.append(
+                f"revoked: {given[0]} at {_stamp(given[1])} -> "
+                f"{revoked.reason} at {_stamp(revoked.at)}"
+            )
         if response.this_update_utc is not None and response.next_update_utc is not None:
             reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
     if not reasons:
@@ -241,3 +293,7 @@ def _absent(filename: str, obs: ObservedIdentity) -> str:
 
 def _second(now: datetime) -> datetime:
     return now.replace(microsecond=0)
+
+
+def _stamp(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S}Z"
