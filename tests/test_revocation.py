@@ -1,0 +1,1543 @@
+"""Revocation over a PKI's life, judged by independent verifiers (issue 3, "Tests").
+
+CRLs are checked with `openssl verify -crl_check` / `-crl_check_all` and read back with
+`openssl crl -text`; OCSP responses with `openssl ocsp -respin`; stapling with a real
+`openssl s_server -status_file` / `s_client -status` handshake; CRLs and OCSP responses
+are linted with pkilint. Every positive check has a negative twin that shows the same
+verifier can fail. Time moves with `--at`, never by sleeping.
+
+OpenSSL note: `openssl ocsp -issuer CERT` does not only say which CA issued the
+certificate: when the response does not verify against -CAfile, OpenSSL 3.0 retries with
+the -issuer certificates trusted outright (apps/ocsp.c, OCSP_TRUSTOTHER), so
+"Response verify OK" then proves nothing about -CAfile. The signature and chain are
+therefore checked with `-verify_other ISSUER` and no `-issuer`; `-issuer`/`-cert` are
+used only in a second run, to read the status OpenSSL finds for the certificate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pkilint import loader, pkix, validation
+from pkilint.pkix import crl as pkix_crl
+from pkilint.pkix import extension, name, ocsp
+
+from pkiform.cli import main
+from tests.conftest import RunCli, openssl, snapshot
+from tests.test_e2e_tls import TIMEOUT, Proc, _free_port
+
+HOUR = timedelta(hours=1)
+BACKDATE = timedelta(minutes=5)  # design.md §2: not_before (and thisUpdate) a few minutes back
+
+# spec reason -> how `openssl crl -text` names it (OpenSSL's crl_reasons table).
+# "unspecified" is not here: RFC 5280 §5.3.1 encodes it by leaving the extension out.
+CRL_REASON_TEXT = {
+    "keyCompromise": "Key Compromise",
+    "cACompromise": "CA Compromise",
+    "affiliationChanged": "Affiliation Changed",
+    "superseded": "Superseded",
+    "cessationOfOperation": "Cessation Of Operation",
+    "certificateHold": "Certificate Hold",
+    "privilegeWithdrawn": "Privilege Withdrawn",
+    "aACompromise": "AA Compromise",
+}
+# spec reason -> its CRLReason code (RFC 5280 §5.3.1); `openssl ocsp -resp_text` prints
+# "Revocation Reason: NAME (0xCODE)", and OpenSSL 3.0's name table stops at
+# certificateHold: privilegeWithdrawn and aACompromise come out as "(UNKNOWN)"
+OCSP_REASON_CODE = {
+    "unspecified": 0,
+    "keyCompromise": 1,
+    "cACompromise": 2,
+    "affiliationChanged": 3,
+    "superseded": 4,
+    "cessationOfOperation": 5,
+    "certificateHold": 6,
+    "privilegeWithdrawn": 9,
+    "aACompromise": 10,
+}
+
+
+def rev(reason: str) -> str:
+    """The leaf revoked with `reason` in the shared PKI."""
+    return f"rev-{reason.lower()}"
+
+
+# the spec's `at` for each revoked leaf (one with an offset, to see it turned into UTC)
+REVOKED_AT = {
+    "keyCompromise": "2026-01-02T12:04:05+09:00",
+    **{
+        reason: f"2026-02-{10 + i:02d}T0{i}:30:00Z"
+        for i, reason in enumerate(list(CRL_REASON_TEXT)[1:], start=1)
+    },
+}
+REVOKED_AT_UTC = {
+    reason: datetime.fromisoformat(text).astimezone(UTC) for reason, text in REVOKED_AT.items()
+}
+
+# issuer of every identity of the shared PKI
+ISSUER: dict[str, str] = {
+    "issuing": "root",
+    "web": "issuing",
+    "alice": "root",
+    "old": "root",
+    "bad-int": "root",
+    "bad-leaf": "bad-int",
+    **{rev(r): "issuing" for r in [*CRL_REASON_TEXT, "unspecified"]},
+}
+CAS = ("root", "issuing", "bad-int")
+OCSP_LEAVES = sorted(n for n in ISSUER if n not in CAS)
+
+
+def pki_spec(*, revoked: bool) -> dict[str, Any]:
+    """root -> issuing -> web and a leaf per revocation reason; root -> alice, old;
+    root -> bad-int -> bad-leaf. With `revoked`, the rev-* leaves, old, bad-int and
+    bad-leaf are revoked (as they would be after a first apply without it)."""
+    ids: dict[str, dict[str, Any]] = {
+        "root": {"kind": "root", "validity": "10y", "ocsp": True},
+        "issuing": {
+            "kind": "intermediate",
+            "issuer": "root",
+            "validity": "5y",
+            "path_length": 0,
+            "ocsp": True,
+        },
+        "web": {"kind": "server", "issuer": "issuing", "dns": ["localhost"], "ip": ["127.0.0.1"]},
+        "alice": {"kind": "client", "issuer": "root"},
+        "old": {"kind": "client", "issuer": "root"},
+        "bad-int": {"kind": "intermediate", "issuer": "root", "ocsp": True},
+        "bad-leaf": {"kind": "server", "issuer": "bad-int", "dns": ["bad.example.com"]},
+    }
+    for reason in [*CRL_REASON_TEXT, "unspecified"]:
+        ids[rev(reason)] = {"kind": "server", "issuer": "issuing", "dns": ["localhost"]}
+    if revoked:
+        for reason in CRL_REASON_TEXT:
+            ids[rev(reason)]["revoked"] = {"reason": reason, "at": REVOKED_AT[reason]}
+        ids[rev("unspecified")]["revoked"] = {"reason": "unspecified"}  # at: the apply's time
+        ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": "2026-03-01T00:00:00Z"}
+        ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
+        ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
+    return {
+        "version": 1,
+        "defaults": {"key": {"type": "ec", "curve": "P-256"}, "subject": {"O": "Example"}},
+        "identities": ids,
+    }
+
+
+def apply_in_process(spec: Path, out: Path, *extra: str) -> str:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["apply", str(spec), "-o", str(out), *extra], stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    return stdout.getvalue()
+
+
+@dataclass(frozen=True)
+class Pki:
+    out: Path  # applied without revocations, then with them
+    other: Path  # the same spec applied elsewhere: same names, other keys
+    first_crls: dict[str, Path]  # each CA's crl.pem after the first apply (nothing revoked)
+    second_apply: tuple[datetime, datetime]  # the wall clock around the revoking apply
+
+    def cert(self, ident: str) -> Path:
+        return self.out / ident / "cert.pem"
+
+    def issuer_cert(self, ident: str) -> Path:
+        return self.cert(ISSUER[ident])
+
+    def crl(self, ca: str) -> Path:
+        return self.out / ca / "crl.pem"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """One PKI with every revocation reason, issued once for the tests that only read."""
+    base = tmp_path_factory.mktemp("revocation")
+    first, second = base / "first.yaml", base / "second.yaml"
+    first.write_text(yaml.safe_dump(pki_spec(revoked=False)))
+    second.write_text(yaml.safe_dump(pki_spec(revoked=True)))
+    out, other = base / "pki", base / "other"
+    apply_in_process(first, out)
+    apply_in_process(first, other)
+    saved = base / "first-crls"
+    first_crls = {}
+    for ca in CAS:
+        (saved / ca).mkdir(parents=True)
+        first_crls[ca] = saved / ca / "crl.pem"
+        shutil.copyfile(out / ca / "crl.pem", first_crls[ca])
+    before = datetime.now(UTC).replace(microsecond=0)
+    apply_in_process(second, out)
+    after = datetime.now(UTC)
+    return Pki(out=out, other=other, first_crls=first_crls, second_apply=(before, after))
+
+
+# --- openssl helpers ---------------------------------------------------------------
+
+
+def text(result: subprocess.CompletedProcess[bytes]) -> tuple[str, str]:
+    return result.stdout.decode(), result.stderr.decode()
+
+
+def verify(out: Path, ident: str, *crls: Path, check: str = "-crl_check") -> tuple[int, str]:
+    """`openssl verify` of ident's certificate (in `out`) against its root with `crls`:
+    (exit code, stdout + stderr)."""
+    args: list[str | Path] = ["verify"]
+    if check:
+        args.append(check)
+    for crl in crls:
+        args += ["-CRLfile", crl]
+    args += ["-CAfile", out / ident / "ca.pem"]
+    if (out / ident / "chain.pem").read_bytes():
+        args += ["-untrusted", out / ident / "chain.pem"]
+    result = openssl(*args, out / ident / "cert.pem")
+    stdout, stderr = text(result)
+    return result.returncode, stdout + stderr
+
+
+def openssl_date(when: datetime) -> str:
+    """A time as OpenSSL prints it: `Jan  2 03:04:05 2026 GMT`."""
+    return f"{when:%b} {when.day:>2} {when:%H:%M:%S %Y} GMT"
+
+
+_CRL_ENTRY = re.compile(
+    r"^    Serial Number: (?P<serial>[0-9A-F]+)\n(?P<body>(?:        .*\n)*)", re.M
+)
+
+
+def crl_listing(crl: Path) -> dict[int, str]:
+    """serial -> its entry as `openssl crl -text` prints it (revocation date, extensions)."""
+    result = openssl("crl", "-in", crl, "-text", "-noout")
+    assert result.returncode == 0, result.stderr
+    return {int(m["serial"], 16): m["body"] for m in _CRL_ENTRY.finditer(result.stdout.decode())}
+
+
+def crl_fields(crl: Path) -> dict[str, str]:
+    """crlNumber, lastUpdate and nextUpdate as `openssl crl` prints them."""
+    result = openssl("crl", "-in", crl, "-noout", "-crlnumber", "-lastupdate", "-nextupdate")
+    assert result.returncode == 0, result.stderr
+    return dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+
+
+def crl_number(crl: Path) -> int:
+    return int(crl_fields(crl)["crlNumber"], 16)
+
+
+def openssl_time(value: str) -> datetime:
+    return datetime.strptime(value, "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC)
+
+
+def entry_reason(body: str) -> str | None:
+    match = re.search(r"X509v3 CRL Reason Code: *\n +(.+)\n", body)
+    return match[1] if match else None
+
+
+def entry_date(body: str) -> str:
+    match = re.search(r"Revocation Date: (.+)\n", body)
+    assert match, body
+    return match[1]
+
+
+def serial_of(cert: Path) -> int:
+    return x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+
+
+def ocsp_serials(response_text: str) -> list[int]:
+    """The serial numbers an OCSP response text answers for (its CertIDs)."""
+    return [int(m, 16) for m in re.findall(r"^ +Serial Number: ([0-9A-F]+)$", response_text, re.M)]
+
+
+def ocsp_check(response: Path, *, trust: Path, signer: Path) -> tuple[int, str, str]:
+    """Verify an OCSP response's signature and the signer's chain up to `trust`; the
+    response text on stdout, OpenSSL's verdict on stderr."""
+    result = openssl(
+        "ocsp",
+        "-respin",
+        response,
+        "-resp_text",
+        "-no_nonce",
+        "-CAfile",
+        trust,
+        "-verify_other",
+        signer,
+    )
+    stdout, stderr = text(result)
+    return result.returncode, stdout, stderr
+
+
+def ocsp_lookup(response: Path, *, trust: Path, issuer: Path, cert: Path) -> tuple[int, str]:
+    """The status `openssl ocsp` finds in the response for `cert` (CertID by issuer). Its
+    "Response verify OK" means little here: with -issuer, OpenSSL trusts the issuer as
+    a fallback (see the module docstring); ocsp_check is the verification."""
+    result = openssl(
+        "ocsp",
+        "-respin",
+        response,
+        "-no_nonce",
+        "-CAfile",
+        trust,
+        "-verify_other",
+        issuer,
+        "-issuer",
+        issuer,
+        "-cert",
+        cert,
+    )
+    stdout, stderr = text(result)
+    return result.returncode, stdout + stderr
+
+
+# --- openssl verify with the CRLs -------------------------------------------------------
+
+
+@pytest.mark.parametrize("ident", ["web", "alice"])
+def test_crl_check_accepts_a_valid_leaf(pki: Pki, ident: str) -> None:
+    crl = pki.crl(ISSUER[ident])
+    code, output = verify(pki.out, ident, crl)
+    assert code == 0, output
+    assert output == f"{pki.cert(ident)}: OK\n"
+
+
+@pytest.mark.parametrize("ident", [*(rev(r) for r in [*CRL_REASON_TEXT, "unspecified"]), "old"])
+def test_crl_check_rejects_a_revoked_leaf(pki: Pki, ident: str) -> None:
+    code, output = verify(pki.out, ident, pki.crl(ISSUER[ident]))
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+    assert "OK" not in output
+    # the twin: the same certificate without a CRL check is fine; the CRL is what refuses it
+    code, output = verify(pki.out, ident, check="")
+    assert code == 0, output
+
+
+def test_crl_check_needs_the_crl_it_checks(pki: Pki) -> None:
+    code, output = verify(pki.out, "web", check="")
+    assert code == 0, output
+    code, output = verify(pki.out, "web", check="-crl_check")  # no -CRLfile: nothing to check
+    assert code != 0
+    assert "error 3 at 0 depth lookup: unable to get certificate CRL" in output
+
+
+def test_crl_check_all_accepts_a_valid_two_level_chain(pki: Pki, tmp_path: Path) -> None:
+    both = [pki.crl("issuing"), pki.crl("root")]
+    code, output = verify(pki.out, "web", *both, check="-crl_check_all")
+    assert code == 0, output
+    # one file with both CRLs does the same
+    bundle = tmp_path / "crls.pem"
+    bundle.write_bytes(b"".join(p.read_bytes() for p in both))
+    code, output = verify(pki.out, "web", bundle, check="-crl_check_all")
+    assert code == 0, output
+    # twin: without the root's CRL the intermediate cannot be checked
+    code, output = verify(pki.out, "web", pki.crl("issuing"), check="-crl_check_all")
+    assert code != 0
+    assert "error 3 at 1 depth lookup: unable to get certificate CRL" in output
+
+
+def test_crl_check_all_rejects_a_revoked_leaf_of_a_two_level_chain(pki: Pki) -> None:
+    ident = rev("keyCompromise")
+    code, output = verify(
+        pki.out, ident, pki.crl("issuing"), pki.crl("root"), check="-crl_check_all"
+    )
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+
+
+def test_a_revoked_intermediate_fails_its_leaves_under_crl_check_all(pki: Pki) -> None:
+    # the intermediate itself is on the root's CRL
+    code, output = verify(pki.out, "bad-int", pki.crl("root"))
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+    # its leaf (revoked too, as the rules require) is on the intermediate's CRL...
+    code, output = verify(
+        pki.out, "bad-leaf", pki.crl("bad-int"), pki.crl("root"), check="-crl_check_all"
+    )
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+    code, output = verify(pki.out, "bad-leaf", pki.crl("bad-int"))
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+    # ...and even with the intermediate's CRL from before anything was revoked, the chain
+    # fails one level up: the intermediate's revocation alone is enough under -crl_check_all
+    old_crl = pki.first_crls["bad-int"]
+    code, output = verify(pki.out, "bad-leaf", old_crl, pki.crl("root"), check="-crl_check_all")
+    assert code != 0
+    assert "error 23 at 1 depth lookup: certificate revoked" in output
+    # the twin: checking only the leaf against that old CRL does not see it
+    code, output = verify(pki.out, "bad-leaf", old_crl)
+    assert code == 0, output
+
+
+# --- what the CRLs say --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", list(CRL_REASON_TEXT))
+def test_crl_lists_the_spec_reason_and_revocation_date(pki: Pki, reason: str) -> None:
+    listing = crl_listing(pki.crl("issuing"))
+    body = listing[serial_of(pki.cert(rev(reason)))]
+    assert entry_reason(body) == CRL_REASON_TEXT[reason]
+    assert entry_date(body) == openssl_date(REVOKED_AT_UTC[reason])
+
+
+def test_an_offset_in_revoked_at_is_turned_into_utc(pki: Pki) -> None:
+    body = crl_listing(pki.crl("issuing"))[serial_of(pki.cert(rev("keyCompromise")))]
+    assert entry_date(body) == "Jan  2 03:04:05 2026 GMT"  # 12:04:05+09:00
+
+
+def test_unspecified_reason_is_encoded_by_omitting_the_extension(pki: Pki) -> None:
+    listing = crl_listing(pki.crl("issuing"))
+    body = listing[serial_of(pki.cert(rev("unspecified")))]
+    assert "CRL Reason Code" not in body
+    assert "CRL entry extensions" not in body
+    # no `at` in the spec: the time of the apply that first listed it
+    when = openssl_time(entry_date(body))
+    before, after = pki.second_apply
+    assert before <= when <= after
+    # the twin: every other entry does carry its reason
+    others = [b for s, b in listing.items() if s != serial_of(pki.cert(rev("unspecified")))]
+    assert len(others) == len(CRL_REASON_TEXT)
+    assert all(entry_reason(b) is not None for b in others)
+
+
+def test_each_crl_lists_exactly_what_its_ca_revoked(pki: Pki) -> None:
+    issuing = {serial_of(pki.cert(rev(r))) for r in [*CRL_REASON_TEXT, "unspecified"]}
+    assert set(crl_listing(pki.crl("issuing"))) == issuing
+    root = {
+        serial_of(pki.cert("old")): "Affiliation Changed",
+        serial_of(pki.cert("bad-int")): "CA Compromise",
+    }
+    assert {s: entry_reason(b) for s, b in crl_listing(pki.crl("root")).items()} == root
+    assert set(crl_listing(pki.crl("bad-int"))) == {serial_of(pki.cert("bad-leaf"))}
+    assert serial_of(pki.cert("web")) not in issuing
+
+
+@pytest.mark.parametrize("ca", CAS)
+def test_crl_is_v2_numbered_signed_and_names_its_ca_key(pki: Pki, ca: str) -> None:
+    crl = pki.crl(ca)
+    result = openssl("crl", "-in", crl, "-text", "-noout", "-CAfile", pki.cert(ca))
+    out, err = text(result)
+    assert result.returncode == 0, err
+    assert "verify OK" in err
+    assert "Version 2 (0x1)" in out
+    assert "X509v3 CRL Number:" in out
+    ski = openssl("x509", "-in", pki.cert(ca), "-noout", "-ext", "subjectKeyIdentifier")
+    key_id = ski.stdout.decode().split("\n", 1)[1].strip()
+    assert re.search(rf"X509v3 Authority Key Identifier: *\n +(keyid:)?{key_id}\n", out), out
+    # crl.der is the same CRL
+    der = openssl("crl", "-in", crl, "-outform", "DER")
+    assert der.stdout == (pki.out / ca / "crl.der").read_bytes()
+    # the twin: the CA of the same name in another PKI did not sign it (OpenSSL 3.0's
+    # `openssl crl` says so on stderr but still exits 0)
+    result = openssl("crl", "-in", crl, "-noout", "-CAfile", pki.other / ca / "cert.pem")
+    assert result.stderr.decode() == "verify failure\n"
+
+
+# --- OCSP responses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ident", OCSP_LEAVES)
+def test_every_ocsp_response_verifies_against_the_root(pki: Pki, ident: str) -> None:
+    response = pki.out / ident / "ocsp.der"
+    trust = pki.out / ident / "ca.pem"
+    code, out, err = ocsp_check(response, trust=trust, signer=pki.issuer_cert(ident))
+    assert code == 0, err
+    assert "Response verify OK" in err
+    assert "OCSP Response Status: successful (0x0)" in out
+    assert ocsp_serials(out) == [serial_of(pki.cert(ident))]
+    revoked = ident not in ("web", "alice")
+    assert f"Cert Status: {'revoked' if revoked else 'good'}" in out
+    # and looked up by CertID, as a client holding the certificate would
+    code, found = ocsp_lookup(
+        response, trust=trust, issuer=pki.issuer_cert(ident), cert=pki.cert(ident)
+    )
+    assert code == 0, found
+    assert f"{pki.cert(ident)}: {'revoked' if revoked else 'good'}\n" in found
+
+
+@pytest.mark.parametrize("reason", list(OCSP_REASON_CODE))
+def test_ocsp_response_of_a_revoked_leaf_carries_reason_and_time(pki: Pki, reason: str) -> None:
+    ident = rev(reason)
+    _, out, _ = ocsp_check(
+        pki.out / ident / "ocsp.der",
+        trust=pki.out / ident / "ca.pem",
+        signer=pki.issuer_cert(ident),
+    )
+    assert "Cert Status: revoked" in out
+    match = re.search(r"Revocation Reason: (.+) \((0x[0-9a-f]+)\)\n", out)
+    assert match, out
+    code = OCSP_REASON_CODE[reason]
+    assert int(match[2], 16) == code
+    assert match[1] == reason or (code > 6 and match[1] == "(UNKNOWN)")
+    if reason in REVOKED_AT_UTC:
+        assert f"Revocation Time: {openssl_date(REVOKED_AT_UTC[reason])}" in out
+
+
+def test_ocsp_response_fails_against_another_root(pki: Pki) -> None:
+    response = pki.out / "web" / "ocsp.der"
+    # the other PKI's root has the same name, not the same key
+    code, _, err = ocsp_check(
+        response, trust=pki.other / "root" / "ca.pem", signer=pki.issuer_cert("web")
+    )
+    assert code != 0
+    assert "Response Verify Failure" in err
+    # and a response the other PKI signed for its own "web" fails against our root
+    code, _, err = ocsp_check(
+        pki.other / "web" / "ocsp.der",
+        trust=pki.out / "web" / "ca.pem",
+        signer=pki.issuer_cert("web"),
+    )
+    assert code != 0
+    assert "Response Verify Failure" in err
+
+
+def test_ocsp_response_is_for_its_own_certificate_only(pki: Pki) -> None:
+    # web's response, asked about another leaf of the same CA: no status for it
+    code, found = ocsp_lookup(
+        pki.out / "web" / "ocsp.der",
+        trust=pki.out / "web" / "ca.pem",
+        issuer=pki.issuer_cert("web"),
+        cert=pki.cert(rev("keyCompromise")),
+    )
+    assert code != 0
+    assert "No Status found" in found
+
+
+# --- stapling in a real TLS handshake ------------------------------------------------------
+
+
+Spawn = Callable[..., Proc]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """spawn(*openssl_args) -> Proc; every process is killed and reaped after the test."""
+    exe = shutil.which("openssl")
+    if exe is None:
+        pytest.fail("openssl is required for the end-to-end tests")
+    procs: list[Proc] = []
+
+    def start(*args: str | Path) -> Proc:
+        procs.append(Proc([exe, *map(str, args)]))
+        return procs[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) -> int:
+    """s_server presenting ident's certificate and chain, stapling its ocsp.der if asked."""
+    server: Proc | None = None
+    for _ in range(5):
+        port = _free_port()
+        args: list[str | Path] = [
+            "s_server",
+            "-accept",
+            str(port),
+            "-cert",
+            ident / "cert.pem",
+            "-key",
+            ident / "key.pem",
+            "-cert_chain",
+            ident / "chain.pem",
+            "-CAfile",
+            ident / "ca.pem",
+            version,
+        ]
+        if staple:
+            args += ["-status_file", ident / "ocsp.der"]
+        server = spawn(*args)
+        if server.wait_for("ACCEPT"):
+            return port
+        server.stop()
+    pytest.fail(f"openssl s_server did not start: {server.text if server else ''}")
+
+
+def stapling_client(spawn: Spawn, port: int, trust: Path, version: str) -> Proc:
+    client = spawn(
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-status",
+        "-CAfile",
+        trust,
+        "-verify_return_error",
+        "-verify_hostname",
+        "localhost",
+        version,
+    )
+    assert client.wait_for("Verify return code:"), client.text
+    client.close_input()
+    assert client.popen.wait(TIMEOUT) == 0, client.text
+    return client
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_server_staples_a_good_ocsp_response(pki: Pki, spawn: Spawn, version: str) -> None:
+    web = pki.out / "web"
+    port = stapling_server(spawn, web, staple=True, version=version)
+    client = stapling_client(spawn, port, web / "ca.pem", version)
+    assert "Verify return code: 0 (ok)" in client.text
+    assert "OCSP response: no response sent" not in client.text
+    assert "OCSP Response Status: successful (0x0)" in client.text
+    assert "Cert Status: good" in client.text
+    assert ocsp_serials(client.text) == [serial_of(web / "cert.pem")]
+
+
+def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn) -> None:
+    ident = pki.out / rev("keyCompromise")
+    port = stapling_server(spawn, ident, staple=True, version="-tls1_3")
+    client = stapling_client(spawn, port, ident / "ca.pem", "-tls1_3")
+    assert "OCSP Response Status: successful (0x0)" in client.text
+    assert "Cert Status: revoked" in client.text
+    assert "Revocation Reason: keyCompromise (0x1)" in client.text
+
+
+def test_server_without_status_file_staples_nothing(pki: Pki, spawn: Spawn) -> None:
+    web = pki.out / "web"
+    port = stapling_server(spawn, web, staple=False, version="-tls1_3")
+    client = stapling_client(spawn, port, web / "ca.pem", "-tls1_3")
+    assert "Verify return code: 0 (ok)" in client.text  # the handshake itself is fine
+    assert "OCSP response: no response sent" in client.text
+    assert "Cert Status" not in client.text
+
+
+# --- pkilint --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: validation.ValidationFindingSeverity
+    code: str
+    message: str | None
+
+    def __str__(self) -> str:
+        return f"{self.severity.name} {self.code}: {self.message}"
+
+
+# the validators `lint_crl lint -t CRL -p PKIX` and `lint_ocsp_response lint` run
+_CRL_VALIDATOR = pkix_crl.create_pkix_crl_validator_container(
+    [
+        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+    ],
+    [
+        pkix_crl.create_issuer_validator_container([]),
+        pkix_crl.create_validity_validator_container([]),
+        pkix_crl.create_extensions_validator_container([]),
+    ],
+)
+_OCSP_VALIDATOR = ocsp.create_pkix_ocsp_response_validator_container(
+    [
+        ocsp.create_response_decoder(),
+        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+    ],
+    [],
+)
+
+
+def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
+    return [
+        Finding(d.finding.severity, d.finding.code, d.message)
+        for r in results
+        for d in r.finding_descriptions
+    ]
+
+
+def lint_crl(der: bytes) -> list[Finding]:
+    doc = loader.load_der_crl(der, "crl")
+    return _findings(_CRL_VALIDATOR.validate(doc.root))
+
+
+def lint_ocsp(der: bytes) -> list[Finding]:
+    doc = loader.load_der_ocsp_response(der, "ocsp")
+    return _findings(_OCSP_VALIDATOR.validate(doc.root))
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity <= validation.ValidationFindingSeverity.ERROR]
+
+
+@pytest.mark.parametrize("ca", CAS)
+def test_every_crl_lints_clean(pki: Pki, ca: str) -> None:
+    for crl in (pki.out / ca / "crl.der", pki.first_crls[ca]):
+        der = (
+            crl.read_bytes()
+            if crl.suffix == ".der"
+            else x509.load_pem_x509_crl(crl.read_bytes()).public_bytes(serialization.Encoding.DER)
+        )
+        found = errors(lint_crl(der))
+        assert found == [], "\n".join(map(str, found))
+
+
+@pytest.mark.parametrize("ident", OCSP_LEAVES)
+def test_every_ocsp_response_lints_clean(pki: Pki, ident: str) -> None:
+    found = errors(lint_ocsp((pki.out / ident / "ocsp.der").read_bytes()))
+    assert found == [], "\n".join(map(str, found))
+
+
+def test_the_crl_linter_reports_a_crl_without_a_number() -> None:
+    """The control: a CRL that breaks RFC 5280 §5.2.3 (no CRL number) is reported."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hand-built CA")])
+    now = datetime.now(UTC).replace(microsecond=0)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(now)
+        .next_update(now + timedelta(days=1))
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
+    )
+    good = builder.add_extension(x509.CRLNumber(1), critical=False).sign(key, hashes.SHA256())
+    assert errors(lint_crl(good.public_bytes(serialization.Encoding.DER))) == []
+    bad = builder.sign(key, hashes.SHA256())
+    codes = {f.code for f in errors(lint_crl(bad.public_bytes(serialization.Encoding.DER)))}
+    assert codes == {"pkix.crl_number_missing"}
+
+
+# --- renewal and key rotation (each test applies its own PKI) ------------------------------
+
+
+def plan_json(run_cli: RunCli, spec: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli("plan", spec, "-o", out, "--json", *extra)
+    assert result.code in (0, 2), result.err
+    return result.code, json.loads(result.out)
+
+
+def actions(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["name"]: a for a in document["actions"]}
+
+
+def cert_of(out: Path, ident: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate((out / ident / "cert.pem").read_bytes())
+
+
+def archived(out: Path, ident: str, filename: str) -> list[Path]:
+    return sorted((out / ident / "archive").glob(f"*/{filename}"))
+
+
+LEAF_SPEC = """\
+version: 1
+defaults:
+  key: {{type: ec, curve: P-256}}{defaults}
+identities:
+  root: {{kind: root, validity: 10y}}
+  web:
+    kind: server
+    issuer: root
+    dns: [web.example.com]
+    validity: 90d
+    renew_before: 30d{leaf}
+"""
+
+
+@pytest.mark.parametrize("rotate", ["no", "identity", "defaults"])
+def test_renewal_an_hour_past_the_point_keeps_or_rotates_the_key(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, rotate: str
+) -> None:
+    spec = write_spec(
+        LEAF_SPEC.format(
+            defaults="\n  rotate_key: true" if rotate == "defaults" else "",
+            leaf="\n    rotate_key: true" if rotate == "identity" else "",
+        )
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    old_key = (out / "web" / "key.pem").read_bytes()
+    old_cert = (out / "web" / "cert.pem").read_bytes()
+    not_after = cert_of(out, "web").not_valid_after_utc
+    renew_at = not_after - timedelta(days=30)
+
+    _, early = plan_json(run_cli, spec, out, "--at", (renew_at - HOUR).isoformat())
+    assert actions(early)["web"]["verb"] == "unchanged"
+    assert actions(early)["root"]["verb"] == "unchanged"
+
+    late_at = (renew_at + HOUR).isoformat()
+    code, late = plan_json(run_cli, spec, out, "--at", late_at)
+    assert code == 2
+    web = actions(late)["web"]
+    assert web["reasons"][0] == f"expires {not_after:%Y-%m-%d} (in 29d) < renew_before 30d"
+    if rotate == "no":
+        assert web["verb"] == "reissue"
+        assert all("rotate_key" not in r for r in web["reasons"])
+    else:
+        assert web["verb"] == "rekey"
+        assert "rotate_key: a fresh key at every reissue" in web["reasons"]
+    assert actions(late)["root"]["verb"] == "unchanged"  # root has years left
+    text_plan = run_cli("plan", spec, "-o", out, "--at", late_at).out
+    symbol = "~" if rotate == "no" else "-/+"
+    assert f"{symbol} web (server): " in text_plan
+
+    assert run_cli("apply", spec, "-o", out, "--at", late_at).code == 0
+    new_key = (out / "web" / "key.pem").read_bytes()
+    assert cert_of(out, "web").not_valid_after_utc > not_after
+    assert [p.read_bytes() for p in archived(out, "web", "cert.pem")] == [old_cert]
+    if rotate == "no":
+        assert new_key == old_key
+        assert archived(out, "web", "key.pem") == []
+    else:
+        assert new_key != old_key
+        [kept] = archived(out, "web", "key.pem")
+        assert kept.read_bytes() == old_key
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "web" / "key.pem").stat().st_mode) == 0o600
+    # the new certificate is for the key on disk
+    assert (
+        cert_of(out, "web").public_key()
+        == serialization.load_pem_private_key(new_key, None).public_key()
+    )
+    assert run_cli("plan", spec, "-o", out, "--at", late_at).code == 0
+
+
+CA_SPEC = """\
+version: 1
+defaults:
+  key: {{type: ec, curve: P-256}}
+identities:
+  root: {{kind: root, validity: 10y}}
+  issuing:
+    kind: intermediate
+    issuer: root
+    validity: 60d
+    renew_before: 20d{rotate}
+  web: {{kind: server, issuer: issuing, dns: [web.example.com], validity: 1y}}
+  api: {{kind: server, issuer: issuing, dns: [api.example.com], validity: 1y}}
+"""
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+def test_renewing_a_ca_with_rotate_key_reissues_everything_below(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, rotate: bool
+) -> None:
+    # the leaves outlive the CA, so they end with it (clamped) and are never due on their
+    # own: only what happens to the CA reissues them
+    spec = write_spec(CA_SPEC.format(rotate="\n    rotate_key: true" if rotate else ""))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    keys = {n: (out / n / "key.pem").read_bytes() for n in ("root", "issuing", "web", "api")}
+    renew_at = cert_of(out, "issuing").not_valid_after_utc - timedelta(days=20)
+
+    _, early = plan_json(run_cli, spec, out, "--at", (renew_at - HOUR).isoformat())
+    assert {n: a["verb"] for n, a in actions(early).items()} == dict.fromkeys(keys, "unchanged")
+
+    at = renew_at + HOUR
+    code, late = plan_json(run_cli, spec, out, "--at", at.isoformat())
+    assert code == 2
+    verbs = {n: a["verb"] for n, a in actions(late).items()}
+    assert verbs == {
+        "root": "unchanged",
+        "issuing": "rekey" if rotate else "reissue",
+        "web": "reissue",
+        "api": "reissue",
+    }
+    cause = "gets a new key" if rotate else "is reissued"
+    for leaf in ("web", "api"):
+        assert actions(late)[leaf]["reasons"] == [f"issuer 'issuing' {cause}"]
+        assert actions(late)[leaf]["cascade_from"] == "issuing"
+
+    assert run_cli("apply", spec, "-o", out, "--at", at.isoformat()).code == 0
+    now = {n: (out / n / "key.pem").read_bytes() for n in keys}
+    assert (now["issuing"] != keys["issuing"]) is rotate
+    assert (now["root"], now["web"], now["api"]) == (keys["root"], keys["web"], keys["api"])
+    if rotate:
+        [old] = archived(out, "issuing", "key.pem")
+        assert old.read_bytes() == keys["issuing"]
+    # the leaves chain to the new CA certificate (checked as of then: they start in future)
+    for leaf in ("web", "api"):
+        result = openssl(
+            "verify",
+            "-attime",
+            str(int(at.timestamp())),
+            "-CAfile",
+            out / leaf / "ca.pem",
+            "-untrusted",
+            out / leaf / "chain.pem",
+            out / leaf / "cert.pem",
+        )
+        assert result.returncode == 0, result.stderr
+        assert cert_of(out, leaf).not_valid_after_utc == cert_of(out, "issuing").not_valid_after_utc
+    assert run_cli("plan", spec, "-o", out, "--at", at.isoformat()).code == 0
+
+
+# --- CRL numbers and freshness -------------------------------------------------------------
+
+
+CRL_SPEC = """\
+version: 1
+defaults:
+  key: {{type: ec, curve: P-256}}
+identities:
+  root:
+    kind: root
+    ocsp: true{root}
+  a: {{kind: client, issuer: root{a}}}
+  b: {{kind: client, issuer: root{b}}}
+  c: {{kind: client, issuer: root}}
+"""
+
+
+def crl_spec(root: str = "", a: str = "", b: str = "") -> str:
+    return CRL_SPEC.format(root=root, a=a, b=b)
+
+
+def crl_files(out: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        f: ((out / "root" / f).read_bytes(), (out / "root" / f).stat().st_mtime_ns)
+        for f in ("crl.pem", "crl.der")
+    }
+
+
+def ocsp_text_signed_by(out: Path, ident: str, signer: str) -> str:
+    """`openssl ocsp -resp_text` of ident's response, verified up to its root."""
+    code, text_out, err = ocsp_check(
+        out / ident / "ocsp.der", trust=out / ident / "ca.pem", signer=out / signer / "cert.pem"
+    )
+    assert code == 0, err
+    return text_out
+
+
+def ocsp_text(out: Path, ident: str) -> str:
+    return ocsp_text_signed_by(out, ident, "root")
+
+
+@pytest.fixture
+def crl_pki(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
+    spec = write_spec(crl_spec())
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    return spec, out
+
+
+def test_crl_number_grows_with_each_change_and_stays_when_nothing_changed(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    spec, out = crl_pki
+    crl = out / "root" / "crl.pem"
+    assert crl_number(crl) == 1
+    assert crl_listing(crl) == {}
+
+    def apply(text_spec: str) -> int:
+        spec.write_text(text_spec)
+        result = run_cli("apply", spec, "-o", out)
+        assert result.code == 0, result.err
+        return crl_number(crl)
+
+    steps = [
+        crl_spec(a=", revoked: {reason: keyCompromise}"),  # revoke a leaf
+        crl_spec(
+            a=", revoked: {reason: keyCompromise}", b=", revoked: {reason: superseded}"
+        ),  # then another
+        crl_spec(
+            a=", revoked: {reason: cessationOfOperation}", b=", revoked: {reason: superseded}"
+        ),  # then change a reason
+    ]
+    numbers = [1]
+    for step in steps:
+        numbers.append(apply(step))
+        # nothing changed: the CRL is left as it is, byte for byte and mtime
+        before = crl_files(out)
+        assert apply(step) == numbers[-1]
+        assert crl_files(out) == before
+        assert run_cli("plan", spec, "-o", out).code == 0
+    assert numbers == [1, 2, 3, 4]
+
+    listing = crl_listing(crl)
+    assert {s: entry_reason(b) for s, b in listing.items()} == {
+        serial_of(out / "a" / "cert.pem"): "Cessation Of Operation",
+        serial_of(out / "b" / "cert.pem"): "Superseded",
+    }
+    # the staple follows the CRL: a's OCSP response now gives the new reason
+    assert "Revocation Reason: cessationOfOperation (0x5)" in ocsp_text(out, "a")
+    assert "Revocation Reason: superseded (0x4)" in ocsp_text(out, "b")
+    assert "Cert Status: good" in ocsp_text(out, "c")
+
+
+def test_changing_revoked_at_moves_the_revocation_date(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    spec, out = crl_pki
+    crl = out / "root" / "crl.pem"
+    spec.write_text(crl_spec(a=", revoked: {reason: keyCompromise}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    serial = serial_of(out / "a" / "cert.pem")
+    first = entry_date(crl_listing(crl)[serial])
+    # the spec now says when the key was really compromised (a fraction of a second too)
+    spec.write_text(crl_spec(a=', revoked: {reason: keyCompromise, at: "2026-05-06T07:08:09.75Z"}'))
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert entry_date(crl_listing(crl)[serial]) == "May  6 07:08:09 2026 GMT" != first
+    assert crl_number(crl) == 3
+    assert "Revocation Time: May  6 07:08:09 2026 GMT" in ocsp_text(out, "a")
+    # and that is where it stays: no re-signing loop over the fraction of a second
+    before = snapshot(out)
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert snapshot(out) == before
+    [crl_action] = [r for r in document["revocations"] if r["kind"] == "crl"]
+    assert crl_action["crl_number"] == 3
+    was = f"{openssl_time(first):%Y-%m-%d %H:%M:%S}Z"
+    assert crl_action["reasons"] == [f"{serial:x}: revoked at {was} -> 2026-05-06 07:08:09Z"]
+
+
+def test_a_reissued_ca_keeps_what_its_crl_listed(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    spec, out = crl_pki
+    crl = out / "root" / "crl.pem"
+    spec.write_text(crl_spec(a=", revoked: {reason: keyCompromise}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    listed = crl_listing(crl)
+    assert len(listed) == 1
+    # the CA's certificate is lost; its key is not: reissued with the same key and name
+    (out / "root" / "cert.pem").unlink()
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["root"]["verb"] == "reissue"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_listing(crl) == listed  # same entry, same date: read back from the old CRL
+    assert crl_number(crl) == 3
+    code, output = verify(out, "a", crl)
+    assert code != 0
+    assert "certificate revoked" in output
+    code, output = verify(out, "b", crl)
+    assert code == 0, output
+    # a is frozen as it was revoked (its ca.pem is the old certificate): not an error
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 0, status.out
+    assert "revoked (keyCompromise); listed on its issuer's CRL" in status.out
+
+    # a new key for the CA: its new CRL still lists a, whose certificate the old key signed
+    assert run_cli("apply", spec, "-o", out, "--rekey", "root").code == 0
+    assert set(crl_listing(crl)) == set(listed)
+    assert crl_number(crl) == 4
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 0, status.out
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_status_fails_while_a_revocation_is_not_published(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    spec, out = crl_pki
+    spec.write_text(crl_spec(a=", revoked: {reason: keyCompromise}"))
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert (
+        "        revoked (keyCompromise) but not on its issuer's CRL (run pkiform apply)"
+        in status.out.splitlines()
+    )
+    assert run_cli("apply", spec, "-o", out).code == 0
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 0, status.out
+    assert "        revoked (keyCompromise); listed on its issuer's CRL" in status.out.splitlines()
+
+
+def test_crl_is_resigned_past_two_thirds_of_its_validity(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(crl_spec(root="\n    crl_validity: 3d"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    next_update = openssl_time(crl_fields(crl)["nextUpdate"])
+    signed_at = next_update - timedelta(days=3)
+    two_thirds = signed_at + timedelta(days=2)
+
+    early = (two_thirds - HOUR).isoformat()
+    before = snapshot(out)
+    assert run_cli("plan", spec, "-o", out, "--at", early).code == 0
+    assert run_cli("apply", spec, "-o", out, "--at", early).code == 0
+    assert snapshot(out) == before
+
+    late = two_thirds + HOUR
+    code, document = plan_json(run_cli, spec, out, "--at", late.isoformat())
+    assert code == 2
+    crl_action = next(r for r in document["revocations"] if r["kind"] == "crl")
+    assert crl_action["verb"] == "re-sign"
+    assert crl_action["crl_number"] == 2
+    assert crl_action["reasons"][0].endswith("< a third of crl_validity 3d")
+    assert run_cli("apply", spec, "-o", out, "--at", late.isoformat()).code == 0
+    fields = crl_fields(crl)
+    assert int(fields["crlNumber"], 16) == 2
+    assert openssl_time(fields["lastUpdate"]) == late.replace(microsecond=0) - BACKDATE
+    assert openssl_time(fields["nextUpdate"]) == late.replace(microsecond=0) + timedelta(days=3)
+    # the OCSP responses were refreshed the same way
+    for leaf in ("a", "b", "c"):
+        assert f"Next Update: {openssl_date(late.replace(microsecond=0) + timedelta(days=3))}" in (
+            ocsp_text(out, leaf)
+        )
+
+
+def test_crl_validity_sets_next_update(run_cli: RunCli, crl_pki: tuple[Path, Path]) -> None:
+    spec, out = crl_pki
+    crl = out / "root" / "crl.pem"
+    fields = crl_fields(crl)
+    span = openssl_time(fields["nextUpdate"]) - openssl_time(fields["lastUpdate"])
+    assert span == timedelta(days=7) + BACKDATE  # the default
+    spec.write_text(crl_spec(root="\n    crl_validity: 1d"))
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    crl_action = next(r for r in document["revocations"] if r["kind"] == "crl")
+    assert crl_action["reasons"] == ["crl_validity: 7d -> 1d"]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    fields = crl_fields(crl)
+    span = openssl_time(fields["nextUpdate"]) - openssl_time(fields["lastUpdate"])
+    assert span == timedelta(days=1) + BACKDATE
+    assert int(fields["crlNumber"], 16) == 2
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_deleted_crl_der_is_rewritten_without_resigning(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    spec, out = crl_pki
+    pem_before = crl_files(out)["crl.pem"]
+    der_before = (out / "root" / "crl.der").read_bytes()
+    (out / "root" / "crl.der").unlink()
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 2
+    assert "  ~ root: rewrite crl.pem\n      crl.der does not match crl.pem\n" in plan.out
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_files(out)["crl.pem"] == pem_before  # not re-signed: same bytes, same mtime
+    assert crl_number(out / "root" / "crl.pem") == 1
+    der = openssl("crl", "-in", out / "root" / "crl.pem", "-outform", "DER").stdout
+    assert (out / "root" / "crl.der").read_bytes() == der == der_before
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+# --- revoke_superseded --------------------------------------------------------------------
+
+
+SUPERSEDED_SPEC = """\
+version: 1
+defaults:
+  key: {{type: ec, curve: P-256}}
+identities:
+  root:
+    kind: root{flag}
+  web: {{kind: server, issuer: root, dns: [{dns}]}}
+"""
+
+
+@pytest.mark.parametrize("revoke_superseded", [True, False])
+def test_revoke_superseded_lists_the_certificate_a_reissue_replaced(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    revoke_superseded: bool,
+) -> None:
+    flag = "\n    revoke_superseded: true" if revoke_superseded else ""
+    spec = write_spec(SUPERSEDED_SPEC.format(flag=flag, dns="web.example.com"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    old_serial = serial_of(out / "web" / "cert.pem")
+    spec.write_text(SUPERSEDED_SPEC.format(flag=flag, dns="web.example.com, www.example.com"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    [old_cert] = archived(out, "web", "cert.pem")
+    assert serial_of(old_cert) == old_serial != serial_of(out / "web" / "cert.pem")
+
+    listing = crl_listing(out / "root" / "crl.pem")
+    if revoke_superseded:
+        assert {s: entry_reason(b) for s, b in listing.items()} == {old_serial: "Superseded"}
+    else:
+        assert listing == {}
+    # openssl agrees about the old certificate, and accepts the new one either way
+    result = openssl(
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        out / "root" / "crl.pem",
+        "-CAfile",
+        out / "web" / "ca.pem",
+        old_cert,
+    )
+    if revoke_superseded:
+        assert result.returncode != 0
+        assert "certificate revoked" in result.stderr.decode()
+    else:
+        assert result.returncode == 0, result.stderr
+    code, output = verify(out, "web", out / "root" / "crl.pem")
+    assert code == 0, output
+    before = snapshot(out)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert snapshot(out) == before
+
+
+# --- retirement: plan, apply --prune ------------------------------------------------------
+
+
+PRUNE_SPEC = """\
+version: 1
+defaults:
+  key: {type: ec, curve: P-256}
+identities:
+  root: {kind: root, ocsp: true}
+  web: {kind: server, issuer: root, dns: [web.example.com]}
+  alice: {kind: client, issuer: root}
+"""
+
+
+def test_prune_archives_a_removed_identity_and_deletes_nothing(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(PRUNE_SPEC)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(PRUNE_SPEC.replace("  alice: {kind: client, issuer: root}\n", ""))
+    alice_before = snapshot(out / "alice")
+    assert {"key.pem", "cert.pem", "ocsp.der"} <= set(alice_before)
+    # manifest.json is derived (it lists the identities of the spec), not a kept file
+    everything = {data for f, (data, _, _) in snapshot(out).items() if f != "manifest.json"}
+
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 0  # reported, not a change: apply without --prune leaves it
+    assert (
+        "  ? alice: on disk but not in the spec; left in place (apply --prune archives it)"
+        in plan.out.splitlines()
+    )
+    pruning = run_cli("plan", spec, "-o", out, "--prune")
+    assert pruning.code == 2
+    assert "  - alice: not in the spec; its folder goes to the archive" in pruning.out.splitlines()
+    assert "1 to archive" in pruning.out
+    assert snapshot(out / "alice") == alice_before  # plan changed nothing
+
+    applied = run_cli("apply", spec, "-o", out, "--prune")
+    assert applied.code == 0, applied.err
+    assert not (out / "alice").exists()
+    [stamp] = (out / "archive").iterdir()
+    assert re.fullmatch(r"\d{8}T\d{6}Z", stamp.name)
+    # moved whole: every file byte-identical, same mode (the key still 0600), same mtime
+    assert snapshot(stamp / "alice") == alice_before
+    assert stat.S_IMODE((stamp / "alice" / "key.pem").stat().st_mode) == 0o600
+    # nothing that was there is gone
+    assert everything <= {data for data, _, _ in snapshot(out).values()}
+    assert "alice" not in json.loads((out / "manifest.json").read_text())["identities"]
+
+    before = snapshot(out)
+    again = run_cli("apply", spec, "-o", out, "--prune")
+    assert again.code == 0, again.err
+    assert snapshot(out) == before
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out, "--prune").code == 0
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+def test_a_revoked_identity_removed_from_the_spec_stays_on_the_crl(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    # RFC 5280 §3.3: a revocation is forever (until the certificate expires); dropping the
+    # identity from the spec, or pruning its folder, must not make its certificate good again
+    revoked = PRUNE_SPEC.replace(
+        "{kind: client, issuer: root}",
+        "{kind: client, issuer: root, revoked: {reason: keyCompromise}}",
+    )
+    spec = write_spec(PRUNE_SPEC)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(revoked)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    serial = serial_of(out / "alice" / "cert.pem")
+    listed = crl_listing(out / "root" / "crl.pem")
+    assert set(listed) == {serial}
+
+    spec.write_text(PRUNE_SPEC.replace("  alice: {kind: client, issuer: root}\n", ""))
+    assert run_cli("plan", spec, "-o", out, "--prune").code == 2
+    assert run_cli("apply", spec, "-o", out, "--prune").code == 0
+    assert crl_listing(out / "root" / "crl.pem") == listed
+    [stamp] = (out / "archive").iterdir()
+    result = openssl(
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        out / "root" / "crl.pem",
+        "-CAfile",
+        out / "root" / "cert.pem",
+        stamp / "alice" / "cert.pem",
+    )
+    assert result.returncode != 0
+    assert "certificate revoked" in result.stderr.decode()
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+STATUS_SPEC = """\
+version: 1
+defaults:
+  key: {type: ec, curve: P-256}
+identities:
+  root: {kind: root, validity: 10y}
+  web: {kind: server, issuer: root, dns: [web.example.com], validity: 20d}
+  api: {kind: server, issuer: root, dns: [api.example.com], validity: 90d}
+"""
+
+
+@pytest.fixture
+def status_pki(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> tuple[Path, Path]:
+    spec = write_spec(STATUS_SPEC)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    return spec, out
+
+
+def test_status_warn_within_names_what_expires_in_the_window(
+    run_cli: RunCli, status_pki: tuple[Path, Path]
+) -> None:
+    spec, out = status_pki
+    plain = run_cli("status", spec, "-o", out)
+    assert plain.code == 0, plain.out
+
+    result = run_cli("status", spec, "-o", out, "--warn-within", "30d")
+    assert result.code == 1
+    web_end = cert_of(out, "web").not_valid_after_utc
+    crl_end = openssl_time(crl_fields(out / "root" / "crl.pem")["nextUpdate"])
+    assert (
+        f"certificate expires {web_end:%Y-%m-%d %H:%M}Z (in 19d), within --warn-within 30d"
+        in result.out
+    )
+    assert f"crl.pem expires {crl_end:%Y-%m-%d %H:%M}Z (in 6d), within --warn-within 30d" in (
+        result.out
+    )
+    assert "2 expiring within the window" in result.out
+    assert "api" not in "".join(line for line in result.out.splitlines() if "expires" in line)
+
+    # shorter than everything: nothing to report
+    assert run_cli("status", spec, "-o", out, "--warn-within", "2d").code == 0
+    # a week later the CRL (7d) is within 2d, and it says so
+    later = (crl_end - timedelta(days=1)).isoformat()
+    result = run_cli("status", spec, "-o", out, "--warn-within", "2d", "--at", later)
+    assert result.code == 1
+    assert "crl.pem expires" in result.out
+    assert "certificate expires" not in result.out
+
+
+def test_status_json_gives_crl_next_update_and_what_is_expiring(
+    run_cli: RunCli, status_pki: tuple[Path, Path]
+) -> None:
+    spec, out = status_pki
+    result = run_cli("status", spec, "-o", out, "--json", "--warn-within", "30d")
+    assert result.code == 1
+    document = json.loads(result.out)
+    by_name = {i["name"]: i for i in document["identities"]}
+    crl_end = openssl_time(crl_fields(out / "root" / "crl.pem")["nextUpdate"])
+    assert by_name["root"]["crl_next_update"] == crl_end.isoformat()
+    assert by_name["root"]["expiring"] == ["crl.pem"]
+    assert by_name["web"]["expiring"] == ["certificate"]
+    assert by_name["web"]["crl_next_update"] is None
+    assert by_name["api"]["expiring"] == []
+    assert document["ok"] is True  # nothing broken, only expiring
+    quiet = json.loads(run_cli("status", spec, "-o", out, "--json", "--warn-within", "1d").out)
+    assert all(i["expiring"] == [] for i in quiet["identities"])
+
+
+def test_status_catches_a_crl_signed_by_another_ca_and_apply_re_signs_it(
+    run_cli: RunCli, status_pki: tuple[Path, Path], tmp_path: Path
+) -> None:
+    spec, out = status_pki
+    # the same names, other keys, and a revoked leaf on its CRL
+    other, other_spec = tmp_path / "other", tmp_path / "other.yaml"
+    other_spec.write_text(STATUS_SPEC)
+    assert run_cli("apply", other_spec, "-o", other).code == 0
+    other_spec.write_text(
+        STATUS_SPEC.replace("validity: 90d}", "validity: 90d, revoked: {reason: keyCompromise}}")
+    )
+    assert run_cli("apply", other_spec, "-o", other).code == 0
+    assert len(crl_listing(other / "root" / "crl.pem")) == 1
+    shutil.copyfile(other / "root" / "crl.pem", out / "root" / "crl.pem")
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert "        crl.pem is not signed by this CA's certificate" in status.out.splitlines()
+    result = openssl(
+        "crl", "-in", out / "root" / "crl.pem", "-noout", "-CAfile", out / "root" / "cert.pem"
+    )
+    assert "verify failure" in result.stderr.decode()
+
+    plan = run_cli("plan", spec, "-o", out)
+    assert plan.code == 2
+    assert "      not signed by the CA's current certificate" in plan.out.splitlines()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    result = openssl(
+        "crl", "-in", out / "root" / "crl.pem", "-noout", "-CAfile", out / "root" / "cert.pem"
+    )
+    assert result.returncode == 0
+    assert "verify OK" in result.stderr.decode()
+    # nothing of what the foreign CRL listed is taken over
+    assert crl_listing(out / "root" / "crl.pem") == {}
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_status_of_a_leaf_revoked_before_it_was_ever_issued(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    # revoked from the start: never issued, nothing to list, and nothing for apply to do
+    spec = write_spec(
+        PRUNE_SPEC.replace(
+            "{kind: client, issuer: root}",
+            "{kind: client, issuer: root, revoked: {reason: keyCompromise}}",
+        )
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert not (out / "alice").exists()
+    assert crl_listing(out / "root" / "crl.pem") == {}
+    assert run_cli("plan", spec, "-o", out).code == 0
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 0, status.out
+    assert "not issued yet" not in status.out
+
+
+REVOKED_CA_SPEC = """\
+version: 1
+defaults:
+  key: {{type: ec, curve: P-256}}
+identities:
+  root: {{kind: root}}
+  sub: {{kind: intermediate, issuer: root, ocsp: true{sub}}}
+  leaf: {{kind: server, issuer: sub, dns: [leaf.example.com]{leaf}}}
+"""
+
+
+def test_a_revoked_ca_keeps_answering_for_its_leaves(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    # a relying party that checks the leaf alone (-crl_check, a stapled response) must
+    # learn from the revoked CA itself that the leaf is revoked, for as long as it matters
+    spec = write_spec(REVOKED_CA_SPEC.format(sub="", leaf=""))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    gone = ", revoked: {reason: cACompromise}"
+    spec.write_text(REVOKED_CA_SPEC.format(sub=gone, leaf=gone))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    sub_crl = out / "sub" / "crl.pem"
+    assert {s: entry_reason(b) for s, b in crl_listing(sub_crl).items()} == {
+        serial_of(out / "leaf" / "cert.pem"): "CA Compromise"
+    }
+    code, output = verify(out, "leaf", sub_crl)
+    assert code != 0
+    assert "error 23 at 0 depth lookup: certificate revoked" in output
+    text_out = ocsp_text_signed_by(out, "leaf", "sub")
+    assert "Cert Status: revoked" in text_out
+    assert "Revocation Reason: cACompromise (0x2)" in text_out
+
+    # days later both are refreshed like any other, and status stays clean past the old
+    # nextUpdate; the twin, a copy that apply did not refresh, has lapsed by then
+    unrefreshed = tmp_path / "unrefreshed"
+    shutil.copytree(out, unrefreshed)
+    next_update = openssl_time(crl_fields(sub_crl)["nextUpdate"])
+    late = (next_update - timedelta(days=1)).isoformat()
+    number = crl_number(sub_crl)
+    assert run_cli("plan", spec, "-o", out, "--at", late).code == 2
+    assert run_cli("apply", spec, "-o", out, "--at", late).code == 0
+    assert crl_number(sub_crl) == number + 1
+    after = (next_update + HOUR).isoformat()
+    status = run_cli("status", spec, "-o", out, "--at", after)
+    assert status.code == 0, status.out
+    lapsed = run_cli("status", spec, "-o", unrefreshed, "--at", after)
+    assert lapsed.code == 1
+    assert "        crl.pem is stale" in lapsed.out
+    assert "        ocsp.der is stale" in lapsed.out
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def test_revocation_fields_out_of_place_are_located_errors(
+    run_cli: RunCli, write_spec: Callable[..., Path]
+) -> None:
+    spec = write_spec(
+        """\
+version: 1
+identities:
+  root:
+    kind: root
+  issuing:
+    kind: intermediate
+    issuer: root
+    revoked: {reason: cACompromise}
+  web:
+    kind: server
+    issuer: issuing
+    dns: [web.example.com]
+    crl_validity: 1d
+    ocsp: true
+    revoke_superseded: true
+  bob:
+    kind: client
+    issuer: root
+    revoked: {reason: keyCompromise, at: "2026-13-01T00:00:00Z"}
+  carol:
+    kind: client
+    issuer: issuing
+    revoked: {reason: keyCompromise, at: "2026-02-30T00:00:00+09:00"}
+"""
+    )
+    result = run_cli("validate", spec)
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.splitlines() == [
+        f"{spec}:11:13: error: identities.web.issuer: issuer 'issuing' is revoked: nothing it "
+        "signs can be trusted; revoke 'web' too or move it to another issuer",
+        f"{spec}:13:5: error: identities.web.crl_validity: crl_validity applies to CAs only, "
+        "not to a server",
+        f"{spec}:14:5: error: identities.web.ocsp: ocsp applies to CAs only, not to a server",
+        f"{spec}:15:5: error: identities.web.revoke_superseded: revoke_superseded applies to "
+        "CAs only, not to a server",
+        f"{spec}:19:42: error: identities.bob.revoked.at: not a valid date and time: "
+        "'2026-13-01T00:00:00Z'",
+        f"{spec}:23:42: error: identities.carol.revoked.at: not a valid date and time: "
+        "'2026-02-30T00:00:00+09:00'",
+    ]
+    # the twin: revoke the leaf too, drop the CA-only fields, fix the dates
+    spec.write_text(
+        spec.read_text()
+        .replace(
+            "    crl_validity: 1d\n    ocsp: true\n    revoke_superseded: true\n",
+            "    revoked: {reason: cACompromise}\n",
+        )
+        .replace("2026-13-01", "2026-12-01")
+        .replace("2026-02-30", "2026-02-28")
+    )
+    result = run_cli("validate", spec)
+    assert (result.code, result.err) == (0, "")
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2026-01-02", "2026-01-02T03:04:05"])
+def test_revoked_at_must_be_rfc3339_with_a_time_zone(
+    run_cli: RunCli, write_spec: Callable[..., Path], at: str
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n  root: {kind: root}\n  bob:\n    kind: client\n"
+        f'    issuer: root\n    revoked: {{reason: keyCompromise, at: "{at}"}}\n'
+    )
+    result = run_cli("validate", spec)
+    assert result.code == 1
+    pattern = (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    )
+    assert result.err == (
+        f"{spec}:7:42: error: identities.bob.revoked.at: expected text matching "
+        f"{pattern}; got '{at}'\n"
+    )
