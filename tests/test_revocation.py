@@ -1541,3 +1541,24 @@ def test_revoked_at_must_be_rfc3339_with_a_time_zone(
         f"{spec}:7:42: error: identities.bob.revoked.at: expected text matching "
         f"{pattern}; got '{at}'\n"
     )
+
+
+def test_crl_number_never_goes_back_when_crl_pem_is_lost(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com]}\n"
+        "  old: {kind: client, issuer: ca}\n"
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(
+        spec.read_text().replace("issuer: ca}\n", "issuer: ca, revoked: {reason: superseded}}\n")
+    )
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_number(out / "ca" / "crl.pem") == 2
+    (out / "ca" / "crl.pem").unlink()  # crl.der still carries number 2
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_number(out / "ca" / "crl.pem") == 3

@@ -8,6 +8,7 @@ elsewhere, so they only grow.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -193,7 +194,7 @@ def _crl_action(
 
     crl = obs.crl
     if crl is None:
-        return act(ListVerb.CREATE, [_absent("crl.pem", obs)], 1)
+        return act(ListVerb.CREATE, [_absent("crl.pem", obs)], _last_number(obs) + 1)
     reasons = []
     if reissued:
         reasons.append("the CA's certificate is reissued")
@@ -211,10 +212,21 @@ def _crl_action(
             reasons.append(f"{s:x}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}")
     reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
     if reasons:
-        return act(ListVerb.RESIGN, reasons, crl_number(crl) + 1)
+        return act(ListVerb.RESIGN, reasons, _last_number(obs) + 1)
     if obs.files.get("crl.der") != crl.public_bytes(serialization.Encoding.DER):
         return act(ListVerb.REWRITE, ["crl.der does not match crl.pem"], crl_number(crl))
     return None
+
+
+def _last_number(obs: ObservedIdentity) -> int:
+    """The highest CRL number on disk, in crl.pem or crl.der: if one of them was lost or
+    replaced, the other still keeps the sequence from going back."""
+    numbers = [crl_number(obs.crl)] if obs.crl else []
+    der = obs.files.get("crl.der")
+    if der is not None:
+        with contextlib.suppress(ValueError):  # unreadable: crl.pem decides
+            numbers.append(crl_number(x509.load_der_x509_crl(der)))
+    return max(numbers, default=0)
 
 
 def _ocsp_action(
