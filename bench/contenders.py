@@ -1,0 +1,139 @@
+"""What is measured: each contender as its own process, one round at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import snapshot
+from measure import BenchError, Sample, measure
+from specs import Shape, spec_yaml
+
+BENCH = Path(__file__).resolve().parent
+PKIFORM = (sys.executable, "-m", "pkiform")
+
+
+class Contender(StrEnum):
+    FLOOR = "floor script"
+    APPLY = "apply (fresh)"
+    NOOP_APPLY = "apply (no-op)"
+    PLAN = "plan (no-op)"
+    VALIDATE = "validate"
+    OPENSSL_CLI = "openssl CLI"
+
+
+# the tutorial's workflow runs ~3 processes per certificate: only the smallest EC PKI
+OPENSSL_CLI_SHAPES = frozenset({"ec200"})
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """The directory contenders write in, and the environment that picks their pkiform."""
+
+    root: Path
+    env: Mapping[str, str]
+    source: str  # which pkiform: see snapshot.take
+
+    def measure(self, argv: Sequence[str | Path]) -> Sample:
+        # untimed: write back what earlier runs left dirty, so none pays for another's
+        os.sync()
+        return measure(argv, cwd=self.root, env=self.env)
+
+    def write_spec(self, shape: Shape) -> Path:
+        path = self.root / f"{shape.name}.yaml"
+        path.write_text(spec_yaml(shape))
+        return path
+
+
+def workspace(root: Path, ref: str | None) -> Workspace:
+    """A workspace in `root` whose pkiform is a copy of the repository's (see snapshot.py)."""
+    copy = root / "pkiform-source"
+    source = snapshot.take(copy, ref)
+    # PYTHONPATH comes before site-packages, so the copy wins over the installed pkiform
+    return Workspace(root, {**os.environ, "PYTHONPATH": str(copy / "src")}, source)
+
+
+def warm_up(ws: Workspace, shape: Shape) -> None:
+    """Unmeasured fresh apply, no-op apply and plan of a 2-leaf `shape`: byte-code is
+    compiled, caches are warm, and a broken pkiform stops the run before round 1."""
+    tiny = dataclasses.replace(shape, name="warm-up", leaves=2)
+    _pkiform(tiny, ws.write_spec(tiny), ws)
+
+
+Unit = Callable[[Shape, Path, Workspace], dict[Contender, Sample]]
+
+
+def run_round(shape: Shape, spec: Path, ws: Workspace, index: int) -> dict[Contender, Sample]:
+    """Every contender once on `shape`, in an order that rotates with the round `index`."""
+    units = _units(shape)
+    shift = index % len(units)
+    samples: dict[Contender, Sample] = {}
+    for unit in units[shift:] + units[:shift]:
+        samples.update(unit(shape, spec, ws))
+    return samples
+
+
+def _units(shape: Shape) -> list[Unit]:
+    units: list[Unit] = [_floor, _pkiform, _validate]
+    if shape.name in OPENSSL_CLI_SHAPES:
+        units.append(_openssl_cli)
+    return units
+
+
+def _floor(shape: Shape, spec: Path, ws: Workspace) -> dict[Contender, Sample]:
+    return {Contender.FLOOR: _issue_once(BENCH / "floor.py", shape, ws)}
+
+
+def _openssl_cli(shape: Shape, spec: Path, ws: Workspace) -> dict[Contender, Sample]:
+    return {Contender.OPENSSL_CLI: _issue_once(BENCH / "openssl_cli.py", shape, ws)}
+
+
+def _issue_once(script: Path, shape: Shape, ws: Workspace) -> Sample:
+    out = ws.root / script.stem
+    sample = ws.measure([sys.executable, script, shape.name, out])
+    _check_issued(out, shape)
+    shutil.rmtree(out)
+    return sample
+
+
+def _pkiform(shape: Shape, spec: Path, ws: Workspace) -> dict[Contender, Sample]:
+    """A fresh apply, then a no-op apply and a plan (exit 0: nothing to do) on its output."""
+    out = ws.root / "pki"
+    apply: list[str | Path] = [*PKIFORM, "apply", spec, "-o", out]
+    fresh = ws.measure(apply)
+    _check_issued(out, shape)
+    before = _snapshot(out)
+    noop = ws.measure(apply)
+    if _snapshot(out) != before:
+        raise BenchError(f"{shape.name}: a second apply changed files in {out}")
+    plan = ws.measure([*PKIFORM, "plan", spec, "-o", out])
+    shutil.rmtree(out)
+    return {Contender.APPLY: fresh, Contender.NOOP_APPLY: noop, Contender.PLAN: plan}
+
+
+def _validate(shape: Shape, spec: Path, ws: Workspace) -> dict[Contender, Sample]:
+    return {Contender.VALIDATE: ws.measure([*PKIFORM, "validate", spec])}
+
+
+def _check_issued(out: Path, shape: Shape) -> None:
+    """Guard against timing a contender that silently did less than the whole PKI."""
+    issued = sum(1 for entry in os.scandir(out) if Path(entry.path, "cert.pem").is_file())
+    if issued != shape.leaves + 2:
+        raise BenchError(f"{out}: {issued} certificates; expected {shape.leaves + 2}")
+
+
+def _snapshot(out: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file under `out`."""
+    found = {}
+    for folder, _, files in os.walk(out):
+        for name in files:
+            path = Path(folder, name)
+            stat = path.stat()
+            found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return found
