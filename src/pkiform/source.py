@@ -357,7 +357,10 @@ def _parse(text: str, file: str) -> yaml.Node | None:
     try:
         # events come one at a time: a huge or deep file is refused before any node is built
         depth = values = 0
-        for event in yaml.parse(text, Loader=_Loader):
+        # every value takes at least two characters, so a shorter text cannot exceed
+        # MAX_NODES as written, and composing it is safe (depth is checked on the nodes)
+        events = yaml.parse(text, Loader=_Loader) if len(text) > 2 * MAX_NODES else ()
+        for event in events:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 values += 1
