@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform import execute
-from pkiform.commands.common import load, rekey_names
+from pkiform.commands.common import load
+from pkiform.commands.planning import observe_and_plan
 from pkiform.commands.progress import Progress
-from pkiform.observe import observe
-from pkiform.planner import archives_to_read, plan
 from pkiform.render import applied_json, applied_text
 from pkiform.store import Store
 
@@ -30,14 +29,10 @@ def run(
 ) -> int:
     """Make the output directory match the spec."""
     valid = load(spec_path, stderr)
-    names = rekey_names(valid.spec, rekey)
     store = Store(out)
     with store.locked(timeout=lock_timeout):
         store.recover()
-        observed = observe(
-            store, valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
-        )
-        the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
+        observed, the_plan = observe_and_plan(valid, store, now, rekey=rekey, prune=prune)
         progress = Progress(len(the_plan.changes), stderr, enabled=not quiet and stderr.isatty())
         try:
             applied = execute.apply(

@@ -5,9 +5,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from pkiform.commands.common import load, rekey_names
-from pkiform.observe import observe
-from pkiform.planner import archives_to_read, plan
+from pkiform.commands.common import load
+from pkiform.commands.planning import observe_and_plan
 from pkiform.render import plan_json, plan_text
 from pkiform.store import Store
 
@@ -27,11 +26,7 @@ def run(
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     valid = load(spec_path, stderr)
-    names = rekey_names(valid.spec, rekey)
-    observed = observe(
-        Store(out), valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
-    )
-    the_plan = plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
+    _, the_plan = observe_and_plan(valid, Store(out), now, rekey=rekey, prune=prune)
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
     )

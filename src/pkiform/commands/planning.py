@@ -1,0 +1,24 @@
+"""The step plan and apply share: read the output directory, decide what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pkiform.commands.common import rekey_names
+from pkiform.observe import Observed, observe
+from pkiform.planner import Plan, archives_to_read, plan
+from pkiform.store import Store
+from pkiform.validation import ValidSpec
+
+
+def observe_and_plan(
+    valid: ValidSpec, store: Store, now: datetime, *, rekey: Sequence[str], prune: bool
+) -> tuple[Observed, Plan]:
+    """What is on disk, and the plan that makes it match the spec: apply runs exactly
+    the plan that plan prints."""
+    names = rekey_names(valid.spec, rekey)
+    observed = observe(
+        store, valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
+    )
+    return observed, plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
