@@ -208,12 +208,15 @@ def test_symlinks_into_the_output_are_never_written_through(
         planted.unlink()
         planted.symlink_to(outside / "victim")
     spec.write_text(SPEC.replace("web.example.com]", "web.example.com, www.example.com]"))
+    before = snapshot(out)
     result = run_cli("apply", spec, "-o", out)
     assert result.code == 1
     assert "is a symlink" in result.err
     assert "Traceback" not in result.err
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
     assert (outside / "victim").read_text() == "precious\n"
+    assert snapshot(out) == before  # refused before writing anything
+    assert not list(out.rglob(".pending*"))
 
 
 def test_plan_on_an_interrupted_swap_says_apply_finishes_it(

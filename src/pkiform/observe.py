@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from pkiform.errors import StoreError
 from pkiform.keys import KeyLoadError, PrivateKey, load_pem, spki_der
 from pkiform.model import IdentityName
 from pkiform.store import Store
@@ -30,6 +29,9 @@ class ObservedIdentity:
     crl: x509.CertificateRevocationList | None = None
     ocsp_response: ocsp.OCSPResponse | None = None
     archived_certs: tuple[x509.Certificate, ...] = ()  # read only where a CA needs them
+    # where key.pem and cert.pem do not match, what else on disk knows key.pem's key:
+    key_holders: tuple[IdentityName, ...] = ()  # identities whose cert.pem is for this key
+    key_issued: tuple[IdentityName, ...] = ()  # identities whose cert.pem it signed (by AKI)
 
     @property
     def has_cert_file(self) -> bool:
@@ -52,11 +54,11 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> ObservedIdentity:
-    """Read and parse one identity's files (and the certificates it archived, if asked)."""
-    try:
-        files, interrupted = store.read_identity(name)
-    except StoreError as e:
-        return ObservedIdentity(name=name, cert_problem=str(e), key_problem=str(e))
+    """Read and parse one identity's files (and the certificates it archived, if asked).
+
+    A folder that cannot be read (a link, no permission) raises StoreError: planning
+    around it would treat its files as missing and replace them, a CA key included."""
+    files, interrupted = store.read_identity(name)
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
     key, key_problem = _parse_key(files.get("key.pem"))
     matches = (
@@ -84,8 +86,48 @@ def observe(
 ) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name."""
     identities = {name: observe_one(store, name, archive=name in with_archive) for name in names}
+    identities = _with_key_witnesses(identities)
     others = tuple(n for n in store.names_on_disk() if n not in identities)
     return Observed(identities=identities, on_disk_only=others, manifest=store.read_manifest())
+
+
+def _with_key_witnesses(
+    identities: dict[IdentityName, ObservedIdentity],
+) -> dict[IdentityName, ObservedIdentity]:
+    """For each identity whose key.pem and cert.pem disagree, the others that say which
+    of the two was replaced: certificates for key.pem's key (it is someone else's key),
+    and certificates signed by it (it is the key this CA has been issuing with). Only
+    tampered directories pay for this."""
+    mismatched = [
+        o
+        for o in identities.values()
+        if o.key is not None and o.cert is not None and not o.key_matches_cert
+    ]
+    if not mismatched:
+        return identities
+    holders: dict[bytes, list[IdentityName]] = {}
+    issued: dict[bytes, list[IdentityName]] = {}
+    for obs in identities.values():
+        if obs.cert is None:
+            continue
+        holders.setdefault(spki_der(obs.cert.public_key()), []).append(obs.name)
+        try:
+            aki = obs.cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        except (x509.ExtensionNotFound, ValueError):
+            continue
+        if aki.value.key_identifier is not None:
+            issued.setdefault(aki.value.key_identifier, []).append(obs.name)
+    found = dict(identities)
+    for obs in mismatched:
+        assert obs.key is not None
+        public = obs.key.public_key()
+        key_id = x509.SubjectKeyIdentifier.from_public_key(public).digest
+        found[obs.name] = replace(
+            obs,
+            key_holders=tuple(n for n in holders.get(spki_der(public), ()) if n != obs.name),
+            key_issued=tuple(n for n in issued.get(key_id, ()) if n != obs.name),
+        )
+    return found
 
 
 def _parse_cert(data: bytes | None) -> tuple[x509.Certificate | None, str | None]:

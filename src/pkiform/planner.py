@@ -82,14 +82,18 @@ def plan(
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
+        obs = observed.identities[name]
+        # certificates this CA issued were signed by key.pem: its cert.pem is what changed
+        vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
         decided[name] = _decide(
             ident,
             issuer,
-            observed.identities[name],
+            obs,
             [observed.identities[n].cert for n in graph.chain(name)],
             decided.get(issuer.name) if issuer else None,
             now,
             name in rekey,
+            key_vouched=vouched,
         )
     revocations = plan_revocation(
         spec,
@@ -125,6 +129,8 @@ def _decide(
     issuer_action: Action | None,
     now: datetime,
     rekey_requested: bool,
+    *,
+    key_vouched: bool = False,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -139,7 +145,7 @@ def _decide(
     if rekey_requested:
         return act(Verb.REKEY, "--rekey asked for a new key")
 
-    key_reason = _key_problem(ident, obs)
+    key_reason = _key_problem(ident, obs, key_vouched=key_vouched)
     if key_reason is not None:
         if ident.kind.is_ca and obs.cert is not None and not _spec_changed_key(ident, obs):
             return act(
@@ -186,22 +192,30 @@ def _decide(
     return act(Verb.UNCHANGED)
 
 
-def _key_problem(ident: Identity, obs: ObservedIdentity) -> str | None:
-    """Why the key on disk cannot be kept, or None."""
+def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -> str | None:
+    """Why the key on disk cannot be kept, or None. Where key.pem and cert.pem disagree,
+    a leaf keeps its key (cert.pem is reissued for it) unless it is another identity's;
+    a CA keeps it only when the certificates it issued show it is the CA's own key."""
     if obs.key is None:
         return obs.key_problem or "key.pem is missing"
     have = spec_of(obs.key.public_key())
     if have != ident.key:
         return f"key: {have or 'unsupported type'} -> {ident.key}"
-    if ident.kind.is_ca and obs.cert is not None and not obs.key_matches_cert:
+    if obs.cert is None or obs.key_matches_cert:
+        return None
+    if obs.key_holders:
+        return f"key.pem does not match cert.pem: it is the key of identity {obs.key_holders[0]!r}"
+    if ident.kind.is_ca and not key_vouched:
         return "key.pem does not match cert.pem"
     return None
 
 
 def _spec_changed_key(ident: Identity, obs: ObservedIdentity) -> bool:
-    """The spec asks for another key type than the certificate has: an explicit rekey."""
+    """The spec asks for another key type than the certificate (and key.pem, if there is
+    one) has: an explicit rekey. A key.pem that fits the spec is never replaced for it."""
     assert obs.cert is not None
-    return spec_of(obs.cert.public_key()) != ident.key
+    key_fits = obs.key is not None and spec_of(obs.key.public_key()) == ident.key
+    return not key_fits and spec_of(obs.cert.public_key()) != ident.key
 
 
 def _issuer_link_problem(

@@ -18,8 +18,9 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,10 @@ ARCHIVE = "archive"
 
 _PRIVATE = 0o600
 _PUBLIC = 0o644
+# the names in an identity's folder that pkiform reads or writes: none may be a link
+_OWN_NAMES = frozenset((*FILES, *REVOCATION_FILES, ARCHIVE))
+_LINK = "is a symlink; pkiform does not follow links"
+_HOLDER_RETRIES = 3
 
 
 class Store:
@@ -67,7 +72,7 @@ class Store:
             return None
         except OSError as e:
             if e.errno == errno.ELOOP:
-                raise StoreError(f"{path}: is a symlink; pkiform does not follow links") from e
+                raise StoreError(f"{path}: {_LINK}") from e
             raise StoreError(f"{path}: cannot read: {e.strerror}") from e
         with os.fdopen(fd, "rb") as f:
             return f.read()
@@ -79,11 +84,17 @@ class Store:
         folder = self.root / name
         self._check_not_link(folder)
         try:
-            present = {entry.name for entry in os.scandir(folder)}
+            entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return {}, False
         except OSError as e:
             raise StoreError(f"{folder}: cannot read: {e.strerror}") from e
+        for entry in entries:
+            # the directory listing says what is a link: refused here, before any plan is
+            # made, rather than half-way through an apply that would write there
+            if entry.name in _OWN_NAMES and entry.is_symlink():
+                raise StoreError(f"{entry.path}: {_LINK}")
+        present = {entry.name for entry in entries}
         found = {}
         for filename in _READ_ORDER:
             if filename in present:
@@ -101,6 +112,8 @@ class Store:
             return []
         names = []
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if entry.name == ARCHIVE and entry.is_symlink():
+                raise StoreError(f"{entry.path}: {_LINK}")  # apply --prune would move folders there
             if entry.name.startswith(".") or entry.name == ARCHIVE:
                 continue
             if entry.is_dir(follow_symlinks=False) and any(
@@ -131,9 +144,12 @@ class Store:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, _PUBLIC)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StoreError(f"{path}: {_LINK}") from e
             raise StoreError(f"{path}: cannot open the lock file: {e.strerror}") from e
         try:
             deadline = time.monotonic() + timeout
+            unnamed = 0
             while True:
                 try:
                     # flock is released by the kernel when its holder dies: no stale locks
@@ -142,6 +158,11 @@ class Store:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         holder = _lock_holder(fd)
+                        # no holder listed: it let go between our try and the look-up, so
+                        # try again (a few times: /proc/locks may be missing altogether)
+                        if holder is None and unnamed < _HOLDER_RETRIES:
+                            unnamed += 1
+                            continue
                         by = f" (pid {holder})" if holder else ""
                         raise LockBusy(
                             f"{path} is held by another pkiform apply{by}; "
@@ -168,6 +189,8 @@ class Store:
         groups = [(name, files) for name, files in merged.items() if files]
         if not groups:
             return
+        for name, files in groups:  # every link refused before the first write
+            self._check_writable(self.root / name, files, stamp)
         for name, files in groups:
             self._stage(self.root / name, files)
         self._sync()
@@ -178,6 +201,15 @@ class Store:
         for name, _ in groups:
             self._finish(self.root / name)
         self._sync()
+
+    def _check_writable(self, folder: Path, files: Collection[str], stamp: str) -> None:
+        """Refuse a link where replacing `files` would write or archive."""
+        if not os.path.lexists(folder):
+            return  # a new identity: nothing below it yet
+        self._check_not_link(folder)
+        archive = folder / ARCHIVE
+        for path in (archive, archive / stamp, *(folder / f for f in files)):
+            self._check_not_link(path)
 
     def _stage(self, folder: Path, files: Mapping[str, bytes]) -> None:
         self._mkdir(folder, 0o700)
@@ -208,7 +240,7 @@ class Store:
         folder = self.root / name
         self._check_not_link(folder)
         archive = self.root / ARCHIVE / stamp
-        self._mkdir(archive, 0o700)
+        self._mkdir(archive, 0o700)  # refuses a link at DIR/archive or at the stamp
         target = _unused(archive / name)
         self._rename(folder, target)
         _fsync_dir(archive)
@@ -226,8 +258,30 @@ class Store:
         self._sync()
         return True
 
+    def _read_marker(self, folder: Path) -> dict[str, Any] | None:
+        """The COMMIT marker, or None when there is none or it was cut short by a crash
+        (it is written after the staged files are on disk, so then they are discarded)."""
+        path = folder / COMMIT
+        data = self._read(path)
+        try:
+            marker = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        if marker is None:
+            return None
+        # whole JSON is no crash's doing; it may only name files pkiform writes
+        if not (
+            isinstance(marker, dict)
+            and isinstance(marker.get("files"), list)
+            and all(f in _READ_ORDER for f in marker["files"])
+            and isinstance(marker.get("archive"), str)
+            and marker["archive"].isalnum()
+        ):
+            raise StoreError(f"{path}: not a marker pkiform wrote; remove it to go on")
+        return marker
+
     def _finish_or_discard(self, folder: Path) -> None:
-        marker = _read_marker(folder)
+        marker = self._read_marker(folder)
         if marker is not None:
             self._finish(folder, marker)
             return
@@ -238,19 +292,24 @@ class Store:
     def _finish(self, folder: Path, marker: Mapping[str, Any] | None = None) -> None:
         """Swap a committed staging into place; idempotent, so a crash here is finished
         by running it again. The caller syncs."""
-        marker = marker or _read_marker(folder)
+        marker = marker or self._read_marker(folder)
         assert marker is not None
         archive = folder / ARCHIVE / marker["archive"]
         for filename in marker["files"]:
             staged = folder / (PENDING + filename)
-            if not staged.exists():
+            if not os.path.lexists(staged):
                 continue  # moved into place before an interruption
             live = folder / filename
+            self._check_not_link(staged)
             self._check_not_link(live)
-            if live.exists() and filename not in REVOCATION_FILES:
+            if os.path.lexists(live) and filename not in REVOCATION_FILES:
                 self._mkdir(archive, 0o700)
                 self._rename(live, _unused(archive / filename))
             self._rename(staged, live)
+        listed = {PENDING + f for f in marker["files"]}
+        for leftover in _staged(folder):  # staged by no one this marker speaks for
+            if leftover.name != COMMIT and leftover.name not in listed:
+                leftover.unlink()
         (folder / COMMIT).unlink()
 
     def _write_new(self, path: Path, data: bytes, mode: int) -> None:
@@ -282,19 +341,34 @@ class Store:
             raise StoreError(f"{dst}: cannot move into place: {e.strerror}") from e
 
     def _mkdir(self, path: Path, mode: int) -> None:
-        self._check_not_link(path)
-        try:
-            path.mkdir(mode=mode, parents=True, exist_ok=True)
-        except FileExistsError:
-            raise StoreError(f"{path}: exists and is not a directory") from None
-        except OSError as e:
-            raise StoreError(f"{path}: cannot create: {e.strerror}") from e
-        if not path.is_dir():
-            raise StoreError(f"{path}: exists and is not a directory")
+        """Create `path` with `mode`, and every missing folder between it and the output
+        directory with `mode` too (mkdir's `parents` would give those the umask's default,
+        0777 under umask 0); a link anywhere on the way is refused."""
+        below = path.relative_to(self.root).parts
+        steps = [self.root] + [self.root.joinpath(*below[: i + 1]) for i in range(len(below))]
+        for step in steps:
+            try:
+                if step == self.root:  # its parents are the user's: created as mkdir -p does
+                    step.mkdir(mode=mode if path == self.root else 0o755, parents=True)
+                else:
+                    step.mkdir(mode=mode)
+                continue
+            except FileExistsError:
+                pass  # mkdir never follows a link: what is there is checked below
+            except OSError as e:
+                raise StoreError(f"{step}: cannot create: {e.strerror}") from e
+            try:
+                st = step.lstat()
+            except OSError as e:
+                raise StoreError(f"{step}: cannot read: {e.strerror}") from e
+            if stat.S_ISLNK(st.st_mode):
+                raise StoreError(f"{step}: {_LINK}")
+            if not stat.S_ISDIR(st.st_mode):
+                raise StoreError(f"{step}: exists and is not a directory")
 
     def _check_not_link(self, path: Path) -> None:
         if path.is_symlink():
-            raise StoreError(f"{path}: is a symlink; pkiform does not write through links")
+            raise StoreError(f"{path}: {_LINK}")
 
 
 def _staged(folder: Path) -> list[Path]:
@@ -303,17 +377,6 @@ def _staged(folder: Path) -> list[Path]:
         return [Path(e.path) for e in os.scandir(folder) if e.name.startswith(PENDING)]
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-def _read_marker(folder: Path) -> dict[str, Any] | None:
-    """The COMMIT marker, or None when there is none or it was cut short by a crash
-    (it is written after the staged files are on disk, so then they are discarded)."""
-    try:
-        marker = json.loads((folder / COMMIT).read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
-    ok = isinstance(marker, dict) and isinstance(marker.get("files"), list)
-    return marker if ok and isinstance(marker.get("archive"), str) else None
 
 
 def _mode(filename: str) -> int:
