@@ -8,6 +8,7 @@ Any crash found here becomes an explicit case in test_bad_specs.py or test_sourc
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,14 @@ from pkiform.validation import ValidSpec, validate_text
 from tests.conftest import EXAMPLES, RunCli
 
 
+# PKIFORM_FUZZ_SCALE=100 runs a hundred times the examples: the long run by hand
+SCALE = int(os.environ.get("PKIFORM_FUZZ_SCALE", "1"))
+
+
 def fuzz(examples: int) -> settings:
     """Bounded runs without deadlines, so the file stays well under a minute on 2 cores."""
     return settings(
-        max_examples=examples,
+        max_examples=examples * SCALE,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
