@@ -22,7 +22,6 @@ from pkiform.errors import SpecError
 from pkiform.validation import ValidSpec, validate_text
 from tests.conftest import EXAMPLES, RunCli
 
-
 # PKIFORM_FUZZ_SCALE=100 runs a hundred times the examples: the long run by hand
 SCALE = int(os.environ.get("PKIFORM_FUZZ_SCALE", "1"))
 
