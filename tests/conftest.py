@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pkiform.cli import main
+from tests.processes import spawn  # noqa: F401  (a fixture: registered for every test)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -22,7 +22,7 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +40,8 @@ from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cli import main
 from tests.conftest import RunCli, openssl, snapshot
-from tests.test_e2e_tls import TIMEOUT, Proc, _free_port
+from tests.processes import TIMEOUT, Proc, Spawn
+from tests.processes import free_port as _free_port
 
 HOUR = timedelta(hours=1)
 BACKDATE = timedelta(minutes=5)  # design.md §2: not_before (and thisUpdate) a few minutes back
@@ -514,28 +515,6 @@ def test_ocsp_response_is_for_its_own_certificate_only(pki: Pki) -> None:
 
 
 # --- stapling in a real TLS handshake ------------------------------------------------------
-
-
-Spawn = Callable[..., Proc]
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawn]:
-    """spawn(*openssl_args) -> Proc; every process is killed and reaped after the test."""
-    exe = shutil.which("openssl")
-    if exe is None:
-        pytest.fail("openssl is required for the end-to-end tests")
-    procs: list[Proc] = []
-
-    def start(*args: str | Path) -> Proc:
-        procs.append(Proc([exe, *map(str, args)]))
-        return procs[-1]
-
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) -> int:
