@@ -27,9 +27,7 @@ from pkiform.store import KEY_FILE, Store
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
-    done: tuple[IdentityName, ...]
-    warnings: tuple[str, ...]
-    manifest_written: bool
+    warnings: tuple[str, ...]  # found while issuing, e.g. a validity clamped to the issuer's
 
 
 def apply(
@@ -81,7 +79,6 @@ def _apply(
 ) -> Applied:
     certs: dict[IdentityName, x509.Certificate] = {}
     ca_keys: dict[IdentityName, keys.PrivateKey] = {}
-    done: list[IdentityName] = []
     warnings: list[str] = []
     batch: list[tuple[str, dict[str, bytes]]] = []
     for action in plan.actions:
@@ -121,7 +118,6 @@ def _apply(
         if len(batch) >= BATCH:
             store.replace_batch(batch, stamp)
             batch.clear()
-        done.append(name)
         if on_done is not None:
             on_done(name)
     for revocation in plan.revocations:
@@ -130,8 +126,8 @@ def _apply(
     store.replace_batch(batch, stamp)
     for retired in plan.retire:
         store.retire(retired, stamp)
-    written = store.write_manifest(manifest(spec, graph, certs))
-    return Applied(done=tuple(done), warnings=tuple(warnings), manifest_written=written)
+    store.write_manifest(manifest(spec, graph, certs))
+    return Applied(warnings=tuple(warnings))
 
 
 def _revocation_files(
