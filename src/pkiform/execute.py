@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from pkiform import keys
-from pkiform.errors import RefusedError
+from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, KeyType, Spec
@@ -91,6 +91,8 @@ def _apply(
         if action.new_key:
             pending = rsa_keys.pop(name, None)
             key = pending.result() if pending else keys.generate(ident.key)
+        elif action.new_cert and key is None:
+            key = _reload_key(store, name)
         if action.new_cert:
             assert key is not None
             issuer = spec.identities[ident.issuer] if ident.issuer else None
@@ -128,6 +130,17 @@ def _apply(
         store.retire(retired, stamp)
     store.write_manifest(manifest(spec, graph, certs))
     return Applied(warnings=tuple(warnings))
+
+
+def _reload_key(store: Store, name: IdentityName) -> keys.PrivateKey:
+    """A leaf's key, read again when it is reissued: observe keeps no leaf keys."""
+    data = store.read(name, KEY_FILE)
+    if data is None:
+        raise StoreError(f"{store.root / name / KEY_FILE}: vanished during apply")
+    try:
+        return keys.load_pem(data)
+    except keys.KeyLoadError as e:
+        raise StoreError(f"{store.root / name / KEY_FILE}: {e}") from e
 
 
 def _revocation_files(

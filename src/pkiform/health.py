@@ -105,11 +105,11 @@ def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
     if not obs.files:
         found.errors.append("not issued yet (run pkiform apply)")
         return
-    if obs.key is None:
+    if obs.public_key is None:
         found.errors.append(obs.key_problem or "key.pem is missing")
     if obs.cert is None:
         found.errors.append(obs.cert_problem or "cert.pem is missing")
-    elif obs.key is not None and not obs.key_matches_cert:
+    elif obs.public_key is not None and not obs.key_matches_cert:
         found.errors.append("key.pem does not match cert.pem")
     if obs.interrupted:
         found.errors.append("an apply was interrupted here; run pkiform apply to finish it")

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from pkiform.keys import KeyLoadError, PrivateKey, load_pem, spki_der
+from pkiform.keys import KeyLoadError, PrivateKey, PublicKey, load_pem, spki_der
 from pkiform.model import IdentityName
 from pkiform.store import Store
 
@@ -22,6 +22,9 @@ class ObservedIdentity:
     files: Mapping[str, bytes] = field(default_factory=dict)
     cert: x509.Certificate | None = None
     cert_problem: str | None = None  # present but unusable
+    public_key: PublicKey | None = None  # of key.pem, when it is a usable key
+    # the private key itself only where it will sign (CAs): a large PKI is never held
+    # in memory key by key; execute reloads a leaf's key when it reissues it
     key: PrivateKey | None = None
     key_problem: str | None = None
     key_matches_cert: bool = False
@@ -53,7 +56,9 @@ def cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> ObservedIdentity:
+def observe_one(
+    store: Store, name: IdentityName, *, archive: bool = False, keep_key: bool = False
+) -> ObservedIdentity:
     """Read and parse one identity's files (and the certificates it archived, if asked).
 
     A folder that cannot be read (a link, no permission) raises StoreError: planning
@@ -61,17 +66,19 @@ def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> O
     files, interrupted = store.read_identity(name)
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
     key, key_problem = _parse_key(files.get("key.pem"))
+    public_key = key.public_key() if key is not None else None
     matches = (
         cert is not None
-        and key is not None
-        and spki_der(key.public_key()) == spki_der(cert.public_key())
+        and public_key is not None
+        and spki_der(public_key) == spki_der(cert.public_key())
     )
     return ObservedIdentity(
         name=name,
         files=files,
         cert=cert,
         cert_problem=cert_problem,
-        key=key,
+        public_key=public_key,
+        key=key if keep_key else None,
         key_problem=key_problem,
         key_matches_cert=matches,
         interrupted=interrupted,
@@ -82,10 +89,18 @@ def observe_one(store: Store, name: IdentityName, *, archive: bool = False) -> O
 
 
 def observe(
-    store: Store, names: Iterable[IdentityName], *, with_archive: Collection[IdentityName] = ()
+    store: Store,
+    names: Iterable[IdentityName],
+    *,
+    with_archive: Collection[IdentityName] = (),
+    keep_keys: Collection[IdentityName] = (),
 ) -> Observed:
-    """Facts for every named identity, and the identity folders the spec does not name."""
-    identities = {name: observe_one(store, name, archive=name in with_archive) for name in names}
+    """Facts for every named identity, and the identity folders the spec does not name.
+    Private keys are kept only for `keep_keys` (the CAs, which sign)."""
+    identities = {
+        name: observe_one(store, name, archive=name in with_archive, keep_key=name in keep_keys)
+        for name in names
+    }
     identities = _with_key_witnesses(identities)
     others = tuple(n for n in store.names_on_disk() if n not in identities)
     return Observed(identities=identities, on_disk_only=others, manifest=store.read_manifest())
@@ -101,7 +116,7 @@ def _with_key_witnesses(
     mismatched = [
         o
         for o in identities.values()
-        if o.key is not None and o.cert is not None and not o.key_matches_cert
+        if o.public_key is not None and o.cert is not None and not o.key_matches_cert
     ]
     if not mismatched:
         return identities
@@ -119,8 +134,8 @@ def _with_key_witnesses(
             issued.setdefault(aki.value.key_identifier, []).append(obs.name)
     found = dict(identities)
     for obs in mismatched:
-        assert obs.key is not None
-        public = obs.key.public_key()
+        assert obs.public_key is not None
+        public = obs.public_key
         key_id = x509.SubjectKeyIdentifier.from_public_key(public).digest
         found[obs.name] = replace(
             obs,

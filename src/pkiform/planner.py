@@ -196,9 +196,9 @@ def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -
     """Why the key on disk cannot be kept, or None. Where key.pem and cert.pem disagree,
     a leaf keeps its key (cert.pem is reissued for it) unless it is another identity's;
     a CA keeps it only when the certificates it issued show it is the CA's own key."""
-    if obs.key is None:
+    if obs.public_key is None:
         return obs.key_problem or "key.pem is missing"
-    have = spec_of(obs.key.public_key())
+    have = spec_of(obs.public_key)
     if have != ident.key:
         return f"key: {have or 'unsupported type'} -> {ident.key}"
     if obs.cert is None or obs.key_matches_cert:

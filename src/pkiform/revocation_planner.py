@@ -111,10 +111,10 @@ def _published_by(ca_obs: ObservedIdentity) -> bool:
         return False
     if ca_obs.cert is not None:
         return crl_signed_by(crl, ca_obs.cert)
-    if ca_obs.key is None:
+    if ca_obs.public_key is None:
         return False
     try:
-        return crl.is_signature_valid(ca_obs.key.public_key())
+        return crl.is_signature_valid(ca_obs.public_key)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
 

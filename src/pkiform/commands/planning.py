@@ -19,6 +19,9 @@ def observe_and_plan(
     the plan that plan prints."""
     names = rekey_names(valid.spec, rekey)
     observed = observe(
-        store, valid.spec.identities, with_archive=archives_to_read(valid.spec, valid.graph)
+        store,
+        valid.spec.identities,
+        with_archive=archives_to_read(valid.spec, valid.graph),
+        keep_keys={n for n, ident in valid.spec.identities.items() if ident.kind.is_ca},
     )
     return observed, plan(valid.spec, valid.graph, observed, now, rekey=names, prune=prune)
