@@ -394,3 +394,17 @@ def test_tampered_leaf_cert_is_reissued_with_its_key(
     assert run_cli("apply", spec, "-o", out).code == 0
     assert (out / "web" / "key.pem").read_bytes() == key
     assert run_cli("status", spec, "-o", out).code == 0
+
+
+def test_only_ca_private_keys_are_held_in_memory(applied: tuple[Path, Path]) -> None:
+    from pkiform.observe import observe
+    from pkiform.store import Store
+    from pkiform.validation import validate_path
+
+    spec, out = applied
+    valid = validate_path(spec)
+    cas = {n for n, i in valid.spec.identities.items() if i.kind.is_ca}
+    observed = observe(Store(out), valid.spec.identities, keep_keys=cas)
+    held = {n for n, o in observed.identities.items() if o.key is not None}
+    assert held == cas == {"root", "issuing"}
+    assert all(o.public_key is not None for o in observed.identities.values())
