@@ -28,58 +28,10 @@ from pkilint.pkix import certificate, extension, name
 from pkiform.cli import main
 from tests.conftest import EXAMPLES
 from tests.conftest import KEY_TYPES as KEYS
+from tests.test_e2e_openssl import matrix_spec  # every kind x key type, plus mixes
 
 KINDS = ("root", "int", "server", "client")
 MATRIX_NAMES = [f"{k}-{kind}" for k in KEYS for kind in KINDS]
-
-
-def matrix_spec() -> dict[str, object]:
-    """Every key type as a root, an intermediate (name-constrained), a server and a client,
-    with multi-label DNS names and https URIs only (see the examples test for why)."""
-    identities: dict[str, dict[str, object]] = {}
-    for k, key in KEYS.items():
-        identities[f"{k}-root"] = {
-            "kind": "root",
-            "key": key,
-            "subject": {"CN": f"{k} Root CA"},
-            "validity": "10y",
-            "path_length": 1,
-        }
-        identities[f"{k}-int"] = {
-            "kind": "intermediate",
-            "issuer": f"{k}-root",
-            "key": key,
-            "validity": "5y",
-            "path_length": 0,
-            "name_constraints": {
-                "permitted": {
-                    "dns": ["example.com"],
-                    "ip": ["127.0.0.0/8", "::1/128"],
-                    "email": ["example.com"],
-                },
-                "excluded": {"dns": ["forbidden.example.com"]},
-            },
-        }
-        identities[f"{k}-server"] = {
-            "kind": "server",
-            "issuer": f"{k}-int",
-            "key": key,
-            "dns": [f"{k}.example.com", f"www.{k}.example.com"],
-            "ip": ["127.0.0.1", "::1"],
-            "uri": [f"https://{k}.example.com/service"],
-        }
-        identities[f"{k}-client"] = {
-            "kind": "client",
-            "issuer": f"{k}-int",
-            "key": key,
-            "email": [f"{k}@example.com"],
-            "uri": [f"https://example.com/clients/{k}"],
-        }
-    return {
-        "version": 1,
-        "defaults": {"subject": {"C": "JP", "O": "pkiform e2e"}, "validity": "90d"},
-        "identities": identities,
-    }
 
 
 def apply(spec: Path, out: Path) -> Path:
