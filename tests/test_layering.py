@@ -33,8 +33,9 @@ LAYERS = {
     "health": 8,
     "execute": 8,
     "render": 9,
-    "commands": 10,
-    "cli": 11,
+    "api": 10,
+    "commands": 11,
+    "cli": 12,
 }
 SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
 # presentation and process control stay in the shell

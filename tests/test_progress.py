@@ -17,7 +17,8 @@ class Terminal(io.StringIO):
 
 def test_a_quick_apply_shows_nothing() -> None:
     stream = Terminal()
-    progress = Progress(3, stream, enabled=True)
+    progress = Progress(stream, enabled=True)
+    progress.start(3)
     for name in "abc":
         progress.step(name)
     progress.close()
@@ -26,7 +27,8 @@ def test_a_quick_apply_shows_nothing() -> None:
 
 def test_a_long_apply_shows_done_total_and_rate_then_erases_it() -> None:
     stream = Terminal()
-    progress = Progress(4, stream, enabled=True)
+    progress = Progress(stream, enabled=True)
+    progress.start(4)
     progress.started -= 10  # as if it had been running for ten seconds
     for name in "abcd":
         progress.step(name)
@@ -39,7 +41,8 @@ def test_a_long_apply_shows_done_total_and_rate_then_erases_it() -> None:
 
 def test_disabled_progress_is_silent_however_long() -> None:
     stream = Terminal()
-    progress = Progress(4, stream, enabled=False)
+    progress = Progress(stream, enabled=False)
+    progress.start(4)
     progress.started -= 10
     progress.step("a")
     progress.close()

@@ -1,3 +1,57 @@
-"""pkiform: declarative PKI from a YAML spec."""
+"""pkiform: declarative PKI from a YAML spec.
+
+The Python API (see README.md) is importable from here: `pkiform.load(...)`. It is
+imported on first use, so `pkiform --version` and `pkiform validate` stay light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from pkiform.api import PKI, Applied, IssuedIdentity, Spec, from_dict, load, loads
+    from pkiform.errors import Diagnostic, PkiformError, SpecError
+    from pkiform.planner import Action, Plan, Verb
+
+__all__ = [
+    "PKI",
+    "Action",
+    "Applied",
+    "Diagnostic",
+    "IssuedIdentity",
+    "PkiformError",
+    "Plan",
+    "Spec",
+    "SpecError",
+    "Verb",
+    "from_dict",
+    "load",
+    "loads",
+]
+
+_HOMES = {
+    "PKI": "api",
+    "Applied": "api",
+    "IssuedIdentity": "api",
+    "Spec": "api",
+    "from_dict": "api",
+    "load": "api",
+    "loads": "api",
+    "Diagnostic": "errors",
+    "PkiformError": "errors",
+    "SpecError": "errors",
+    "Action": "planner",
+    "Plan": "planner",
+    "Verb": "planner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pkiform' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"pkiform.{home}"), name)

@@ -133,8 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     # only the command that runs is imported: `validate` never loads cryptography
     command = importlib.import_module(f"pkiform.commands.{args.command}")
-    clock = datetime.now(UTC)
-    now: datetime = getattr(args, "at", None) or clock
+    now: datetime = getattr(args, "at", None) or datetime.now(UTC)
     runners: dict[str, Callable[[], int]] = {
         "validate": lambda: command.run(args.spec, stdout=stdout, stderr=stderr),
         "plan": lambda: command.run(
@@ -151,7 +150,6 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             args.spec,
             args.out,
             now=now,
-            stamp=f"{clock:%Y%m%dT%H%M%SZ}",
             rekey=args.rekey,
             prune=args.prune,
             lock_timeout=args.lock_timeout,

@@ -5,10 +5,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from pkiform.api import Spec
 from pkiform.commands.common import load
-from pkiform.commands.planning import observe_and_plan
 from pkiform.render import plan_json, plan_text
-from pkiform.store import Store
 
 EXIT_CHANGES = 2
 
@@ -25,8 +24,9 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
-    valid = load(spec_path, stderr)
-    _, the_plan = observe_and_plan(valid, Store(out), now, rekey=rekey, prune=prune)
+    spec = Spec(load(spec_path, stderr))
+    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune)
+    valid = spec.valid
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
     )

@@ -13,18 +13,22 @@ _EVERY = 0.2
 class Progress:
     """Counts identities done; draws `applying: 512/1002 identities (245/s)` in place."""
 
-    def __init__(self, total: int, stream: TextIO, *, enabled: bool) -> None:
-        self.total = total
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self.total = 0
         self.stream = stream
-        self.enabled = enabled and total > 0
+        self.enabled = enabled
         self.done = 0
         self.started = time.monotonic()
         self.drawn_at = 0.0
         self.shown = False
 
+    def start(self, total: int) -> None:
+        """The number of identities to apply, known once the plan is made."""
+        self.total = total
+
     def step(self, _name: str) -> None:
         self.done += 1
-        if not self.enabled:
+        if not self.enabled or not self.total:
             return
         now = time.monotonic()
         elapsed = now - self.started

@@ -5,11 +5,9 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform import health
+from pkiform.api import Spec
 from pkiform.commands.common import load
-from pkiform.errors import PkiformError
-from pkiform.observe import observe
 from pkiform.render import status_json, status_text
-from pkiform.store import Store
 
 
 def run(
@@ -23,12 +21,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
-    valid = load(spec_path, stderr)
-    store = Store(out)
-    if not store.exists():
-        raise PkiformError(f"{out}: no such directory (run pkiform apply first)")
-    observed = observe(store, valid.spec.identities)
-    report = health.check(valid.spec, valid.graph, observed, now, warn_within=warn_within)
+    report = Spec(load(spec_path, stderr)).status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
     failed = any(r.health is health.Health.ERROR or r.expiring for r in report)
     return 1 if failed else 0

@@ -1,0 +1,312 @@
+"""The Python API: load a spec, plan, apply, and read back what was issued.
+
+    import pkiform
+
+    spec = pkiform.load("pki.yaml")          # or pkiform.loads(text), pkiform.from_dict(data)
+    print(spec.plan("pki").changes)          # typed actions, each with its reasons
+    pki = spec.apply("pki").pki
+    context = pki["web"].server_context()    # a ready ssl.SSLContext
+
+Every problem with a spec is raised as one `SpecError` carrying all of them; every
+other failure is a `PkiformError`. The command line is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+
+from pkiform import execute, health, keys
+from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
+from pkiform.model import IdentityName, Kind
+from pkiform.observe import Observed, observe
+from pkiform.planner import Plan, archives_to_read
+from pkiform.planner import plan as make_plan
+from pkiform.store import KEY_FILE, Store
+from pkiform.validation import ValidSpec, validate_path, validate_text
+
+DEFAULT_OUT = Path("pki")
+
+StrPath = str | os.PathLike[str]
+
+
+def load(path: StrPath) -> Spec:
+    """Read and check a spec file; raise SpecError with every problem found."""
+    return Spec(validate_path(Path(path)))
+
+
+def loads(text: str, *, file: str = "<string>") -> Spec:
+    """Check spec text; `file` names it in error locations."""
+    return Spec(validate_text(text, file))
+
+
+def from_dict(data: Mapping[str, Any], *, file: str = "<dict>") -> Spec:
+    """Check a spec given as Python data (what the YAML would load to). Error
+    locations count lines in the data's YAML rendering; the field path says where."""
+    try:
+        text = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError as e:
+        message = f"holds a value YAML cannot represent: {e}"
+        start = Location(file=file, line=1, col=1)
+        raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
+    return loads(text, file=file)
+
+
+class Spec:
+    """A checked spec and its issuer graph: what plan, apply and status work from."""
+
+    def __init__(self, valid: ValidSpec) -> None:
+        self.valid = valid
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Problems that do not stop issuing, e.g. a validity clamped to its issuer's."""
+        return self.valid.warnings
+
+    @property
+    def names(self) -> list[str]:
+        """Identity names, issuers before what they issue."""
+        return list(self.valid.graph.order())
+
+    def plan(
+        self,
+        out: StrPath = DEFAULT_OUT,
+        *,
+        at: datetime | None = None,
+        rekey: Sequence[str] = (),
+        prune: bool = False,
+    ) -> Plan:
+        """What apply would do to `out`; changes nothing."""
+        return self._observe_and_plan(Store(Path(out)), _now(at), rekey, prune)[1]
+
+    def apply(
+        self,
+        out: StrPath = DEFAULT_OUT,
+        *,
+        at: datetime | None = None,
+        rekey: Sequence[str] = (),
+        prune: bool = False,
+        lock_timeout: float = 0.0,
+        on_planned: Callable[[Plan], None] | None = None,
+        on_done: Callable[[str], None] | None = None,
+    ) -> Applied:
+        """Make `out` match the spec, and return the plan carried out and the result.
+        `at` pretends the clock reads that time; `rekey` names CAs whose key may be
+        replaced; `prune` archives folders the spec no longer names."""
+        clock = datetime.now(UTC)
+        now = _now(at, clock)
+        store = Store(Path(out))
+        with store.locked(timeout=lock_timeout):
+            store.recover()
+            observed, the_plan = self._observe_and_plan(store, now, rekey, prune)
+            if on_planned is not None:
+                on_planned(the_plan)
+            applied = execute.apply(
+                the_plan,
+                self.valid.spec,
+                self.valid.graph,
+                observed,
+                store,
+                now,
+                stamp=f"{clock:%Y%m%dT%H%M%SZ}",
+                on_done=on_done,
+            )
+        return Applied(plan=the_plan, warnings=applied.warnings, pki=self.read(out))
+
+    def status(
+        self,
+        out: StrPath = DEFAULT_OUT,
+        *,
+        at: datetime | None = None,
+        warn_within: timedelta | None = None,
+    ) -> list[health.IdentityHealth]:
+        """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP."""
+        store = Store(Path(out))
+        if not store.exists():
+            raise StoreError(f"{out}: no such directory (run pkiform apply first)")
+        observed = observe(store, self.valid.spec.identities)
+        return health.check(
+            self.valid.spec, self.valid.graph, observed, _now(at), warn_within=warn_within
+        )
+
+    def read(self, out: StrPath = DEFAULT_OUT) -> PKI:
+        """The identities issued into `out`, to read keys, certificates and contexts from."""
+        return PKI(self, Path(out))
+
+    def _observe_and_plan(
+        self, store: Store, now: datetime, rekey: Sequence[str], prune: bool
+    ) -> tuple[Observed, Plan]:
+        # plan and apply share this step: apply runs exactly the plan that plan shows
+        spec, graph = self.valid.spec, self.valid.graph
+        unknown = [n for n in rekey if n not in spec.identities]
+        if unknown:
+            raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
+        observed = observe(
+            store,
+            spec.identities,
+            with_archive=archives_to_read(spec, graph),
+            keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
+        )
+        names = [IdentityName(n) for n in rekey]
+        return observed, make_plan(spec, graph, observed, now, rekey=names, prune=prune)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    """What an apply did: the plan it carried out, warnings, and the result on disk."""
+
+    plan: Plan
+    warnings: tuple[str, ...]
+    pki: PKI
+
+
+class PKI(Mapping[str, "IssuedIdentity"]):
+    """An output directory, read through the spec that made it: `pki["web"].cert`."""
+
+    def __init__(self, spec: Spec, root: Path) -> None:
+        self.spec = spec
+        self.root = root
+        self._store = Store(root)
+
+    def __getitem__(self, name: str) -> IssuedIdentity:
+        ident = self.spec.valid.spec.identities.get(IdentityName(name))
+        if ident is None:
+            raise KeyError(name)
+        return IssuedIdentity(name=name, kind=ident.kind, store=self._store)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.spec.names)
+
+    def __len__(self) -> int:
+        return len(self.spec.names)
+
+    def __repr__(self) -> str:
+        return f"PKI({str(self.root)!r}, {len(self)} identities)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedIdentity:
+    """One identity's files: paths, PEM bytes, cryptography objects, ssl contexts.
+    Each property reads the file when asked, so it always shows what is on disk."""
+
+    name: str
+    kind: Kind
+    store: Store
+
+    @property
+    def dir(self) -> Path:
+        return self.store.root / self.name
+
+    @property
+    def key_path(self) -> Path:
+        return self.dir / KEY_FILE
+
+    @property
+    def cert_path(self) -> Path:
+        return self.dir / "cert.pem"
+
+    @property
+    def chain_path(self) -> Path:
+        return self.dir / "chain.pem"
+
+    @property
+    def fullchain_path(self) -> Path:
+        return self.dir / "fullchain.pem"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.dir / "ca.pem"
+
+    @property
+    def key_pem(self) -> bytes:
+        return self._file(KEY_FILE)
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self._file("cert.pem")
+
+    @property
+    def chain_pem(self) -> bytes:
+        return self._file("chain.pem")
+
+    @property
+    def fullchain_pem(self) -> bytes:
+        return self._file("fullchain.pem")
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self._file("ca.pem")
+
+    @property
+    def key(self) -> keys.PrivateKey:
+        try:
+            return keys.load_pem(self.key_pem)
+        except keys.KeyLoadError as e:
+            raise StoreError(f"{self.key_path}: {e}") from None
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return self._certs("cert.pem")[0]
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        """The issuing CAs above this identity, nearest first, root excluded."""
+        return self._certs("chain.pem") if self.chain_pem else []
+
+    @property
+    def ca(self) -> x509.Certificate:
+        """The root certificate this identity's chain ends in: its trust anchor."""
+        return self._certs("ca.pem")[0]
+
+    def server_context(
+        self, *, client_auth: bool = True, trust: IssuedIdentity | None = None
+    ) -> ssl.SSLContext:
+        """A TLS server context presenting this identity's full chain. With
+        `client_auth`, clients must present a certificate that chains to `trust`'s
+        root (this identity's own root by default)."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.fullchain_path, self.key_path)
+        if client_auth:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cafile=(trust or self).ca_path)
+        return context
+
+    def client_context(self, *, trust: IssuedIdentity | None = None) -> ssl.SSLContext:
+        """A TLS client context that trusts `trust`'s root (this identity's own root by
+        default) and checks host names; a leaf identity also presents its certificate."""
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=(trust or self).ca_path
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if not self.kind.is_ca:
+            context.load_cert_chain(self.fullchain_path, self.key_path)
+        return context
+
+    def _file(self, filename: str) -> bytes:
+        data = self.store.read(self.name, filename)
+        if data is None:
+            raise StoreError(f"{self.dir / filename}: missing (run pkiform apply first)")
+        return data
+
+    def _certs(self, filename: str) -> list[x509.Certificate]:
+        try:
+            return x509.load_pem_x509_certificates(self._file(filename))
+        except ValueError:
+            raise StoreError(f"{self.dir / filename}: not a PEM certificate file") from None
+
+
+def _now(at: datetime | None, clock: datetime | None = None) -> datetime:
+    if at is None:
+        return clock or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise PkiformError(f"at={at.isoformat()} has no time zone; give one (e.g. UTC)")
+    return at.astimezone(UTC)
