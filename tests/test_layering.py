@@ -36,6 +36,7 @@ LAYERS = {
     "api": 10,
     "commands": 11,
     "cli": 12,
+    "pytest_plugin": 12,
 }
 SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
 # presentation and process control stay in the shell
