@@ -26,6 +26,7 @@ LAYERS = {
     "validation": 4,
     "issuing": 4,
     "revocation": 4,
+    "derive": 4,
     "observe": 5,
     "drift": 5,
     "revocation_planner": 6,
@@ -38,7 +39,12 @@ LAYERS = {
     "cli": 12,
     "pytest_plugin": 12,
 }
-SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
+SAME_LAYER_ALLOWED = {
+    ("schema", "source"),
+    ("resolve", "source"),
+    ("rules", "resolve"),
+    ("issuing", "derive"),  # reproducible serials; derive imports only keys and below
+}
 # presentation and process control stay in the shell
 SHELL_ONLY = {"argparse", "sys"}
 

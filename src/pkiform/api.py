@@ -13,6 +13,7 @@ other failure is a `PkiformError`. The command line is a thin layer over this mo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,8 +26,10 @@ import yaml
 from cryptography import x509
 
 from pkiform import execute, health, keys
+from pkiform.derive import Seed
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.model import IdentityName, Kind
+from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
@@ -36,6 +39,7 @@ from pkiform.validation import ValidSpec, validate_path, validate_text
 DEFAULT_OUT = Path("pki")
 
 StrPath = str | os.PathLike[str]
+SeedLike = Seed | bytes | str
 
 
 def load(path: StrPath) -> Spec:
@@ -83,9 +87,11 @@ class Spec:
         at: datetime | None = None,
         rekey: Sequence[str] = (),
         prune: bool = False,
+        seed: SeedLike | None = None,
     ) -> Plan:
         """What apply would do to `out`; changes nothing."""
-        return self._observe_and_plan(Store(Path(out)), _now(at), rekey, prune)[1]
+        store, the_seed = Store(Path(out)), _seed(seed)
+        return self._observe_and_plan(store, _now(at), rekey, prune, the_seed)[1]
 
     def apply(
         self,
@@ -94,32 +100,41 @@ class Spec:
         at: datetime | None = None,
         rekey: Sequence[str] = (),
         prune: bool = False,
+        seed: SeedLike | None = None,
         lock_timeout: float = 0.0,
         on_planned: Callable[[Plan], None] | None = None,
         on_done: Callable[[str], None] | None = None,
     ) -> Applied:
         """Make `out` match the spec, and return the plan carried out and the result.
         `at` pretends the clock reads that time; `rekey` names CAs whose key may be
-        replaced; `prune` archives folders the spec no longer names."""
+        replaced; `prune` archives folders the spec no longer names; `seed` derives
+        every key, serial and signature from it (reproducible mode: development only)."""
         clock = datetime.now(UTC)
         now = _now(at, clock)
-        store = Store(Path(out))
+        store, the_seed = Store(Path(out)), _seed(seed)
         with store.locked(timeout=lock_timeout):
             store.recover()
-            observed, the_plan = self._observe_and_plan(store, now, rekey, prune)
+            observed, the_plan = self._observe_and_plan(store, now, rekey, prune, the_seed)
             if on_planned is not None:
                 on_planned(the_plan)
+            spec = _for_seed(self.valid.spec, the_seed)
+            if the_seed and execute.manifest_seed(store.read_manifest()) is None:
+                # marked before the first key is written: an interrupted apply resumes
+                # as the reproducible PKI it began as
+                store.write_manifest(execute.manifest(spec, self.valid.graph, {}, seed=the_seed))
             applied = execute.apply(
                 the_plan,
-                self.valid.spec,
+                spec,
                 self.valid.graph,
                 observed,
                 store,
                 now,
                 stamp=f"{clock:%Y%m%dT%H%M%SZ}",
+                seed=the_seed,
                 on_done=on_done,
             )
-        return Applied(plan=the_plan, warnings=applied.warnings, pki=self.read(out))
+        warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
+        return Applied(plan=the_plan, warnings=warnings, pki=self.read(out))
 
     def status(
         self,
@@ -142,13 +157,14 @@ class Spec:
         return PKI(self, Path(out))
 
     def _observe_and_plan(
-        self, store: Store, now: datetime, rekey: Sequence[str], prune: bool
+        self, store: Store, now: datetime, rekey: Sequence[str], prune: bool, seed: Seed | None
     ) -> tuple[Observed, Plan]:
         # plan and apply share this step: apply runs exactly the plan that plan shows
-        spec, graph = self.valid.spec, self.valid.graph
+        spec, graph = _for_seed(self.valid.spec, seed), self.valid.graph
         unknown = [n for n in rekey if n not in spec.identities]
         if unknown:
             raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
+        _refuse_mixing(store, seed)
         observed = observe(
             store,
             spec.identities,
@@ -302,6 +318,63 @@ class IssuedIdentity:
             return x509.load_pem_x509_certificates(self._file(filename))
         except ValueError:
             raise StoreError(f"{self.dir / filename}: not a PEM certificate file") from None
+
+
+def _seed(seed: SeedLike | None) -> Seed | None:
+    if seed is None:
+        return None
+    if not keys.deterministic_ecdsa_supported():
+        raise PkiformError(
+            "reproducible mode needs RFC 6979 ECDSA, which this cryptography's OpenSSL "
+            "lacks (3.2 or later has it; cryptography's own wheels bundle one)"
+        )
+    if isinstance(seed, Seed):
+        return seed
+    try:
+        return Seed.from_bytes(seed.encode() if isinstance(seed, str) else seed)
+    except ValueError as e:
+        raise PkiformError(f"seed: {e}") from None
+
+
+def _for_seed(spec: SpecData, seed: Seed | None) -> SpecData:
+    """A derived key depends on the seed, name and key spec only, so `rotate_key` could
+    only ever give the same key back: in reproducible mode it is off (and said so)."""
+    if seed is None or not any(i.rotate_key for i in spec.identities.values()):
+        return spec
+    identities = {n: dataclasses.replace(i, rotate_key=False) for n, i in spec.identities.items()}
+    return dataclasses.replace(spec, identities=identities)
+
+
+def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
+    rotating = [n for n, i in spec.identities.items() if i.rotate_key]
+    if seed is None or not rotating:
+        return ()
+    return (
+        f"rotate_key is ignored with a seed ({', '.join(rotating)}): a derived key is a "
+        "function of the seed, the name and the key spec",
+    )
+
+
+def _refuse_mixing(store: Store, seed: Seed | None) -> None:
+    """Reproducible mode never mixes with keys it did not derive: the manifest's mark
+    says which seed, if any, made the keys already in the directory."""
+    marked = execute.manifest_seed(store.read_manifest())
+    where = store.root
+    if seed is None and marked is not None:
+        raise PkiformError(
+            f"{where} was made in reproducible mode (manifest.json names seed {marked}); "
+            "pass the same seed (--seed-file or PKIFORM_SEED), or use another output directory"
+        )
+    if seed is not None and marked is not None and marked != seed.fingerprint:
+        raise PkiformError(
+            f"{where} was made from another seed ({marked}, not {seed.fingerprint}); "
+            "reproducible mode does not mix keys: use another output directory"
+        )
+    if seed is not None and marked is None and store.names_on_disk():
+        raise PkiformError(
+            f"{where} holds keys that were not derived from a seed; reproducible mode "
+            "does not mix with them: use another output directory"
+        )
 
 
 def _now(at: datetime | None, clock: datetime | None = None) -> datetime:

@@ -16,6 +16,7 @@ from pkiform import __version__
 from pkiform.errors import PkiformError, SpecError, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
+SEED_ENV = "PKIFORM_SEED"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,18 @@ def _duration(text: str) -> timedelta:
     return delta
 
 
+def _seed(args: argparse.Namespace) -> bytes | None:
+    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED."""
+    path: Path | None = getattr(args, "seed_file", None)
+    if path is None:
+        value = os.environ.get(SEED_ENV)
+        return value.encode() if value else None
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise PkiformError(f"--seed-file {path}: cannot read: {e.strerror}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pkiform", description="Declarative PKI from a YAML spec.")
     parser.add_argument("--version", action="version", version=f"pkiform {__version__}")
@@ -97,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=[],
                 metavar="NAME",
                 help="replace NAME's key (and reissue everything below it)",
+            )
+            p.add_argument(
+                "--seed-file",
+                type=Path,
+                metavar="FILE",
+                help=f"reproducible mode: derive every key, serial and signature from the "
+                f"secret in FILE (or ${SEED_ENV}); for development and tests only",
             )
 
     command("validate", "check the spec; print every problem")
@@ -142,6 +162,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             now=now,
             rekey=args.rekey,
             prune=args.prune,
+            seed=_seed(args),
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -152,6 +173,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             now=now,
             rekey=args.rekey,
             prune=args.prune,
+            seed=_seed(args),
             lock_timeout=args.lock_timeout,
             quiet=args.quiet,
             as_json=args.json,

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from pkiform import keys
+from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
@@ -39,9 +40,11 @@ def apply(
     now: datetime,
     *,
     stamp: str,
+    seed: Seed | None = None,
     on_done: Callable[[IdentityName], None] | None = None,
 ) -> Applied:
-    """Execute every change in `plan`; refuse up front if any identity is blocked."""
+    """Execute every change in `plan`; refuse up front if any identity is blocked. With a
+    seed, keys and serials are derived from it instead of drawn at random."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
@@ -49,18 +52,23 @@ def apply(
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        rsa_keys = _start_rsa_keys(plan, spec, pool)
-        return _apply(plan, spec, graph, observed, store, now, stamp, on_done, rsa_keys)
+        rsa_keys = _start_rsa_keys(plan, spec, pool, seed)
+        return _apply(plan, spec, graph, observed, store, now, stamp, seed, on_done, rsa_keys)
+
+
+def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
+    return derive_key(seed, ident.name, ident.key) if seed else keys.generate(ident.key)
 
 
 def _start_rsa_keys(
-    plan: Plan, spec: Spec, pool: ThreadPoolExecutor
+    plan: Plan, spec: Spec, pool: ThreadPoolExecutor, seed: Seed | None
 ) -> dict[IdentityName, Future[keys.PrivateKey]]:
     """RSA key generation, started for every identity that needs a new RSA key.
     cryptography releases the GIL there (2x on two cores); EC and EdDSA keys are
-    too quick to gain from threads, so they are made inline."""
+    too quick to gain from threads, so they are made inline. (Derived RSA keys are
+    found in Python and hold the GIL: no gain, no loss.)"""
     return {
-        a.name: pool.submit(keys.generate, spec.identities[a.name].key)
+        a.name: pool.submit(_new_key, spec.identities[a.name], seed)
         for a in plan.actions
         if a.new_key and spec.identities[a.name].key.type is KeyType.RSA
     }
@@ -74,6 +82,7 @@ def _apply(
     store: Store,
     now: datetime,
     stamp: str,
+    seed: Seed | None,
     on_done: Callable[[IdentityName], None] | None,
     rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
 ) -> Applied:
@@ -90,7 +99,7 @@ def _apply(
         key: keys.PrivateKey | None = obs.key
         if action.new_key:
             pending = rsa_keys.pop(name, None)
-            key = pending.result() if pending else keys.generate(ident.key)
+            key = pending.result() if pending else _new_key(ident, seed)
         elif action.new_cert and key is None:
             key = _reload_key(store, name)
         if action.new_cert:
@@ -102,7 +111,7 @@ def _apply(
                     f"{name}: validity clamped to end with its issuer {issuer.name!r} "  # type: ignore[union-attr]
                     f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
                 )
-            cert = issue(ident, desired(ident, issuer), key, signer, now)
+            cert = issue(ident, desired(ident, issuer), key, signer, now, seed=seed)
         else:
             assert obs.cert is not None
             cert = obs.cert
@@ -128,7 +137,7 @@ def _apply(
     store.replace_batch(batch, stamp)
     for retired in plan.retire:
         store.retire(retired, stamp)
-    store.write_manifest(manifest(spec, graph, certs))
+    store.write_manifest(manifest(spec, graph, certs, seed=seed))
     return Applied(warnings=tuple(warnings))
 
 
@@ -193,8 +202,15 @@ def _clamped_by(ident: Identity, issuer_cert: x509.Certificate, now: datetime) -
     return now.replace(microsecond=0) + ident.validity.delta - not_after
 
 
-def manifest(spec: Spec, graph: IssuerGraph, certs: dict[IdentityName, x509.Certificate]) -> bytes:
-    """manifest.json: every identity, what it is and where its files are. Derived, not state."""
+def manifest(
+    spec: Spec,
+    graph: IssuerGraph,
+    certs: Mapping[IdentityName, x509.Certificate],
+    *,
+    seed: Seed | None = None,
+) -> bytes:
+    """manifest.json: every identity, what it is and where its files are. Derived, not
+    state, but for one mark: the fingerprint of the seed a reproducible PKI came from."""
     entries = {}
     for name in sorted(certs):
         ident = spec.identities[name]
@@ -222,4 +238,18 @@ def manifest(spec: Spec, graph: IssuerGraph, certs: dict[IdentityName, x509.Cert
         f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
         for name, entry in entries.items()
     )
-    return f'{{"pkiform_manifest": 1, "identities": {{\n{lines}\n}}}}\n'.encode()
+    mark = f'"{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}, ' if seed else ""
+    return f'{{"pkiform_manifest": 1, {mark}"identities": {{\n{lines}\n}}}}\n'.encode()
+
+
+REPRODUCIBLE = "reproducible"
+
+
+def manifest_seed(data: bytes | None) -> str | None:
+    """The seed fingerprint a manifest is marked with; None when unmarked or unreadable."""
+    try:
+        mark = json.loads(data or b"{}").get(REPRODUCIBLE)
+    except (ValueError, AttributeError):
+        return None
+    seed = mark.get("seed") if isinstance(mark, dict) else None
+    return seed if isinstance(seed, str) else None

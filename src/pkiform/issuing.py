@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
+from pkiform.derive import Seed, derive_serial
 from pkiform.errors import PkiformError
-from pkiform.keys import PrivateKey, spec_of
+from pkiform.keys import PrivateKey, deterministic_ecdsa, spec_of, spki_der
 from pkiform.model import Identity, KeyType
 from pkiform.profile import Profile, hash_for
 
@@ -43,19 +46,27 @@ def issue(
     key: PrivateKey,
     signer: Signer | None,
     now: datetime,
+    *,
+    seed: Seed | None = None,
 ) -> x509.Certificate:
-    """Sign a certificate for `identity` with `key`; self-signed when `signer` is None."""
+    """Sign a certificate for `identity` with `key`; self-signed when `signer` is None.
+    With a seed the serial number is derived, not random (reproducible mode)."""
     public_key = key.public_key()
     signing_key = signer.key if signer else key
     issuer_name = signer.cert.subject if signer else profile.subject
     not_before, not_after, _ = validity_window(identity, signer.cert if signer else None, now)
+    if seed is None:
+        # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
+        serial = x509.random_serial_number()
+    else:
+        what = _content_digest(profile, issuer_name, key, signer, not_before, not_after)
+        serial = derive_serial(seed, identity.name, what)
     builder = (
         x509.CertificateBuilder()
         .subject_name(profile.subject)
         .issuer_name(issuer_name)
         .public_key(public_key)
-        # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
     )
@@ -71,7 +82,11 @@ def issue(
         )
     signer_spec = spec_of(signing_key.public_key())
     assert signer_spec is not None
-    cert = builder.sign(signing_key, hash_for(signer_spec))  # type: ignore[arg-type]
+    cert = builder.sign(
+        signing_key,
+        hash_for(signer_spec),  # type: ignore[arg-type]
+        ecdsa_deterministic=deterministic_ecdsa(signing_key),
+    )
     # RSA keys are loaded without their slow self-check (keys.load_pem), so a damaged
     # one shows up here instead; EC and EdDSA keys are fully checked when loaded
     if signer_spec.type is KeyType.RSA:
@@ -84,3 +99,27 @@ def issue(
                 "the key file does not match its certificate"
             ) from e
     return cert
+
+
+def _content_digest(
+    profile: Profile,
+    issuer_name: x509.Name,
+    key: PrivateKey,
+    signer: Signer | None,
+    not_before: datetime,
+    not_after: datetime,
+) -> bytes:
+    """What tells this certificate apart from every other its issuer signs, but for the
+    serial: a derived serial differs whenever the content does, as RFC 5280 needs."""
+    digest = hashlib.sha256()
+    for part in (
+        profile.subject.public_bytes(),
+        issuer_name.public_bytes(),
+        signer.cert.public_bytes(serialization.Encoding.DER) if signer else b"",
+        spki_der(key.public_key()),
+        not_before.isoformat().encode(),
+        not_after.isoformat().encode(),
+        *(ext.oid.dotted_string.encode() + ext.value.public_bytes() for ext in profile.extensions),
+    ):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    return digest.digest()

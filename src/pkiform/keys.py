@@ -49,6 +49,22 @@ def generate(spec: KeySpec) -> PrivateKey:
     return ed448.Ed448PrivateKey.generate()
 
 
+def deterministic_ecdsa_supported() -> bool:
+    """RFC 6979 needs OpenSSL 3.2+: cryptography's wheels bundle it, distro builds may not."""
+    from cryptography.hazmat.backends.openssl.backend import backend
+
+    return bool(backend.ecdsa_deterministic_supported())
+
+
+def deterministic_ecdsa(key: PrivateKey) -> bool | None:
+    """cryptography's `ecdsa_deterministic=` for a signer: RFC 6979 nonces for EC keys
+    where OpenSSL has them, so equal input gives an equal signature and none depends on
+    the RNG's health; None for RSA (PKCS#1 v1.5) and EdDSA, deterministic already."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and deterministic_ecdsa_supported():
+        return True
+    return None
+
+
 def to_pem(key: PrivateKey) -> bytes:
     """PKCS#8 PEM, unencrypted: the file is protected by its 0600 mode."""
     return key.private_bytes(

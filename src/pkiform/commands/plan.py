@@ -19,13 +19,14 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
+    seed: bytes | None,
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     spec = Spec(load(spec_path, stderr))
-    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune)
+    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)

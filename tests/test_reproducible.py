@@ -1,0 +1,360 @@
+"""Reproducible mode: the same seed and --at give byte-identical trees on any machine, the
+derived keys and certificates pass the same independent checks as random ones, and the
+mode never mixes with keys it did not derive."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+import pkiform
+from tests.conftest import ROOT, RunCli, openssl, snapshot
+from tests.test_pkilint import errors, lint_cert, lint_pair
+
+SEED = b"an example seed for tests only, never for production\n"
+OTHER_SEED = b"another example seed for tests only\n"
+AT = "2026-06-01T12:00:00Z"
+
+# every key type, a CA that signs OCSP responses, and a revoked leaf (so CRLs list it)
+SPEC = """\
+version: 1
+defaults:
+  validity: 90d
+identities:
+  root:
+    kind: root
+    key: {type: rsa, size: 3072}
+    validity: 10y
+  issuing:
+    kind: intermediate
+    issuer: root
+    key: {type: ec, curve: P-384}
+    validity: 5y
+    ocsp: true
+  web:
+    kind: server
+    issuer: issuing
+    key: {type: rsa, size: 2048}
+    dns: [web.example.com]
+    ip: [127.0.0.1]
+  api:
+    kind: server
+    issuer: issuing
+    key: {type: ec, curve: P-521}
+    dns: [api.example.com]
+  edge:
+    kind: server
+    issuer: root
+    key: {type: ed25519}
+    dns: [edge.example.com]
+  alice:
+    kind: client
+    issuer: issuing
+    email: [alice@example.com]
+  bob:
+    kind: client
+    issuer: issuing
+    key: {type: ed448}
+  mallory:
+    kind: client
+    issuer: issuing
+"""
+# then, a day later, mallory's key is compromised
+REVOKED = SPEC + "    revoked: {reason: keyCompromise}\n"
+LATER = "2026-06-02T12:00:00Z"
+# openssl checks at that time, not today's
+ATTIME = str(int(datetime.fromisoformat(LATER).timestamp()) + 3600)
+NAMES = ["root", "issuing", "web", "api", "edge", "alice", "bob", "mallory"]
+
+
+def apply_in_process(
+    spec: Path, out: Path, *, at: str, cwd: Path, hash_seed: str, seed_file: Path | None = None,
+    env_seed: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """`python -m pkiform apply` in its own process, working directory and hash seed."""
+    env = {k: v for k, v in os.environ.items() if k != "PKIFORM_SEED"}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    env["PYTHONHASHSEED"] = hash_seed
+    if env_seed is not None:
+        env["PKIFORM_SEED"] = env_seed.decode()
+    argv = [sys.executable, "-m", "pkiform", "apply", str(spec), "-o", str(out), "--at", at]
+    if seed_file is not None:
+        argv += ["--seed-file", str(seed_file)]
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def digests(tree: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(tree)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(tree.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three PKIs, each issued and then revoking mallory a day later: two with SEED (the
+    first from a file, the second from the environment, in different working directories
+    and hash seeds), one with OTHER_SEED."""
+    base = tmp_path_factory.mktemp("reproducible")
+    spec, revoked = base / "spec.yaml", base / "revoked.yaml"
+    spec.write_text(SPEC)
+    revoked.write_text(REVOKED)
+    seed_file, other_file = base / "seed", base / "other-seed"
+    seed_file.write_bytes(SEED)
+    other_file.write_bytes(OTHER_SEED)
+    runs = {
+        "first": dict(cwd=base, hash_seed="1", seed_file=seed_file),
+        "second": dict(cwd=tmp_path_factory.mktemp("elsewhere"), hash_seed="2", env_seed=SEED),
+        "other": dict(cwd=base, hash_seed="3", seed_file=other_file),
+    }
+    out = {}
+    for label, options in runs.items():
+        target = base / label / "pki"  # a different absolute path for each
+        for step, at in ((spec, AT), (revoked, LATER)):
+            done = apply_in_process(step, target, at=at, **options)  # type: ignore[arg-type]
+            assert done.returncode == 0, done.stderr
+        out[label] = target
+    return out
+
+
+def test_the_same_seed_and_time_give_byte_identical_trees(trees: dict[str, Path]) -> None:
+    first, second = digests(trees["first"]), digests(trees["second"])
+    assert first == second
+    # the tree is the whole layout, CRLs and OCSP responses included
+    for name in NAMES:
+        for file in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem"):
+            assert f"{name}/{file}" in first
+    assert {"issuing/crl.pem", "issuing/crl.der", "root/crl.pem", "web/ocsp.der"} <= set(first)
+    assert "manifest.json" in first
+
+
+def test_a_different_seed_gives_different_keys_serials_and_signatures(
+    trees: dict[str, Path],
+) -> None:
+    for name in NAMES:
+        mine, theirs = (trees[t] / name for t in ("first", "other"))
+        assert (mine / "key.pem").read_bytes() != (theirs / "key.pem").read_bytes()
+        a, b = (
+            x509.load_pem_x509_certificate((d / "cert.pem").read_bytes()) for d in (mine, theirs)
+        )
+        assert a.serial_number != b.serial_number
+        assert a.subject == b.subject and a.not_valid_after_utc == b.not_valid_after_utc
+
+
+def test_the_manifest_is_marked_with_the_seed_fingerprint_never_the_seed(
+    trees: dict[str, Path],
+) -> None:
+    marks = {label: (t / "manifest.json").read_text() for label, t in trees.items()}
+    fingerprint = pkiform_seed_fingerprint(SEED)
+    assert f'"reproducible": {{"seed": "{fingerprint}"}}' in marks["first"]
+    assert fingerprint not in marks["other"]
+    secret = SEED.strip()
+    for tree in trees.values():
+        for path in tree.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert secret not in data and secret.hex().encode() not in data, path
+
+
+def pkiform_seed_fingerprint(material: bytes) -> str:
+    from pkiform.derive import Seed
+
+    return Seed.from_bytes(material).fingerprint
+
+
+def test_derived_keys_pass_openssl_key_checks(trees: dict[str, Path]) -> None:
+    tree = trees["first"]
+    for name in NAMES:
+        key = tree / name / "key.pem"
+        text = key.read_text()
+        if name in ("root", "web"):
+            checked = openssl("rsa", "-check", "-noout", "-in", key)
+            assert checked.stdout == b"RSA key ok\n", checked.stderr
+        elif name in ("issuing", "api", "alice", "mallory"):
+            checked = openssl("ec", "-check", "-noout", "-in", key)
+            assert checked.returncode == 0 and b"key valid" in checked.stderr.lower(), checked
+        else:
+            checked = openssl("pkey", "-check", "-noout", "-in", key)
+            assert checked.returncode == 0, checked.stderr
+        assert text.startswith("-----BEGIN PRIVATE KEY-----")
+        assert (key.stat().st_mode & 0o777) == 0o600
+
+
+def test_derived_chains_verify_and_revocation_shows(trees: dict[str, Path], tmp_path: Path) -> None:
+    tree = trees["first"]
+    for name in NAMES:
+        d = tree / name
+        args = ["verify", "-x509_strict", "-attime", ATTIME, "-CAfile", d / "ca.pem"]
+        if (d / "chain.pem").read_bytes():
+            args += ["-untrusted", d / "chain.pem"]
+        done = openssl(*args, d / "cert.pem")
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+    crls = tmp_path / "crls.pem"
+    crls.write_bytes((tree / "root/crl.pem").read_bytes() + (tree / "issuing/crl.pem").read_bytes())
+    revoked = openssl(
+        "verify", "-crl_check_all", "-attime", ATTIME, "-CAfile", tree / "mallory/ca.pem",
+        "-untrusted", tree / "mallory/chain.pem", "-CRLfile", crls, tree / "mallory/cert.pem",
+    )  # fmt: skip
+    assert revoked.returncode != 0 and b"certificate revoked" in revoked.stdout + revoked.stderr
+    ocsp = openssl(
+        "ocsp", "-respin", tree / "web/ocsp.der", "-issuer", tree / "issuing/cert.pem",
+        "-cert", tree / "web/cert.pem", "-CAfile", tree / "web/ca.pem", "-attime", ATTIME,
+        "-verify_other", tree / "issuing/cert.pem",
+    )  # fmt: skip
+    # verified; "status times invalid" only because the response is checked today
+    assert ocsp.returncode == 0 and b"Response verify OK" in ocsp.stderr, ocsp
+    assert b"good\n\tThis Update: Jun  1 11:55:00 2026 GMT" in ocsp.stdout, ocsp
+
+
+def test_derived_certificates_lint_clean(trees: dict[str, Path]) -> None:
+    tree = trees["first"]
+    for name in NAMES:
+        cert = (tree / name / "cert.pem").read_text()
+        assert errors(lint_cert(cert)) == [], name
+        issuer = x509.load_pem_x509_certificate(cert.encode()).issuer
+        for candidate in NAMES:
+            other = (tree / candidate / "cert.pem").read_text()
+            if (
+                candidate != name
+                and x509.load_pem_x509_certificate(other.encode()).subject == issuer
+            ):
+                assert errors(lint_pair(other, cert)) == [], name
+
+
+def test_the_api_gives_the_same_tree_as_the_command_line(
+    trees: dict[str, Path], tmp_path: Path
+) -> None:
+    pkiform.loads(SPEC).apply(tmp_path / "pki", seed=SEED, at=datetime.fromisoformat(AT))
+    pkiform.loads(REVOKED).apply(tmp_path / "pki", seed=SEED, at=datetime.fromisoformat(LATER))
+    assert digests(tmp_path / "pki") == digests(trees["first"])
+
+
+def test_a_second_seeded_apply_changes_nothing(trees: dict[str, Path], tmp_path: Path) -> None:
+    spec = pkiform.loads(SPEC)
+    at = datetime.fromisoformat(AT)
+    spec.apply(tmp_path / "pki", seed=SEED, at=at)
+    before = snapshot(tmp_path / "pki")
+    assert not spec.apply(tmp_path / "pki", seed=SEED, at=at).plan.has_changes
+    assert snapshot(tmp_path / "pki") == before
+
+
+def test_a_lost_key_comes_back_the_same(tmp_path: Path) -> None:
+    spec = pkiform.loads(SPEC)
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    spec.apply(tmp_path / "pki", seed=SEED, at=at)
+    key = tmp_path / "pki" / "alice" / "key.pem"
+    original = key.read_bytes()
+    key.unlink()
+    applied = spec.apply(tmp_path / "pki", seed=SEED, at=at)
+    assert [a.name for a in applied.plan.changes] == ["alice"]
+    assert key.read_bytes() == original
+
+
+# --- never mixing -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
+    spec = write_spec(SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}"))
+    (tmp_path / "seed").write_bytes(SEED)
+    done = run_cli("apply", spec, "-o", tmp_path / "pki", "--seed-file", tmp_path / "seed")
+    assert done.code == 0, done.err
+    return spec, tmp_path / "pki"
+
+
+def test_without_the_seed_a_seeded_directory_is_refused(
+    run_cli: RunCli, seeded: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PKIFORM_SEED", raising=False)
+    spec, out = seeded
+    before = snapshot(out)
+    for command in ("plan", "apply"):
+        done = run_cli(command, spec, "-o", out, "--rekey", "root")
+        assert done.code == 1
+        assert done.err == (
+            f"pkiform: error: {out} was made in reproducible mode (manifest.json names seed "
+            f"{pkiform_seed_fingerprint(SEED)}); pass the same seed (--seed-file or "
+            "PKIFORM_SEED), or use another output directory\n"
+        )
+    assert snapshot(out) == before
+
+
+def test_another_seed_is_refused(
+    run_cli: RunCli, seeded: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, out = seeded
+    monkeypatch.setenv("PKIFORM_SEED", OTHER_SEED.decode())
+    before = snapshot(out)
+    done = run_cli("apply", spec, "-o", out)
+    assert done.code == 1 and "was made from another seed" in done.err
+    assert snapshot(out) == before
+    monkeypatch.setenv("PKIFORM_SEED", SEED.decode())
+    assert run_cli("plan", spec, "-o", out).code == 0  # the right seed: up to date
+
+
+def test_a_seed_is_refused_on_random_keys(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    (tmp_path / "seed").write_bytes(SEED)
+    before = snapshot(out)
+    done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")
+    assert done.code == 1
+    assert done.err == (
+        f"pkiform: error: {out} holds keys that were not derived from a seed; reproducible "
+        "mode does not mix with them: use another output directory\n"
+    )
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("short", "pkiform: error: seed: the seed must be at least 16 bytes"),
+        ("missing", "pkiform: error: --seed-file {tmp}/nope: cannot read: No such file"),
+    ],
+)
+def test_a_bad_seed_is_an_error_before_anything_is_written(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, setup: str, message: str
+) -> None:
+    spec = write_spec(SPEC)
+    seed = tmp_path / ("seed" if setup == "short" else "nope")
+    if setup == "short":
+        seed.write_bytes(b"too short\n")
+    done = run_cli("apply", spec, "-o", tmp_path / "pki", "--seed-file", seed)
+    assert done.code == 1
+    assert done.err.startswith(message.format(tmp=tmp_path))
+    assert not (tmp_path / "pki").exists()
+
+
+def test_rotate_key_is_ignored_with_a_seed_and_said_so(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    text = SPEC.replace("defaults:\n", "defaults:\n  rotate_key: true\n").replace(
+        "{type: rsa, size: 3072}", "{type: ec, curve: P-256}"
+    )
+    spec = write_spec(text)
+    (tmp_path / "seed").write_bytes(SEED)
+    seed_args = ("--seed-file", tmp_path / "seed")
+    assert run_cli("apply", spec, "-o", tmp_path / "pki", *seed_args, "--at", AT).code == 0
+    key = (tmp_path / "pki" / "web" / "key.pem").read_bytes()
+    # past renew_before: reissued, and with a seed the key stays what it is
+    later = "2026-08-15T12:00:00Z"
+    done = run_cli("apply", spec, "-o", tmp_path / "pki", *seed_args, "--at", later)
+    assert done.code == 0, done.err
+    assert "rotate_key is ignored with a seed" in done.out
+    assert "~ web: reissue" in done.out
+    assert (tmp_path / "pki" / "web" / "key.pem").read_bytes() == key
