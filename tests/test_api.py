@@ -326,3 +326,15 @@ def test_importing_pkiform_loads_no_cryptography_until_the_api_is_used() -> None
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "module 'pkiform' has no attribute 'nothing'\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "dot", "mermaid"])
+def test_graph_and_schema_match_the_command_line(
+    run_cli: RunCli, write_spec: Callable[..., Path], fmt: str
+) -> None:
+    path = write_spec(SPEC)
+    assert pkiform.load(path).graph(fmt) == run_cli("graph", path, "--format", fmt).out
+    assert pkiform.json_schema() == run_cli("schema").out
+    assert json.loads(pkiform.json_schema())["$schema"].endswith("2020-12/schema")
+    with pytest.raises(ValueError, match="expected one of text, dot, mermaid"):
+        pkiform.load(path).graph("svg")

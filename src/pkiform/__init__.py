@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pkiform.api import PKI, Applied, IssuedIdentity, Spec, from_dict, load, loads
+    from pkiform.api import PKI, Applied, IssuedIdentity, Spec, from_dict, json_schema, load, loads
     from pkiform.errors import Diagnostic, PkiformError, SpecError
     from pkiform.planner import Action, Plan, Verb
 
@@ -27,6 +27,7 @@ __all__ = [
     "SpecError",
     "Verb",
     "from_dict",
+    "json_schema",
     "load",
     "loads",
 ]
@@ -39,6 +40,7 @@ _HOMES = {
     "from_dict": "api",
     "load": "api",
     "loads": "api",
+    "json_schema": "api",
     "Diagnostic": "errors",
     "PkiformError": "errors",
     "SpecError": "errors",

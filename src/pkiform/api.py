@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 
-from pkiform import execute, health, keys
+from pkiform import execute, health, keys, render
 from pkiform.derive import Seed
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.model import IdentityName, Kind
@@ -33,6 +33,7 @@ from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
+from pkiform.schema import schema_text
 from pkiform.store import KEY_FILE, Store
 from pkiform.validation import ValidSpec, validate_path, validate_text
 
@@ -40,6 +41,18 @@ DEFAULT_OUT = Path("pki")
 
 StrPath = str | os.PathLike[str]
 SeedLike = Seed | bytes | str
+
+
+GRAPH_FORMATS = {
+    "text": render.graph_text,
+    "dot": render.graph_dot,
+    "mermaid": render.graph_mermaid,
+}
+
+
+def json_schema() -> str:
+    """The JSON Schema specs are checked against, as `pkiform schema` prints it."""
+    return schema_text()
 
 
 def load(path: StrPath) -> Spec:
@@ -151,6 +164,12 @@ class Spec:
         return health.check(
             self.valid.spec, self.valid.graph, observed, _now(at), warn_within=warn_within
         )
+
+    def graph(self, fmt: str = "text") -> str:
+        """The issuer tree as `pkiform graph` prints it: "text", "dot" or "mermaid"."""
+        if fmt not in GRAPH_FORMATS:
+            raise ValueError(f"graph format {fmt!r}: expected one of {', '.join(GRAPH_FORMATS)}")
+        return GRAPH_FORMATS[fmt](self.valid.spec, self.valid.graph)
 
     def read(self, out: StrPath = DEFAULT_OUT) -> PKI:
         """The identities issued into `out`, to read keys, certificates and contexts from."""
