@@ -104,6 +104,43 @@ def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
         assert calls["n"] <= survive  # the apply needed no more renames than were allowed
 
 
+@pytest.mark.parametrize("survive", [0, 1])
+def test_a_new_identity_appears_whole_or_not_at_all(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    survive: int,
+) -> None:
+    """New folders are built as DIR/.new.<name> and renamed into place: a crash before
+    the rename leaves nothing that looks like an identity, and the next apply starts over."""
+    spec = write_spec(SPEC)
+    out = tmp_path / "pki"
+    real_replace = Path.replace
+    calls = {"n": 0}
+
+    def crashing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
+        if calls["n"] >= survive:
+            raise Crash(f"killed at rename {survive}")
+        calls["n"] += 1
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", crashing_replace)
+    assert run_cli("apply", spec, "-o", out).code == 1
+    monkeypatch.setattr(Path, "replace", real_replace)
+    left = sorted(p.name for p in out.iterdir() if p.name.startswith(".new."))
+    assert left == [".new.ca", ".new.web"][survive:]
+    assert Store(out).names_on_disk() == ["ca", "web"][:survive]
+    for name in ("ca", "web")[:survive]:  # what was renamed is whole
+        assert {p.name for p in (out / name).iterdir()} >= {
+            "key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem"
+        }  # fmt: skip
+
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".new.")]
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
 def test_uncommitted_staging_is_discarded_and_live_files_kept(
     run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:

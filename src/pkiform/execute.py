@@ -90,55 +90,89 @@ def _apply(
     ca_keys: dict[IdentityName, keys.PrivateKey] = {}
     warnings: list[str] = []
     batch: list[tuple[str, dict[str, bytes]]] = []
-    for action in plan.actions:
-        name = action.name
-        ident = spec.identities[name]
-        obs = observed.identities[name]
-        if action.verb is Verb.UNCHANGED and obs.cert is None:
-            continue  # revoked before it was ever issued
-        key: keys.PrivateKey | None = obs.key
-        if action.new_key:
-            pending = rsa_keys.pop(name, None)
-            key = pending.result() if pending else _new_key(ident, seed)
-        elif action.new_cert and key is None:
-            key = _reload_key(store, name)
-        if action.new_cert:
-            assert key is not None
-            issuer = spec.identities[ident.issuer] if ident.issuer else None
-            signer = Signer(cert=certs[issuer.name], key=ca_keys[issuer.name]) if issuer else None
-            if signer is not None and _clamped_by(ident, signer.cert, now) > CLAMP_NOTICE:
-                warnings.append(
-                    f"{name}: validity clamped to end with its issuer {issuer.name!r} "  # type: ignore[union-attr]
-                    f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
+    with _Writer(store, stamp) as writer:
+        for action in plan.actions:
+            name = action.name
+            ident = spec.identities[name]
+            obs = observed.identities[name]
+            if action.verb is Verb.UNCHANGED and obs.cert is None:
+                continue  # revoked before it was ever issued
+            key: keys.PrivateKey | None = obs.key
+            if action.new_key:
+                pending = rsa_keys.pop(name, None)
+                key = pending.result() if pending else _new_key(ident, seed)
+            elif action.new_cert and key is None:
+                key = _reload_key(store, name)
+            if action.new_cert:
+                assert key is not None
+                issuer = spec.identities[ident.issuer] if ident.issuer else None
+                signer = (
+                    Signer(cert=certs[issuer.name], key=ca_keys[issuer.name]) if issuer else None
                 )
-            cert = issue(ident, desired(ident, issuer), key, signer, now, seed=seed)
-        else:
-            assert obs.cert is not None
-            cert = obs.cert
-        certs[name] = cert
-        if ident.kind.is_ca and key is not None:
-            ca_keys[name] = key
-        if action.verb is Verb.UNCHANGED:
-            continue
-        wanted = derived_files(cert, [certs[n] for n in graph.chain(name)])
-        if action.new_key:
-            assert key is not None
-            wanted[KEY_FILE] = keys.to_pem(key)
-        changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-        batch.append((name, changed))
-        if len(batch) >= BATCH:
-            store.replace_batch(batch, stamp)
-            batch.clear()
-        if on_done is not None:
-            on_done(name)
-    for revocation in plan.revocations:
-        files = _revocation_files(revocation, observed, certs, ca_keys, spec, now)
-        batch.append((revocation.name, files))
-    store.replace_batch(batch, stamp)
+                if signer is not None and _clamped_by(ident, signer.cert, now) > CLAMP_NOTICE:
+                    warnings.append(
+                        f"{name}: validity clamped to end with its issuer {issuer.name!r} "  # type: ignore[union-attr]
+                        f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
+                    )
+                cert = issue(ident, desired(ident, issuer), key, signer, now, seed=seed)
+            else:
+                assert obs.cert is not None
+                cert = obs.cert
+            certs[name] = cert
+            if ident.kind.is_ca and key is not None:
+                ca_keys[name] = key
+            if action.verb is Verb.UNCHANGED:
+                continue
+            wanted = derived_files(cert, [certs[n] for n in graph.chain(name)])
+            if action.new_key:
+                assert key is not None
+                wanted[KEY_FILE] = keys.to_pem(key)
+            changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
+            batch.append((name, changed))
+            if len(batch) >= BATCH:
+                writer.write(batch)
+                batch = []
+            if on_done is not None:
+                on_done(name)
+        for revocation in plan.revocations:
+            files = _revocation_files(revocation, observed, certs, ca_keys, spec, now)
+            batch.append((revocation.name, files))
+        writer.write(batch)
     for retired in plan.retire:
         store.retire(retired, stamp)
     store.write_manifest(manifest(spec, graph, certs, seed=seed))
     return Applied(warnings=tuple(warnings))
+
+
+class _Writer:
+    """Writes batches in order on a thread of its own, one at a time, while the next
+    batch is signed: file creation is system time, signing is user time, and the two
+    overlap on two cores (best with a short GIL switch interval: see cli). A failed
+    write stops the apply at the next batch."""
+
+    def __init__(self, store: Store, stamp: str) -> None:
+        self.store = store
+        self.stamp = stamp
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkiform-writer")
+        self.pending: Future[None] | None = None
+
+    def write(self, batch: list[tuple[str, dict[str, bytes]]]) -> None:
+        self.wait()
+        self.pending = self.pool.submit(self.store.replace_batch, batch, self.stamp)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
+        # never return while a write runs: the caller's lock must outlive it
+        self.pool.shutdown(wait=True)
+        if error is None:
+            self.wait()
 
 
 def _reload_key(store: Store, name: IdentityName) -> keys.PrivateKey:
@@ -191,7 +225,6 @@ def _revocation_files(
 
 # identities written per durable batch: bounds memory while syncs stay few
 BATCH = 256
-
 
 # a leaf as long-lived as its CA is clamped by the seconds between their issuing: not news
 CLAMP_NOTICE = timedelta(hours=1)

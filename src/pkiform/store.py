@@ -18,6 +18,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import stat
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -38,6 +39,8 @@ LOCK = ".lock"
 # a staged group final is .pending.COMMIT
 PENDING = ".pending."
 COMMIT = PENDING + "COMMIT"
+# a new identity's folder is built as .new.<name>, then renamed to <name>
+NEW = ".new."
 ARCHIVE = "archive"
 
 _PRIVATE = 0o600
@@ -189,15 +192,25 @@ class Store:
         groups = [(name, files) for name, files in merged.items() if files]
         if not groups:
             return
+        self._mkdir(self.root, 0o755)  # as `mkdir -p` would; what is inside is private
         for name, files in groups:  # every link refused before the first write
             self._check_writable(self.root / name, files, stamp)
+        # an identity without a folder yet is built whole under a hidden name and renamed
+        # into place: one rename, no marker, and nothing to archive
+        fresh = [(n, f) for n, f in groups if not os.path.lexists(self.root / n)]
+        groups = [(n, f) for n, f in groups if os.path.lexists(self.root / n)]
+        for name, files in fresh:
+            self._build(self.root / (NEW + name), files)
         for name, files in groups:
             self._stage(self.root / name, files)
         self._sync()
         for name, files in groups:
             marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
             self._write_new(self.root / name / COMMIT, marker, _PUBLIC)
-        self._sync()
+        if groups:
+            self._sync()
+        for name, _ in fresh:
+            self._rename(self.root / (NEW + name), self.root / name)
         for name, _ in groups:
             self._finish(self.root / name)
         self._sync()
@@ -210,6 +223,17 @@ class Store:
         archive = folder / ARCHIVE
         for path in (archive, archive / stamp, *(folder / f for f in files)):
             self._check_not_link(path)
+
+    def _build(self, folder: Path, files: Mapping[str, bytes]) -> None:
+        """A new identity's folder, complete, under its hidden name."""
+        if os.path.lexists(folder):
+            _remove_unfinished(folder)
+        try:
+            folder.mkdir(mode=0o700)
+        except OSError as e:
+            raise StoreError(f"{folder}: cannot create: {e.strerror}") from e
+        for filename, data in files.items():
+            self._write_new(folder / filename, data, _mode(filename))
 
     def _stage(self, folder: Path, files: Mapping[str, bytes]) -> None:
         self._mkdir(folder, 0o700)
@@ -226,7 +250,10 @@ class Store:
             return touched
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             folder = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False) and _staged(folder):
+            if entry.name.startswith(NEW):  # a new identity never renamed into place
+                _remove_unfinished(folder)
+                touched.append(entry.name)
+            elif entry.is_dir(follow_symlinks=False) and _staged(folder):
                 self._finish_or_discard(folder)
                 touched.append(entry.name)
         for leftover in self.root.glob(f".{MANIFEST}.*.tmp"):
@@ -369,6 +396,19 @@ class Store:
     def _check_not_link(self, path: Path) -> None:
         if path.is_symlink():
             raise StoreError(f"{path}: {_LINK}")
+
+
+def _remove_unfinished(path: Path) -> None:
+    """Delete a hidden new-identity folder: never live, so nothing in it is kept. A link
+    there is removed itself, never followed (rmtree works on file descriptors and does
+    not follow links inside either)."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot remove an unfinished identity: {e.strerror}") from e
 
 
 def _staged(folder: Path) -> list[Path]:
