@@ -19,7 +19,7 @@ from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, KeyType, Spec
 from pkiform.observe import Observed
-from pkiform.planner import Plan, Verb, derived_files
+from pkiform.planner import Action, Plan, Verb, derived_files
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
@@ -86,62 +86,99 @@ def _apply(
     on_done: Callable[[IdentityName], None] | None,
     rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
 ) -> Applied:
-    certs: dict[IdentityName, x509.Certificate] = {}
-    ca_keys: dict[IdentityName, keys.PrivateKey] = {}
-    warnings: list[str] = []
+    issuer = _Issuer(spec, observed, store, now, seed, rsa_keys)
     batch: list[tuple[str, dict[str, bytes]]] = []
     with _Writer(store, stamp) as writer:
         for action in plan.actions:
-            name = action.name
-            ident = spec.identities[name]
-            obs = observed.identities[name]
-            if action.verb is Verb.UNCHANGED and obs.cert is None:
-                continue  # revoked before it was ever issued
-            key: keys.PrivateKey | None = obs.key
-            if action.new_key:
-                pending = rsa_keys.pop(name, None)
-                key = pending.result() if pending else _new_key(ident, seed)
-            elif action.new_cert and key is None:
-                key = _reload_key(store, name)
-            if action.new_cert:
-                assert key is not None
-                issuer = spec.identities[ident.issuer] if ident.issuer else None
-                signer = (
-                    Signer(cert=certs[issuer.name], key=ca_keys[issuer.name]) if issuer else None
-                )
-                if signer is not None and _clamped_by(ident, signer.cert, now) > CLAMP_NOTICE:
-                    warnings.append(
-                        f"{name}: validity clamped to end with its issuer {issuer.name!r} "  # type: ignore[union-attr]
-                        f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
-                    )
-                cert = issue(ident, desired(ident, issuer), key, signer, now, seed=seed)
-            else:
-                assert obs.cert is not None
-                cert = obs.cert
-            certs[name] = cert
-            if ident.kind.is_ca and key is not None:
-                ca_keys[name] = key
-            if action.verb is Verb.UNCHANGED:
+            cert, key = issuer.carry_out(action)
+            if cert is None or action.verb is Verb.UNCHANGED:
                 continue
-            wanted = derived_files(cert, [certs[n] for n in graph.chain(name)])
+            obs = observed.identities[action.name]
+            wanted = derived_files(cert, [issuer.certs[n] for n in graph.chain(action.name)])
             if action.new_key:
                 assert key is not None
                 wanted[KEY_FILE] = keys.to_pem(key)
             changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-            batch.append((name, changed))
+            batch.append((action.name, changed))
             if len(batch) >= BATCH:
                 writer.write(batch)
                 batch = []
             if on_done is not None:
-                on_done(name)
+                on_done(action.name)
         for revocation in plan.revocations:
-            files = _revocation_files(revocation, observed, certs, ca_keys, spec, now)
-            batch.append((revocation.name, files))
+            batch.append((revocation.name, issuer.revocation_files(revocation)))
         writer.write(batch)
     for retired in plan.retire:
         store.retire(retired, stamp)
-    store.write_manifest(manifest(spec, graph, certs, seed=seed))
-    return Applied(warnings=tuple(warnings))
+    store.write_manifest(manifest(spec, graph, issuer.certs, seed=seed))
+    return Applied(warnings=tuple(issuer.warnings))
+
+
+class _Issuer:
+    """Signs what the plan asks for, issuers first, and remembers every certificate
+    (chains are built from them) and the CAs' keys (they sign); no other private key
+    outlives its identity's turn."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        observed: Observed,
+        store: Store,
+        now: datetime,
+        seed: Seed | None,
+        rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
+    ) -> None:
+        self.spec, self.observed, self.store, self.now, self.seed = spec, observed, store, now, seed
+        self.rsa_keys = rsa_keys
+        self.certs: dict[IdentityName, x509.Certificate] = {}
+        self.keys: dict[IdentityName, keys.PrivateKey] = {}
+        self.warnings: list[str] = []
+
+    def carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
+        """The identity's certificate after this apply, new or the one on disk (None:
+        revoked before it was ever issued), and its private key if it was needed."""
+        name = action.name
+        ident = self.spec.identities[name]
+        obs = self.observed.identities[name]
+        if action.verb is Verb.UNCHANGED and obs.cert is None:
+            return None, None
+        key: keys.PrivateKey | None = obs.key
+        if action.new_key:
+            pending = self.rsa_keys.pop(name, None)
+            key = pending.result() if pending else _new_key(ident, self.seed)
+        elif action.new_cert and key is None:
+            key = _reload_key(self.store, name)
+        if action.new_cert:
+            assert key is not None
+            cert = issue(
+                ident, desired(ident, self._issuer(ident)), key, self._signer(ident),
+                self.now, seed=self.seed,
+            )  # fmt: skip
+        else:
+            assert obs.cert is not None
+            cert = obs.cert
+        self.certs[name] = cert
+        if key is not None and ident.kind.is_ca:
+            self.keys[name] = key
+        return cert, key
+
+    def _issuer(self, ident: Identity) -> Identity | None:
+        return self.spec.identities[ident.issuer] if ident.issuer else None
+
+    def _signer(self, ident: Identity) -> Signer | None:
+        issuer = self._issuer(ident)
+        if issuer is None:
+            return None
+        signer = Signer(cert=self.certs[issuer.name], key=self.keys[issuer.name])
+        if _clamped_by(ident, signer.cert, self.now) > CLAMP_NOTICE:
+            self.warnings.append(
+                f"{ident.name}: validity clamped to end with its issuer {issuer.name!r} "
+                f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
+            )
+        return signer
+
+    def revocation_files(self, action: RevocationAction) -> dict[str, bytes]:
+        return _revocation_files(action, self.observed, self.certs, self.keys, self.spec, self.now)
 
 
 class _Writer:
