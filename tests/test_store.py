@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,25 @@ class Crash(Exception):
     """Stands in for the process dying at a rename."""
 
 
+@contextlib.contextmanager
+def crash_at_rename(monkeypatch: pytest.MonkeyPatch, survive: int) -> Iterator[dict[str, int]]:
+    """Every rename after the first `survive` raises Crash; yields the count of renames."""
+    real_replace = Path.replace
+    calls = {"n": 0}
+
+    def crashing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
+        if calls["n"] >= survive:
+            raise Crash(f"killed at rename {survive}")
+        calls["n"] += 1
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", crashing_replace)
+    try:
+        yield calls
+    finally:
+        monkeypatch.setattr(Path, "replace", real_replace)
+
+
 @pytest.mark.parametrize("survive", range(12))
 def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
     run_cli: RunCli,
@@ -67,18 +87,8 @@ def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
     old_key = (out / "web" / "key.pem").read_bytes()
     spec.write_text(REKEYED)
 
-    real_replace = Path.replace
-    calls = {"n": 0}
-
-    def crashing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
-        if calls["n"] >= survive:
-            raise Crash(f"killed at rename {survive}")
-        calls["n"] += 1
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", crashing_replace)
-    crashed = run_cli("apply", spec, "-o", out)
-    monkeypatch.setattr(Path, "replace", real_replace)
+    with crash_at_rename(monkeypatch, survive) as calls:
+        crashed = run_cli("apply", spec, "-o", out)
 
     # whatever happened, the live files of each identity still belong together
     store = Store(out)
@@ -116,18 +126,8 @@ def test_a_new_identity_appears_whole_or_not_at_all(
     the rename leaves nothing that looks like an identity, and the next apply starts over."""
     spec = write_spec(SPEC)
     out = tmp_path / "pki"
-    real_replace = Path.replace
-    calls = {"n": 0}
-
-    def crashing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
-        if calls["n"] >= survive:
-            raise Crash(f"killed at rename {survive}")
-        calls["n"] += 1
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", crashing_replace)
-    assert run_cli("apply", spec, "-o", out).code == 1
-    monkeypatch.setattr(Path, "replace", real_replace)
+    with crash_at_rename(monkeypatch, survive):
+        assert run_cli("apply", spec, "-o", out).code == 1
     left = sorted(p.name for p in out.iterdir() if p.name.startswith(".new."))
     assert left == [".new.ca", ".new.web"][survive:]
     assert Store(out).names_on_disk() == ["ca", "web"][:survive]
