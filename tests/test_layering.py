@@ -16,6 +16,7 @@ LAYERS = {
     "durations": 0,
     "model": 1,
     "source": 1,
+    "schema_compiled": 1,
     "schema": 2,
     "resolve": 2,
     "graph": 2,
