@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -39,6 +39,7 @@ _SEQ_TAG = _YAML + "seq"
 _MAP_TAG = _YAML + "map"
 _TIMESTAMP_TAG = _YAML + "timestamp"
 _BINARY_TAG = _YAML + "binary"
+_STR_TAG = _YAML + "str"
 _PLAIN_SCALAR_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null"))
 
 # YAML 1.1 §5.1: the printable characters a YAML stream may contain
@@ -47,14 +48,25 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class Position(Protocol):
+    """Where a node starts, 0-based, as PyYAML's Mark has it."""
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Document:
     """A parsed spec: JSON-like data, and where each path was written."""
 
     file: str
     data: Any
-    # path -> (location of the key, location of the value)
-    locations: Mapping[JsonPath, tuple[Location, Location]] = field(default_factory=dict)
+    # path -> 0-based (line, column) of the key and of the value; kept as PyYAML's
+    # marks and made Locations only when asked (a 10,000-identity spec has 90,000)
+    locations: Mapping[JsonPath, tuple[Position, Position]] = field(default_factory=dict)
     # path -> how a boolean or number was written (`NO`, `off`, `1.10`), for hints
     texts: Mapping[JsonPath, str] = field(default_factory=dict)
 
@@ -63,7 +75,8 @@ class Document:
         for end in range(len(path), -1, -1):
             found = self.locations.get(path[:end])
             if found is not None:
-                return found[0] if key and end == len(path) else found[1]
+                mark = found[0] if key and end == len(path) else found[1]
+                return Location(file=self.file, line=mark.line + 1, col=mark.column + 1)
         return Location(file=self.file, line=1, col=1)
 
     def written(self, path: JsonPath) -> bool:
@@ -168,7 +181,7 @@ def _measure(root: yaml.Node) -> None:
 class _Walker:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.locations: dict[JsonPath, tuple[Location, Location]] = {}
+        self.locations: dict[JsonPath, tuple[Position, Position]] = {}
         self.texts: dict[JsonPath, str] = {}
         self.diagnostics: list[Diagnostic] = []
         self.constructor = yaml.constructor.SafeConstructor()
@@ -194,6 +207,8 @@ class _Walker:
         elif node.tag == _BINARY_TAG:
             self.error(node, path, "expected text; got a !!binary value (binary data is refused)")
             return _INVALID
+        elif node.tag == _STR_TAG:
+            value = node.value  # what SafeConstructor would return, without its dispatch
         elif node.tag not in _PLAIN_SCALAR_TAGS:
             return self._unsupported_tag(node, path)
         else:
@@ -239,8 +254,7 @@ class _Walker:
             items = []
             for index, child in enumerate(node.value):
                 child_path = (*path, index)
-                loc = _loc(self.file, child.start_mark)
-                self.locations[child_path] = (loc, loc)
+                self.locations[child_path] = (child.start_mark, child.start_mark)
                 items.append(self.walk(child, child_path))
             return items
         assert isinstance(node, yaml.MappingNode)
@@ -288,10 +302,7 @@ class _Walker:
                 continue
             first_seen[key] = key_node
             child_path = (*path, key)
-            self.locations[child_path] = (
-                _loc(self.file, key_node.start_mark),
-                _loc(self.file, value_node.start_mark),
-            )
+            self.locations[child_path] = (key_node.start_mark, value_node.start_mark)
             result[key] = self.walk(value_node, child_path)
         return result
 
@@ -420,7 +431,7 @@ def load_text(text: str, file: str) -> Document:
     data = walker.walk(root, ())
     if walker.diagnostics:
         raise SpecError(walker.diagnostics)
-    walker.locations[()] = (_loc(file, root.start_mark), _loc(file, root.start_mark))
+    walker.locations[()] = (root.start_mark, root.start_mark)
     return Document(file=file, data=data, locations=walker.locations, texts=walker.texts)
 
 
