@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -12,22 +13,25 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from pkiform import keys
+from pkiform import keys, outputs
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
-from pkiform.model import Identity, IdentityName, KeyType, Spec
-from pkiform.observe import Observed
-from pkiform.planner import Plan, Verb, derived_files
+from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
+from pkiform.observe import Observed, ObservedIdentity
+from pkiform.outputs import Material, derived_files
+from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
+from pkiform.planner import Action, Plan, Verb
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
-from pkiform.store import KEY_FILE, Store
+from pkiform.store import KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
     warnings: tuple[str, ...]  # found while issuing, e.g. a validity clamped to the issuer's
+    secrets: tuple[bytes, ...] = ()  # every secret.yaml as it now is, in issuing order
 
 
 def apply(
@@ -40,17 +44,22 @@ def apply(
     *,
     stamp: str,
     on_done: Callable[[IdentityName], None] | None = None,
+    passwords: Passwords = NO_PASSWORDS,
 ) -> Applied:
-    """Execute every change in `plan`; refuse up front if any identity is blocked."""
+    """Execute every change in `plan`; refuse up front if any identity is blocked or a
+    password it needs is missing."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
             f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
+    if plan.password_problems:
+        raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         rsa_keys = _start_rsa_keys(plan, spec, pool)
-        return _apply(plan, spec, graph, observed, store, now, stamp, on_done, rsa_keys)
+        run = _Run(spec=spec, graph=graph, store=store, passwords=passwords)
+        return _apply(plan, run, observed, now, stamp, on_done, rsa_keys)
 
 
 def _start_rsa_keys(
@@ -66,21 +75,35 @@ def _start_rsa_keys(
     }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    """What every step of one apply works with."""
+
+    spec: Spec
+    graph: IssuerGraph
+    store: Store
+    passwords: Passwords
+
+    def key_password(self, name: IdentityName) -> Password | None:
+        return self.passwords.get(self.spec.identities[name].key_password)
+
+
 def _apply(
     plan: Plan,
-    spec: Spec,
-    graph: IssuerGraph,
+    run: _Run,
     observed: Observed,
-    store: Store,
     now: datetime,
     stamp: str,
     on_done: Callable[[IdentityName], None] | None,
     rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
 ) -> Applied:
+    spec, graph, store = run.spec, run.graph, run.store
     certs: dict[IdentityName, x509.Certificate] = {}
     ca_keys: dict[IdentityName, keys.PrivateKey] = {}
     warnings: list[str] = []
+    secrets: list[bytes] = []
     batch: list[tuple[str, dict[str, bytes]]] = []
+    in_place: dict[str, tuple[str, ...]] = {}
     for action in plan.actions:
         name = action.name
         ident = spec.identities[name]
@@ -91,8 +114,10 @@ def _apply(
         if action.new_key:
             pending = rsa_keys.pop(name, None)
             key = pending.result() if pending else keys.generate(ident.key)
-        elif action.new_cert and key is None:
-            key = _reload_key(store, name)
+        elif key is None and (
+            action.new_cert or (action.verb is Verb.REPAIR and outputs.needs_encryption(ident, obs))
+        ):
+            key = _reload_key(store, name, run.key_password(name))
         if action.new_cert:
             assert key is not None
             issuer = spec.identities[ident.issuer] if ident.issuer else None
@@ -110,35 +135,83 @@ def _apply(
         if ident.kind.is_ca and key is not None:
             ca_keys[name] = key
         if action.verb is Verb.UNCHANGED:
+            if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
+                secrets.append(obs.files[SECRET])
             continue
-        wanted = derived_files(cert, [certs[n] for n in graph.chain(name)])
-        if action.new_key:
-            assert key is not None
-            wanted[KEY_FILE] = keys.to_pem(key)
+        wanted, rewritten_keys = _files(
+            action, run, obs, cert, key, [certs[n] for n in graph.chain(name)]
+        )
         changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
         batch.append((name, changed))
+        if rewritten_keys:
+            in_place[name] = rewritten_keys
+        if SECRET in wanted:
+            secrets.append(wanted[SECRET])
         if len(batch) >= BATCH:
-            store.replace_batch(batch, stamp)
+            store.replace_batch(batch, stamp, in_place=in_place)
             batch.clear()
+            in_place.clear()
         if on_done is not None:
             on_done(name)
     for revocation in plan.revocations:
         files = _revocation_files(revocation, observed, certs, ca_keys, spec, now)
         batch.append((revocation.name, files))
-    store.replace_batch(batch, stamp)
+    store.replace_batch(batch, stamp, in_place=in_place)
     for retired in plan.retire:
         store.retire(retired, stamp)
+    roots = {n: c for n, c in certs.items() if spec.identities[n].kind is Kind.ROOT}
+    store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
     store.write_manifest(manifest(spec, graph, certs))
-    return Applied(warnings=tuple(warnings))
+    return Applied(warnings=tuple(warnings), secrets=tuple(secrets))
 
 
-def _reload_key(store: Store, name: IdentityName) -> keys.PrivateKey:
-    """A leaf's key, read again when it is reissued: observe keeps no leaf keys."""
+def _files(
+    action: Action,
+    run: _Run,
+    obs: ObservedIdentity,
+    cert: x509.Certificate,
+    key: keys.PrivateKey | None,
+    issuers: list[x509.Certificate],
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Every file of an identity that changes (or may: the caller compares bytes), and the
+    key files rewritten in place: a plain key encrypted is the same key, and its plain copy
+    must not linger in the archive."""
+    name = action.name
+    ident = run.spec.identities[name]
+    password = run.key_password(name)
+    wanted = derived_files(cert, issuers)
+    key_pem = obs.files.get(KEY_FILE)
+    in_place: tuple[str, ...] = ()
+    if action.new_key or outputs.needs_encryption(ident, obs):
+        assert key is not None
+        key_pem = wanted[KEY_FILE] = keys.to_pem(key, password.reveal() if password else None)
+        in_place = () if action.new_key else (KEY_FILE, KEY_DER)
+    chain = run.graph.chain(name)
+    material = Material(
+        cert=cert, issuers=issuers, anchor=chain[-1] if chain else name, key_pem=key_pem
+    )
+    private_key = (
+        (lambda: key)
+        if key is not None
+        else functools.partial(_reload_key, run.store, name, password)
+    )
+    wanted |= outputs.build(
+        ident,
+        material,
+        list(outputs.stale(ident, obs, material)),
+        run.passwords,
+        private_key,
+    )
+    return wanted, in_place
+
+
+def _reload_key(store: Store, name: IdentityName, password: Password | None) -> keys.PrivateKey:
+    """A leaf's key, read again when it is reissued or bundled: observe keeps no leaf keys."""
     data = store.read(name, KEY_FILE)
     if data is None:
         raise StoreError(f"{store.root / name / KEY_FILE}: vanished during apply")
     try:
-        return keys.load_pem(data)
+        return keys.load_pem(data, password.reveal() if password else None)
     except keys.KeyLoadError as e:
         raise StoreError(f"{store.root / name / KEY_FILE}: {e}") from e
 
@@ -213,8 +286,11 @@ def manifest(spec: Spec, graph: IssuerGraph, certs: dict[IdentityName, x509.Cert
                 "public_key_sha256": keys.fingerprint(cert.public_key()),
             },
             "files": {
-                f.removesuffix(".pem"): f"{name}/{f}"
-                for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+                **{
+                    f.removesuffix(".pem"): f"{name}/{f}"
+                    for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+                },
+                **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
             },
         }
     # one identity a line: diffable, and written by json's C encoder (indent= is not)
@@ -222,4 +298,5 @@ def manifest(spec: Spec, graph: IssuerGraph, certs: dict[IdentityName, x509.Cert
         f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
         for name, entry in entries.items()
     )
-    return f'{{"pkiform_manifest": 1, "identities": {{\n{lines}\n}}}}\n'.encode()
+    top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
+    return f'{{{top}, "identities": {{\n{lines}\n}}}}\n'.encode()
