@@ -7,6 +7,8 @@ from typing import TextIO
 
 from pkiform.commands.common import load
 from pkiform.commands.planning import observe_and_plan
+from pkiform.commands.read_passwords import read_passwords
+from pkiform.passwords import require_upfront
 from pkiform.render import plan_json, plan_text
 from pkiform.store import Store
 
@@ -26,7 +28,10 @@ def run(
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     valid = load(spec_path, stderr)
-    _, the_plan = observe_and_plan(valid, Store(out), now, rekey=rekey, prune=prune)
+    store = Store(out)
+    found = read_passwords(valid.spec, spec_path)
+    require_upfront(valid.spec, found, keys=not store.exists())
+    _, the_plan = observe_and_plan(valid, store, now, rekey=rekey, prune=prune, passwords=found)
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
     )
