@@ -7,7 +7,7 @@ password comes from (`environment variable P12_PASSWORD`), never what it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pkiform.errors import Diagnostic, Location, SpecError
@@ -103,17 +103,17 @@ def diagnostic(source: PasswordSource, message: str) -> Diagnostic:
     return Diagnostic(loc=loc, path=source.path, message=message)
 
 
-def require_upfront(spec: Spec, passwords: Passwords, *, keys: bool) -> None:
-    """Raise PasswordError for every missing password plan and apply always need: those of
-    the PKCS#12 outputs (to check and write them), and with `keys` those of encrypted keys
-    too (an output directory that does not exist yet: every key is new). Called before
-    anything is written, so a missing variable leaves no trace."""
+def require_upfront(spec: Spec, passwords: Passwords, *, new: Collection[str]) -> None:
+    """Raise PasswordError for every missing password that plan and apply need whatever is
+    on disk: those of the PKCS#12 outputs (to check and write them), and those of the
+    encrypted keys of the `new` identities (no folder yet: their keys are made now).
+    Called before anything is written, so a missing variable leaves no trace."""
     needs: dict[PasswordSource, list[str]] = {}
     for name, ident in spec.identities.items():
         if ident.revoked is not None:
             continue  # frozen: nothing of it is read or written
         for what, source in _sources_of(spec, name):
-            if source in passwords.found or (what == "key" and not keys):
+            if source in passwords.found or (what == "key" and name not in new):
                 continue
             needs.setdefault(source, []).append(
                 f"to encrypt the new key of {name!r}"

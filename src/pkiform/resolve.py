@@ -325,7 +325,7 @@ class _Resolver:
 
         def pkcs12(field: str) -> Pkcs12Output | None:
             value, path = merged(field)
-            source = self.password_source(path, value) if value else None
+            source = self.password_source(path, value) if isinstance(value, dict) else None
             if source is None:
                 return None
             return Pkcs12Output(password=source, legacy=bool(value.get("legacy", False)))
@@ -338,7 +338,7 @@ class _Resolver:
             kubernetes=KubernetesOutput(
                 name=kubernetes.get("name", name), namespace=kubernetes.get("namespace")
             )
-            if kubernetes
+            if isinstance(kubernetes, dict)  # {} asks for one with the defaults
             else None,
         )
 

@@ -20,7 +20,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,10 @@ class Store:
                 if data is not None:
                     found[filename] = data
         return found, COMMIT in present
+
+    def absent(self, names: Iterable[str]) -> list[str]:
+        """The names that have no folder in the output directory (yet)."""
+        return [n for n in names if not os.path.lexists(self.root / n)]
 
     def read_manifest(self) -> bytes | None:
         return self._read(self.root / MANIFEST)

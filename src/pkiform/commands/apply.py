@@ -36,7 +36,7 @@ def run(
     store = Store(out)
     # a missing password is reported before the lock creates the output directory
     found = read_passwords(valid.spec, spec_path)
-    require_upfront(valid.spec, found, keys=not store.exists())
+    require_upfront(valid.spec, found, new=store.absent(valid.spec.identities))
     with store.locked(timeout=lock_timeout):
         store.recover()
         observed, the_plan = observe_and_plan(

@@ -30,7 +30,7 @@ def run(
     valid = load(spec_path, stderr)
     store = Store(out)
     found = read_passwords(valid.spec, spec_path)
-    require_upfront(valid.spec, found, keys=not store.exists())
+    require_upfront(valid.spec, found, new=store.absent(valid.spec.identities))
     _, the_plan = observe_and_plan(valid, store, now, rekey=rekey, prune=prune, passwords=found)
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
