@@ -33,12 +33,13 @@ LAYERS = {
     "drift": 5,
     "revocation_planner": 6,
     "outputs": 6,
-    "planner": 7,
-    "health": 8,
-    "execute": 8,
-    "render": 9,
-    "commands": 10,
-    "cli": 11,
+    "password_planner": 7,
+    "planner": 8,
+    "health": 9,
+    "execute": 9,
+    "render": 10,
+    "commands": 11,
+    "cli": 12,
 }
 SAME_LAYER_ALLOWED = {("schema", "source"), ("resolve", "source"), ("rules", "resolve")}
 # presentation and process control stay in the shell

@@ -20,7 +20,7 @@ from pkiform.keys import PrivateKey, pem_to_der
 from pkiform.model import Identity, IdentityName, Pkcs12Output
 from pkiform.observe import ObservedIdentity, cert_pem
 from pkiform.passwords import Passwords
-from pkiform.store import BUNDLE, CERT_DER, KEY_DER, KEY_FILE, SECRET, TRUSTSTORE
+from pkiform.store import BUNDLE, CERT_DER, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, TRUSTSTORE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,3 +180,14 @@ def build(
 def trust_bundle(roots: Mapping[IdentityName, x509.Certificate]) -> bytes:
     """trust-bundle.pem: every root of the spec, sorted by name."""
     return b"".join(cert_pem(roots[name]) for name in sorted(roots))
+
+
+def trust_bundle_problem(
+    have: bytes | None, roots: Mapping[IdentityName, x509.Certificate | None]
+) -> str | None:
+    """Why trust-bundle.pem does not hold the roots it should, or None (also when a root
+    has no certificate yet: the bundle is made after it is issued)."""
+    certs = {n: c for n, c in roots.items() if c is not None}
+    if len(certs) != len(roots) or have == trust_bundle(certs):
+        return None
+    return f"{TRUST_BUNDLE} is missing" if have is None else f"{TRUST_BUNDLE} is out of date"

@@ -16,12 +16,13 @@ from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.keys import spec_of
-from pkiform.model import Identity, IdentityName, Kind, PasswordSource, Spec
+from pkiform.model import Identity, IdentityName, Kind, Spec
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.passwords import NO_PASSWORDS, Passwords, diagnostic, missing
+from pkiform.password_planner import password_problems
+from pkiform.passwords import NO_PASSWORDS, Passwords
 from pkiform.revocation_planner import RevocationAction, plan_revocation
-from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE
+from pkiform.store import KEY_FILE
 
 
 class Verb(StrEnum):
@@ -133,8 +134,14 @@ def plan(
         on_disk_only=observed.on_disk_only,
         retire=observed.on_disk_only if prune else (),
         trust_bundle=_trust_bundle_problem(spec, observed, decided),
-        password_problems=_password_problems(
-            spec, observed, decided, revocations, materials, passwords
+        password_problems=password_problems(
+            spec,
+            observed,
+            new_keys={n for n, a in decided.items() if a.new_key},
+            new_certs={n for n, a in decided.items() if a.new_cert},
+            repaired={n: materials.get(n) for n, a in decided.items() if a.verb is Verb.REPAIR},
+            revocations=revocations,
+            passwords=passwords,
         ),
     )
 
@@ -142,72 +149,14 @@ def plan(
 def _trust_bundle_problem(
     spec: Spec, observed: Observed, decided: Mapping[IdentityName, Action]
 ) -> str | None:
-    """Why trust-bundle.pem must be rewritten, when no root's certificate changes (when
-    one does, that is reason enough and the root's own action says so)."""
+    """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
+    one does, that is reason enough, and the root's own action says so)."""
     roots = [n for n, ident in spec.identities.items() if ident.kind is Kind.ROOT]
-    certs = {n: observed.identities[n].cert for n in roots}
-    if any(decided[n].new_cert for n in roots) or None in certs.values():
+    if any(decided[n].new_cert for n in roots):
         return None
-    have = observed.trust_bundle
-    if have == outputs.trust_bundle({n: c for n, c in certs.items() if c is not None}):
-        return None
-    return f"{TRUST_BUNDLE} is missing" if have is None else f"{TRUST_BUNDLE} is out of date"
-
-
-def _password_problems(
-    spec: Spec,
-    observed: Observed,
-    decided: Mapping[IdentityName, Action],
-    revocations: Collection[RevocationAction],
-    materials: Mapping[IdentityName, Material],
-    passwords: Passwords,
-) -> tuple[Diagnostic, ...]:
-    """The key passwords apply would need and does not have, each with what needs it, and
-    the keys their password does not open. A key is opened only when it must be: to sign,
-    to be written, or to go into a bundle; a CA that signs nothing this time needs none."""
-    needs: dict[PasswordSource, list[str]] = {}
-    refused: list[Diagnostic] = []
-
-    def locked(name: IdentityName) -> bool:
-        return observed.identities[name].key_locked and not decided[name].new_key
-
-    def need(name: IdentityName, why: str) -> None:
-        source = spec.identities[name].key_password
-        if source is not None and source not in passwords.found:
-            needs.setdefault(source, []).append(why)
-
-    for name, action in decided.items():
-        ident, obs = spec.identities[name], observed.identities[name]
-        source = ident.key_password
-        if obs.key_refused and locked(name) and source is not None:
-            refused.append(
-                diagnostic(
-                    source,
-                    f"the key.pem of {name!r} does not open with {source} (a wrong password, "
-                    f"or a damaged file: --rekey {name} replaces the key)",
-                )
-            )
-        if action.new_key or outputs.needs_encryption(ident, obs):
-            need(name, f"to encrypt the key of {name!r}")
-        elif locked(name) and action.new_cert:
-            need(name, f"to read the key of {name!r} for its new certificate")
-        elif (
-            locked(name)
-            and action.verb is Verb.REPAIR
-            and name in materials
-            and BUNDLE in outputs.stale(ident, obs, materials[name])
-        ):
-            need(name, f"to put the key of {name!r} into {BUNDLE}")
-        if action.new_cert and ident.issuer is not None and locked(ident.issuer):
-            need(
-                ident.issuer,
-                f"to sign the certificate of {name!r} with the key of {ident.issuer!r}",
-            )
-    for revocation in revocations:
-        signer = revocation.signer
-        if locked(signer):
-            need(signer, f"to sign {revocation.name}/{revocation.file} with the key of {signer!r}")
-    return tuple(refused) + tuple(missing(passwords, s, *why) for s, why in needs.items())
+    return outputs.trust_bundle_problem(
+        observed.trust_bundle, {n: observed.identities[n].cert for n in roots}
+    )
 
 
 def archives_to_read(spec: Spec, graph: IssuerGraph) -> set[IdentityName]:
