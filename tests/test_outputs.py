@@ -18,6 +18,7 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -632,6 +633,14 @@ def test_a_ca_with_an_encrypted_key_needs_its_password_only_to_sign(
         assert "key.pem is encrypted: not checked against cert.pem without its password" in (
             status.out
         )
+        # its CRL is due for signing in six days: then the password is needed
+        soon = f"{datetime.now(UTC) + timedelta(days=6):%Y-%m-%dT%H:%M:%SZ}"
+        due = run_cli("plan", fresh.spec, "-o", fresh.out, "--at", soon)
+        assert due.code == 1
+        assert (
+            "environment variable PKIFORM_TEST_CA_KEY is not set; needed to sign "
+            "root/crl.pem with the key of 'root'\n"
+        ) in due.err
         # the root must sign a new intermediate: now the password is needed
         (fresh.dir("issuing") / "cert.pem").unlink()
         result = run_cli("apply", fresh.spec, "-o", fresh.out)
