@@ -55,16 +55,17 @@ def fixed_now() -> datetime:
     return datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
+def invoke(*argv: str | Path) -> Result:
+    """Run pkiform in-process: invoke("plan", "spec.yaml") -> Result(code, out, err)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in argv], stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def run_cli() -> RunCli:
-    """Run pkiform in-process: run_cli("plan", "spec.yaml") -> Result(code, out, err)."""
-
-    def run(*argv: str | Path) -> Result:
-        out, err = io.StringIO(), io.StringIO()
-        code = main([str(a) for a in argv], stdout=out, stderr=err)
-        return Result(code, out.getvalue(), err.getvalue())
-
-    return run
+    """`invoke` as a fixture: run_cli("plan", "spec.yaml") -> Result(code, out, err)."""
+    return invoke
 
 
 @pytest.fixture

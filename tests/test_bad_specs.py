@@ -631,6 +631,98 @@ CASES = [
         "---\n",
         "1:1: error: the spec is empty; expected a mapping with 'version: 1'",
     ),
+    # -- outputs and encrypted keys ------------------------------------------------------
+    case(
+        "pkcs12-with-two-password-sources",
+        ROOT + "    outputs: {pkcs12: {password_env: P, password_file: p.txt}}\n",
+        "5:23: error: identities.root.outputs.pkcs12: give one of password_env or "
+        "password_file, not both",
+    ),
+    case(
+        "truststore-without-a-password-source",
+        ROOT + "    outputs:\n      truststore: {legacy: false}\n",
+        "6:19: error: identities.root.outputs.truststore: give one of password_env or "
+        "password_file (where the password comes from)",
+    ),
+    case(
+        "pkcs12-true",
+        ROOT + "    outputs: {pkcs12: true}\n",
+        "5:23: error: identities.root.outputs.pkcs12: expected a mapping, or false to turn it "
+        "off; got true",
+    ),
+    case(
+        "password-env-not-a-variable-name",
+        ROOT + "    key: {type: ec, encrypt: {password_env: 2FA}}\n",
+        "5:45: error: identities.root.key.encrypt.password_env: expected the name of an "
+        "environment variable like P12_PASSWORD (letters, digits, '_'); got '2FA'",
+    ),
+    case(
+        "password-written-in-the-spec",
+        ROOT + "    key: {type: ec, encrypt: {password: hunter2}}\n",
+        "5:31: error: identities.root.key.encrypt.password: unknown field 'password' "
+        "(did you mean 'password_env'?)",
+    ),
+    case(
+        "encrypt-in-defaults-without-a-source",
+        "version: 1\ndefaults:\n  key: {type: ec, encrypt: {}}\nidentities:\n"
+        "  root:\n    kind: root\n  sub:\n    kind: intermediate\n    issuer: root\n",
+        "3:28: error: defaults.key.encrypt: give one of password_env or password_file "
+        "(where the password comes from)",
+    ),
+    case(
+        "unknown-output",
+        ROOT + "    outputs: {p12: {password_env: P}}\n",
+        "5:15: error: identities.root.outputs.p12: unknown field 'p12'",
+    ),
+    case(
+        "der-not-a-boolean",
+        ROOT + "    outputs: {der: yes please}\n",
+        "5:20: error: identities.root.outputs.der: expected true or false; got 'yes please'",
+    ),
+    case(
+        "kubernetes-name-not-a-dns-name",
+        ROOT_AND_WEB + "    outputs: {kubernetes: {name: Web_TLS}}\n",
+        "9:34: error: identities.web.outputs.kubernetes.name: expected a Kubernetes name: "
+        "lowercase letters, digits, '-' and '.'; got 'Web_TLS'",
+    ),
+    case(
+        "kubernetes-namespace-with-a-dot",
+        ROOT_AND_WEB + "    outputs: {kubernetes: {namespace: prod.eu}}\n",
+        "9:39: error: identities.web.outputs.kubernetes.namespace: expected a Kubernetes "
+        "namespace: lowercase letters, digits and '-'; got 'prod.eu'",
+    ),
+    case(
+        "kubernetes-with-an-encrypted-key",
+        ROOT_AND_WEB
+        + "    key: {type: ec, encrypt: {password_env: WEB_KEY}}\n    outputs: {kubernetes: {}}\n",
+        "10:15: error: identities.web.outputs.kubernetes: a Kubernetes Secret holds the key "
+        "unencrypted (tls.key), so it cannot go with key.encrypt; turn one of them off "
+        "(outputs: {kubernetes: false})",
+    ),
+    case(
+        "kubernetes-default-name-from-an-identity-name",
+        "version: 1\ndefaults:\n  outputs: {kubernetes: {namespace: prod}}\nidentities:\n"
+        "  root:\n    kind: root\n    outputs: {kubernetes: false}\n"
+        "  web_1:\n    kind: server\n    issuer: root\n    dns: [web.example.com]\n",
+        "8:3: error: identities.web_1: the Secret's name defaults to the identity's, and "
+        "'web_1' is no Kubernetes name (lowercase letters, digits, '-' and '.'); set "
+        "outputs.kubernetes.name",
+    ),
+    case(
+        "kubernetes-secret-twice",
+        ROOT_AND_WEB
+        + "    outputs: {kubernetes: {name: shared}}\n"
+        + "  api:\n    kind: server\n    issuer: root\n    dns: [api.example.com]\n"
+        + "    outputs: {kubernetes: {name: shared}}\n",
+        "14:15: error: identities.api.outputs.kubernetes: identity 'web' already writes the "
+        "Secret 'shared'; set another outputs.kubernetes.name",
+    ),
+    case(
+        "identity-named-like-the-trust-bundle",
+        "version: 1\nidentities:\n  trust-bundle.pem:\n    kind: root\n",
+        "3:3: error: identities.trust-bundle.pem: invalid identity name 'trust-bundle.pem': "
+        "the output directory keeps its own trust-bundle.pem there; choose another name",
+    ),
     # -- merge keys --------------------------------------------------------------------
     case(
         "merge-key-of-a-scalar",
@@ -798,6 +890,46 @@ def test_inherited_validity_warning_points_at_the_identity(run_cli: RunCli, tmp_
         f"{path}:8:3: warning: identities.bob: 2y (from defaults.validity) outlives "
         "its issuer 'root' (1y); its certificate will end when the issuer's does"
     ]
+
+
+def test_legacy_pkcs12_is_a_warning(run_cli: RunCli, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "version: 1\ndefaults:\n  outputs:\n    pkcs12: {password_env: P12, legacy: true}\n"
+        "identities:\n  root:\n    kind: root\n",
+    )
+    result = run_cli("validate", path)
+    assert result.code == 0
+    assert result.err == (
+        f"{path}:4:33: warning: defaults.outputs.pkcs12.legacy: legacy PKCS#12 encryption "
+        "(3DES, SHA-1) is weak: use it only for readers that cannot open AES-256 bundles "
+        "(old Java, Windows and macOS)\n"
+    )
+
+
+def test_outputs_merge_over_the_defaults_output_by_output() -> None:
+    spec = validate_text(
+        "version: 1\n"
+        "defaults:\n"
+        "  outputs:\n"
+        "    pkcs12: {password_env: P12, legacy: true}\n"
+        "    kubernetes: {namespace: prod}\n"
+        "    der: true\n"
+        "identities:\n"
+        "  root:\n    kind: root\n    outputs: {kubernetes: false, der: false}\n"
+        "  web:\n    kind: server\n    issuer: root\n    dns: [web.example.com]\n"
+        "    outputs: {kubernetes: {name: web-tls}, pkcs12: {password_file: web.txt}}\n"
+    ).spec
+    root, web = spec.identities[IdentityName("root")], spec.identities[IdentityName("web")]
+    assert (root.outputs.kubernetes, root.outputs.der) == (None, False)
+    assert root.outputs.pkcs12 is not None and root.outputs.pkcs12.legacy
+    assert root.outputs.pkcs12.password.env == "P12"
+    assert web.outputs.der
+    assert web.outputs.kubernetes is not None
+    assert (web.outputs.kubernetes.name, web.outputs.kubernetes.namespace) == ("web-tls", "prod")
+    # a password source replaces the default's as a whole; the other fields still merge
+    assert web.outputs.pkcs12 is not None and web.outputs.pkcs12.legacy
+    assert (web.outputs.pkcs12.password.env, web.outputs.pkcs12.password.file) == (None, "web.txt")
 
 
 def test_missing_file(run_cli: RunCli, tmp_path: Path) -> None:

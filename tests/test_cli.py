@@ -126,6 +126,7 @@ def test_plan_and_apply_json(
         ],
         "on_disk_only": [],
         "retire": [],
+        "trust_bundle": None,
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")

@@ -509,6 +509,8 @@ LINKS = {
     "prune archive": ("archive", "", WITHOUT_API, ("--prune",)),
     "prune archive stamp": ("archive/{stamp}", "", WITHOUT_API, ("--prune",)),
     "manifest": ("manifest.json", "file", WITH_DB, ()),
+    "trust bundle": ("trust-bundle.pem", "file", WITH_DB, ()),
+    "an output's name": ("web/secret.yaml", "file", SMALL, ()),
     "lock": (".lock", "file", WEB_CHANGED, ()),
     "new identity": ("db", "", WITH_DB, ()),
 }

@@ -50,6 +50,43 @@ def test_replace_files_archives_what_it_replaces(tmp_path: Path) -> None:
     assert not list(folder.glob(".pending*"))
 
 
+def test_files_replaced_in_place_are_not_archived(tmp_path: Path) -> None:
+    """A key re-encrypted is the same key: its plain copy must not stay in the archive,
+    not even when a crash leaves the swap to the next run."""
+    store = Store(tmp_path / "pki")
+    store.replace_files("web", {"key.pem": b"plain", "cert.pem": b"c1"}, "20260101T000000Z")
+    store.replace_batch(
+        [("web", {"key.pem": b"encrypted", "cert.pem": b"c2"})],
+        "20260102T000000Z",
+        in_place={"web": ["key.pem"]},
+    )
+    folder = tmp_path / "pki" / "web"
+    assert (folder / "key.pem").read_bytes() == b"encrypted"
+    assert [p.name for p in (folder / "archive").rglob("*") if p.is_file()] == ["cert.pem"]
+    # committed but not swapped: recovery keeps the promise of the marker
+    (folder / ".pending.key.pem").write_bytes(b"encrypted again")
+    (folder / ".pending.COMMIT").write_text(
+        json.dumps({"archive": "20260103T000000Z", "files": ["key.pem"], "in_place": ["key.pem"]})
+    )
+    assert store.recover() == ["web"]
+    assert (folder / "key.pem").read_bytes() == b"encrypted again"
+    assert not (folder / "archive" / "20260103T000000Z").exists()
+
+
+def test_output_files_that_hold_a_key_are_0600(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pki")
+    files = {f: b"x" for f in ("key.der", "bundle.p12", "secret.yaml", "cert.der")}
+    store.replace_files("web", {**files, "truststore.p12": b"x"}, "20260101T000000Z")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "pki" / "web").iterdir()}
+    assert modes == {
+        "key.der": 0o600,
+        "bundle.p12": 0o600,
+        "secret.yaml": 0o600,
+        "cert.der": 0o644,
+        "truststore.p12": 0o644,
+    }
+
+
 class Crash(Exception):
     """Stands in for the process dying at a rename."""
 

@@ -31,8 +31,10 @@ from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreE
 from pkiform.model import IdentityName, Kind
 from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
+from pkiform.passwords import PasswordError, Passwords, by_identity, require_upfront
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
+from pkiform.read_passwords import read_passwords
 from pkiform.schema import schema_text
 from pkiform.store import KEY_FILE, Store
 from pkiform.validation import ValidSpec, validate_path, validate_text
@@ -57,15 +59,18 @@ def json_schema() -> str:
 
 def load(path: StrPath) -> Spec:
     """Read and check a spec file; raise SpecError with every problem found."""
-    return Spec(validate_path(Path(path)))
+    return Spec(validate_path(Path(path)), base=Path(path).parent)
 
 
-def loads(text: str, *, file: str = "<string>") -> Spec:
-    """Check spec text; `file` names it in error locations."""
-    return Spec(validate_text(text, file))
+def loads(text: str, *, file: str = "<string>", base: StrPath | None = None) -> Spec:
+    """Check spec text; `file` names it in error locations, `base` is the folder its
+    `password_file`s are relative to (default: the working directory)."""
+    return Spec(validate_text(text, file), base=Path(base) if base is not None else None)
 
 
-def from_dict(data: Mapping[str, Any], *, file: str = "<dict>") -> Spec:
+def from_dict(
+    data: Mapping[str, Any], *, file: str = "<dict>", base: StrPath | None = None
+) -> Spec:
     """Check a spec given as Python data (what the YAML would load to). Error
     locations count lines in the data's YAML rendering; the field path says where."""
     try:
@@ -74,14 +79,24 @@ def from_dict(data: Mapping[str, Any], *, file: str = "<dict>") -> Spec:
         message = f"holds a value YAML cannot represent: {e}"
         start = Location(file=file, line=1, col=1)
         raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
-    return loads(text, file=file)
+    return loads(text, file=file, base=base)
 
 
 class Spec:
-    """A checked spec and its issuer graph: what plan, apply and status work from."""
+    """A checked spec and its issuer graph: what plan, apply and status work from.
+    Passwords are read when needed, from the environment (or `environ`) and from
+    files relative to `base` (the spec file's folder; else the working directory)."""
 
-    def __init__(self, valid: ValidSpec) -> None:
+    def __init__(
+        self,
+        valid: ValidSpec,
+        *,
+        base: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.valid = valid
+        self.base = base
+        self.environ = environ
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -104,7 +119,8 @@ class Spec:
     ) -> Plan:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
-        return self._observe_and_plan(store, _now(at), rekey, prune, the_seed)[1]
+        passwords = self._passwords(store)
+        return self._observe_and_plan(store, _now(at), rekey, prune, the_seed, passwords)[1]
 
     def apply(
         self,
@@ -125,9 +141,12 @@ class Spec:
         clock = datetime.now(UTC)
         now = _now(at, clock)
         store, the_seed = Store(Path(out)), _seed(seed)
+        passwords = self._passwords(store)  # before the lock creates the directory
         with store.locked(timeout=lock_timeout):
             store.recover()
-            observed, the_plan = self._observe_and_plan(store, now, rekey, prune, the_seed)
+            observed, the_plan = self._observe_and_plan(
+                store, now, rekey, prune, the_seed, passwords
+            )
             if on_planned is not None:
                 on_planned(the_plan)
             spec = _for_seed(self.valid.spec, the_seed)
@@ -145,9 +164,12 @@ class Spec:
                 stamp=f"{clock:%Y%m%dT%H%M%SZ}",
                 seed=the_seed,
                 on_done=on_done,
+                passwords=passwords,
             )
         warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
-        return Applied(plan=the_plan, warnings=warnings, pki=self.read(out))
+        return Applied(
+            plan=the_plan, warnings=warnings, pki=self.read(out), secrets=applied.secrets
+        )
 
     def status(
         self,
@@ -160,7 +182,11 @@ class Spec:
         store = Store(Path(out))
         if not store.exists():
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
-        observed = observe(store, self.valid.spec.identities)
+        # status checks only what opens; a missing password is not an error here
+        found = read_passwords(self.valid.spec, self._base(), self.environ)
+        observed = observe(
+            store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
+        )
         return health.check(
             self.valid.spec, self.valid.graph, observed, _now(at), warn_within=warn_within
         )
@@ -175,10 +201,28 @@ class Spec:
         """The identities issued into `out`, to read keys, certificates and contexts from."""
         return PKI(self, Path(out))
 
+    def _base(self) -> Path:
+        return self.base if self.base is not None else Path.cwd()
+
+    def _passwords(self, store: Store) -> Passwords:
+        """Every password the spec names; those that plan and apply need whatever is on
+        disk must be there (checked before anything is written)."""
+        spec = self.valid.spec
+        found = read_passwords(spec, self._base(), self.environ)
+        require_upfront(spec, found, new=store.absent(spec.identities))
+        return found
+
     def _observe_and_plan(
-        self, store: Store, now: datetime, rekey: Sequence[str], prune: bool, seed: Seed | None
+        self,
+        store: Store,
+        now: datetime,
+        rekey: Sequence[str],
+        prune: bool,
+        seed: Seed | None,
+        passwords: Passwords,
     ) -> tuple[Observed, Plan]:
-        # plan and apply share this step: apply runs exactly the plan that plan shows
+        # plan and apply share this step: apply runs exactly the plan that plan shows;
+        # a password it needs and lacks is an error here
         spec, graph = _for_seed(self.valid.spec, seed), self.valid.graph
         unknown = [n for n in rekey if n not in spec.identities]
         if unknown:
@@ -189,9 +233,15 @@ class Spec:
             spec.identities,
             with_archive=archives_to_read(spec, graph),
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
+            passwords=by_identity(spec, passwords),
         )
         names = [IdentityName(n) for n in rekey]
-        return observed, make_plan(spec, graph, observed, now, rekey=names, prune=prune)
+        the_plan = make_plan(
+            spec, graph, observed, now, rekey=names, prune=prune, passwords=passwords
+        )
+        if the_plan.password_problems:
+            raise PasswordError(the_plan.password_problems)
+        return observed, the_plan
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,6 +251,7 @@ class Applied:
     plan: Plan
     warnings: tuple[str, ...]
     pki: PKI
+    secrets: tuple[bytes, ...] = ()  # every secret.yaml (Kubernetes Secret), issuing order
 
 
 class PKI(Mapping[str, "IssuedIdentity"]):

@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for another apply on DIR to finish (default: 0)",
     )
     apply.add_argument(
+        "--emit",
+        choices=("kubernetes",),
+        help="print every Kubernetes Secret as one YAML stream on stdout (for kubectl "
+        "apply -f -); the summary goes to stderr",
+    )
+    apply.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -182,6 +188,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             seed=_seed(args),
             lock_timeout=args.lock_timeout,
             quiet=args.quiet,
+            emit=args.emit,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from pkiform import keys
+from pkiform import keys, outputs
 from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
-from pkiform.model import Identity, IdentityName, KeyType, Spec
-from pkiform.observe import Observed
-from pkiform.planner import Action, Plan, Verb, derived_files
+from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
+from pkiform.observe import Observed, ObservedIdentity
+from pkiform.outputs import Material, derived_files
+from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
+from pkiform.planner import Action, Plan, Verb
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
-from pkiform.store import KEY_FILE, Store
+from pkiform.store import KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
     warnings: tuple[str, ...]  # found while issuing, e.g. a validity clamped to the issuer's
+    secrets: tuple[bytes, ...] = ()  # every secret.yaml as it now is, in issuing order
 
 
 def apply(
@@ -42,18 +46,31 @@ def apply(
     stamp: str,
     seed: Seed | None = None,
     on_done: Callable[[IdentityName], None] | None = None,
+    passwords: Passwords = NO_PASSWORDS,
 ) -> Applied:
-    """Execute every change in `plan`; refuse up front if any identity is blocked. With a
-    seed, keys and serials are derived from it instead of drawn at random."""
+    """Execute every change in `plan`; refuse up front if any identity is blocked or a
+    password it needs is missing. With a seed, keys and serials are derived from it
+    instead of drawn at random."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
             f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
+    if plan.password_problems:
+        raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        rsa_keys = _start_rsa_keys(plan, spec, pool, seed)
-        return _apply(plan, spec, graph, observed, store, now, stamp, seed, on_done, rsa_keys)
+        run = _Run(
+            spec=spec,
+            graph=graph,
+            store=store,
+            observed=observed,
+            now=now,
+            seed=seed,
+            passwords=passwords,
+            rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
+        )
+        return _apply(plan, run, stamp, on_done)
 
 
 def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
@@ -75,64 +92,68 @@ def _start_rsa_keys(
 
 
 def _apply(
-    plan: Plan,
-    spec: Spec,
-    graph: IssuerGraph,
-    observed: Observed,
-    store: Store,
-    now: datetime,
-    stamp: str,
-    seed: Seed | None,
-    on_done: Callable[[IdentityName], None] | None,
-    rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
+    plan: Plan, run: _Run, stamp: str, on_done: Callable[[IdentityName], None] | None
 ) -> Applied:
-    issuer = _Issuer(spec, observed, store, now, seed, rsa_keys)
+    spec, graph, store = run.spec, run.graph, run.store
+    secrets: list[bytes] = []
     batch: list[tuple[str, dict[str, bytes]]] = []
+    in_place: dict[str, tuple[str, ...]] = {}
     with _Writer(store, stamp) as writer:
         for action in plan.actions:
-            cert, key = issuer.carry_out(action)
-            if cert is None or action.verb is Verb.UNCHANGED:
+            name = action.name
+            obs = run.observed.identities[name]
+            cert, key = run.carry_out(action)
+            if cert is None:
                 continue
-            obs = observed.identities[action.name]
-            wanted = derived_files(cert, [issuer.certs[n] for n in graph.chain(action.name)])
-            if action.new_key:
-                assert key is not None
-                wanted[KEY_FILE] = keys.to_pem(key)
+            if action.verb is Verb.UNCHANGED:
+                ident = spec.identities[name]
+                if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
+                    secrets.append(obs.files[SECRET])
+                continue
+            issuers = [run.certs[n] for n in graph.chain(name)]
+            wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
             changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-            batch.append((action.name, changed))
+            batch.append((name, changed))
+            if rewritten_keys:
+                in_place[name] = rewritten_keys
+            if SECRET in wanted:
+                secrets.append(wanted[SECRET])
             if len(batch) >= BATCH:
-                writer.write(batch)
-                batch = []
+                writer.write(batch, in_place)
+                batch, in_place = [], {}
             if on_done is not None:
-                on_done(action.name)
+                on_done(name)
         for revocation in plan.revocations:
-            batch.append((revocation.name, issuer.revocation_files(revocation)))
-        writer.write(batch)
+            batch.append((revocation.name, run.revocation_files(revocation)))
+        writer.write(batch, in_place)
     for retired in plan.retire:
         store.retire(retired, stamp)
-    store.write_manifest(manifest(spec, graph, issuer.certs, seed=seed))
-    return Applied(warnings=tuple(issuer.warnings))
+    roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
+    store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
+    store.write_manifest(manifest(spec, graph, run.certs, seed=run.seed))
+    return Applied(warnings=tuple(run.warnings), secrets=tuple(secrets))
 
 
-class _Issuer:
-    """Signs what the plan asks for, issuers first, and remembers every certificate
-    (chains are built from them) and the CAs' keys (they sign); no other private key
-    outlives its identity's turn."""
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    """What every step of one apply works with, and what it has made so far: every
+    certificate (chains are built from them) and the CAs' keys (they sign); no other
+    private key outlives its identity's turn."""
 
-    def __init__(
-        self,
-        spec: Spec,
-        observed: Observed,
-        store: Store,
-        now: datetime,
-        seed: Seed | None,
-        rsa_keys: dict[IdentityName, Future[keys.PrivateKey]],
-    ) -> None:
-        self.spec, self.observed, self.store, self.now, self.seed = spec, observed, store, now, seed
-        self.rsa_keys = rsa_keys
-        self.certs: dict[IdentityName, x509.Certificate] = {}
-        self.keys: dict[IdentityName, keys.PrivateKey] = {}
-        self.warnings: list[str] = []
+    spec: Spec
+    graph: IssuerGraph
+    store: Store
+    observed: Observed
+    now: datetime
+    seed: Seed | None
+    passwords: Passwords
+    rsa_keys: dict[IdentityName, Future[keys.PrivateKey]]
+    certs: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
+    ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def key_password(self, name: IdentityName) -> Password | None:
+        return self.passwords.get(self.spec.identities[name].key_password)
 
     def carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
         """The identity's certificate after this apply, new or the one on disk (None:
@@ -146,8 +167,10 @@ class _Issuer:
         if action.new_key:
             pending = self.rsa_keys.pop(name, None)
             key = pending.result() if pending else _new_key(ident, self.seed)
-        elif action.new_cert and key is None:
-            key = _reload_key(self.store, name)
+        elif key is None and (
+            action.new_cert or (action.verb is Verb.REPAIR and outputs.needs_encryption(ident, obs))
+        ):
+            key = _reload_key(self.store, name, self.key_password(name))
         if action.new_cert:
             assert key is not None
             cert = issue(
@@ -159,7 +182,7 @@ class _Issuer:
             cert = obs.cert
         self.certs[name] = cert
         if key is not None and ident.kind.is_ca:
-            self.keys[name] = key
+            self.ca_keys[name] = key
         return cert, key
 
     def _issuer(self, ident: Identity) -> Identity | None:
@@ -169,7 +192,7 @@ class _Issuer:
         issuer = self._issuer(ident)
         if issuer is None:
             return None
-        signer = Signer(cert=self.certs[issuer.name], key=self.keys[issuer.name])
+        signer = Signer(cert=self.certs[issuer.name], key=self.ca_keys[issuer.name])
         if _clamped_by(ident, signer.cert, self.now) > CLAMP_NOTICE:
             self.warnings.append(
                 f"{ident.name}: validity clamped to end with its issuer {issuer.name!r} "
@@ -178,7 +201,9 @@ class _Issuer:
         return signer
 
     def revocation_files(self, action: RevocationAction) -> dict[str, bytes]:
-        return _revocation_files(action, self.observed, self.certs, self.keys, self.spec, self.now)
+        return _revocation_files(
+            action, self.observed, self.certs, self.ca_keys, self.spec, self.now
+        )
 
 
 class _Writer:
@@ -193,9 +218,13 @@ class _Writer:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkiform-writer")
         self.pending: Future[None] | None = None
 
-    def write(self, batch: list[tuple[str, dict[str, bytes]]]) -> None:
+    def write(
+        self, batch: list[tuple[str, dict[str, bytes]]], in_place: dict[str, tuple[str, ...]]
+    ) -> None:
         self.wait()
-        self.pending = self.pool.submit(self.store.replace_batch, batch, self.stamp)
+        self.pending = self.pool.submit(
+            self.store.replace_batch, batch, self.stamp, in_place=in_place
+        )
 
     def wait(self) -> None:
         if self.pending is not None:
@@ -212,13 +241,53 @@ class _Writer:
             self.wait()
 
 
-def _reload_key(store: Store, name: IdentityName) -> keys.PrivateKey:
-    """A leaf's key, read again when it is reissued: observe keeps no leaf keys."""
+def _files(
+    action: Action,
+    run: _Run,
+    obs: ObservedIdentity,
+    cert: x509.Certificate,
+    key: keys.PrivateKey | None,
+    issuers: list[x509.Certificate],
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Every file of an identity that changes (or may: the caller compares bytes), and the
+    key files rewritten in place: a plain key encrypted is the same key, and its plain copy
+    must not linger in the archive."""
+    name = action.name
+    ident = run.spec.identities[name]
+    password = run.key_password(name)
+    wanted = derived_files(cert, issuers)
+    key_pem = obs.files.get(KEY_FILE)
+    in_place: tuple[str, ...] = ()
+    if action.new_key or outputs.needs_encryption(ident, obs):
+        assert key is not None
+        key_pem = wanted[KEY_FILE] = keys.to_pem(key, password.reveal() if password else None)
+        in_place = () if action.new_key else (KEY_FILE, KEY_DER)
+    chain = run.graph.chain(name)
+    material = Material(
+        cert=cert, issuers=issuers, anchor=chain[-1] if chain else name, key_pem=key_pem
+    )
+    private_key = (
+        (lambda: key)
+        if key is not None
+        else functools.partial(_reload_key, run.store, name, password)
+    )
+    wanted |= outputs.build(
+        ident,
+        material,
+        list(outputs.stale(ident, obs, material)),
+        run.passwords,
+        private_key,
+    )
+    return wanted, in_place
+
+
+def _reload_key(store: Store, name: IdentityName, password: Password | None) -> keys.PrivateKey:
+    """A leaf's key, read again when it is reissued or bundled: observe keeps no leaf keys."""
     data = store.read(name, KEY_FILE)
     if data is None:
         raise StoreError(f"{store.root / name / KEY_FILE}: vanished during apply")
     try:
-        return keys.load_pem(data)
+        return keys.load_pem(data, password.reveal() if password else None)
     except keys.KeyLoadError as e:
         raise StoreError(f"{store.root / name / KEY_FILE}: {e}") from e
 
@@ -299,8 +368,11 @@ def manifest(
                 "public_key_sha256": keys.fingerprint(cert.public_key()),
             },
             "files": {
-                f.removesuffix(".pem"): f"{name}/{f}"
-                for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+                **{
+                    f.removesuffix(".pem"): f"{name}/{f}"
+                    for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
+                },
+                **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
             },
         }
     # one identity a line: diffable, and written by json's C encoder (indent= is not)
@@ -308,8 +380,10 @@ def manifest(
         f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
         for name, entry in entries.items()
     )
-    mark = f'"{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}, ' if seed else ""
-    return f'{{"pkiform_manifest": 1, {mark}"identities": {{\n{lines}\n}}}}\n'.encode()
+    top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
+    if seed:
+        top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
+    return f'{{{top}, "identities": {{\n{lines}\n}}}}\n'.encode()
 
 
 REPRODUCIBLE = "reproducible"

@@ -8,12 +8,15 @@ from enum import StrEnum
 
 from cryptography import x509
 
+from pkiform import outputs
 from pkiform.durations import format_span
 from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Spec
 from pkiform.observe import Observed, ObservedIdentity
-from pkiform.planner import derived_files, renewal_due
+from pkiform.outputs import Material, derived_files
+from pkiform.planner import renewal_due
 from pkiform.revocation import crl_signed_by, ocsp_signed_by
+from pkiform.store import BUNDLE, KEY_FILE, TRUSTSTORE
 
 
 class Health(StrEnum):
@@ -69,7 +72,8 @@ def check(
         if cert is not None and ident.revoked is not None:
             _check_revoked(ident, cert, issuer_crl, found)
         elif cert is not None:
-            _check_certificate(ident, cert, obs, chain, now, warn_within, found)
+            anchor = graph.chain(name)[-1] if chain else name
+            _check_certificate(ident, cert, obs, chain, anchor, now, warn_within, found)
         # a revoked identity that was issued keeps its CRL or OCSP response fresh
         # (revocation_planner.py); one revoked before it was issued has neither
         maintained = ident.revoked is None or cert is not None
@@ -105,7 +109,11 @@ def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
     if not obs.files:
         found.errors.append("not issued yet (run pkiform apply)")
         return
-    if obs.public_key is None:
+    if obs.key_locked and not obs.key_refused:
+        found.warnings.append(
+            "key.pem is encrypted: not checked against cert.pem without its password"
+        )
+    elif obs.public_key is None:
         found.errors.append(obs.key_problem or "key.pem is missing")
     if obs.cert is None:
         found.errors.append(obs.cert_problem or "cert.pem is missing")
@@ -120,18 +128,30 @@ def _check_certificate(
     cert: x509.Certificate,
     obs: ObservedIdentity,
     chain: list[x509.Certificate | None],
+    anchor: str,
     now: datetime,
     warn_within: timedelta | None,
     found: _Findings,
 ) -> None:
     found.errors += _chain_problems(cert, chain, now)
     if all(c is not None for c in chain):
-        wanted = derived_files(cert, [c for c in chain if c is not None])
+        issuers = [c for c in chain if c is not None]
+        wanted = derived_files(cert, issuers)
         found.errors += [
             f"{f} does not match the certificates it should hold"
             for f, data in wanted.items()
             if obs.files.get(f) != data
         ]
+        if outputs.needs_encryption(ident, obs):
+            found.errors.append("key.pem is not encrypted; key.encrypt asks for it")
+        material = Material(
+            cert=cert, issuers=issuers, anchor=anchor, key_pem=obs.files.get(KEY_FILE)
+        )
+        for filename, why in outputs.stale(ident, obs, material).items():
+            # a PKCS#12 file whose password status was not given is not judged
+            unchecked = filename in (BUNDLE, TRUSTSTORE) and filename in obs.files
+            unchecked = unchecked and filename not in obs.p12
+            (found.warnings if unchecked else found.errors).append(why)
     end = cert.not_valid_after_utc
     if end <= now:
         found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +38,17 @@ class KeyLoadError(ValueError):
     """key.pem is not a private key pkiform can use."""
 
 
+class KeyLocked(KeyLoadError):
+    """key.pem is encrypted and no password was given to open it."""
+
+
+class KeyRefused(KeyLoadError):
+    """key.pem is encrypted and does not open with the password given."""
+
+
+_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
 def generate(spec: KeySpec) -> PrivateKey:
     """A fresh private key of the spec's type."""
     if spec.type is KeyType.RSA:
@@ -65,25 +78,56 @@ def deterministic_ecdsa(key: PrivateKey) -> bool | None:
     return None
 
 
-def to_pem(key: PrivateKey) -> bytes:
-    """PKCS#8 PEM, unencrypted: the file is protected by its 0600 mode."""
+def to_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
+    """PKCS#8 PEM: unencrypted, protected by its 0600 mode, or with a password encrypted
+    as cryptography's best available choice (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password is not None
+        else serialization.NoEncryption()
+    )
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
 
 
-def load_pem(data: bytes) -> PrivateKey:
-    """Parse key.pem. RSA's expensive self-check is skipped (36-259 ms per key): every
-    signature pkiform makes is verified against the certificate's public key instead."""
+def is_encrypted(data: bytes) -> bool:
+    """Whether key.pem is an encrypted PKCS#8 key (told by its PEM label alone)."""
+    return data.lstrip().startswith(_ENCRYPTED_PEM)
+
+
+def pem_to_der(data: bytes) -> bytes:
+    """The DER inside a one-block PEM file: for key.pem, its PKCS#8 structure, encrypted
+    or not, byte for byte (so key.der needs no password and keeps key.pem's encryption)."""
+    lines = data.strip().splitlines()
+    if (
+        len(lines) < 2
+        or not lines[0].startswith(b"-----BEGIN ")
+        or not lines[-1].startswith(b"-----END ")
+    ):
+        raise KeyLoadError("key.pem is not a PEM file")
+    try:
+        return base64.b64decode(b"".join(lines[1:-1]), validate=True)
+    except binascii.Error as e:
+        raise KeyLoadError("key.pem is not a PEM file") from e
+
+
+def load_pem(data: bytes, password: bytes | None = None) -> PrivateKey:
+    """Parse key.pem, decrypting it with `password` when it is encrypted. RSA's expensive
+    self-check is skipped (36-259 ms per key): every signature pkiform makes is verified
+    against the certificate's public key instead."""
+    encrypted = is_encrypted(data)
+    if encrypted and password is None:
+        raise KeyLocked("key.pem is encrypted")
     try:
         key = serialization.load_pem_private_key(
-            data, password=None, unsafe_skip_rsa_key_validation=True
+            data, password=password if encrypted else None, unsafe_skip_rsa_key_validation=True
         )
-    except TypeError as e:
-        raise KeyLoadError("key.pem is encrypted; pkiform writes unencrypted PKCS#8") from e
+    except TypeError as e:  # encrypted under a label other than PKCS#8's
+        raise KeyLoadError("key.pem is encrypted in a form pkiform does not read") from e
     except ValueError as e:
+        if encrypted:
+            raise KeyRefused("key.pem does not open with its password") from e
         raise KeyLoadError("key.pem is not a readable PEM private key") from e
     if not isinstance(key, _SUPPORTED):
         raise KeyLoadError(f"key.pem holds an unsupported key type ({type(key).__name__})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NewType
@@ -90,6 +90,50 @@ DEFAULT_CRL_VALIDITY = Duration(text="7d", delta=timedelta(days=7))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordSource:
+    """Where a password comes from: an environment variable or a file, never the password
+    itself. Two sources are the same when they name the same variable or file."""
+
+    env: str | None = None
+    file: str | None = None  # as written; relative to the spec file's folder
+    # where the spec names it (the first place, when several identities share it)
+    path: str = field(default="", compare=False)
+    loc: Location | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"password file {self.file}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pkcs12Output:
+    """bundle.p12 or truststore.p12: a password-protected PKCS#12 file."""
+
+    password: PasswordSource
+    legacy: bool = False  # 3DES and SHA-1 for old readers, instead of AES-256 and SHA-256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesOutput:
+    """secret.yaml: a kubernetes.io/tls Secret."""
+
+    name: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outputs:
+    """The files an identity gets beside its PEM files."""
+
+    pkcs12: Pkcs12Output | None = None
+    truststore: Pkcs12Output | None = None
+    der: bool = False
+    kubernetes: KubernetesOutput | None = None
+
+
+NO_OUTPUTS = Outputs()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
     name: IdentityName
     kind: Kind
@@ -114,6 +158,9 @@ class Identity:
     crl_validity: Duration = DEFAULT_CRL_VALIDITY
     revoke_superseded: bool = False
     ocsp: bool = False
+    # key.encrypt: key.pem (and key.der) as encrypted PKCS#8 with this password
+    key_password: PasswordSource | None = None
+    outputs: Outputs = NO_OUTPUTS
 
     @property
     def common_name(self) -> str:

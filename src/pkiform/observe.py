@@ -9,9 +9,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from pkiform.keys import KeyLoadError, PrivateKey, PublicKey, load_pem, spki_der
+from pkiform import pkcs12
+from pkiform.keys import (
+    KeyLoadError,
+    KeyLocked,
+    KeyRefused,
+    PrivateKey,
+    PublicKey,
+    is_encrypted,
+    load_pem,
+    spki_der,
+)
 from pkiform.model import IdentityName
-from pkiform.store import Store
+from pkiform.passwords import IdentityPasswords
+from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +39,12 @@ class ObservedIdentity:
     key: PrivateKey | None = None
     key_problem: str | None = None
     key_matches_cert: bool = False
+    key_encrypted: bool = False  # key.pem is encrypted PKCS#8
+    key_locked: bool = False  # ... and was not opened: no password, or not this one
+    key_refused: bool = False  # ... because the password given does not open it
+    # bundle.p12 and truststore.p12, opened with their passwords: what they hold, or
+    # None when the password does not open them (absent: not there, or no password)
+    p12: Mapping[str, pkcs12.Contents | None] = field(default_factory=dict)
     interrupted: bool = False  # an apply stopped half-way through replacing its files
     crl: x509.CertificateRevocationList | None = None
     ocsp_response: ocsp.OCSPResponse | None = None
@@ -50,6 +67,7 @@ class Observed:
     identities: Mapping[IdentityName, ObservedIdentity]
     on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
     manifest: bytes | None = None
+    trust_bundle: bytes | None = None
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -57,15 +75,24 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def observe_one(
-    store: Store, name: IdentityName, *, archive: bool = False, keep_key: bool = False
+    store: Store,
+    name: IdentityName,
+    *,
+    archive: bool = False,
+    keep_key: bool = False,
+    passwords: IdentityPasswords | None = None,
 ) -> ObservedIdentity:
-    """Read and parse one identity's files (and the certificates it archived, if asked).
+    """Read and parse one identity's files (and the certificates it archived, if asked),
+    opening the encrypted ones whose passwords are given.
 
     A folder that cannot be read (a link, no permission) raises StoreError: planning
     around it would treat its files as missing and replace them, a CA key included."""
+    passwords = passwords or IdentityPasswords()
     files, interrupted = store.read_identity(name)
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
-    key, key_problem = _parse_key(files.get("key.pem"))
+    key_data = files.get(KEY_FILE)
+    key_password = passwords.key.reveal() if passwords.key else None
+    key, key_problem, locked = _parse_key(key_data, key_password)
     public_key = key.public_key() if key is not None else None
     matches = (
         cert is not None
@@ -81,6 +108,10 @@ def observe_one(
         key=key if keep_key else None,
         key_problem=key_problem,
         key_matches_cert=matches,
+        key_encrypted=key_data is not None and is_encrypted(key_data),
+        key_locked=locked,
+        key_refused=locked and key_password is not None,
+        p12=_open_p12(files, passwords),
         interrupted=interrupted,
         crl=_parse_crl(files.get("crl.pem")),
         ocsp_response=_parse_ocsp(files.get("ocsp.der")),
@@ -94,16 +125,30 @@ def observe(
     *,
     with_archive: Collection[IdentityName] = (),
     keep_keys: Collection[IdentityName] = (),
+    passwords: Mapping[IdentityName, IdentityPasswords] | None = None,
 ) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name.
-    Private keys are kept only for `keep_keys` (the CAs, which sign)."""
+    Private keys are kept only for `keep_keys` (the CAs, which sign); encrypted files are
+    opened with `passwords` where given."""
+    passwords = passwords or {}
     identities = {
-        name: observe_one(store, name, archive=name in with_archive, keep_key=name in keep_keys)
+        name: observe_one(
+            store,
+            name,
+            archive=name in with_archive,
+            keep_key=name in keep_keys,
+            passwords=passwords.get(name),
+        )
         for name in names
     }
     identities = _with_key_witnesses(identities)
     others = tuple(n for n in store.names_on_disk() if n not in identities)
-    return Observed(identities=identities, on_disk_only=others, manifest=store.read_manifest())
+    return Observed(
+        identities=identities,
+        on_disk_only=others,
+        manifest=store.read_manifest(),
+        trust_bundle=store.read_top(TRUST_BUNDLE),
+    )
 
 
 def _with_key_witnesses(
@@ -185,10 +230,30 @@ def _archived(store: Store, name: IdentityName) -> list[x509.Certificate]:
     return certs
 
 
-def _parse_key(data: bytes | None) -> tuple[PrivateKey | None, str | None]:
+def _parse_key(
+    data: bytes | None, password: bytes | None
+) -> tuple[PrivateKey | None, str | None, bool]:
+    """The key, or why it is unusable, and whether it is encrypted and stayed shut."""
     if data is None:
-        return None, None
+        return None, None, False
     try:
-        return load_pem(data), None
+        return load_pem(data, password), None, False
+    except (KeyLocked, KeyRefused) as e:
+        return None, str(e), True
     except KeyLoadError as e:
-        return None, str(e)
+        return None, str(e), False
+
+
+def _open_p12(
+    files: Mapping[str, bytes], passwords: IdentityPasswords
+) -> dict[str, pkcs12.Contents | None]:
+    opened: dict[str, pkcs12.Contents | None] = {}
+    for filename, password in ((BUNDLE, passwords.pkcs12), (TRUSTSTORE, passwords.truststore)):
+        data = files.get(filename)
+        if data is None or password is None:
+            continue
+        try:
+            opened[filename] = pkcs12.read(data, password.reveal())
+        except ValueError:  # a wrong password, or not a PKCS#12 file: rewritten either way
+            opened[filename] = None
+    return opened

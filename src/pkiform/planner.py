@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
 
+from pkiform import outputs
 from pkiform.drift import differences
 from pkiform.durations import format_span
+from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.keys import spec_of
-from pkiform.model import Identity, IdentityName, Spec
-from pkiform.observe import Observed, ObservedIdentity, cert_pem
+from pkiform.model import Identity, IdentityName, Kind, Spec
+from pkiform.observe import Observed, ObservedIdentity
+from pkiform.outputs import Material, derived_files
+from pkiform.password_planner import password_problems
+from pkiform.passwords import NO_PASSWORDS, Passwords
 from pkiform.revocation_planner import RevocationAction, plan_revocation
+from pkiform.store import KEY_FILE
 
 
 class Verb(StrEnum):
     CREATE = "create"  # nothing on disk yet
     REISSUE = "reissue"  # new certificate, same key
     REKEY = "rekey"  # new key and new certificate
-    REPAIR = "repair"  # certificate fine; chain.pem, fullchain.pem or ca.pem rewritten
+    REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
     BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
     UNCHANGED = "unchanged"
 
@@ -53,10 +59,16 @@ class Plan:
     revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
     on_disk_only: tuple[str, ...] = ()  # identity folders the spec no longer names
     retire: tuple[str, ...] = ()  # those of them that apply --prune moves to the archive
+    # why trust-bundle.pem is rewritten while no root's certificate changes, else None
+    trust_bundle: str | None = None
+    # passwords apply needs and does not have, or that do not open a key: it refuses
+    password_problems: tuple[Diagnostic, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes or self.revocations or self.retire)
+        return bool(
+            self.changes or self.revocations or self.retire or self.trust_bundle is not None
+        )
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -75,25 +87,38 @@ def plan(
     *,
     rekey: Collection[IdentityName] = (),
     prune: bool = False,
+    passwords: Passwords = NO_PASSWORDS,
 ) -> Plan:
     """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
-    responses, then (with `prune`) the retired folders."""
+    responses, then (with `prune`) the retired folders; and the passwords it lacks."""
     decided: dict[IdentityName, Action] = {}
+    materials: dict[IdentityName, Material] = {}
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
         obs = observed.identities[name]
+        chain = graph.chain(name)
+        issuer_chain = [observed.identities[n].cert for n in chain]
+        issuers = [c for c in issuer_chain if c is not None]
+        if obs.cert is not None and len(issuers) == len(issuer_chain):
+            materials[name] = Material(
+                cert=obs.cert,
+                issuers=issuers,
+                anchor=chain[-1] if chain else name,
+                key_pem=obs.files.get(KEY_FILE),
+            )
         # certificates this CA issued were signed by key.pem: its cert.pem is what changed
         vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
         decided[name] = _decide(
             ident,
             issuer,
             obs,
-            [observed.identities[n].cert for n in graph.chain(name)],
+            issuer_chain,
             decided.get(issuer.name) if issuer else None,
             now,
             name in rekey,
             key_vouched=vouched,
+            material=materials.get(name),
         )
     revocations = plan_revocation(
         spec,
@@ -108,6 +133,29 @@ def plan(
         revocations=revocations,
         on_disk_only=observed.on_disk_only,
         retire=observed.on_disk_only if prune else (),
+        trust_bundle=_trust_bundle_problem(spec, observed, decided),
+        password_problems=password_problems(
+            spec,
+            observed,
+            new_keys={n for n, a in decided.items() if a.new_key},
+            new_certs={n for n, a in decided.items() if a.new_cert},
+            repaired={n: materials.get(n) for n, a in decided.items() if a.verb is Verb.REPAIR},
+            revocations=revocations,
+            passwords=passwords,
+        ),
+    )
+
+
+def _trust_bundle_problem(
+    spec: Spec, observed: Observed, decided: Mapping[IdentityName, Action]
+) -> str | None:
+    """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
+    one does, that is reason enough, and the root's own action says so)."""
+    roots = [n for n, ident in spec.identities.items() if ident.kind is Kind.ROOT]
+    if any(decided[n].new_cert for n in roots):
+        return None
+    return outputs.trust_bundle_problem(
+        observed.trust_bundle, {n: observed.identities[n].cert for n in roots}
     )
 
 
@@ -131,6 +179,7 @@ def _decide(
     rekey_requested: bool,
     *,
     key_vouched: bool = False,
+    material: Material | None = None,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -168,7 +217,7 @@ def _decide(
     cert = obs.cert
     if cert is None:
         reasons.append(obs.cert_problem or "cert.pem is missing")
-    elif not obs.key_matches_cert:
+    elif not (obs.key_matches_cert or obs.key_locked):
         reasons.append("cert.pem does not match key.pem")
     else:
         reasons.extend(differences(ident, issuer, cert))
@@ -187,6 +236,10 @@ def _decide(
 
     assert cert is not None
     repairs = _derived_file_problems(obs, cert, issuer_chain)
+    if outputs.needs_encryption(ident, obs):
+        repairs.append("key.pem is not encrypted; key.encrypt asks for it (same key)")
+    if material is not None:
+        repairs.extend(outputs.stale(ident, obs, material).values())
     if repairs:
         return act(Verb.REPAIR, *repairs)
     return act(Verb.UNCHANGED)
@@ -196,6 +249,12 @@ def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -
     """Why the key on disk cannot be kept, or None. Where key.pem and cert.pem disagree,
     a leaf keeps its key (cert.pem is reissued for it) unless it is another identity's;
     a CA keeps it only when the certificates it issued show it is the CA's own key."""
+    if obs.key_locked:
+        if ident.key_password is None:
+            return "key.pem is encrypted, and the spec sets no key.encrypt password to open it"
+        # taken to be cert.pem's key until it must be opened; then its password must be given
+        have = spec_of(obs.cert.public_key()) if obs.cert is not None else ident.key
+        return None if have == ident.key else f"key: {have or 'unsupported type'} -> {ident.key}"
     if obs.public_key is None:
         return obs.key_problem or "key.pem is missing"
     have = spec_of(obs.public_key)
@@ -278,22 +337,6 @@ def renewal_due(
         left_text = format_span(left)
         return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
     return None
-
-
-def derived_files(
-    cert: x509.Certificate, issuer_chain: Sequence[x509.Certificate]
-) -> dict[str, bytes]:
-    """cert.pem, chain.pem, fullchain.pem and ca.pem for a certificate and the certificates
-    of its issuers, nearest first (empty for a root)."""
-    root = issuer_chain[-1] if issuer_chain else cert
-    chain_pem = b"".join(cert_pem(c) for c in issuer_chain[:-1])  # root excluded
-    own = cert_pem(cert)
-    return {
-        "cert.pem": own,
-        "chain.pem": chain_pem,
-        "fullchain.pem": own + chain_pem,
-        "ca.pem": cert_pem(root),
-    }
 
 
 def _derived_file_problems(

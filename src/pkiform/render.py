@@ -6,12 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pkiform import kubernetes
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.health import Health, IdentityHealth
 from pkiform.model import Spec
 from pkiform.planner import Action, Plan, Verb
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
+from pkiform.store import TRUST_BUNDLE
 
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {
@@ -43,6 +45,8 @@ def plan_text(plan: Plan, spec: Spec) -> str:
     for revocation in plan.revocations:
         lines.append(_revocation_line(revocation))
         lines += [f"      {reason}" for reason in revocation.reasons]
+    if plan.trust_bundle is not None:
+        lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
     lines += _on_disk_only_lines(plan)
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     if plan.has_changes or plan.blocked:
@@ -53,6 +57,8 @@ def plan_text(plan: Plan, spec: Spec) -> str:
         ]
         if plan.revocations:
             parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
+        if plan.trust_bundle is not None:
+            parts.append(f"{TRUST_BUNDLE} to write")
         if plan.retire:
             parts.append(f"{len(plan.retire)} to archive")
         if plan.blocked:
@@ -114,6 +120,7 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "revocations": [revocation_json(r) for r in plan.revocations],
             "on_disk_only": list(plan.on_disk_only),
             "retire": list(plan.retire),
+            "trust_bundle": plan.trust_bundle,
             "warnings": [str(w) for w in warnings],
         }
     )
@@ -126,6 +133,8 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str]) -> str:
         for a in plan.changes
     ]
     lines += [_revocation_line(r) for r in plan.revocations]
+    if plan.trust_bundle is not None:
+        lines.append(f"  ~ {TRUST_BUNDLE}: written ({plan.trust_bundle})")
     lines += [f"warning: {w}" for w in runtime_warnings]
     lines += _on_disk_only_lines(plan)
     n = len(plan.changes)
@@ -146,6 +155,11 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "warnings": list(runtime_warnings),
         }
     )
+
+
+def kubernetes_stream(secrets: Sequence[bytes]) -> str:
+    """`apply --emit kubernetes`: every Secret, one multi-document stream for kubectl."""
+    return kubernetes.stream(secrets)
 
 
 def status_text(report: Sequence[IdentityHealth]) -> str:

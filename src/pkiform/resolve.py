@@ -26,8 +26,12 @@ from pkiform.model import (
     KeySpec,
     KeyType,
     Kind,
+    KubernetesOutput,
     NameConstraints,
     NameSet,
+    Outputs,
+    PasswordSource,
+    Pkcs12Output,
     Revocation,
     Spec,
 )
@@ -115,6 +119,9 @@ def oid_problem(text: str) -> str | None:
             f"{arcs[0]}; got {describe(text)}"
         )
     return None
+
+
+_PASSWORD_FIELDS = frozenset({"password_env", "password_file"})
 
 
 class _Resolver:
@@ -238,6 +245,8 @@ class _Resolver:
             )
         revoked = raw.get("revoked")
         path_length = raw.get("path_length")
+        key_path = self.inherited(name, raw, "key")
+        key_raw = raw.get("key") or defaults.get("key") or {}
         return Identity(
             name=IdentityName(name),
             kind=kind,
@@ -268,6 +277,69 @@ class _Resolver:
             ),
             revoke_superseded=bool(raw.get("revoke_superseded", False)),
             ocsp=bool(raw.get("ocsp", False)),
+            key_password=self.password_source((*key_path, "encrypt"), key_raw.get("encrypt")),
+            outputs=self.outputs(name, raw, defaults),
+        )
+
+    def password_source(
+        self, path: JsonPath, raw: Mapping[str, Any] | None
+    ) -> PasswordSource | None:
+        """Exactly one of password_env and password_file, remembered with where it is written."""
+        if raw is None:
+            return None
+        given = [f for f in ("password_env", "password_file") if f in raw]
+        if len(given) != 1:
+            self.error(
+                path,
+                "give one of password_env or password_file (where the password comes from)"
+                if not given
+                else "give one of password_env or password_file, not both",
+            )
+            return None
+        where = (*path, given[0])
+        return PasswordSource(
+            env=raw.get("password_env"),
+            file=raw.get("password_file"),
+            path=dotted(where),
+            loc=self.doc.loc(where),
+        )
+
+    def outputs(self, name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Outputs:
+        """defaults.outputs with the identity's own merged over them, output by output."""
+        own = raw.get("outputs") or {}
+        base = defaults.get("outputs") or {}
+
+        def merged(field: str) -> tuple[Any, JsonPath]:
+            """One output's merged value, and where its password source is written."""
+            mine: JsonPath = ("identities", name, "outputs", field)
+            if field not in own:
+                return base.get(field), ("defaults", "outputs", field)
+            value, default = own[field], base.get(field)
+            if not (isinstance(value, dict) and isinstance(default, dict)):
+                return value, mine
+            if _PASSWORD_FIELDS & value.keys():  # a password source replaces the default's
+                default = {k: v for k, v in default.items() if k not in _PASSWORD_FIELDS}
+            elif _PASSWORD_FIELDS & default.keys():
+                return {**default, **value}, ("defaults", "outputs", field)
+            return {**default, **value}, mine
+
+        def pkcs12(field: str) -> Pkcs12Output | None:
+            value, path = merged(field)
+            source = self.password_source(path, value) if isinstance(value, dict) else None
+            if source is None:
+                return None
+            return Pkcs12Output(password=source, legacy=bool(value.get("legacy", False)))
+
+        kubernetes, _ = merged("kubernetes")
+        return Outputs(
+            pkcs12=pkcs12("pkcs12"),
+            truststore=pkcs12("truststore"),
+            der=bool(merged("der")[0]),
+            kubernetes=KubernetesOutput(
+                name=kubernetes.get("name", name), namespace=kubernetes.get("namespace")
+            )
+            if isinstance(kubernetes, dict)  # {} asks for one with the defaults
+            else None,
         )
 
     def revocation(self, path: JsonPath, raw: Mapping[str, Any] | None) -> Revocation | None:

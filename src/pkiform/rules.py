@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -12,13 +13,16 @@ from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
 from pkiform.resolve import dns_problem
 from pkiform.source import Document, JsonPath, dotted
-from pkiform.store import ARCHIVE, MANIFEST
+from pkiform.store import ARCHIVE, MANIFEST, TRUST_BUNDLE
 
 # OpenSSL's default verify depth: intermediates allowed between a leaf and its root
 MAX_INTERMEDIATES = 100
 
 # names the output directory itself uses beside the identities' folders
-RESERVED_NAMES = (MANIFEST, ARCHIVE)
+RESERVED_NAMES = (MANIFEST, ARCHIVE, TRUST_BUNDLE)
+
+# a Secret's name is a DNS subdomain (RFC 1123), as the schema's outputs.kubernetes.name
+_KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 _CA_ONLY = (
     "path_length",
@@ -75,6 +79,9 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
                 f"({ident.validity}), or every apply would reissue it",
                 key=not own,
             )
+
+    for path, message, warning in _output_problems(spec, doc):
+        report(path, message, warning=warning, key=True)
 
     cycles = graph.cycles()
     for cycle in cycles:
@@ -243,3 +250,71 @@ def email_within(address: str, constraint: str) -> bool:
     if constraint.startswith("."):
         return domain.endswith(constraint)
     return domain == constraint
+
+
+def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
+    """Outputs that cannot be written as asked, and legacy encryption (a warning)."""
+    secrets: dict[tuple[str | None, str], str] = {}
+    for name, ident in spec.identities.items():
+        kubernetes = ident.outputs.kubernetes
+        if kubernetes is None:
+            continue
+        written = _first_written(
+            doc,
+            ("identities", name, "outputs", "kubernetes"),
+            ("identities", name, "key", "encrypt"),
+            ("identities", name),
+        )
+        if ident.key_password is not None:
+            yield (
+                written,
+                "a Kubernetes Secret holds the key unencrypted (tls.key), so it cannot go "
+                "with key.encrypt; turn one of them off (outputs: {kubernetes: false})",
+                False,
+            )
+        if not _KUBERNETES_NAME.match(kubernetes.name):
+            yield (
+                written,
+                f"the Secret's name defaults to the identity's, and {name!r} is no Kubernetes "
+                "name (lowercase letters, digits, '-' and '.'); set outputs.kubernetes.name",
+                False,
+            )
+        where = (kubernetes.namespace, kubernetes.name)
+        if where in secrets:
+            namespace = f" in namespace {kubernetes.namespace!r}" if kubernetes.namespace else ""
+            yield (
+                written,
+                f"identity {secrets[where]!r} already writes the Secret {kubernetes.name!r}"
+                f"{namespace}; set another outputs.kubernetes.name",
+                False,
+            )
+        secrets.setdefault(where, name)
+    for path in _legacy_paths(doc):
+        yield (
+            path,
+            "legacy PKCS#12 encryption (3DES, SHA-1) is weak: use it only for readers that "
+            "cannot open AES-256 bundles (old Java, Windows and macOS)",
+            True,
+        )
+
+
+def _first_written(doc: Document, *paths: JsonPath) -> JsonPath:
+    return next((p for p in paths if doc.written(p)), paths[-1])
+
+
+def _legacy_paths(doc: Document) -> Iterator[JsonPath]:
+    """Every `legacy: true` written under an outputs mapping, in defaults or on an identity."""
+    places: list[tuple[JsonPath, object]] = [
+        (("defaults", "outputs"), (doc.data.get("defaults") or {}).get("outputs"))
+    ]
+    places += [
+        (("identities", name, "outputs"), raw.get("outputs"))
+        for name, raw in doc.data["identities"].items()
+    ]
+    for base, outputs in places:
+        if not isinstance(outputs, dict):
+            continue
+        for field in ("pkcs12", "truststore"):
+            value = outputs.get(field)
+            if isinstance(value, dict) and value.get("legacy") is True:
+                yield (*base, field, "legacy")

@@ -196,6 +196,10 @@ _PATTERN_HINTS = {
         "serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, "
         "OCSPSigning or a dotted OID"
     ),
+    "password_env": "the name of an environment variable like P12_PASSWORD (letters, digits, '_')",
+    # outputs.kubernetes: Kubernetes object names (RFC 1123)
+    "name": "a Kubernetes name: lowercase letters, digits, '-' and '.'",
+    "namespace": "a Kubernetes namespace: lowercase letters, digits and '-'",
 }
 
 
@@ -240,6 +244,8 @@ def _message(doc: Document, validator: Any, expected: Any, instance: Any, path: 
         if isinstance(instance, str):
             message += _did_you_mean(instance, [str(v) for v in expected])
         return message
+    if validator == "const" and expected is False:  # outputs: a mapping, or false for none
+        return f"expected a mapping, or false to turn it off; got {got}"
     if validator == "const":
         return f"expected {expected}; got {got}"
     if validator == "pattern":

@@ -21,7 +21,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,19 @@ FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
 # signed revocation data: public, re-made from the spec at will, refreshed every few
 # days, so a newer one simply replaces the old instead of filling the archive
 REVOCATION_FILES = ("crl.pem", "crl.der", "ocsp.der")
-_READ_ORDER = FILES + REVOCATION_FILES
+# the outputs an identity may ask for beside its PEM files (outputs.py makes them)
+CERT_DER = "cert.der"
+KEY_DER = "key.der"
+BUNDLE = "bundle.p12"
+TRUSTSTORE = "truststore.p12"
+SECRET = "secret.yaml"
+OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
+_READ_ORDER = FILES + REVOCATION_FILES + OUTPUT_FILES
 KEY_FILE = "key.pem"
+# files that hold a private key, plain or encrypted: created 0600
+PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET))
 MANIFEST = "manifest.json"
+TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI
 LOCK = ".lock"
 # staged files sit beside the live ones as .pending.<file>; the marker that makes
 # a staged group final is .pending.COMMIT
@@ -46,7 +56,7 @@ ARCHIVE = "archive"
 _PRIVATE = 0o600
 _PUBLIC = 0o644
 # the names in an identity's folder that pkiform reads or writes: none may be a link
-_OWN_NAMES = frozenset((*FILES, *REVOCATION_FILES, ARCHIVE))
+_OWN_NAMES = frozenset((*_READ_ORDER, ARCHIVE))
 _LINK = "is a symlink; pkiform does not follow links"
 _HOLDER_RETRIES = 3
 
@@ -106,8 +116,16 @@ class Store:
                     found[filename] = data
         return found, COMMIT in present
 
+    def absent(self, names: Iterable[str]) -> list[str]:
+        """The names that have no folder in the output directory (yet)."""
+        return [n for n in names if not os.path.lexists(self.root / n)]
+
     def read_manifest(self) -> bytes | None:
         return self._read(self.root / MANIFEST)
+
+    def read_top(self, filename: str) -> bytes | None:
+        """A file of the output directory itself (manifest.json, trust-bundle.pem)."""
+        return self._read(self.root / filename)
 
     def names_on_disk(self) -> list[str]:
         """Folders that hold an identity's files (whether or not the spec names them)."""
@@ -182,10 +200,20 @@ class Store:
         """Make `files` the identity's files, archiving any they replace, all or nothing."""
         self.replace_batch([(name, files)], stamp)
 
-    def replace_batch(self, batch: Sequence[tuple[str, Mapping[str, bytes]]], stamp: str) -> None:
+    def replace_batch(
+        self,
+        batch: Sequence[tuple[str, Mapping[str, bytes]]],
+        stamp: str,
+        *,
+        in_place: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
         """replace_files for many identities, each all or nothing. Durability is paid per
         batch, not per file: one file-system sync after staging (so no COMMIT marker can
-        point at unwritten data), one after the markers, one after the renames."""
+        point at unwritten data), one after the markers, one after the renames.
+
+        `in_place` names, per identity, files whose old version is not archived: a key
+        re-encrypted is the same key, and its plain copy must not linger in the archive."""
+        in_place = in_place or {}
         merged: dict[str, dict[str, bytes]] = {}
         for name, files in batch:  # one staging per folder: later files win
             merged.setdefault(name, {}).update(files)
@@ -205,7 +233,11 @@ class Store:
             self._stage(self.root / name, files)
         self._sync()
         for name, files in groups:
-            marker = json.dumps({"archive": stamp, "files": sorted(files)}).encode()
+            content: dict[str, Any] = {"archive": stamp, "files": sorted(files)}
+            overwritten = sorted(set(in_place.get(name, ())) & files.keys())
+            if overwritten:
+                content["in_place"] = overwritten
+            marker = json.dumps(content).encode()
             self._write_new(self.root / name / COMMIT, marker, _PUBLIC)
         if groups:
             self._sync()
@@ -256,8 +288,9 @@ class Store:
             elif entry.is_dir(follow_symlinks=False) and _staged(folder):
                 self._finish_or_discard(folder)
                 touched.append(entry.name)
-        for leftover in self.root.glob(f".{MANIFEST}.*.tmp"):
-            leftover.unlink()
+        for top in (MANIFEST, TRUST_BUNDLE):
+            for leftover in self.root.glob(f".{top}.*.tmp"):
+                leftover.unlink()
         if touched:
             self._sync()
         return touched
@@ -276,12 +309,17 @@ class Store:
 
     def write_manifest(self, data: bytes) -> bool:
         """Write manifest.json if its content changed; True when it did."""
-        if self.read_manifest() == data:
+        return self.write_top(MANIFEST, data)
+
+    def write_top(self, filename: str, data: bytes) -> bool:
+        """Write a file of the output directory itself if its content changed; True when
+        it did. Public files only: nothing written here is archived."""
+        if self.read_top(filename) == data:
             return False
-        tmp = self.root / f".{MANIFEST}.{os.getpid()}.tmp"
+        tmp = self.root / f".{filename}.{os.getpid()}.tmp"
         self._write_new(tmp, data, _PUBLIC)
         self._sync()
-        self._rename(tmp, self.root / MANIFEST)
+        self._rename(tmp, self.root / filename)
         self._sync()
         return True
 
@@ -301,6 +339,8 @@ class Store:
             isinstance(marker, dict)
             and isinstance(marker.get("files"), list)
             and all(f in _READ_ORDER for f in marker["files"])
+            and isinstance(marker.get("in_place", []), list)
+            and all(f in marker["files"] for f in marker.get("in_place", []))
             and isinstance(marker.get("archive"), str)
             and marker["archive"].isalnum()
         ):
@@ -322,6 +362,7 @@ class Store:
         marker = marker or self._read_marker(folder)
         assert marker is not None
         archive = folder / ARCHIVE / marker["archive"]
+        unarchived = {*REVOCATION_FILES, *marker.get("in_place", [])}
         for filename in marker["files"]:
             staged = folder / (PENDING + filename)
             if not os.path.lexists(staged):
@@ -329,7 +370,7 @@ class Store:
             live = folder / filename
             self._check_not_link(staged)
             self._check_not_link(live)
-            if os.path.lexists(live) and filename not in REVOCATION_FILES:
+            if os.path.lexists(live) and filename not in unarchived:
                 self._mkdir(archive, 0o700)
                 self._rename(live, _unused(archive / filename))
             self._rename(staged, live)
@@ -420,7 +461,7 @@ def _staged(folder: Path) -> list[Path]:
 
 
 def _mode(filename: str) -> int:
-    return _PRIVATE if filename == KEY_FILE else _PUBLIC
+    return _PRIVATE if filename in PRIVATE_FILES else _PUBLIC
 
 
 def _unused(path: Path) -> Path:

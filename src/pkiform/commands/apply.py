@@ -8,7 +8,7 @@ from typing import TextIO
 from pkiform.api import Spec
 from pkiform.commands.common import load
 from pkiform.commands.progress import Progress
-from pkiform.render import applied_json, applied_text
+from pkiform.render import applied_json, applied_text, kubernetes_stream
 
 
 def run(
@@ -24,9 +24,11 @@ def run(
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
+    emit: str | None = None,
 ) -> int:
-    """Make the output directory match the spec."""
-    spec = Spec(load(spec_path, stderr))
+    """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
+    only the Secrets, as one YAML stream, and the summary goes to stderr."""
+    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:
         applied = spec.apply(
@@ -42,5 +44,9 @@ def run(
     finally:
         progress.close()
     render = applied_json if as_json else applied_text
-    stdout.write(render(applied.plan, applied.warnings))
+    (stderr if emit else stdout).write(render(applied.plan, applied.warnings))
+    if emit == "kubernetes":
+        if not applied.secrets:
+            stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")
+        stdout.write(kubernetes_stream(applied.secrets))
     return 0

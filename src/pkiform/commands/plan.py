@@ -25,7 +25,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
-    spec = Spec(load(spec_path, stderr))
+    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
     stdout.write(

@@ -21,7 +21,8 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
-    report = Spec(load(spec_path, stderr)).status(out, at=now, warn_within=warn_within)
+    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    report = spec.status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
     failed = any(r.health is health.Health.ERROR or r.expiring for r in report)
     return 1 if failed else 0

@@ -1,0 +1,64 @@
+"""secret.yaml: a kubernetes.io/tls Secret, written field by field so that its bytes
+depend on its contents alone (a no-op apply leaves it byte-identical)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+# annotations under the project's own prefix, as Kubernetes asks of tools
+# (kubernetes.io/docs/concepts/overview/working-with-objects/annotations)
+ANNOTATION_PREFIX = "pkiform.dev/"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+def secret(
+    *,
+    name: str,
+    namespace: str | None,
+    identity: str,
+    serial: int,
+    not_after: datetime,
+    fullchain_pem: bytes,
+    key_pem: bytes,
+    ca_pem: bytes,
+) -> bytes:
+    """The Secret's YAML: tls.crt (fullchain), tls.key and ca.crt, base64 as `data` wants,
+    and annotations that say which certificate it holds."""
+    metadata = [f"  name: {_quote(name)}"]
+    if namespace is not None:
+        metadata.append(f"  namespace: {_quote(namespace)}")
+    lines = [
+        "apiVersion: v1",
+        "kind: Secret",
+        "metadata:",
+        *metadata,
+        "  labels:",
+        f"    {MANAGED_BY}: {_quote('pkiform')}",
+        "  annotations:",
+        f"    {ANNOTATION_PREFIX}identity: {_quote(identity)}",
+        f"    {ANNOTATION_PREFIX}serial: {_quote(format(serial, 'x'))}",
+        f"    {ANNOTATION_PREFIX}not-after: {_quote(f'{not_after:%Y-%m-%dT%H:%M:%SZ}')}",
+        "type: kubernetes.io/tls",
+        "data:",
+        f"  tls.crt: {_base64(fullchain_pem)}",
+        f"  tls.key: {_base64(key_pem)}",
+        f"  ca.crt: {_base64(ca_pem)}",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def stream(documents: Sequence[bytes]) -> str:
+    """Several Secrets as one multi-document YAML stream, for `kubectl apply -f -`."""
+    return "".join("---\n" + doc.decode() for doc in documents)
+
+
+def _quote(text: str) -> str:
+    # a JSON string is a YAML double-quoted scalar: "0123" and "true" stay text
+    return json.dumps(text)
+
+
+def _base64(data: bytes) -> str:
+    return _quote(base64.b64encode(data).decode("ascii"))
