@@ -338,3 +338,44 @@ def test_graph_and_schema_match_the_command_line(
     assert json.loads(pkiform.json_schema())["$schema"].endswith("2020-12/schema")
     with pytest.raises(ValueError, match="expected one of text, dot, mermaid"):
         pkiform.load(path).graph("svg")
+
+
+# --- outputs and passwords ------------------------------------------------------------------
+
+WITH_OUTPUTS = SPEC.replace(
+    "    dns: [localhost]\n",
+    "    dns: [localhost]\n"
+    "    key: {type: ec, curve: P-256, encrypt: {password_env: API_TEST_KEY_PW}}\n"
+    "    outputs: {pkcs12: {password_env: API_TEST_P12_PW}}\n",
+).replace(
+    "    email: [alice@example.com]\n",
+    "    email: [alice@example.com]\n    outputs: {kubernetes: {namespace: t}}\n",
+)
+
+
+def test_outputs_and_encrypted_keys_work_through_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TEST_KEY_PW", "key password for the api test")
+    monkeypatch.setenv("API_TEST_P12_PW", "bundle password for the api test")
+    applied = pkiform.loads(WITH_OUTPUTS).apply(tmp_path / "pki")
+    web = applied.pki["web"]
+    assert web.key_pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert spki_der(web.key.public_key()) == spki_der(web.cert.public_key())  # decrypted
+    assert applied.secrets == ((tmp_path / "pki" / "alice" / "secret.yaml").read_bytes(),)
+    assert (tmp_path / "pki" / "web" / "bundle.p12").exists()
+    # the ssl contexts open the encrypted key with the spec's password
+    result = exchange(web.server_context(), applied.pki["alice"].client_context(), "localhost")
+    assert_connected(result, server_cn="web", client_cn="alice")
+    assert not pkiform.loads(WITH_OUTPUTS).plan(tmp_path / "pki").has_changes
+
+
+def test_a_missing_password_is_a_spec_error_naming_it_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("API_TEST_KEY_PW", raising=False)
+    monkeypatch.setenv("API_TEST_P12_PW", "bundle password for the api test")
+    with pytest.raises(pkiform.SpecError) as caught:
+        pkiform.loads(WITH_OUTPUTS).apply(tmp_path / "pki")
+    assert any("API_TEST_KEY_PW" in str(d) for d in caught.value.diagnostics)
+    assert not (tmp_path / "pki").exists()

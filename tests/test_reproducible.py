@@ -358,3 +358,25 @@ def test_rotate_key_is_ignored_with_a_seed_and_said_so(
     assert "rotate_key is ignored with a seed" in done.out
     assert "~ web: reissue" in done.out
     assert (tmp_path / "pki" / "web" / "key.pem").read_bytes() == key
+
+
+def test_salted_outputs_are_named_in_a_warning(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPRO_P12_PASSWORD", "a bundle password")
+    text = SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}").replace(
+        "    dns: [api.example.com]\n",
+        "    dns: [api.example.com]\n    outputs: {pkcs12: {password_env: REPRO_P12_PASSWORD}}\n",
+    )
+    (tmp_path / "seed").write_bytes(SEED)
+    done = run_cli(
+        "apply", write_spec(text), "-o", tmp_path / "pki", "--seed-file", tmp_path / "seed"
+    )
+    assert done.code == 0, done.err
+    assert (
+        "warning: encrypted files (api: key.encrypt, pkcs12, truststore) take random salts"
+        in done.out
+    )

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreE
 from pkiform.model import IdentityName, Kind
 from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
-from pkiform.passwords import PasswordError, Passwords, by_identity, require_upfront
+from pkiform.passwords import Password, PasswordError, Passwords, by_identity, require_upfront
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
 from pkiform.read_passwords import read_passwords
@@ -183,7 +183,7 @@ class Spec:
         if not store.exists():
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
         # status checks only what opens; a missing password is not an error here
-        found = read_passwords(self.valid.spec, self._base(), self.environ)
+        found = self.read_passwords()
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
@@ -204,11 +204,15 @@ class Spec:
     def _base(self) -> Path:
         return self.base if self.base is not None else Path.cwd()
 
+    def read_passwords(self) -> Passwords:
+        """Every password the spec names, read from the environment and files now."""
+        return read_passwords(self.valid.spec, self._base(), self.environ)
+
     def _passwords(self, store: Store) -> Passwords:
         """Every password the spec names; those that plan and apply need whatever is on
         disk must be there (checked before anything is written)."""
         spec = self.valid.spec
-        found = read_passwords(spec, self._base(), self.environ)
+        found = self.read_passwords()
         require_upfront(spec, found, new=store.absent(spec.identities))
         return found
 
@@ -266,7 +270,10 @@ class PKI(Mapping[str, "IssuedIdentity"]):
         ident = self.spec.valid.spec.identities.get(IdentityName(name))
         if ident is None:
             raise KeyError(name)
-        return IssuedIdentity(name=name, kind=ident.kind, store=self._store)
+        password = None
+        if ident.key_password is not None:  # key.encrypt: read the password it names
+            password = self.spec.read_passwords().get(ident.key_password)
+        return IssuedIdentity(name=name, kind=ident.kind, store=self._store, password=password)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec.names)
@@ -286,6 +293,7 @@ class IssuedIdentity:
     name: str
     kind: Kind
     store: Store
+    password: Password | None = field(default=None, repr=False)  # of an encrypted key.pem
 
     @property
     def dir(self) -> Path:
@@ -333,8 +341,9 @@ class IssuedIdentity:
 
     @property
     def key(self) -> keys.PrivateKey:
+        """The private key, decrypted with the spec's password when key.pem is encrypted."""
         try:
-            return keys.load_pem(self.key_pem)
+            return keys.load_pem(self.key_pem, self._password())
         except keys.KeyLoadError as e:
             raise StoreError(f"{self.key_path}: {e}") from None
 
@@ -360,7 +369,7 @@ class IssuedIdentity:
         root (this identity's own root by default)."""
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.fullchain_path, self.key_path)
+        context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
         if client_auth:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=(trust or self).ca_path)
@@ -374,8 +383,11 @@ class IssuedIdentity:
         )
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if not self.kind.is_ca:
-            context.load_cert_chain(self.fullchain_path, self.key_path)
+            context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
         return context
+
+    def _password(self) -> bytes | None:
+        return self.password.reveal() if self.password is not None else None
 
     def _file(self, filename: str) -> bytes:
         data = self.store.read(self.name, filename)
@@ -416,13 +428,26 @@ def _for_seed(spec: SpecData, seed: Seed | None) -> SpecData:
 
 
 def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
-    rotating = [n for n, i in spec.identities.items() if i.rotate_key]
-    if seed is None or not rotating:
+    if seed is None:
         return ()
-    return (
-        f"rotate_key is ignored with a seed ({', '.join(rotating)}): a derived key is a "
-        "function of the seed, the name and the key spec",
-    )
+    warnings = []
+    rotating = [n for n, i in spec.identities.items() if i.rotate_key]
+    if rotating:
+        warnings.append(
+            f"rotate_key is ignored with a seed ({', '.join(rotating)}): a derived key is a "
+            "function of the seed, the name and the key spec"
+        )
+    salted = [
+        n
+        for n, i in spec.identities.items()
+        if i.key_password or i.outputs.pkcs12 or i.outputs.truststore
+    ]
+    if salted:
+        warnings.append(
+            f"encrypted files ({', '.join(salted)}: key.encrypt, pkcs12, truststore) take "
+            "random salts: they hold the same keys everywhere, but their bytes differ"
+        )
+    return tuple(warnings)
 
 
 def _refuse_mixing(store: Store, seed: Seed | None) -> None:
