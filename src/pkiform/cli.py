@@ -156,12 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# seconds. apply's writer thread needs the GIL back after each of its many short
-# system calls; at the default 5 ms hand-over it mostly waits while the main thread
-# signs. Measured at 1,000 EC leaves: fresh apply 2.0 s against 3.0 s by default.
-APPLY_SWITCH_INTERVAL = 0.0002
-
-
 def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     # only the command that runs is imported: `validate` never loads cryptography
     command = importlib.import_module(f"pkiform.commands.{args.command}")
@@ -205,13 +199,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         "graph": lambda: command.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: command.run(stdout=stdout),
     }
-    previous = sys.getswitchinterval()
-    if args.command == "apply":
-        sys.setswitchinterval(APPLY_SWITCH_INTERVAL)
-    try:
-        return runners[args.command]()
-    finally:
-        sys.setswitchinterval(previous)
+    return runners[args.command]()
 
 
 def main(

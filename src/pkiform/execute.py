@@ -98,34 +98,33 @@ def _apply(
     secrets: list[bytes] = []
     batch: list[tuple[str, dict[str, bytes]]] = []
     in_place: dict[str, tuple[str, ...]] = {}
-    with _Writer(store, stamp) as writer:
-        for action in plan.actions:
-            name = action.name
-            obs = run.observed.identities[name]
-            cert, key = run.carry_out(action)
-            if cert is None:
-                continue
-            if action.verb is Verb.UNCHANGED:
-                ident = spec.identities[name]
-                if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
-                    secrets.append(obs.files[SECRET])
-                continue
-            issuers = [run.certs[n] for n in graph.chain(name)]
-            wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
-            changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-            batch.append((name, changed))
-            if rewritten_keys:
-                in_place[name] = rewritten_keys
-            if SECRET in wanted:
-                secrets.append(wanted[SECRET])
-            if len(batch) >= BATCH:
-                writer.write(batch, in_place)
-                batch, in_place = [], {}
-            if on_done is not None:
-                on_done(name)
-        for revocation in plan.revocations:
-            batch.append((revocation.name, run.revocation_files(revocation)))
-        writer.write(batch, in_place)
+    for action in plan.actions:
+        name = action.name
+        obs = run.observed.identities[name]
+        cert, key = run.carry_out(action)
+        if cert is None:
+            continue
+        if action.verb is Verb.UNCHANGED:
+            ident = spec.identities[name]
+            if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
+                secrets.append(obs.files[SECRET])
+            continue
+        issuers = [run.certs[n] for n in graph.chain(name)]
+        wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
+        changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
+        batch.append((name, changed))
+        if rewritten_keys:
+            in_place[name] = rewritten_keys
+        if SECRET in wanted:
+            secrets.append(wanted[SECRET])
+        if len(batch) >= BATCH:
+            store.replace_batch(batch, stamp, in_place=in_place)
+            batch, in_place = [], {}
+        if on_done is not None:
+            on_done(name)
+    for revocation in plan.revocations:
+        batch.append((revocation.name, run.revocation_files(revocation)))
+    store.replace_batch(batch, stamp, in_place=in_place)
     for retired in plan.retire:
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
@@ -204,41 +203,6 @@ class _Run:
         return _revocation_files(
             action, self.observed, self.certs, self.ca_keys, self.spec, self.now
         )
-
-
-class _Writer:
-    """Writes batches in order on a thread of its own, one at a time, while the next
-    batch is signed: file creation is system time, signing is user time, and the two
-    overlap on two cores (best with a short GIL switch interval: see cli). A failed
-    write stops the apply at the next batch."""
-
-    def __init__(self, store: Store, stamp: str) -> None:
-        self.store = store
-        self.stamp = stamp
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkiform-writer")
-        self.pending: Future[None] | None = None
-
-    def write(
-        self, batch: list[tuple[str, dict[str, bytes]]], in_place: dict[str, tuple[str, ...]]
-    ) -> None:
-        self.wait()
-        self.pending = self.pool.submit(
-            self.store.replace_batch, batch, self.stamp, in_place=in_place
-        )
-
-    def wait(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            pending.result()
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
-        # never return while a write runs: the caller's lock must outlive it
-        self.pool.shutdown(wait=True)
-        if error is None:
-            self.wait()
 
 
 def _files(
