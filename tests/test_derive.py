@@ -44,8 +44,8 @@ from pkiform.derive import (
     derive_key,
     derive_serial,
 )
+from pkiform.keys import hash_for
 from pkiform.model import KeySpec, KeyType
-from pkiform.profile import hash_for
 from pkiform.revocation import (
     Revoked,
     build_crl,

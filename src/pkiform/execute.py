@@ -301,7 +301,7 @@ CLAMP_NOTICE = timedelta(hours=1)
 
 
 def _clamped_by(ident: Identity, issuer_cert: x509.Certificate, now: datetime) -> timedelta:
-    _, not_after, _ = validity_window(ident, issuer_cert, now)
+    _, not_after = validity_window(ident, issuer_cert, now)
     return now.replace(microsecond=0) + ident.validity.delta - not_after
 
 

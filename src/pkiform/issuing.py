@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pkiform.derive import Seed, derive_serial
 from pkiform.errors import PkiformError
-from pkiform.keys import PrivateKey, deterministic_ecdsa, spec_of, spki_der
-from pkiform.model import Identity, KeyType
-from pkiform.profile import Profile, hash_for
+from pkiform.keys import PrivateKey, deterministic_ecdsa, signing_hash, spki_der
+from pkiform.model import Identity
+from pkiform.profile import Profile
 
 # backdate: peers whose clocks run a little slow would reject "not yet valid"
 BACKDATE = timedelta(minutes=5)
@@ -30,14 +31,13 @@ class Signer:
 
 def validity_window(
     identity: Identity, issuer_cert: x509.Certificate | None, now: datetime
-) -> tuple[datetime, datetime, bool]:
-    """not_before, not_after and whether not_after was clamped to the issuer's expiry."""
+) -> tuple[datetime, datetime]:
+    """not_before and not_after, clamped to the issuer's expiry."""
     start = now.replace(microsecond=0)
-    not_before = start - BACKDATE
     not_after = start + identity.validity.delta
-    if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
-        return not_before, issuer_cert.not_valid_after_utc, True
-    return not_before, not_after, False
+    if issuer_cert is not None:
+        not_after = min(not_after, issuer_cert.not_valid_after_utc)
+    return start - BACKDATE, not_after
 
 
 def issue(
@@ -54,7 +54,7 @@ def issue(
     public_key = key.public_key()
     signing_key = signer.key if signer else key
     issuer_name = signer.cert.subject if signer else profile.subject
-    not_before, not_after, _ = validity_window(identity, signer.cert if signer else None, now)
+    not_before, not_after = validity_window(identity, signer.cert if signer else None, now)
     if seed is None:
         # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
         serial = x509.random_serial_number()
@@ -80,16 +80,14 @@ def issue(
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
         )
-    signer_spec = spec_of(signing_key.public_key())
-    assert signer_spec is not None
     cert = builder.sign(
         signing_key,
-        hash_for(signer_spec),  # type: ignore[arg-type]
+        signing_hash(signing_key),  # type: ignore[arg-type]
         ecdsa_deterministic=deterministic_ecdsa(signing_key),
     )
     # RSA keys are loaded without their slow self-check (keys.load_pem), so a damaged
     # one shows up here instead; EC and EdDSA keys are fully checked when loaded
-    if signer_spec.type is KeyType.RSA:
+    if isinstance(signing_key, rsa.RSAPrivateKey):
         try:
             cert.verify_directly_issued_by(signer.cert if signer else cert)
         except (InvalidSignature, ValueError, TypeError) as e:

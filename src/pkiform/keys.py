@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
@@ -60,6 +60,24 @@ def generate(spec: KeySpec) -> PrivateKey:
     if spec.type is KeyType.ED25519:
         return ed25519.Ed25519PrivateKey.generate()
     return ed448.Ed448PrivateKey.generate()
+
+
+def hash_for(signer: KeySpec) -> hashes.HashAlgorithm | None:
+    """The hash that goes with the signing key; EdDSA signs without a separate one."""
+    if signer.type is KeyType.EC:
+        return {"P-256": hashes.SHA256(), "P-384": hashes.SHA384()}.get(
+            signer.curve or "", hashes.SHA512()
+        )
+    if signer.type is KeyType.RSA:
+        return hashes.SHA256()
+    return None
+
+
+def signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+    """The hash a signature made with `key` uses (design.md §2)."""
+    spec = spec_of(key.public_key())
+    assert spec is not None  # pkiform loads and makes only the key types it issues
+    return hash_for(spec)
 
 
 def deterministic_ecdsa_supported() -> bool:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from pkiform.model import Identity, KeySpec, KeyType, Kind, NameSet
+from pkiform.model import Identity, KeyType, Kind, NameSet
 
 _NAME_OIDS = {
     "C": NameOID.COUNTRY_NAME,
@@ -45,17 +44,6 @@ class Profile:
 
 def subject_name(identity: Identity) -> x509.Name:
     return x509.Name([x509.NameAttribute(_NAME_OIDS[f], v) for f, v in identity.subject])
-
-
-def hash_for(signer: KeySpec) -> hashes.HashAlgorithm | None:
-    """The hash that goes with the signing key; EdDSA signs without a separate one."""
-    if signer.type is KeyType.EC:
-        return {"P-256": hashes.SHA256(), "P-384": hashes.SHA384()}.get(
-            signer.curve or "", hashes.SHA512()
-        )
-    if signer.type is KeyType.RSA:
-        return hashes.SHA256()
-    return None
 
 
 def _ext(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x509.ExtensionType]:

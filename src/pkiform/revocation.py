@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
-from pkiform.keys import PrivateKey, deterministic_ecdsa, spec_of
-from pkiform.profile import hash_for
+from pkiform.keys import PrivateKey, deterministic_ecdsa, signing_hash
 
 REASONS = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -36,12 +35,6 @@ class Revoked:
     serial: int
     at: datetime
     reason: str  # a key of REASONS
-
-
-def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
-    spec = spec_of(key.public_key())
-    assert spec is not None
-    return hash_for(spec)
 
 
 def build_crl(
@@ -75,7 +68,7 @@ def build_crl(
         builder = builder.add_revoked_certificate(revoked.build())
     return builder.sign(
         ca_key,
-        _signing_hash(ca_key),  # type: ignore[arg-type]
+        signing_hash(ca_key),  # type: ignore[arg-type]
         # RFC 6979 ECDSA, so the same CRL content is the same bytes
         ecdsa_deterministic=deterministic_ecdsa(ca_key),
     )
@@ -145,7 +138,7 @@ def build_ocsp_response(
         )
         .responder_id(ocsp.OCSPResponderEncoding.HASH, ca_cert)
     )
-    return _reproducible(builder.sign(ca_key, _signing_hash(ca_key)), ca_key, this_update)
+    return _reproducible(builder.sign(ca_key, signing_hash(ca_key)), ca_key, this_update)
 
 
 # the DER tags met on the way down to producedAt (X.690 §8.1.2), each one byte
@@ -184,7 +177,7 @@ def _reproducible(
 def _sign(key: PrivateKey, data: bytes) -> bytes:
     """The signature cryptography's builders make with this key, always the same bytes:
     RSA PKCS #1 v1.5 and EdDSA are deterministic, ECDSA is made so (RFC 6979)."""
-    algorithm = _signing_hash(key)
+    algorithm = signing_hash(key)
     if isinstance(key, rsa.RSAPrivateKey) and algorithm is not None:
         return key.sign(data, padding.PKCS1v15(), algorithm)
     if isinstance(key, ec.EllipticCurvePrivateKey) and algorithm is not None:

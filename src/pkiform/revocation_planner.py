@@ -84,8 +84,9 @@ def plan_revocation(
         # party that checks the leaf alone. It signs with the key it has, if it has one.
         if ca.revoked is not None and not ca_obs.key_matches_cert:
             continue
-        entries = _crl_entries(spec, ca, children, observed, new_certs, now)
-        crl_action = _crl_action(ca, observed.identities[name], name in new_certs, entries, now)
+        on_disk = _CrlOnDisk.of(ca_obs)
+        entries = _crl_entries(spec, ca, children, observed, new_certs, now, on_disk)
+        crl_action = _crl_action(ca, ca_obs, name in new_certs, entries, now, on_disk)
         if crl_action is not None:
             out.append(crl_action)
         if ca.ocsp:
@@ -103,14 +104,26 @@ def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool
     return ca_cert is not None and cert.issuer == ca_cert.subject
 
 
-def _published_by(ca_obs: ObservedIdentity) -> bool:
-    """Whether the CA on disk signed the CRL on disk: with its certificate, or, while
-    that is missing, with its key."""
-    crl = ca_obs.crl
-    if crl is None:
-        return False
-    if ca_obs.cert is not None:
-        return crl_signed_by(crl, ca_obs.cert)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _CrlOnDisk:
+    """A CA's crl.pem, read and checked once per plan."""
+
+    entries: dict[int, Revoked]
+    signed: bool  # by the CA's current certificate
+    published: bool  # by the CA on disk: its certificate, or, while that is missing, its key
+
+    @classmethod
+    def of(cls, ca_obs: ObservedIdentity) -> _CrlOnDisk | None:
+        crl = ca_obs.crl
+        if crl is None:
+            return None
+        signed = ca_obs.cert is not None and crl_signed_by(crl, ca_obs.cert)
+        published = signed if ca_obs.cert is not None else _signed_by_key(crl, ca_obs)
+        entries = {e.serial: e for e in crl_entries(crl)}
+        return cls(entries=entries, signed=signed, published=published)
+
+
+def _signed_by_key(crl: x509.CertificateRevocationList, ca_obs: ObservedIdentity) -> bool:
     if ca_obs.public_key is None:
         return False
     try:
@@ -126,14 +139,12 @@ def _crl_entries(
     observed: Observed,
     new_certs: Collection[IdentityName],
     now: datetime,
+    on_disk: _CrlOnDisk | None,
 ) -> dict[int, Revoked]:
     ca_obs = observed.identities[ca.name]
     # what was published, as far as this CA vouches for it (not a CRL copied in from
     # elsewhere): the dates to keep and the entries that must stay
-    crl = ca_obs.crl
-    listed = (
-        {e.serial: e for e in crl_entries(crl)} if crl is not None and _published_by(ca_obs) else {}
-    )
+    listed = on_disk.entries if on_disk is not None and on_disk.published else {}
 
     def entry(serial: int, reason: str, at: datetime | None) -> Revoked:
         earlier = listed.get(serial)
@@ -180,6 +191,7 @@ def _crl_action(
     reissued: bool,
     entries: dict[int, Revoked],
     now: datetime,
+    on_disk: _CrlOnDisk | None,
 ) -> RevocationAction | None:
     def act(verb: ListVerb, reasons: list[str], number: int) -> RevocationAction:
         return RevocationAction(
@@ -193,14 +205,14 @@ def _crl_action(
         )
 
     crl = obs.crl
-    if crl is None:
+    if crl is None or on_disk is None:
         return act(ListVerb.CREATE, [_absent("crl.pem", obs)], _last_number(obs) + 1)
     reasons = []
     if reissued:
         reasons.append("the CA's certificate is reissued")
-    elif obs.cert is None or not crl_signed_by(crl, obs.cert):
+    elif not on_disk.signed:
         reasons.append("not signed by the CA's current certificate")
-    listed = {e.serial: e for e in crl_entries(crl)}
+    listed = on_disk.entries
     wanted = entries
     reasons += [f"+{s:x} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())]
     reasons += [f"-{s:x}" for s in sorted(listed.keys() - wanted.keys())]
@@ -255,10 +267,9 @@ def _ocsp_action(
             reasons.append("the CA's certificate is reissued")
         elif ca_cert is None or not ocsp_signed_by(response, ca_cert):
             reasons.append("not signed by the CA's current certificate")
-        status = "revoked" if revoked else "good"
-        given = ocsp_revocation(response)
-        if ocsp_status(response) != status:
-            reasons.append(f"status: {ocsp_status(response)} -> {status}")
+        status, given = "revoked" if revoked else "good", ocsp_revocation(response)
+        if (was := ocsp_status(response)) != status:
+            reasons.append(f"status: {was} -> {status}")
         elif revoked is not None and given != (revoked.reason, revoked.at):
             # what the CRL says, the staple says too: the reason and the time
             assert given is not None
@@ -266,7 +277,7 @@ def _ocsp_action(
                 f"revoked: {given[0]} at {_stamp(given[1])} -> "
                 f"{revoked.reason} at {_stamp(revoked.at)}"
             )
-        if response.this_update_utc is not None and response.next_update_utc is not None:
+        if response.next_update_utc is not None:
             reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
     if not reasons:
         return None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -12,6 +10,8 @@ from pkiform.errors import Diagnostic, Severity
 from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
 from pkiform.resolve import dns_problem
+from pkiform.schema import did_you_mean
+from pkiform.schema_compiled import ecma_regex
 from pkiform.source import Document, JsonPath, dotted
 from pkiform.store import ARCHIVE, MANIFEST, TRUST_BUNDLE
 
@@ -22,7 +22,7 @@ MAX_INTERMEDIATES = 100
 RESERVED_NAMES = (MANIFEST, ARCHIVE, TRUST_BUNDLE)
 
 # a Secret's name is a DNS subdomain (RFC 1123), as the schema's outputs.kubernetes.name
-_KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_KUBERNETES_NAME = ecma_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 _CA_ONLY = (
     "path_length",
@@ -153,8 +153,7 @@ def _check_issuer(spec: Spec, ident: Identity, report: _Report) -> None:
     issuer = spec.identities.get(ident.issuer)
     if issuer is None:
         names = sorted(n for n, i in spec.identities.items() if i.kind.is_ca and n != ident.name)
-        close = difflib.get_close_matches(ident.issuer, names, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(ident.issuer, names, cutoff=0.6)
         report(path, f"unknown identity {ident.issuer!r}{hint}")
     elif issuer.name == ident.name and ident.kind is Kind.INTERMEDIATE:
         pass  # reported as a cycle

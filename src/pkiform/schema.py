@@ -5,12 +5,12 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pkiform.errors import Diagnostic
-from pkiform.schema_compiled import Check, compile_schema, ecma_regex
+from pkiform.schema_compiled import Check, compile_schema, ecma_regex, is_number
 from pkiform.source import Document, JsonPath, describe, dotted
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Diagn
         for extra in sorted(set(instance) - set(allowed)):
             yield at(
                 (*path, extra),
-                f"unknown field {describe(extra)}{_did_you_mean(extra, allowed)}",
+                f"unknown field {describe(extra)}{did_you_mean(extra, allowed)}",
                 key=True,
             )
         return
@@ -170,7 +170,7 @@ def _not_allowed(
 _KEY_FIELD_OWNER = {"size": "rsa", "curve": "ec"}
 
 
-def _did_you_mean(word: str, choices: list[str], *, cutoff: float = 0.75) -> str:
+def did_you_mean(word: str, choices: Sequence[str], *, cutoff: float = 0.75) -> str:
     # 0.75: 'vaildity' and 'isuer' are typos of validity and issuer; 'colour' is no crl_url
     close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -210,10 +210,6 @@ def _field_name(path: JsonPath) -> str:
     return ""
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _quote_hint(doc: Document, path: JsonPath, instance: Any) -> str:
     """YAML 1.1 reads NO, off, 42 and 1.0 as other things than text: say how to keep text."""
     text = doc.texts.get(path)
@@ -232,7 +228,7 @@ def _message(doc: Document, validator: Any, expected: Any, instance: Any, path: 
         if names == ["string"]:
             pattern_hint = _PATTERN_HINTS.get(_field_name(path))
             # quoting turns NO back into text; it cannot turn 90 into a duration
-            if isinstance(instance, bool) or (pattern_hint is None and _is_number(instance)):
+            if isinstance(instance, bool) or (pattern_hint is None and is_number(instance)):
                 got += _quote_hint(doc, path, instance)
             wanted = pattern_hint or wanted
         return f"expected {wanted}; got {got}"
@@ -242,7 +238,7 @@ def _message(doc: Document, validator: Any, expected: Any, instance: Any, path: 
         if _field_name(path) == "size" and isinstance(instance, int) and instance < 2048:
             return message + " (RSA keys under 2048 bits are refused)"
         if isinstance(instance, str):
-            message += _did_you_mean(instance, [str(v) for v in expected])
+            message += did_you_mean(instance, [str(v) for v in expected])
         return message
     if validator == "const" and expected is False:  # outputs: a mapping, or false for none
         return f"expected a mapping, or false to turn it off; got {got}"

@@ -41,7 +41,7 @@ def ecma_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
+def is_number(value: object) -> TypeGuard[int | float]:
     # bool is an int subclass in Python; JSON Schema's true is no number
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -57,7 +57,7 @@ _TYPES: dict[str, Check] = {
     "null": lambda value: value is None,
     "boolean": lambda value: isinstance(value, bool),
     "integer": _is_integer,
-    "number": _is_number,
+    "number": is_number,
     "string": lambda value: isinstance(value, str),
     "array": lambda value: isinstance(value, list),
     "object": lambda value: isinstance(value, dict),
@@ -72,7 +72,7 @@ def _json_key(value: object) -> Hashable:
         return value
     if isinstance(value, bool):
         return ("boolean", value)
-    if _is_number(value):
+    if is_number(value):
         return ("number", value)
     if isinstance(value, list):
         return ("array", tuple(_json_key(item) for item in value))
@@ -228,12 +228,12 @@ def _max_length(limit: object, schema: Mapping[str, object], where: str) -> Chec
 def _minimum(limit: object, schema: Mapping[str, object], where: str) -> Check:
     bound = _number(limit, where)
     # `not value < bound`, as jsonschema writes it: a NaN passes (and fails any type check)
-    return lambda value: not _is_number(value) or not value < bound
+    return lambda value: not is_number(value) or not value < bound
 
 
 def _maximum(limit: object, schema: Mapping[str, object], where: str) -> Check:
     bound = _number(limit, where)
-    return lambda value: not _is_number(value) or not value > bound
+    return lambda value: not is_number(value) or not value > bound
 
 
 def _all_of(subs: object, schema: Mapping[str, object], where: str) -> Check:
