@@ -12,11 +12,16 @@ MAX = 100 * UNITS["y"]
 _FORM = re.compile(r"[1-9][0-9]{0,5}[hdwy]")
 
 
+def span(text: str) -> timedelta:
+    """The span a duration of the right form writes (`90d`), however long."""
+    return int(text[:-1]) * UNITS[text[-1]]
+
+
 def parse(text: str) -> timedelta | None:
     """The span `text` writes, or None when it is not a duration of at most 100y."""
     if not _FORM.fullmatch(text):
         return None
-    delta = int(text[:-1]) * UNITS[text[-1]]
+    delta = span(text)
     return delta if delta <= MAX else None
 
 

@@ -58,7 +58,9 @@ def check(
     for name in graph.order():
         ident = spec.identities[name]
         obs = observed.identities[name]
-        chain = [observed.identities[n].cert for n in graph.chain(name)]
+        chain_names = graph.chain(name)
+        chain = [observed.identities[n].cert for n in chain_names]
+        issuer = chain_names[0] if chain_names else None
         found = _Findings(errors=[], warnings=[], expiring=[])
         if ident.revoked is not None and not obs.files:
             # apply never issues what the spec revokes: nothing to have, nothing to list
@@ -68,18 +70,18 @@ def check(
         else:
             _check_files(obs, found)
         cert = obs.cert
-        issuer_crl = observed.identities[graph.chain(name)[0]].crl if chain else None
+        issuer_crl = observed.identities[issuer].crl if issuer else None
         if cert is not None and ident.revoked is not None:
             _check_revoked(ident, cert, issuer_crl, found)
         elif cert is not None:
-            anchor = graph.chain(name)[-1] if chain else name
+            anchor = chain_names[-1] if chain_names else name
             _check_certificate(ident, cert, obs, chain, anchor, now, warn_within, found)
         # a revoked identity that was issued keeps its CRL or OCSP response fresh
         # (revocation_planner.py); one revoked before it was issued has neither
         maintained = ident.revoked is None or cert is not None
         if ident.kind.is_ca and graph.children(name) and maintained:
             _check_crl(obs, now, warn_within, found)
-        stapled = bool(chain) and spec.identities[graph.chain(name)[0]].ocsp
+        stapled = issuer is not None and spec.identities[issuer].ocsp
         if stapled and not ident.kind.is_ca and maintained:
             _check_ocsp(obs, chain[0], now, warn_within, found)
         health = (
@@ -189,18 +191,11 @@ def _check_crl(
 ) -> None:
     crl = obs.crl
     if crl is None:
-        if "crl.pem" in obs.files:
-            found.errors.append("crl.pem is not a readable CRL")
-        else:
-            found.warnings.append("crl.pem is missing (run pkiform apply)")
+        _absent("crl.pem", "a readable CRL", obs, found)
         return
     if obs.cert is None or not crl_signed_by(crl, obs.cert):
         found.errors.append("crl.pem is not signed by this CA's certificate")
-    next_update = crl.next_update_utc
-    if next_update is None or next_update <= now:
-        found.errors.append(f"crl.pem is stale: nextUpdate {next_update or 'missing'}")
-    else:
-        _window("crl.pem", next_update, now, warn_within, found)
+    _fresh("crl.pem", crl.next_update_utc, now, warn_within, found)
 
 
 def _check_ocsp(
@@ -212,20 +207,34 @@ def _check_ocsp(
 ) -> None:
     response = obs.ocsp_response
     if response is None:
-        if "ocsp.der" in obs.files:
-            found.errors.append("ocsp.der is not a readable OCSP response")
-        else:
-            found.warnings.append("ocsp.der is missing (run pkiform apply)")
+        _absent("ocsp.der", "a readable OCSP response", obs, found)
         return
     if ca_cert is None or not ocsp_signed_by(response, ca_cert):
         found.errors.append("ocsp.der is not signed by the issuing CA")
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
-    next_update = response.next_update_utc
-    if next_update is None or next_update <= now:
-        found.errors.append(f"ocsp.der is stale: nextUpdate {next_update or 'missing'}")
+    _fresh("ocsp.der", response.next_update_utc, now, warn_within, found)
+
+
+def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -> None:
+    """A revocation file that did not parse: unreadable (error) or missing (warning)."""
+    if what in obs.files:
+        found.errors.append(f"{what} is not {readable}")
     else:
-        _window("ocsp.der", next_update, now, warn_within, found)
+        found.warnings.append(f"{what} is missing (run pkiform apply)")
+
+
+def _fresh(
+    what: str,
+    next_update: datetime | None,
+    now: datetime,
+    warn_within: timedelta | None,
+    found: _Findings,
+) -> None:
+    if next_update is None or next_update <= now:
+        found.errors.append(f"{what} is stale: nextUpdate {next_update or 'missing'}")
+    else:
+        _window(what, next_update, now, warn_within, found)
 
 
 def _window(

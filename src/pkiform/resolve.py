@@ -37,9 +37,6 @@ from pkiform.model import (
 )
 from pkiform.source import Document, JsonPath, describe, dotted
 
-# longer is never meant, and not_after must stay inside X.509's year 9999
-MAX_DURATION = durations.MAX
-
 DEFAULT_VALIDITY = {
     Kind.ROOT: "10y",
     Kind.INTERMEDIATE: "5y",
@@ -58,7 +55,7 @@ _MAX_ARC = 2**64 - 1 - 80
 
 def parse_duration(text: str) -> Duration:
     """`90d` -> Duration; the schema has already checked the form."""
-    return Duration(text=text, delta=int(text[:-1]) * durations.UNITS[text[-1]])
+    return Duration(text=text, delta=durations.span(text))
 
 
 def dns_problem(name: str, *, constraint: bool = False) -> str | None:
@@ -146,7 +143,8 @@ class _Resolver:
 
     def duration(self, path: JsonPath, text: str) -> Duration:
         value = parse_duration(text)
-        if value.delta > MAX_DURATION:
+        # longer is never meant, and not_after must stay inside X.509's year 9999
+        if value.delta > durations.MAX:
             self.error(path, f"expected a duration of at most 100y; got {describe(text)}")
         return value
 
@@ -246,14 +244,14 @@ class _Resolver:
         revoked = raw.get("revoked")
         path_length = raw.get("path_length")
         key_path = self.inherited(name, raw, "key")
-        key_raw = raw.get("key") or defaults.get("key") or {}
+        key_raw = raw.get("key") or defaults.get("key")
         return Identity(
             name=IdentityName(name),
             kind=kind,
             loc=self.doc.loc(path, key=True),
             issuer=IdentityName(raw["issuer"]) if "issuer" in raw else None,
             subject=tuple((f, subject[f]) for f in SUBJECT_FIELDS if f in subject),
-            key=self.key(raw.get("key")) or self.key(defaults.get("key")) or DEFAULT_KEY,
+            key=self.key(key_raw) or DEFAULT_KEY,
             validity=validity,
             renew_before=renew_before,
             dns=self.names((*path, "dns"), raw.get("dns", [])),
@@ -277,7 +275,9 @@ class _Resolver:
             ),
             revoke_superseded=bool(raw.get("revoke_superseded", False)),
             ocsp=bool(raw.get("ocsp", False)),
-            key_password=self.password_source((*key_path, "encrypt"), key_raw.get("encrypt")),
+            key_password=self.password_source(
+                (*key_path, "encrypt"), (key_raw or {}).get("encrypt")
+            ),
             outputs=self.outputs(name, raw, defaults),
         )
 

@@ -75,9 +75,8 @@ class Document:
         for end in range(len(path), -1, -1):
             found = self.locations.get(path[:end])
             if found is not None:
-                mark = found[0] if key and end == len(path) else found[1]
-                return Location(file=self.file, line=mark.line + 1, col=mark.column + 1)
-        return Location(file=self.file, line=1, col=1)
+                return _loc(self.file, found[0] if key and end == len(path) else found[1])
+        return _loc(self.file, None)
 
     def written(self, path: JsonPath) -> bool:
         """Whether the spec file spells out `path` itself."""
@@ -458,13 +457,11 @@ def load_path(path: Path) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        before = raw[: e.start]
-        line_start = before.rfind(b"\n") + 1
-        col = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        before = raw[: e.start].decode("utf-8", errors="replace")  # valid up to e.start
         raise SpecError(
             [
                 Diagnostic(
-                    loc=Location(file=name, line=before.count(b"\n") + 1, col=col),
+                    loc=_position(name, before, len(before)),
                     path="",
                     message=f"expected UTF-8 text; got the byte 0x{raw[e.start]:02x} "
                     "(save the file as UTF-8)",
@@ -475,4 +472,4 @@ def load_path(path: Path) -> Document:
 
 
 def _at_start(file: str, message: str) -> Diagnostic:
-    return Diagnostic(loc=Location(file=file, line=1, col=1), path="", message=message)
+    return Diagnostic(loc=_loc(file, None), path="", message=message)
