@@ -120,7 +120,8 @@ class Spec:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
         passwords = self._passwords(store)
-        return self._observe_and_plan(store, _now(at), rekey, prune, the_seed, passwords)[1]
+        spec = _for_seed(self.valid.spec, the_seed)
+        return self._observe_and_plan(store, spec, _now(at), rekey, prune, the_seed, passwords)[1]
 
     def apply(
         self,
@@ -142,15 +143,15 @@ class Spec:
         now = _now(at, clock)
         store, the_seed = Store(Path(out)), _seed(seed)
         passwords = self._passwords(store)  # before the lock creates the directory
+        spec = _for_seed(self.valid.spec, the_seed)
         with store.locked(timeout=lock_timeout):
             store.recover()
             observed, the_plan = self._observe_and_plan(
-                store, now, rekey, prune, the_seed, passwords
+                store, spec, now, rekey, prune, the_seed, passwords
             )
             if on_planned is not None:
                 on_planned(the_plan)
-            spec = _for_seed(self.valid.spec, the_seed)
-            if the_seed and execute.manifest_seed(store.read_manifest()) is None:
+            if the_seed and execute.manifest_seed(observed.manifest) is None:
                 # marked before the first key is written: an interrupted apply resumes
                 # as the reproducible PKI it began as
                 store.write_manifest(execute.manifest(spec, self.valid.graph, {}, seed=the_seed))
@@ -213,12 +214,15 @@ class Spec:
         disk must be there (checked before anything is written)."""
         spec = self.valid.spec
         found = self.read_passwords()
-        require_upfront(spec, found, new=store.absent(spec.identities))
+        # only an encrypted key's password depends on whether its identity is new
+        encrypting = (n for n, i in spec.identities.items() if i.key_password is not None)
+        require_upfront(spec, found, new=store.absent(encrypting))
         return found
 
     def _observe_and_plan(
         self,
         store: Store,
+        spec: SpecData,
         now: datetime,
         rekey: Sequence[str],
         prune: bool,
@@ -227,11 +231,10 @@ class Spec:
     ) -> tuple[Observed, Plan]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
-        spec, graph = _for_seed(self.valid.spec, seed), self.valid.graph
+        graph = self.valid.graph
         unknown = [n for n in rekey if n not in spec.identities]
         if unknown:
             raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
-        _refuse_mixing(store, seed)
         observed = observe(
             store,
             spec.identities,
@@ -239,6 +242,7 @@ class Spec:
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
         )
+        _refuse_mixing(store, observed.manifest, seed)
         names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
             spec, graph, observed, now, rekey=names, prune=prune, passwords=passwords
@@ -354,7 +358,7 @@ class IssuedIdentity:
     @property
     def chain(self) -> list[x509.Certificate]:
         """The issuing CAs above this identity, nearest first, root excluded."""
-        return self._certs("chain.pem") if self.chain_pem else []
+        return self._certs("chain.pem", empty_ok=True)
 
     @property
     def ca(self) -> x509.Certificate:
@@ -395,9 +399,12 @@ class IssuedIdentity:
             raise StoreError(f"{self.dir / filename}: missing (run pkiform apply first)")
         return data
 
-    def _certs(self, filename: str) -> list[x509.Certificate]:
+    def _certs(self, filename: str, *, empty_ok: bool = False) -> list[x509.Certificate]:
+        data = self._file(filename)
+        if empty_ok and not data:
+            return []  # a root's chain.pem
         try:
-            return x509.load_pem_x509_certificates(self._file(filename))
+            return x509.load_pem_x509_certificates(data)
         except ValueError:
             raise StoreError(f"{self.dir / filename}: not a PEM certificate file") from None
 
@@ -450,10 +457,10 @@ def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def _refuse_mixing(store: Store, seed: Seed | None) -> None:
+def _refuse_mixing(store: Store, manifest: bytes | None, seed: Seed | None) -> None:
     """Reproducible mode never mixes with keys it did not derive: the manifest's mark
     says which seed, if any, made the keys already in the directory."""
-    marked = execute.manifest_seed(store.read_manifest())
+    marked = execute.manifest_seed(manifest)
     where = store.root
     if seed is None and marked is not None:
         raise PkiformError(

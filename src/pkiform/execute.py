@@ -26,7 +26,7 @@ from pkiform.planner import Action, Plan, Verb
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
-from pkiform.store import KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
+from pkiform.store import FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -332,10 +332,7 @@ def manifest(
                 "public_key_sha256": keys.fingerprint(cert.public_key()),
             },
             "files": {
-                **{
-                    f.removesuffix(".pem"): f"{name}/{f}"
-                    for f in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
-                },
+                **{f.removesuffix(".pem"): f"{name}/{f}" for f in FILES},
                 **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
             },
         }

@@ -142,7 +142,7 @@ def observe(
         for name in names
     }
     identities = _with_key_witnesses(identities)
-    others = tuple(n for n in store.names_on_disk() if n not in identities)
+    others = tuple(store.names_on_disk(skip=identities))
     return Observed(
         identities=identities,
         on_disk_only=others,

@@ -10,7 +10,6 @@ itself (and cryptography) is imported only when a test asks for a PKI.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,34 +29,45 @@ class PKIFactory:
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp_path_factory = tmp_path_factory
-        self._issued: dict[str, PKI] = {}
+        self._issued: dict[tuple[str, datetime | None], PKI] = {}
 
     def __call__(self, spec: SpecSource, *, at: datetime | None = None) -> PKI:
         """The PKI `spec` describes: a Path or a str naming a .yaml/.yml file, other
         text as YAML, or a dict. A bad spec fails the test with every problem listed."""
         from pkiform.errors import SpecError, diagnostics_text
 
-        try:
-            loaded, content = _load(spec)
-        except SpecError as e:
-            pytest.fail(f"pkiform: invalid spec\n{diagnostics_text(e.diagnostics)}", False)
-        key = hashlib.sha256(json.dumps([content, at and at.isoformat()]).encode()).hexdigest()
-        if key not in self._issued:
+        key = (_content(spec), at)
+        if key not in self._issued:  # a spec is checked once, like it is issued once
+            try:
+                loaded = _load(spec)
+            except SpecError as e:
+                pytest.fail(f"pkiform: invalid spec\n{diagnostics_text(e.diagnostics)}", False)
             out = self._tmp_path_factory.mktemp("pkiform")
             self._issued[key] = loaded.apply(out, at=at).pki
         return self._issued[key]
 
 
-def _load(spec: SpecSource) -> tuple[Spec, str]:
-    """The checked spec and the text that identifies it in the session cache."""
+def _path(spec: SpecSource) -> Path | None:
+    if isinstance(spec, Path) or (isinstance(spec, str) and spec.endswith((".yaml", ".yml"))):
+        return Path(spec)
+    return None
+
+
+def _content(spec: SpecSource) -> str:
+    """What identifies a spec in the session cache: its text (and file), or its data."""
+    if isinstance(spec, Mapping):
+        return json.dumps(spec, sort_keys=True, default=str)
+    path = _path(spec)
+    return f"{path.resolve()}\n{path.read_text()}" if path else str(spec)
+
+
+def _load(spec: SpecSource) -> Spec:
     from pkiform import api
 
     if isinstance(spec, Mapping):
-        return api.from_dict(spec), json.dumps(spec, sort_keys=True, default=str)
-    if isinstance(spec, Path) or spec.endswith((".yaml", ".yml")):
-        path = Path(spec)
-        return api.load(path), f"{path.resolve()}\n{path.read_text()}"
-    return api.loads(spec, file="<pkiform fixture>"), spec
+        return api.from_dict(spec)
+    path = _path(spec)
+    return api.load(path) if path else api.loads(str(spec), file="<pkiform fixture>")
 
 
 @pytest.fixture(scope="session")

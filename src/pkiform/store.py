@@ -21,7 +21,15 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +84,7 @@ class Store:
         """A file's bytes, or None when it is absent. Never follows a symlink."""
         return self._read(self.root / name / filename)
 
-    def _read(self, path: Path) -> bytes | None:
+    def _read(self, path: Path | str) -> bytes | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -107,11 +115,11 @@ class Store:
             # made, rather than half-way through an apply that would write there
             if entry.name in _OWN_NAMES and entry.is_symlink():
                 raise StoreError(f"{entry.path}: {_LINK}")
-        present = {entry.name for entry in entries}
+        present = {entry.name: entry.path for entry in entries}
         found = {}
         for filename in _READ_ORDER:
             if filename in present:
-                data = self._read(folder / filename)
+                data = self._read(present[filename])
                 if data is not None:
                     found[filename] = data
         return found, COMMIT in present
@@ -127,15 +135,16 @@ class Store:
         """A file of the output directory itself (manifest.json, trust-bundle.pem)."""
         return self._read(self.root / filename)
 
-    def names_on_disk(self) -> list[str]:
-        """Folders that hold an identity's files (whether or not the spec names them)."""
+    def names_on_disk(self, *, skip: Container[str] = ()) -> list[str]:
+        """Folders that hold an identity's files (whether or not the spec names them),
+        but for those in `skip` (whose files the caller reads anyway)."""
         if not self.exists():
             return []
         names = []
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             if entry.name == ARCHIVE and entry.is_symlink():
                 raise StoreError(f"{entry.path}: {_LINK}")  # apply --prune would move folders there
-            if entry.name.startswith(".") or entry.name == ARCHIVE:
+            if entry.name.startswith(".") or entry.name == ARCHIVE or entry.name in skip:
                 continue
             if entry.is_dir(follow_symlinks=False) and any(
                 (Path(entry.path) / f).exists() for f in (KEY_FILE, "cert.pem")
@@ -221,19 +230,21 @@ class Store:
         if not groups:
             return
         self._mkdir(self.root, 0o755)  # as `mkdir -p` would; what is inside is private
-        for name, files in groups:  # every link refused before the first write
-            self._check_writable(self.root / name, files, stamp)
+        existing = {n for n, _ in groups if os.path.lexists(self.root / n)}
         # an identity without a folder yet is built whole under a hidden name and renamed
         # into place: one rename, no marker, and nothing to archive
-        fresh = [(n, f) for n, f in groups if not os.path.lexists(self.root / n)]
-        groups = [(n, f) for n, f in groups if os.path.lexists(self.root / n)]
+        fresh = [(n, f) for n, f in groups if n not in existing]
+        groups = [(n, f) for n, f in groups if n in existing]
+        for name, files in groups:  # every link refused before the first write
+            self._check_writable(self.root / name, files, stamp)
         for name, files in fresh:
             self._build(self.root / (NEW + name), files)
         for name, files in groups:
             self._stage(self.root / name, files)
         self._sync()
+        markers: dict[str, dict[str, Any]] = {}
         for name, files in groups:
-            content: dict[str, Any] = {"archive": stamp, "files": sorted(files)}
+            content = markers[name] = {"archive": stamp, "files": sorted(files)}
             overwritten = sorted(set(in_place.get(name, ())) & files.keys())
             if overwritten:
                 content["in_place"] = overwritten
@@ -244,13 +255,12 @@ class Store:
         for name, _ in fresh:
             self._rename(self.root / (NEW + name), self.root / name)
         for name, _ in groups:
-            self._finish(self.root / name)
+            self._finish(self.root / name, markers[name])
         self._sync()
 
     def _check_writable(self, folder: Path, files: Collection[str], stamp: str) -> None:
-        """Refuse a link where replacing `files` would write or archive."""
-        if not os.path.lexists(folder):
-            return  # a new identity: nothing below it yet
+        """Refuse a link where replacing `files` in an existing folder would write or
+        archive."""
         self._check_not_link(folder)
         archive = folder / ARCHIVE
         for path in (archive, archive / stamp, *(folder / f for f in files)):
@@ -356,11 +366,9 @@ class Store:
         for leftover in _staged(folder):
             leftover.unlink()
 
-    def _finish(self, folder: Path, marker: Mapping[str, Any] | None = None) -> None:
+    def _finish(self, folder: Path, marker: Mapping[str, Any]) -> None:
         """Swap a committed staging into place; idempotent, so a crash here is finished
         by running it again. The caller syncs."""
-        marker = marker or self._read_marker(folder)
-        assert marker is not None
         archive = folder / ARCHIVE / marker["archive"]
         unarchived = {*REVOCATION_FILES, *marker.get("in_place", [])}
         for filename in marker["files"]:

@@ -11,7 +11,7 @@ from pkiform.validation import ValidSpec, validate_path
 
 def load(spec_path: Path, stderr: TextIO) -> ValidSpec:
     """The validated spec; its warnings go to stderr, its errors up as SpecError.
-    (Not through pkiform.api: `validate` and `graph` must not load cryptography.)"""
+    (Not through pkiform.api: `validate` must not load cryptography.)"""
     valid = validate_path(spec_path)
     stderr.write(diagnostics_text(valid.warnings))
     return valid
