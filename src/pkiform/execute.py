@@ -238,7 +238,7 @@ def _files(
     wanted |= outputs.build(
         ident,
         material,
-        list(outputs.stale(ident, obs, material)),
+        list(outputs.stale_sealed(ident, obs, material)),
         run.passwords,
         private_key,
     )

@@ -115,15 +115,27 @@ def _sealed(ident: Identity, m: Material) -> dict[str, tuple[Pkcs12Output, pkcs1
     return out
 
 
-def stale(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
-    """Every output that does not hold what it should, with why; empty when all do."""
+def file_problems(wanted: Mapping[str, bytes], files: Mapping[str, bytes]) -> dict[str, str]:
+    """Each file of `wanted` whose bytes on disk (`files`) differ, with why."""
     out = {}
-    for filename, data in fixed(ident, m).items():
-        have = obs.files.get(filename)
+    for filename, data in wanted.items():
+        have = files.get(filename)
         if have is None:
             out[filename] = f"{filename} is missing"
         elif have != data:
             out[filename] = f"{filename} is out of date"
+    return out
+
+
+def stale(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
+    """Every output that does not hold what it should, with why; empty when all do."""
+    return file_problems(fixed(ident, m), obs.files) | stale_sealed(ident, obs, m)
+
+
+def stale_sealed(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
+    """The PKCS#12 outputs that do not hold what they should, with why: the only ones
+    apply must be told to rewrite (the others it compares byte for byte)."""
+    out = {}
     for filename, (output, expected) in _sealed(ident, m).items():
         if filename not in obs.files:
             out[filename] = f"{filename} is missing"

@@ -234,8 +234,11 @@ def _decide(
     if reasons:
         return act(Verb.REISSUE, *reasons, cascade=cascade)
 
-    assert cert is not None
-    repairs = _derived_file_problems(obs, cert, issuer_chain)
+    # no material: an issuer has no certificate, is planned as create, and cascades
+    repairs: list[str] = []
+    if material is not None:
+        layout = derived_files(material.cert, material.issuers)
+        repairs += outputs.file_problems(layout, obs.files).values()
     if outputs.needs_encryption(ident, obs):
         repairs.append("key.pem is not encrypted; key.encrypt asks for it (same key)")
     if material is not None:
@@ -337,19 +340,3 @@ def renewal_due(
         left_text = format_span(left)
         return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
     return None
-
-
-def _derived_file_problems(
-    obs: ObservedIdentity, cert: x509.Certificate, issuer_chain: list[x509.Certificate | None]
-) -> list[str]:
-    chain = [c for c in issuer_chain if c is not None]
-    if len(chain) != len(issuer_chain):
-        return []  # an issuer without a certificate is planned as create, which cascades
-    problems = []
-    for filename, data in derived_files(cert, chain).items():
-        have = obs.files.get(filename)
-        if have is None:
-            problems.append(f"{filename} is missing")
-        elif have != data:
-            problems.append(f"{filename} is out of date")
-    return problems
