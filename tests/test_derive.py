@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from pkiform import keys
 from pkiform.derive import (
-    _EC,
+    _EC_ORDER,
     MR_ROUNDS,
     RSA_E,
     Seed,
@@ -44,7 +44,7 @@ from pkiform.derive import (
     derive_key,
     derive_serial,
 )
-from pkiform.keys import hash_for
+from pkiform.keys import CURVES, hash_for
 from pkiform.model import KeySpec, KeyType
 from pkiform.revocation import (
     Revoked,
@@ -231,7 +231,7 @@ def test_known_answers_pin_the_v1_construction() -> None:
 
 @pytest.mark.parametrize("curve", ["P-256", "P-384", "P-521"])
 def test_ec_scalars_follow_fips_186_5_a_2_1(curve: str) -> None:
-    _, n = _EC[curve]
+    n = _EC_ORDER[curve]
     c = int.from_bytes(
         hkdf(b"pkiform/v1\0key\0web\0ec " + curve.encode(), (n.bit_length() + 71) // 8)
     )
@@ -249,7 +249,7 @@ def test_the_curve_orders_are_openssls(curve: str) -> None:
     block = re.search(r"Order:\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
     assert block, text
     order = int(re.sub(r"[\s:]", "", block.group(1)), 16)
-    cls, n = _EC[curve]
+    cls, n = CURVES[curve], _EC_ORDER[curve]
     assert n == order
     # and cryptography agrees: n - 1 is the largest scalar, n is out of range
     ec.derive_private_key(n - 1, cls())

@@ -49,39 +49,29 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from pkiform.keys import PrivateKey
+from pkiform.keys import CURVES, RSA_E, PrivateKey
 from pkiform.model import KeySpec, KeyType
 
 _SALT = b"pkiform reproducible v1"
 _LABEL = "pkiform/v1"
 MIN_SEED_BYTES = 16
 
-# curve -> (class, group order n), from SEC 2 v2 §2.4.2, §2.5.1, §2.6.1; tests check
-# them against OpenSSL's explicit parameters
-_EC: dict[str, tuple[type[ec.EllipticCurve], int]] = {
-    "P-256": (
-        ec.SECP256R1,
-        int("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16),
+# each curve's group order n, from SEC 2 v2 §2.4.2, §2.5.1, §2.6.1; tests check them
+# against OpenSSL's explicit parameters
+_EC_ORDER: dict[str, int] = {
+    "P-256": int("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16),
+    "P-384": int(
+        "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
+        "581a0db248b0a77aecec196accc52973",
+        16,
     ),
-    "P-384": (
-        ec.SECP384R1,
-        int(
-            "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf"
-            "581a0db248b0a77aecec196accc52973",
-            16,
-        ),
-    ),
-    "P-521": (
-        ec.SECP521R1,
-        int(
-            "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
-            "fa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
-            16,
-        ),
+    "P-521": int(
+        "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+        "fa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
+        16,
     ),
 }
 
-RSA_E = 65537
 # Miller-Rabin rounds by prime size: the larger of FIPS 186-5 Table B.1's (5/4/4 for
 # nlen 2048/3072/4096) and the fewest for which the Damgard-Landrock-Pomerance bound on a
 # random candidate passing as prime is below 2^-128 (6/4/3; tests recompute it)
@@ -128,7 +118,7 @@ def derive_key(seed: Seed, name: str, spec: KeySpec) -> PrivateKey:
     """The private key of identity `name` for `spec`, a pure function of the three."""
     info = _info("key", name, str(spec))
     if spec.type is KeyType.EC:
-        curve, order = _EC[spec.curve or ""]
+        curve, order = CURVES[spec.curve or ""], _EC_ORDER[spec.curve or ""]
         c = int.from_bytes(_expand(seed, info, (order.bit_length() + 64 + 7) // 8))
         return ec.derive_private_key(c % (order - 1) + 1, curve())
     if spec.type is KeyType.ED25519:

@@ -23,6 +23,7 @@ class IssuerGraph:
     _children: Mapping[IdentityName, list[IdentityName]] = field(
         init=False, repr=False, compare=False
     )
+    _order: list[IdentityName] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         children: dict[IdentityName, list[IdentityName]] = {}
@@ -43,7 +44,14 @@ class IssuerGraph:
         return cls(edges)
 
     def order(self) -> list[IdentityName]:
-        """Issuers before subjects; among those ready together, by name (stable plan diffs)."""
+        """Issuers before subjects; among those ready together, by name (stable plan diffs).
+        Sorted once (plan, revocation and render all walk it); a cycle raises every time."""
+        if self._order is None:
+            object.__setattr__(self, "_order", self._sorted())
+        assert self._order is not None
+        return list(self._order)
+
+    def _sorted(self) -> list[IdentityName]:
         sorter: graphlib.TopologicalSorter[IdentityName] = graphlib.TopologicalSorter()
         for name, issuer in self.issuer_of.items():
             if issuer is None or issuer == name:

@@ -18,12 +18,14 @@ from pkiform.model import KeySpec, KeyType
 PrivateKey = CertificateIssuerPrivateKeyTypes
 PublicKey = CertificatePublicKeyTypes
 
-_CURVES: dict[str, type[ec.EllipticCurve]] = {
+RSA_E = 65537  # the public exponent of every RSA key pkiform makes
+
+CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1,
     "P-384": ec.SECP384R1,
     "P-521": ec.SECP521R1,
 }
-_CURVE_NAMES: dict[str, str] = {cls().name: label for label, cls in _CURVES.items()}
+_CURVE_NAMES: dict[str, str] = {cls().name: label for label, cls in CURVES.items()}
 
 
 _SUPPORTED = (
@@ -53,10 +55,10 @@ def generate(spec: KeySpec) -> PrivateKey:
     """A fresh private key of the spec's type."""
     if spec.type is KeyType.RSA:
         assert spec.size is not None
-        return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
+        return rsa.generate_private_key(public_exponent=RSA_E, key_size=spec.size)
     if spec.type is KeyType.EC:
         assert spec.curve is not None
-        return ec.generate_private_key(_CURVES[spec.curve]())
+        return ec.generate_private_key(CURVES[spec.curve]())
     if spec.type is KeyType.ED25519:
         return ed25519.Ed25519PrivateKey.generate()
     return ed448.Ed448PrivateKey.generate()
