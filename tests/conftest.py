@@ -120,6 +120,22 @@ def openssl(*args: str | Path, input_: bytes | None = None) -> subprocess.Comple
     )
 
 
+ApplySpec = Callable[[str], tuple[Path, Path]]
+
+
+@pytest.fixture
+def applied(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) -> ApplySpec:
+    """applied(text) -> (spec file, output directory), after a first apply that succeeded."""
+
+    def apply(text: str) -> tuple[Path, Path]:
+        spec = write_spec(text)
+        out = tmp_path / "pki"
+        assert run_cli("apply", spec, "-o", out).code == 0
+        return spec, out
+
+    return apply
+
+
 @pytest.fixture
 def apply_example(run_cli: RunCli, tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     """apply_example("mtls") -> the output directory of applying examples/mtls.yaml."""

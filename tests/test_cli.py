@@ -13,7 +13,7 @@ import pytest
 
 from pkiform import __version__
 from pkiform.schema import schema_path
-from tests.conftest import EXAMPLES, ROOT, RunCli, run_pkiform_process
+from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process
 
 SMALL = """\
 version: 1
@@ -137,12 +137,8 @@ def test_plan_and_apply_json(
     assert (again["changed"], again["unchanged"]) == ([], ["ca", "web"])
 
 
-def test_status_json_and_failure(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
-) -> None:
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+def test_status_json_and_failure(applied: ApplySpec, run_cli: RunCli) -> None:
+    spec, out = applied(SMALL)
     status = json.loads(run_cli("status", spec, "-o", out, "--json").out)
     assert status["ok"] is True
     assert [(i["name"], i["health"]) for i in status["identities"]] == [("ca", "ok"), ("web", "ok")]
@@ -165,12 +161,8 @@ def test_status_without_output_directory(run_cli: RunCli, write_spec: Callable[.
     assert result.err == "pkiform: error: missing: no such directory (run pkiform apply first)\n"
 
 
-def test_status_catches_expiry_with_at(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
-) -> None:
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+def test_status_catches_expiry_with_at(applied: ApplySpec, run_cli: RunCli) -> None:
+    spec, out = applied(SMALL)
     result = run_cli("status", spec, "-o", out, "--at", "2099-01-01T00:00:00Z")
     assert result.code == 1
     assert "expired" in result.out

@@ -53,7 +53,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.conftest import ROOT, RunCli, openssl, snapshot
+from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
 
 N_LEAVES = 150
 CA_NAMES = ("root", "issuing")
@@ -518,12 +518,10 @@ LINKS = {
 
 @pytest.mark.parametrize("case", LINKS)
 def test_a_planted_link_is_refused_and_never_written_through(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, case: str
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path, case: str
 ) -> None:
     planted, replaces, spec_text, flags = LINKS[case]
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SMALL)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "victim").write_text("precious\n")
@@ -556,11 +554,9 @@ def test_a_planted_link_is_refused_and_never_written_through(
 
 
 def test_leftover_staging_links_are_removed_never_followed(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SMALL)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "victim").write_text("precious\n")
@@ -589,11 +585,9 @@ def test_leftover_staging_links_are_removed_never_followed(
 
 
 def test_a_marker_that_would_move_files_elsewhere_is_refused(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SMALL)
     (out / "web" / ".pending.key.pem").write_bytes(b"staged")
     for marker in (
         {"archive": "../../../elsewhere", "files": ["key.pem"]},
@@ -888,12 +882,10 @@ TAMPERED: dict[str, tuple[str, str, Damage, str, list[str]]] = {
 
 @pytest.mark.parametrize("case", TAMPERED)
 def test_tampered_files_are_named_by_plan_and_repaired_by_apply(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, case: str
+    applied: ApplySpec, run_cli: RunCli, case: str
 ) -> None:
     name, filename, damage, verb, reasons = TAMPERED[case]
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SMALL)
     keys = live_keys_of(out)
     certs = {n: (out / n / "cert.pem").read_bytes() for n in SMALL_NAMES}
     bad = damage(out)
@@ -945,12 +937,10 @@ CA_KEY_DAMAGE: dict[str, tuple[str, Damage, str]] = {
 
 @pytest.mark.parametrize("case", CA_KEY_DAMAGE)
 def test_a_ca_key_that_no_longer_matches_blocks_apply_until_rekey(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, case: str
+    applied: ApplySpec, run_cli: RunCli, case: str
 ) -> None:
     name, damage, reason = CA_KEY_DAMAGE[case]
-    spec = write_spec(SMALL)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SMALL)
     bad = damage(out)
     (out / name / "key.pem").write_bytes(bad)
     before = tree(out)

@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 
 import pkiform
-from tests.conftest import ROOT, RunCli, openssl, snapshot
+from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
 from tests.test_pkilint import errors, lint_cert, lint_pair
 
 SEED = b"an example seed for tests only, never for production\n"
@@ -304,11 +304,9 @@ def test_another_seed_is_refused(
 
 
 def test_a_seed_is_refused_on_random_keys(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    spec = write_spec(SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}"))
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}"))
     (tmp_path / "seed").write_bytes(SEED)
     before = snapshot(out)
     done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")

@@ -39,7 +39,7 @@ from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cli import main
-from tests.conftest import RunCli, openssl, snapshot
+from tests.conftest import ApplySpec, RunCli, openssl, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
 
@@ -802,13 +802,11 @@ identities:
 
 @pytest.mark.parametrize("rotate", [True, False])
 def test_renewing_a_ca_with_rotate_key_reissues_everything_below(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, rotate: bool
+    applied: ApplySpec, run_cli: RunCli, rotate: bool
 ) -> None:
     # the leaves outlive the CA, so they end with it (clamped) and are never due on their
     # own: only what happens to the CA reissues them
-    spec = write_spec(CA_SPEC.format(rotate="\n    rotate_key: true" if rotate else ""))
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(CA_SPEC.format(rotate="\n    rotate_key: true" if rotate else ""))
     keys = {n: (out / n / "key.pem").read_bytes() for n in ("root", "issuing", "web", "api")}
     renew_at = cert_of(out, "issuing").not_valid_after_utc - timedelta(days=20)
 
@@ -896,11 +894,8 @@ def ocsp_text(out: Path, ident: str) -> str:
 
 
 @pytest.fixture
-def crl_pki(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) -> tuple[Path, Path]:
-    spec = write_spec(crl_spec())
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
-    return spec, out
+def crl_pki(applied: ApplySpec) -> tuple[Path, Path]:
+    return applied(crl_spec())
 
 
 def test_crl_number_grows_with_each_change_and_stays_when_nothing_changed(
@@ -1029,11 +1024,9 @@ def test_status_fails_while_a_revocation_is_not_published(
 
 
 def test_crl_is_resigned_past_two_thirds_of_its_validity(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli
 ) -> None:
-    spec = write_spec(crl_spec(root="\n    crl_validity: 3d"))
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(crl_spec(root="\n    crl_validity: 3d"))
     crl = out / "root" / "crl.pem"
     next_update = openssl_time(crl_fields(crl)["nextUpdate"])
     signed_at = next_update - timedelta(days=3)
@@ -1117,15 +1110,10 @@ identities:
 
 @pytest.mark.parametrize("revoke_superseded", [True, False])
 def test_revoke_superseded_lists_the_certificate_a_reissue_replaced(
-    run_cli: RunCli,
-    write_spec: Callable[..., Path],
-    tmp_path: Path,
-    revoke_superseded: bool,
+    applied: ApplySpec, run_cli: RunCli, revoke_superseded: bool
 ) -> None:
     flag = "\n    revoke_superseded: true" if revoke_superseded else ""
-    spec = write_spec(SUPERSEDED_SPEC.format(flag=flag, dns="web.example.com"))
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SUPERSEDED_SPEC.format(flag=flag, dns="web.example.com"))
     old_serial = serial_of(out / "web" / "cert.pem")
     spec.write_text(SUPERSEDED_SPEC.format(flag=flag, dns="web.example.com, www.example.com"))
     assert run_cli("apply", spec, "-o", out).code == 0
@@ -1174,11 +1162,9 @@ identities:
 
 
 def test_prune_archives_a_removed_identity_and_deletes_nothing(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli
 ) -> None:
-    spec = write_spec(PRUNE_SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(PRUNE_SPEC)
     spec.write_text(PRUNE_SPEC.replace("  alice: {kind: client, issuer: root}\n", ""))
     alice_before = snapshot(out / "alice")
     assert {"key.pem", "cert.pem", "ocsp.der"} <= set(alice_before)
@@ -1219,7 +1205,7 @@ def test_prune_archives_a_removed_identity_and_deletes_nothing(
 
 
 def test_a_revoked_identity_removed_from_the_spec_stays_on_the_crl(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli
 ) -> None:
     # RFC 5280 §3.3: a revocation is forever (until the certificate expires); dropping the
     # identity from the spec, or pruning its folder, must not make its certificate good again
@@ -1227,9 +1213,7 @@ def test_a_revoked_identity_removed_from_the_spec_stays_on_the_crl(
         "{kind: client, issuer: root}",
         "{kind: client, issuer: root, revoked: {reason: keyCompromise}}",
     )
-    spec = write_spec(PRUNE_SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(PRUNE_SPEC)
     spec.write_text(revoked)
     assert run_cli("apply", spec, "-o", out).code == 0
     serial = serial_of(out / "alice" / "cert.pem")
@@ -1270,13 +1254,8 @@ identities:
 
 
 @pytest.fixture
-def status_pki(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
-) -> tuple[Path, Path]:
-    spec = write_spec(STATUS_SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
-    return spec, out
+def status_pki(applied: ApplySpec) -> tuple[Path, Path]:
+    return applied(STATUS_SPEC)
 
 
 def test_status_warn_within_names_what_expires_in_the_window(
@@ -1399,13 +1378,11 @@ identities:
 
 
 def test_a_revoked_ca_keeps_answering_for_its_leaves(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
 ) -> None:
     # a relying party that checks the leaf alone (-crl_check, a stapled response) must
     # learn from the revoked CA itself that the leaf is revoked, for as long as it matters
-    spec = write_spec(REVOKED_CA_SPEC.format(sub="", leaf=""))
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(REVOKED_CA_SPEC.format(sub="", leaf=""))
     gone = ", revoked: {reason: cACompromise}"
     spec.write_text(REVOKED_CA_SPEC.format(sub=gone, leaf=gone))
     assert run_cli("apply", spec, "-o", out).code == 0

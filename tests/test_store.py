@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pkiform.store import Store
-from tests.conftest import RunCli, snapshot
+from tests.conftest import ApplySpec, RunCli, snapshot
 
 SPEC = """\
 version: 1
@@ -112,15 +112,9 @@ def crash_at_rename(monkeypatch: pytest.MonkeyPatch, survive: int) -> Iterator[d
 
 @pytest.mark.parametrize("survive", range(12))
 def test_a_crash_at_any_rename_is_finished_by_the_next_apply(
-    run_cli: RunCli,
-    write_spec: Callable[..., Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    survive: int,
+    applied: ApplySpec, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, survive: int
 ) -> None:
-    spec = write_spec(SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SPEC)
     old_key = (out / "web" / "key.pem").read_bytes()
     spec.write_text(REKEYED)
 
@@ -178,12 +172,8 @@ def test_a_new_identity_appears_whole_or_not_at_all(
     assert run_cli("status", spec, "-o", out).code == 0
 
 
-def test_uncommitted_staging_is_discarded_and_live_files_kept(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
-) -> None:
-    spec = write_spec(SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+def test_uncommitted_staging_is_discarded_and_live_files_kept(applied: ApplySpec) -> None:
+    _, out = applied(SPEC)
     before = snapshot(out)
     pending = out / "web" / ".pending.key.pem"
     pending.write_bytes(b"half-written")
@@ -266,11 +256,9 @@ def test_lock_timeout_waits_for_the_holder(
 
 @pytest.mark.parametrize("target", ["web", "web/key.pem", "web/cert.pem"])
 def test_symlinks_into_the_output_are_never_written_through(
-    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path, target: str
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path, target: str
 ) -> None:
-    spec = write_spec(SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SPEC)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "victim").write_text("precious\n")
@@ -294,14 +282,9 @@ def test_symlinks_into_the_output_are_never_written_through(
 
 
 def test_plan_on_an_interrupted_swap_says_apply_finishes_it(
-    run_cli: RunCli,
-    write_spec: Callable[..., Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    applied: ApplySpec, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = write_spec(SPEC)
-    out = tmp_path / "pki"
-    assert run_cli("apply", spec, "-o", out).code == 0
+    spec, out = applied(SPEC)
     spec.write_text(REKEYED)
     real_replace = Path.replace
     calls = {"n": 0}
