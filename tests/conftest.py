@@ -97,6 +97,14 @@ def run_pkiform_process(
     )
 
 
+def apply_quietly(spec: Path, out: Path) -> Path:
+    """apply in this process, for fixtures that build PKIs to test: it must succeed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    return out
+
+
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
     """Every file below `directory`: bytes, mtime (ns) and mode, to prove nothing changed."""
     found = {}

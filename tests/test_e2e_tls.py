@@ -9,7 +9,6 @@ purpose its extendedKeyUsage does not allow.
 
 from __future__ import annotations
 
-import io
 import socket
 import ssl
 import threading
@@ -20,8 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pkiform.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, apply_quietly
 from tests.conftest import KEY_TYPES as KEYS
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
@@ -78,13 +76,6 @@ def keys_spec() -> str:
     return yaml.safe_dump({"version": 1, "defaults": {"validity": "30d"}, "identities": ids})
 
 
-def _apply(spec: Path, out: Path) -> Path:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
-    assert code == 0, stderr.getvalue()
-    return out
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """name -> output directory, every PKI these tests use, issued once."""
@@ -92,10 +83,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (base / "impostor.yaml").write_text(IMPOSTOR_SPEC)
     (base / "keys.yaml").write_text(keys_spec())
     return {
-        "mtls": _apply(EXAMPLES / "mtls.yaml", base / "mtls"),
-        "mesh": _apply(EXAMPLES / "mesh.yaml", base / "mesh"),
-        "impostor": _apply(base / "impostor.yaml", base / "impostor"),
-        "keys": _apply(base / "keys.yaml", base / "keys"),
+        "mtls": apply_quietly(EXAMPLES / "mtls.yaml", base / "mtls"),
+        "mesh": apply_quietly(EXAMPLES / "mesh.yaml", base / "mesh"),
+        "impostor": apply_quietly(base / "impostor.yaml", base / "impostor"),
+        "keys": apply_quietly(base / "keys.yaml", base / "keys"),
     }
 
 

@@ -8,7 +8,6 @@ that really do break RFC 5280.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,7 @@ from pkilint import loader, validation
 from pkilint.bin import lint_pkix_signer_signee_cert_chain as chain_lint
 from pkilint.pkix import certificate, extension, name
 
-from pkiform.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, apply_quietly
 from tests.conftest import KEY_TYPES as KEYS
 from tests.test_e2e_openssl import matrix_spec  # every kind x key type, plus mixes
 
@@ -34,25 +32,18 @@ KINDS = ("root", "int", "server", "client")
 MATRIX_NAMES = [f"{k}-{kind}" for k in KEYS for kind in KINDS]
 
 
-def apply(spec: Path, out: Path) -> Path:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
-    assert code == 0, stderr.getvalue()
-    return out
-
-
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("pkilint-matrix")
     spec = base / "matrix.yaml"
     spec.write_text(yaml.safe_dump(matrix_spec(), sort_keys=False))
-    return apply(spec, base / "pki")
+    return apply_quietly(spec, base / "pki")
 
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("pkilint-examples")
-    return {n: apply(EXAMPLES / f"{n}.yaml", base / n) for n in ("mtls", "mesh")}
+    return {n: apply_quietly(EXAMPLES / f"{n}.yaml", base / n) for n in ("mtls", "mesh")}
 
 
 # --- the harness ---------------------------------------------------------------------
