@@ -17,8 +17,9 @@ to pick the moment, both against a real `python -m pkiform` process:
   half-swapped CA could lose its key), and the rest spread evenly. Same plan, same
   sequence, same kill points.
 * by time (4): a plain `python -m pkiform` is killed from outside at fixed fractions
-  of the counting run's duration, measured in the same session: these land in start-up
-  and in key generation and signing, where nothing has been written yet.
+  of the quickest of three plain runs, measured in the same session: these land in
+  start-up and in key generation and signing, where nothing has been written yet. A
+  run that finishes first is tried again with half the delay.
 
 After every recovery: each key.pem opens its cert.pem, each chain verifies (openssl,
 one call per distinct chain), status exits 0, every key that existed before or was
@@ -196,7 +197,7 @@ class Baseline:
     spec: Path  # what the killed applies apply
     start: Path | None  # a copy of it is where they start (None: a fresh apply)
     changes: list[tuple[str, str]]  # every change of an uninterrupted run, in order
-    seconds: float  # how long a plain uninterrupted run takes, start-up included
+    seconds: float  # how long the quickest of three plain runs took, start-up included
 
 
 PHASES = ("stage", "commit", "swap", "manifest")
@@ -256,10 +257,18 @@ def kill(baseline: Baseline, point: str, out: Path) -> None:
         shutil.copytree(baseline.start, out, symlinks=True)
     argv = ("apply", baseline.spec, "-o", out, "--quiet")
     kind, i = point[0], int(point[1:])
-    if kind == "t":  # from 10% to 80% of the way: killed, even if this run is a bit quicker
-        fraction = 0.1 + 0.7 * i / (TIMED - 1)
-        assert run_killed_after(baseline.seconds * fraction, *argv) == -signal.SIGKILL
-        return
+    if kind == "t":  # from 10% to 60% of the quickest plain run's duration
+        delay = baseline.seconds * (0.1 + 0.5 * i / (TIMED - 1))
+        # a run that finished first leaves nothing to check: it is removed and tried
+        # again sooner, since the other core's load makes durations vary
+        for _ in range(3):
+            if run_killed_after(delay, *argv) == -signal.SIGKILL:
+                return
+            shutil.rmtree(out)
+            if baseline.start is not None:
+                shutil.copytree(baseline.start, out, symlinks=True)
+            delay /= 2
+        pytest.fail(f"apply finished before each of three kills, the last at {delay * 2:.3f} s")
     if kind == "e":
         killed = run_counted(out, *argv, kill_at=kill_points(baseline)[i])
         assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -301,16 +310,23 @@ def measure(tmp: Path, spec_text: str, start: Path | None) -> Baseline:
     counted, timed = tmp / "counted", tmp / "timed"
     if start is not None:
         shutil.copytree(start, counted, symlinks=True)
-        shutil.copytree(start, timed, symlinks=True)
     log = tmp / "changes.json"
     done = run_counted(counted, "apply", spec, "-o", counted, "--quiet", log=log)
     assert done.returncode == 0, done.stderr
-    began = time.monotonic()
-    assert run_killed_after(60, "apply", spec, "-o", timed, "--quiet") == 0
-    seconds = time.monotonic() - began
+    durations = []
+    # the quickest of three: one run slowed by the other core's load would put the
+    # timed kills past the end of a quicker one
+    for _ in range(3):
+        if timed.exists():
+            shutil.rmtree(timed)
+        if start is not None:
+            shutil.copytree(start, timed, symlinks=True)
+        began = time.monotonic()
+        assert run_killed_after(60, "apply", spec, "-o", timed, "--quiet") == 0
+        durations.append(time.monotonic() - began)
     changes = [(kind, where) for kind, where in json.loads(log.read_text())]
     assert {"stage", "swap", "manifest"} <= {phase(c) for c in changes}
-    return Baseline(spec=spec, start=start, changes=changes, seconds=seconds)
+    return Baseline(spec=spec, start=start, changes=changes, seconds=min(durations))
 
 
 @pytest.fixture(scope="module")
