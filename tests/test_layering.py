@@ -22,6 +22,7 @@ LAYERS = {
     "resolve": 2,
     "graph": 2,
     "store": 2,
+    "forked": 2,
     "passwords": 2,
     "rules": 3,
     "profile": 3,

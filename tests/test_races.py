@@ -3,7 +3,7 @@
 Each apply is a real `python -m pkiform` process. To make them really meet at the lock,
 every process first imports pkiform (the slow part of starting), says "ready", and
 waits on its stdin; the test then releases them all at once. The first to take the lock
-holds it for the whole apply of 152 identities (half a second or more), so the others
+holds it for the whole apply of 122 identities (half a second or more), so the others
 find it held: without --lock-timeout they must fail at once with the exact message,
 naming the process that holds it; with it they wait and then find nothing left to do.
 """
@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import RunCli
 from tests.test_faults import (
+    NAMES,
     SPEC,
     check_each_identity_whole,
     pkiform_env,
@@ -106,7 +107,7 @@ def test_applies_started_together_take_turns_or_fail_naming_the_holder(
         holders = [pid for pid in winners if o.err == busy_message(out, pid)]
         assert holders, o.err
     assert len(winners) < n  # released together, some found the lock held
-    created = [o for o in outcomes if "Apply complete: 152 changed" in o.out]
+    created = [o for o in outcomes if f"Apply complete: {len(NAMES)} changed" in o.out]
     assert len(created) == 1  # one did the work; any other winner came after it
     check_consistent(run_cli, spec, out)
 
@@ -122,8 +123,8 @@ def test_applies_with_a_lock_timeout_all_succeed_one_after_another(
     assert [o.code for o in outcomes] == [0] * n, [o.err for o in outcomes]
     summaries = sorted(o.out.splitlines()[-1] for o in outcomes)
     # the first did everything; each of the others, once it had the lock, found nothing to do
-    assert summaries == ["Apply complete: 0 changed, 152 unchanged."] * (n - 1) + [
-        "Apply complete: 152 changed, 0 unchanged, 2 CRL/OCSP signed."
+    assert summaries == [f"Apply complete: 0 changed, {len(NAMES)} unchanged."] * (n - 1) + [
+        f"Apply complete: {len(NAMES)} changed, 0 unchanged, 2 CRL/OCSP signed."
     ]
     check_consistent(run_cli, spec, out)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from pkiform import keys, outputs
+from pkiform import forked, keys, outputs
 from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
@@ -94,43 +94,153 @@ def _start_rsa_keys(
 def _apply(
     plan: Plan, run: _Run, stamp: str, on_done: Callable[[IdentityName], None] | None
 ) -> Applied:
-    spec, graph, store = run.spec, run.graph, run.store
-    secrets: list[bytes] = []
-    batch: list[tuple[str, dict[str, bytes]]] = []
-    in_place: dict[str, tuple[str, ...]] = {}
+    spec, store = run.spec, run.store
+    writer = _Writer(run, stamp, on_done)
+    shared = _shared(plan, run)
     for action in plan.actions:
-        name = action.name
-        obs = run.observed.identities[name]
-        cert, key = run.carry_out(action)
-        if cert is None:
-            continue
-        if action.verb is Verb.UNCHANGED:
-            ident = spec.identities[name]
-            if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
-                secrets.append(obs.files[SECRET])
-            continue
-        issuers = [run.certs[n] for n in graph.chain(name)]
-        wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
-        changed = {f: data for f, data in wanted.items() if obs.files.get(f) != data}
-        batch.append((name, changed))
-        if rewritten_keys:
-            in_place[name] = rewritten_keys
-        if SECRET in wanted:
-            secrets.append(wanted[SECRET])
-        if len(batch) >= BATCH:
-            store.replace_batch(batch, stamp, in_place=in_place)
-            batch, in_place = [], {}
-        if on_done is not None:
-            on_done(name)
+        if action.name not in shared:
+            writer.add(action)
+    writer.flush()
+    if shared:  # every CA is done: the leaves left need nothing from each other
+        _write_in_two([a for a in plan.actions if a.name in shared], writer)
     for revocation in plan.revocations:
-        batch.append((revocation.name, run.revocation_files(revocation)))
-    store.replace_batch(batch, stamp, in_place=in_place)
+        writer.batch.append((revocation.name, run.revocation_files(revocation)))
+    writer.flush()
     for retired in plan.retire:
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
     store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
-    store.write_manifest(manifest(spec, graph, run.certs, seed=run.seed))
-    return Applied(warnings=tuple(run.warnings), secrets=tuple(secrets))
+    store.write_manifest(
+        manifest(spec, run.graph, run.certs, seed=run.seed, made=run.manifest_entries)
+    )
+    # in the plan's order, whichever process made them
+    position = {a.name: i for i, a in enumerate(plan.actions)}
+    return Applied(
+        warnings=tuple(text for _, text in sorted(run.warnings, key=lambda w: position[w[0]])),
+        secrets=tuple(writer.secrets[n] for n in sorted(writer.secrets, key=position.__getitem__)),
+    )
+
+
+def _shared(plan: Plan, run: _Run) -> set[IdentityName]:
+    """The leaves to issue and write in two processes: enough of them to be worth a
+    fork, and no RSA key threads running (fork is safe only in a single thread)."""
+    leaves = {
+        a.name
+        for a in plan.actions
+        if a.verb is not Verb.UNCHANGED and not run.spec.identities[a.name].kind.is_ca
+    }
+    if len(leaves) < PARALLEL_MIN or run.rsa_keys or not forked.available():
+        return set()
+    return leaves
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What the rest of an apply needs of an identity that the child issued."""
+
+    name: IdentityName
+    cert_der: bytes
+    manifest_entry: str
+    secret: bytes | None  # secret.yaml, when asked for
+
+
+# a child's record: per batch, what it wrote and the warnings it found
+_Record = tuple[list[_Written], list[tuple[IdentityName, str]]]
+
+
+def _write_in_two(actions: list[Action], writer: _Writer) -> None:
+    """Carry out `actions` (leaves, each on its own) half here, half in a forked child
+    that writes its folders itself: key generation, signing and file creation run on
+    both cores. The child sends back what the rest of the apply needs."""
+    run, half = writer.run, len(actions) // 2
+
+    def child(send: Callable[[_Record], None]) -> None:
+        writer.on_done = None  # progress is the parent's to show, as records arrive
+        for chunk in _chunks(actions[half:]):
+            warned = len(run.warnings)
+            for action in chunk:
+                writer.add(action)
+            writer.flush()
+            send(([_written(a.name, run, writer) for a in chunk], run.warnings[warned:]))
+
+    def receive(record: _Record) -> None:
+        written, warnings = record
+        for done in written:
+            run.certs[done.name] = x509.load_der_x509_certificate(done.cert_der)
+            run.manifest_entries[done.name] = done.manifest_entry
+            if done.secret is not None:
+                writer.secrets[done.name] = done.secret
+            if writer.on_done is not None:
+                writer.on_done(done.name)
+        run.warnings.extend(warnings)
+
+    worker = forked.Child(child)
+    try:
+        for chunk in _chunks(actions[:half]):
+            for action in chunk:
+                writer.add(action)
+            writer.flush()
+            for record in worker.arrived():
+                receive(record)
+        for record in worker.finish():
+            receive(record)
+    except BaseException:
+        worker.kill()
+        raise
+
+
+def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
+    cert = run.certs[name]
+    return _Written(
+        name=name,
+        cert_der=cert.public_bytes(serialization.Encoding.DER),
+        manifest_entry=manifest_entry(run.spec.identities[name], run.graph, cert),
+        secret=writer.secrets.get(name),
+    )
+
+
+def _chunks(actions: list[Action]) -> Iterator[list[Action]]:
+    for start in range(0, len(actions), BATCH):
+        yield actions[start : start + BATCH]
+
+
+@dataclass(slots=True)
+class _Writer:
+    """Carries out actions one by one and writes their files in durable batches."""
+
+    run: _Run
+    stamp: str
+    on_done: Callable[[IdentityName], None] | None
+    batch: list[tuple[str, dict[str, bytes]]] = field(default_factory=list)
+    in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    secrets: dict[IdentityName, bytes] = field(default_factory=dict)  # every secret.yaml
+
+    def add(self, action: Action) -> None:
+        run, name = self.run, action.name
+        obs = run.observed.identities[name]
+        cert, key = run.carry_out(action)
+        if cert is None:
+            return
+        if action.verb is Verb.UNCHANGED:
+            ident = run.spec.identities[name]
+            if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
+                self.secrets[name] = obs.files[SECRET]
+            return
+        issuers = [run.certs[n] for n in run.graph.chain(name)]
+        wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
+        self.batch.append((name, {f: d for f, d in wanted.items() if obs.files.get(f) != d}))
+        if rewritten_keys:
+            self.in_place[name] = rewritten_keys
+        if SECRET in wanted:
+            self.secrets[name] = wanted[SECRET]
+        if len(self.batch) >= BATCH:
+            self.flush()
+        if self.on_done is not None:
+            self.on_done(name)
+
+    def flush(self) -> None:
+        self.run.store.replace_batch(self.batch, self.stamp, in_place=self.in_place)
+        self.batch, self.in_place = [], {}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -149,7 +259,8 @@ class _Run:
     rsa_keys: dict[IdentityName, Future[keys.PrivateKey]]
     certs: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
     ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
+    manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made elsewhere
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)
@@ -194,8 +305,11 @@ class _Run:
         signer = Signer(cert=self.certs[issuer.name], key=self.ca_keys[issuer.name])
         if _clamped_by(ident, signer.cert, self.now) > CLAMP_NOTICE:
             self.warnings.append(
-                f"{ident.name}: validity clamped to end with its issuer {issuer.name!r} "
-                f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)"
+                (
+                    ident.name,
+                    f"{ident.name}: validity clamped to end with its issuer {issuer.name!r} "
+                    f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)",
+                )
             )
         return signer
 
@@ -296,6 +410,9 @@ def _revocation_files(
 # identities written per durable batch: bounds memory while syncs stay few
 BATCH = 256
 
+# leaves to write below which a second process costs more than it saves
+PARALLEL_MIN = 128
+
 # a leaf as long-lived as its CA is clamped by the seconds between their issuing: not news
 CLAMP_NOTICE = timedelta(hours=1)
 
@@ -311,40 +428,45 @@ def manifest(
     certs: Mapping[IdentityName, x509.Certificate],
     *,
     seed: Seed | None = None,
+    made: Mapping[IdentityName, str] | None = None,
 ) -> bytes:
     """manifest.json: every identity, what it is and where its files are. Derived, not
-    state, but for one mark: the fingerprint of the seed a reproducible PKI came from."""
-    entries = {}
-    for name in sorted(certs):
-        ident = spec.identities[name]
-        cert = certs[name]
-        entries[name] = {
-            "kind": str(ident.kind),
-            "issuer": ident.issuer,
-            "chain": graph.chain(name),
-            "subject": cert.subject.rfc4514_string(),
-            "serial": format(cert.serial_number, "x"),
-            "not_before": cert.not_valid_before_utc.isoformat(),
-            "not_after": cert.not_valid_after_utc.isoformat(),
-            "key": str(ident.key),
-            "fingerprints": {
-                "cert_sha256": cert.fingerprint(hashes.SHA256()).hex(),
-                "public_key_sha256": keys.fingerprint(cert.public_key()),
-            },
-            "files": {
-                **{f.removesuffix(".pem"): f"{name}/{f}" for f in FILES},
-                **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
-            },
-        }
-    # one identity a line: diffable, and written by json's C encoder (indent= is not)
+    state, but for one mark: the fingerprint of the seed a reproducible PKI came from.
+    `made`: entries already made (by the child process that issued them)."""
+    made = made or {}
     lines = ",\n".join(
-        f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
-        for name, entry in entries.items()
+        made.get(name) or manifest_entry(spec.identities[name], graph, certs[name])
+        for name in sorted(certs)
     )
     top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
     if seed:
         top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
     return f'{{{top}, "identities": {{\n{lines}\n}}}}\n'.encode()
+
+
+def manifest_entry(ident: Identity, graph: IssuerGraph, cert: x509.Certificate) -> str:
+    """One identity's line of the manifest: one a line is diffable, and written by
+    json's C encoder (indent= is not)."""
+    name = ident.name
+    entry = {
+        "kind": str(ident.kind),
+        "issuer": ident.issuer,
+        "chain": graph.chain(name),
+        "subject": cert.subject.rfc4514_string(),
+        "serial": format(cert.serial_number, "x"),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "key": str(ident.key),
+        "fingerprints": {
+            "cert_sha256": cert.fingerprint(hashes.SHA256()).hex(),
+            "public_key_sha256": keys.fingerprint(cert.public_key()),
+        },
+        "files": {
+            **{f.removesuffix(".pem"): f"{name}/{f}" for f in FILES},
+            **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
+        },
+    }
+    return f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
 
 
 REPRODUCIBLE = "reproducible"
