@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography import x509
@@ -38,6 +37,9 @@ from pkiform.read_passwords import read_passwords
 from pkiform.schema import schema_text
 from pkiform.store import KEY_FILE, Store
 from pkiform.validation import ValidSpec, validate_path, validate_text
+
+if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
+    import ssl
 
 DEFAULT_OUT = Path("pki")
 
@@ -371,6 +373,8 @@ class IssuedIdentity:
         """A TLS server context presenting this identity's full chain. With
         `client_auth`, clients must present a certificate that chains to `trust`'s
         root (this identity's own root by default)."""
+        import ssl
+
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
@@ -382,6 +386,8 @@ class IssuedIdentity:
     def client_context(self, *, trust: IssuedIdentity | None = None) -> ssl.SSLContext:
         """A TLS client context that trusts `trust`'s root (this identity's own root by
         default) and checks host names; a leaf identity also presents its certificate."""
+        import ssl
+
         context = ssl.create_default_context(
             ssl.Purpose.SERVER_AUTH, cafile=(trust or self).ca_path
         )
