@@ -264,3 +264,55 @@ def test_progress_names_every_identity_once_in_the_parent(spec: Path, tmp_path: 
     reported = [line.split(" ") for line in done.stdout.splitlines()]
     assert sorted(name for _, name in reported) == sorted(["root", "issuing", *LEAVES])
     assert len({pid for pid, _ in reported}) == 1
+
+
+# forked.Child on its own, in a fresh process (no test runner's threads at the fork)
+CHILD = r"""
+import os, sys
+from pkiform import forked
+from pkiform.errors import StoreError
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not today")
+
+def work(send):
+    for i in range(3):
+        send(i)
+    ending = sys.argv[1]
+    if ending == "error":
+        raise StoreError("disk full")
+    if ending == "unpicklable":
+        raise Unpicklable("odd")
+    if ending == "exit":
+        os._exit(3)
+
+child = forked.Child(work)
+got = []
+try:
+    got.extend(child.finish())
+    print("ok", got)
+except StoreError as e:
+    print("error", got, e)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ending", "printed"),
+    [
+        ("none", "ok [0, 1, 2]"),
+        ("error", "error [0, 1, 2] disk full"),
+        ("unpicklable", "error [0, 1, 2] the second worker process failed: Unpicklable('odd')"),
+        ("exit", "error [0, 1, 2] the second worker process ended: exit status 3"),
+    ],
+)
+def test_a_child_sends_its_records_in_order_then_how_it_ended(ending: str, printed: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, ending],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, printed + "\n", "")

@@ -51,6 +51,7 @@ class Child(Generic[T]):
             os.close(read_end)
             _run_child(work, write_end)
         os.close(write_end)
+        self._status: int | None = None  # its wait status, once it has ended
         self._records: deque[tuple[bool, object]] = deque()
         self._reader = threading.Thread(target=self._read, args=(read_end,), daemon=True)
         self._reader.start()
@@ -62,7 +63,12 @@ class Child(Generic[T]):
                 data = pipe.read(size)
                 if len(data) < size:  # the child was killed mid-record: finish says so
                     break
-                self._records.append(pickle.loads(data))
+                try:
+                    self._records.append(pickle.loads(data))
+                except Exception as e:  # e.g. an exception class that cannot be rebuilt
+                    failed = StoreError(f"the second worker process sent {size} bytes: {e}")
+                    self._records.append((False, failed))
+                    break
 
     def arrived(self) -> Iterator[T]:
         """The records sent since the last look, without waiting."""
@@ -72,7 +78,7 @@ class Child(Generic[T]):
     def finish(self) -> Iterator[T]:
         """Every record not yet taken, once the child has ended; raises what it raised."""
         self._reader.join()
-        status = os.waitpid(self.pid, 0)[1]
+        status = self._wait()
         while self._records:
             yield self._take()
         if os.waitstatus_to_exitcode(status) != 0:
@@ -80,12 +86,15 @@ class Child(Generic[T]):
 
     def kill(self) -> None:
         """Stop the child now (its unfinished folders are recovered by the next apply)."""
-        try:
+        if self._status is None:  # once waited for, its pid may be another process's
             os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+            self._wait()
         self._reader.join()
+
+    def _wait(self) -> int:
+        if self._status is None:
+            self._status = os.waitpid(self.pid, 0)[1]
+        return self._status
 
     def _take(self) -> T:
         ok, record = self._records.popleft()
