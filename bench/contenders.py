@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import dataclasses
 import os
 import sys
@@ -62,6 +63,7 @@ def workspace(root: Path, ref: str | None) -> Workspace:
     """A workspace in `root` whose pkiform is a copy of the repository's (see snapshot.py)."""
     copy = root / "pkiform-source"
     source = snapshot.take(copy, ref)
+    compileall.compile_file(BENCH / "specs.py", quiet=1)  # the floor script's one import
     # PYTHONPATH comes before site-packages, so the copy wins over the installed pkiform
     return Workspace(root, {**os.environ, "PYTHONPATH": str(copy / "src")}, source)
 
