@@ -63,6 +63,8 @@ ARCHIVE = "archive"
 
 _PRIVATE = 0o600
 _PUBLIC = 0o644
+# one read holds any file pkiform writes but a large CRL or PKCS#12 bundle
+_READ_SIZE = 1 << 16
 # the names in an identity's folder that pkiform reads or writes: none may be a link
 _OWN_NAMES = frozenset((*_READ_ORDER, ARCHIVE))
 _LINK = "is a symlink; pkiform does not follow links"
@@ -95,8 +97,15 @@ class Store:
             if e.errno == errno.ELOOP:
                 raise StoreError(f"{path}: {_LINK}") from e
             raise StoreError(f"{path}: cannot read: {e.strerror}") from e
-        with os.fdopen(fd, "rb") as f:
-            return f.read()
+        try:  # os.read, not a file object: a third of the cost on 5 files an identity
+            chunks = []
+            while chunk := os.read(fd, _READ_SIZE):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot read: {e.strerror}") from e
+        finally:
+            os.close(fd)
 
     def read_identity(self, name: str) -> tuple[dict[str, bytes], bool]:
         """The layout files of one identity that exist, and whether an interrupted
