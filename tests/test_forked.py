@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -34,9 +35,10 @@ LEAVES = [f"leaf{i:03d}" for i in range(N_LEAVES)]
 AT = "2026-06-01T12:00:00Z"
 
 
-def spec_text() -> str:
+def spec_text(*defaults: str) -> str:
     lines = [
         "version: 1",
+        *(["defaults:", *(f"  {d}" for d in defaults)] if defaults else []),
         "identities:",
         "  root: {kind: root}",
         "  issuing: {kind: intermediate, issuer: root, path_length: 0}",
@@ -172,6 +174,19 @@ def test_two_processes_write_half_the_leaves_each(spec: Path, tmp_path: Path) ->
     assert len(writers) == 2
     assert min(writers.values()) >= N_LEAVES // 2 - 1
     assert_complete(spec, out)
+
+
+def test_secrets_from_both_processes_are_emitted_in_the_plans_order(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text("outputs: {kubernetes: {namespace: shop}}"))
+    out, created = tmp_path / "pki", tmp_path / "created.log"
+    done = hooked_apply(spec, out, created, "--emit", "kubernetes")
+    assert done.returncode == 0, done.stderr
+    assert len(set().union(*creators(created).values())) == 2
+    documents = done.stdout.split("---\n")[1:]
+    names = ["root", "issuing", *LEAVES]
+    assert [yaml.safe_load(d)["metadata"]["name"] for d in documents] == names
+    assert documents == [(out / n / "secret.yaml").read_text() for n in names]
 
 
 def test_a_seeded_pki_is_the_same_from_one_process_or_two(spec: Path, tmp_path: Path) -> None:
