@@ -27,6 +27,7 @@ LAYERS = {
     "rules": 3,
     "profile": 3,
     "keys": 3,
+    "seals": 3,
     "validation": 4,
     "issuing": 4,
     "revocation": 4,

@@ -14,6 +14,7 @@ other failure is a `PkiformError`. The command line is a thin layer over this mo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from cryptography import x509
 
-from pkiform import execute, health, keys, render
+from pkiform import execute, health, keys, render, seals
 from pkiform.derive import Seed
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.model import IdentityName, Kind
@@ -243,6 +244,7 @@ class Spec:
             with_archive=archives_to_read(spec, graph),
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
+            seal_check=functools.partial(seals.holding, spec, graph),
         )
         _refuse_mixing(store, observed.manifest, seed)
         names = [IdentityName(n) for n in rekey]

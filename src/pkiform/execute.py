@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from pkiform import forked, keys, outputs
+from pkiform import forked, keys, outputs, seals
 from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
@@ -26,6 +26,7 @@ from pkiform.planner import Action, Plan, Verb
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
+from pkiform.seals import Sealed
 from pkiform.store import FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
@@ -111,7 +112,15 @@ def _apply(
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
     store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
     store.write_manifest(
-        manifest(spec, run.graph, run.certs, seed=run.seed, made=run.manifest_entries)
+        manifest(
+            spec,
+            run.graph,
+            run.certs,
+            seed=run.seed,
+            made=run.manifest_entries,
+            seals=run.seals,
+            found=run.observed.sealed,
+        )
     )
     # in the plan's order, whichever process made them
     position = {a.name: i for i, a in enumerate(plan.actions)}
@@ -194,7 +203,9 @@ def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
     return _Written(
         name=name,
         cert_der=cert.public_bytes(serialization.Encoding.DER),
-        manifest_entry=manifest_entry(run.spec.identities[name], run.graph, cert),
+        manifest_entry=manifest_entry(
+            run.spec.identities[name], run.graph, cert, run.seals.get(name)
+        ),
         secret=writer.secrets.get(name),
     )
 
@@ -225,10 +236,13 @@ class _Writer:
             ident = run.spec.identities[name]
             if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
                 self.secrets[name] = obs.files[SECRET]
+            run.seal(name, obs.files, unchanged=True)
             return
         issuers = [run.certs[n] for n in run.graph.chain(name)]
         wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
-        self.batch.append((name, {f: d for f, d in wanted.items() if obs.files.get(f) != d}))
+        changed = {f: d for f, d in wanted.items() if obs.files.get(f) != d}
+        self.batch.append((name, changed))
+        run.seal(name, {**obs.files, **changed}, unchanged=False)
         if rewritten_keys:
             self.in_place[name] = rewritten_keys
         if SECRET in wanted:
@@ -261,6 +275,27 @@ class _Run:
     ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
     warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
     manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made elsewhere
+    # each identity's cert.pem as this apply leaves it (digest), and its seal
+    cert_digests: dict[IdentityName, bytes] = field(default_factory=dict)
+    seals: dict[IdentityName, bytes] = field(default_factory=dict)
+
+    def seal(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
+        """Note the seal of an identity whose files this apply leaves as `files`
+        (issuers come first: their cert.pem is part of it)."""
+        ident = self.spec.identities[name]
+        pem = files.get(seals.CERT_FILE)
+        if pem is not None:
+            self.cert_digests[name] = seals.cert_digest(pem)
+        issuer_certs = [self.cert_digests.get(n) for n in self.graph.chain(name)]
+        if not seals.eligible(ident, files) or None in issuer_certs:
+            return
+        found = self.observed.sealed.get(name)
+        if unchanged and found is not None:
+            own = found.own
+        else:
+            issuer = self.spec.identities[ident.issuer] if ident.issuer else None
+            own = seals.own_digest(ident, issuer, files)
+        self.seals[name] = seals.seal(own, (d for d in issuer_certs if d is not None))
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)
@@ -429,24 +464,35 @@ def manifest(
     *,
     seed: Seed | None = None,
     made: Mapping[IdentityName, str] | None = None,
+    seals: Mapping[IdentityName, bytes] | None = None,
+    found: Mapping[IdentityName, Sealed] | None = None,
 ) -> bytes:
-    """manifest.json: every identity, what it is and where its files are. Derived, not
-    state, but for one mark: the fingerprint of the seed a reproducible PKI came from.
-    `made`: entries already made (by the child process that issued them)."""
-    made = made or {}
-    lines = ",\n".join(
-        made.get(name) or manifest_entry(spec.identities[name], graph, certs[name])
-        for name in sorted(certs)
-    )
+    """manifest.json: every identity, what it is, where its files are, and its seal
+    (seals.py). Derived, not state, but for one mark: the fingerprint of the seed a
+    reproducible PKI came from. `made`: lines already made (by the child process that
+    issued them); `found`: entries whose seal held when read, kept if it still does."""
+    made, seals, found = made or {}, seals or {}, found or {}
+    lines = []
+    for name in sorted(certs):
+        line = made.get(name)
+        if line is None:
+            sealed, old = seals.get(name), found.get(name)
+            if old is not None and old.seal == sealed:
+                line = _manifest_line(name, old.entry)
+            else:
+                line = manifest_entry(spec.identities[name], graph, certs[name], sealed)
+        lines.append(line)
     top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
     if seed:
         top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
-    return f'{{{top}, "identities": {{\n{lines}\n}}}}\n'.encode()
+    body = ",\n".join(lines)
+    return f'{{{top}, "identities": {{\n{body}\n}}}}\n'.encode()
 
 
-def manifest_entry(ident: Identity, graph: IssuerGraph, cert: x509.Certificate) -> str:
-    """One identity's line of the manifest: one a line is diffable, and written by
-    json's C encoder (indent= is not)."""
+def manifest_entry(
+    ident: Identity, graph: IssuerGraph, cert: x509.Certificate, sealed: bytes | None
+) -> str:
+    """One identity's line of the manifest."""
     name = ident.name
     entry = {
         "kind": str(ident.kind),
@@ -466,6 +512,11 @@ def manifest_entry(ident: Identity, graph: IssuerGraph, cert: x509.Certificate) 
             **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
         },
     }
+    return _manifest_line(name, seals.signed_entry(entry, sealed))
+
+
+def _manifest_line(name: str, entry: Mapping[str, object]) -> str:
+    # one identity a line: diffable, and written by json's C encoder (indent= is not)
     return f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from cryptography import x509
@@ -22,6 +22,7 @@ from pkiform.keys import (
 )
 from pkiform.model import IdentityName
 from pkiform.passwords import IdentityPasswords
+from pkiform.seals import Sealed
 from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE, Store
 
 
@@ -46,6 +47,7 @@ class ObservedIdentity:
     # None when the password does not open them (absent: not there, or no password)
     p12: Mapping[str, pkcs12.Contents | None] = field(default_factory=dict)
     interrupted: bool = False  # an apply stopped half-way through replacing its files
+    sealed: bool = False  # spec, files and issuers as the apply that sealed it left them
     crl: x509.CertificateRevocationList | None = None
     ocsp_response: ocsp.OCSPResponse | None = None
     archived_certs: tuple[x509.Certificate, ...] = ()  # read only where a CA needs them
@@ -68,6 +70,13 @@ class Observed:
     on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
     manifest: bytes | None = None
     trust_bundle: bytes | None = None
+    sealed: Mapping[IdentityName, Sealed] = field(default_factory=dict)  # see seals.py
+
+
+# given the manifest and every identity's files: those whose seal holds (seals.holding)
+SealCheck = Callable[
+    [bytes | None, Mapping[IdentityName, Mapping[str, bytes]]], Mapping[IdentityName, Sealed]
+]
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -81,6 +90,8 @@ def observe_one(
     archive: bool = False,
     keep_key: bool = False,
     passwords: IdentityPasswords | None = None,
+    read: tuple[dict[str, bytes], bool] | None = None,
+    sealed: bool = False,
 ) -> ObservedIdentity:
     """Read and parse one identity's files (and the certificates it archived, if asked),
     opening the encrypted ones whose passwords are given.
@@ -88,17 +99,26 @@ def observe_one(
     A folder that cannot be read (a link, no permission) raises StoreError: planning
     around it would treat its files as missing and replace them, a CA key included."""
     passwords = passwords or IdentityPasswords()
-    files, interrupted = store.read_identity(name)
+    files, interrupted = read if read is not None else store.read_identity(name)
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
     key_data = files.get(KEY_FILE)
     key_password = passwords.key.reveal() if passwords.key else None
-    key, key_problem, locked = _parse_key(key_data, key_password)
-    public_key = key.public_key() if key is not None else None
-    matches = (
-        cert is not None
-        and public_key is not None
-        and spki_der(public_key) == spki_der(cert.public_key())
-    )
+    key: PrivateKey | None = None
+    public_key: PublicKey | None
+    if sealed and cert is not None:
+        # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
+        # which signs, is loaded
+        if keep_key:
+            key, key_problem, locked = _parse_key(key_data, key_password)
+        key_problem, locked, public_key, matches = None, False, cert.public_key(), True
+    else:
+        key, key_problem, locked = _parse_key(key_data, key_password)
+        public_key = key.public_key() if key is not None else None
+        matches = (
+            cert is not None
+            and public_key is not None
+            and spki_der(public_key) == spki_der(cert.public_key())
+        )
     return ObservedIdentity(
         name=name,
         files=files,
@@ -113,6 +133,7 @@ def observe_one(
         key_refused=locked and key_password is not None,
         p12=_open_p12(files, passwords),
         interrupted=interrupted,
+        sealed=sealed and cert is not None,
         crl=_parse_crl(files.get("crl.pem")),
         ocsp_response=_parse_ocsp(files.get("ocsp.der")),
         archived_certs=tuple(_archived(store, name)) if archive else (),
@@ -126,11 +147,20 @@ def observe(
     with_archive: Collection[IdentityName] = (),
     keep_keys: Collection[IdentityName] = (),
     passwords: Mapping[IdentityName, IdentityPasswords] | None = None,
+    seal_check: SealCheck | None = None,
 ) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name.
     Private keys are kept only for `keep_keys` (the CAs, which sign); encrypted files are
-    opened with `passwords` where given."""
+    opened with `passwords` where given; with `seal_check`, what a seal vouches for is
+    not parsed and compared again."""
     passwords = passwords or {}
+    manifest = store.read_manifest()
+    reads = {name: store.read_identity(name) for name in names}
+    sealed = (
+        seal_check(manifest, {n: files for n, (files, stopped) in reads.items() if not stopped})
+        if seal_check is not None
+        else {}
+    )
     identities = {
         name: observe_one(
             store,
@@ -138,16 +168,19 @@ def observe(
             archive=name in with_archive,
             keep_key=name in keep_keys,
             passwords=passwords.get(name),
+            read=read,
+            sealed=name in sealed,
         )
-        for name in names
+        for name, read in reads.items()
     }
     identities = _with_key_witnesses(identities)
     others = tuple(store.names_on_disk(skip=identities))
     return Observed(
         identities=identities,
         on_disk_only=others,
-        manifest=store.read_manifest(),
+        manifest=manifest,
         trust_bundle=store.read_top(TRUST_BUNDLE),
+        sealed=sealed,
     )
 
 

@@ -220,12 +220,13 @@ def _decide(
     elif not (obs.key_matches_cert or obs.key_locked):
         reasons.append("cert.pem does not match key.pem")
     else:
-        reasons.extend(differences(ident, issuer, cert))
         issuer_cert = issuer_chain[0] if issuer_chain else None
-        if cascade is None:
-            link = _issuer_link_problem(cert, issuer_cert if issuer else cert, issuer)
-            if link:
-                reasons.append(link)
+        if not obs.sealed:  # a seal vouches for these, as for the repairs below
+            reasons.extend(differences(ident, issuer, cert))
+            if cascade is None:
+                link = _issuer_link_problem(cert, issuer_cert if issuer else cert, issuer)
+                if link:
+                    reasons.append(link)
         reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
     if reasons and ident.rotate_key:
         return act(
@@ -233,6 +234,8 @@ def _decide(
         )
     if reasons:
         return act(Verb.REISSUE, *reasons, cascade=cascade)
+    if obs.sealed:
+        return act(Verb.UNCHANGED)
 
     # no material: an issuer has no certificate, is planned as create, and cascades
     repairs: list[str] = []
