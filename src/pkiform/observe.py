@@ -103,13 +103,12 @@ def observe_one(
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
     key_data = files.get(KEY_FILE)
     key_password = passwords.key.reveal() if passwords.key else None
-    key: PrivateKey | None = None
+    key: PrivateKey | None
     public_key: PublicKey | None
     if sealed and cert is not None:
         # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
         # which signs, is loaded
-        if keep_key:
-            key, key_problem, locked = _parse_key(key_data, key_password)
+        key = _parse_key(key_data, key_password)[0] if keep_key else None
         key_problem, locked, public_key, matches = None, False, cert.public_key(), True
     else:
         key, key_problem, locked = _parse_key(key_data, key_password)
