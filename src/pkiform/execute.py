@@ -26,7 +26,7 @@ from pkiform.planner import Action, Plan, Verb
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
-from pkiform.seals import Sealed
+from pkiform.seals import IssuerTexts, Sealed
 from pkiform.store import FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
@@ -118,7 +118,7 @@ def _apply(
             run.certs,
             seed=run.seed,
             made=run.manifest_entries,
-            seals=run.seals,
+            seals=run.seals_made,
             found=run.observed.sealed,
         )
     )
@@ -204,7 +204,7 @@ def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
         name=name,
         cert_der=cert.public_bytes(serialization.Encoding.DER),
         manifest_entry=manifest_entry(
-            run.spec.identities[name], run.graph, cert, run.seals.get(name)
+            run.spec.identities[name], run.graph, cert, run.seals_made.get(name)
         ),
         secret=writer.secrets.get(name),
     )
@@ -277,7 +277,11 @@ class _Run:
     manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made elsewhere
     # each identity's cert.pem as this apply leaves it (digest), and its seal
     cert_digests: dict[IdentityName, bytes] = field(default_factory=dict)
-    seals: dict[IdentityName, bytes] = field(default_factory=dict)
+    seals_made: dict[IdentityName, bytes] = field(default_factory=dict)
+    issuer_texts: IssuerTexts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.issuer_texts = IssuerTexts(self.spec)
 
     def seal(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
         """Note the seal of an identity whose files this apply leaves as `files`
@@ -293,9 +297,8 @@ class _Run:
         if unchanged and found is not None:
             own = found.own
         else:
-            issuer = self.spec.identities[ident.issuer] if ident.issuer else None
-            own = seals.own_digest(ident, issuer, files)
-        self.seals[name] = seals.seal(own, (d for d in issuer_certs if d is not None))
+            own = seals.own_digest(ident, self.issuer_texts.of(ident), files)
+        self.seals_made[name] = seals.seal(own, (d for d in issuer_certs if d is not None))
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)

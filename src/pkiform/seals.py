@@ -49,13 +49,10 @@ def eligible(ident: Identity, files: Mapping[str, bytes]) -> bool:
     )
 
 
-def own_digest(
-    ident: Identity, issuer: Identity | None, files: Mapping[str, bytes], *, issuer_text: str = ""
-) -> bytes:
-    """The part of the seal that is the identity's own: its spec (and its issuer's,
-    `issuer_text` when the caller has it already) and its files."""
-    h = hashlib.sha256(f"pkiform {__version__}\0{spec_text(ident)}\0".encode())
-    h.update((issuer_text or spec_text(issuer)).encode())
+def own_digest(ident: Identity, issuer_text: str, files: Mapping[str, bytes]) -> bytes:
+    """The part of the seal that is the identity's own: its spec, its issuer's (as
+    IssuerTexts gives it) and its files."""
+    h = hashlib.sha256(f"pkiform {__version__}\0{spec_text(ident)}\0{issuer_text}".encode())
     for filename in sorted(files):
         if filename not in _UNSEALED_FILES:
             data = files[filename]
@@ -64,9 +61,24 @@ def own_digest(
     return h.digest()
 
 
-def spec_text(ident: Identity | None) -> str:
+def spec_text(ident: Identity) -> str:
     """An identity's resolved spec as text, but for where it was written."""
-    return repr(tuple(getattr(ident, f) for f in _SPEC_FIELDS)) if ident else "-"
+    return repr(tuple(getattr(ident, f) for f in _SPEC_FIELDS))
+
+
+class IssuerTexts:
+    """The spec_text of each identity's issuer, made once: a thousand leaves share one."""
+
+    def __init__(self, spec: Spec) -> None:
+        self._spec = spec
+        self._texts: dict[IdentityName, str] = {}
+
+    def of(self, ident: Identity) -> str:
+        if ident.issuer is None:
+            return "-"
+        if ident.issuer not in self._texts:
+            self._texts[ident.issuer] = spec_text(self._spec.identities[ident.issuer])
+        return self._texts[ident.issuer]
 
 
 def cert_digest(cert_pem: bytes) -> bytes:
@@ -118,7 +130,7 @@ def holding(
     the seal of what was read now."""
     entries = recorded(manifest)
     found: dict[IdentityName, Sealed] = {}
-    issuer_texts: dict[IdentityName, str] = {}  # a thousand leaves share one issuer
+    issuer_texts = IssuerTexts(spec)
     cert_digests: dict[IdentityName, bytes] = {}
     for name, own_files in files.items():
         entry = entries.get(name)
@@ -128,12 +140,7 @@ def holding(
         chain = graph.chain(name)
         if any(CERT_FILE not in files.get(n, {}) for n in chain):
             continue
-        issuer_text = ""
-        if ident.issuer:
-            if ident.issuer not in issuer_texts:
-                issuer_texts[ident.issuer] = spec_text(spec.identities[ident.issuer])
-            issuer_text = issuer_texts[ident.issuer]
-        own = own_digest(ident, None, own_files, issuer_text=issuer_text)
+        own = own_digest(ident, issuer_texts.of(ident), own_files)
         for n in chain:
             if n not in cert_digests:
                 cert_digests[n] = cert_digest(files[n][CERT_FILE])
