@@ -27,7 +27,7 @@ from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.seals import IssuerTexts, Sealed
-from pkiform.store import FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
+from pkiform.store import CERT_FILE, FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,7 +287,7 @@ class _Run:
         """Note the seal of an identity whose files this apply leaves as `files`
         (issuers come first: their cert.pem is part of it)."""
         ident = self.spec.identities[name]
-        pem = files.get(seals.CERT_FILE)
+        pem = files.get(CERT_FILE)
         if pem is not None:
             self.cert_digests[name] = seals.cert_digest(pem)
         issuer_certs = [self.cert_digests.get(n) for n in self.graph.chain(name)]

@@ -26,9 +26,8 @@ from typing import Any
 from pkiform import __version__
 from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Spec
-from pkiform.store import KEY_FILE, REVOCATION_FILES
+from pkiform.store import CERT_FILE, KEY_FILE, REVOCATION_FILES
 
-CERT_FILE = "cert.pem"
 _SEAL = "seal"
 # the spec of an identity, but where it was written
 _SPEC_FIELDS = tuple(f.name for f in fields(Identity) if f.name != "loc")

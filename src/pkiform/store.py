@@ -48,6 +48,7 @@ SECRET = "secret.yaml"
 OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
 _READ_ORDER = FILES + REVOCATION_FILES + OUTPUT_FILES
 KEY_FILE = "key.pem"
+CERT_FILE = "cert.pem"
 # files that hold a private key, plain or encrypted: created 0600
 PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET))
 MANIFEST = "manifest.json"
@@ -156,7 +157,7 @@ class Store:
             if entry.name.startswith(".") or entry.name == ARCHIVE or entry.name in skip:
                 continue
             if entry.is_dir(follow_symlinks=False) and any(
-                (Path(entry.path) / f).exists() for f in (KEY_FILE, "cert.pem")
+                (Path(entry.path) / f).exists() for f in (KEY_FILE, CERT_FILE)
             ):
                 names.append(entry.name)
         return names
