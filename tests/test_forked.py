@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import serialization
 
 import pkiform
 from pkiform import execute, forked
-from tests.conftest import ROOT, openssl, snapshot
+from tests.conftest import openssl, run_pkiform_process, snapshot
+from tests.test_faults import pkiform_env
 from tests.test_reproducible import digests
 
 N_LEAVES = execute.PARALLEL_MIN + 72
@@ -87,16 +88,12 @@ runpy.run_module("pkiform", run_name="__main__", alter_sys=True)
 """
 
 
-def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), **extra}
-
-
 def hooked_apply(
     spec: Path, out: Path, created: Path, *options: str, **kill: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", HOOK, "apply", str(spec), "-o", str(out), "--quiet", *options],
-        env=env(OUT=str(out), CREATED=str(created), **kill),
+        env=pkiform_env(OUT=str(out), CREATED=str(created), **kill),
         capture_output=True,
         text=True,
         timeout=300,
@@ -105,14 +102,7 @@ def hooked_apply(
 
 
 def plain_apply(spec: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pkiform", "apply", str(spec), "-o", str(out), "--quiet"],
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_pkiform_process("apply", spec, "-o", out, "--quiet")
 
 
 def creators(created: Path) -> dict[str, set[int]]:
@@ -129,13 +119,7 @@ def assert_complete(spec: Path, out: Path) -> None:
     """Every identity whole and valid, nothing half-done left, and nothing more to do."""
     leftovers = [p.name for p in out.rglob("*") if p.name.startswith((".new.", ".pending"))]
     assert leftovers == []
-    status = subprocess.run(
-        [sys.executable, "-m", "pkiform", "status", str(spec), "-o", str(out)],
-        env=env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    status = run_pkiform_process("status", spec, "-o", out)
     assert status.returncode == 0, status.stdout + status.stderr
     leaves = [out / name / "cert.pem" for name in LEAVES]
     verified = openssl(
@@ -269,7 +253,7 @@ def test_progress_names_every_identity_once_in_the_parent(spec: Path, tmp_path: 
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(spec), str(tmp_path / "pki")],
-        env=env(),
+        env=pkiform_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -324,7 +308,7 @@ except StoreError as e:
 def test_a_child_sends_its_records_in_order_then_how_it_ended(ending: str, printed: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, ending],
-        env=env(),
+        env=pkiform_env(),
         capture_output=True,
         text=True,
         timeout=60,
