@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -213,7 +215,8 @@ def main(
     except SystemExit as e:  # argparse exits for --help, --version and usage errors
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
-        return _dispatch(args, out, err)
+        with _without_cycle_collection():
+            return _dispatch(args, out, err)
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
         return 1
@@ -231,6 +234,22 @@ def main(
             "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
         )
         return 1
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """A run builds hundreds of thousands of objects that never form cycles (YAML
+    nodes, the spec, certificates), and Python's cycle collector re-scans them as they
+    grow: a fifth of a plan over 10,000 identities, for no memory back (peak measured
+    equal). Reference counting still frees everything; the collector is back on after
+    the run, for callers of main() in a longer-lived process."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def main_exit() -> NoReturn:
