@@ -12,6 +12,7 @@ directory that the next apply finishes, with no process left behind.
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -32,6 +33,11 @@ from tests.test_faults import pkiform_env
 from tests.test_reproducible import digests
 
 N_LEAVES = execute.PARALLEL_MIN + 72
+# where pkiform forks (forked.available, but for this test runner's own threads)
+two_processes = pytest.mark.skipif(
+    platform.system() != "Linux" or (os.cpu_count() or 1) < 2,
+    reason="an apply forks only on Linux with a second core",
+)
 LEAVES = [f"leaf{i:03d}" for i in range(N_LEAVES)]
 AT = "2026-06-01T12:00:00Z"
 
@@ -148,6 +154,7 @@ def spec(tmp_path: Path) -> Path:
     return path
 
 
+@two_processes
 def test_two_processes_write_half_the_leaves_each(spec: Path, tmp_path: Path) -> None:
     out, created = tmp_path / "pki", tmp_path / "created.log"
     done = hooked_apply(spec, out, created)
@@ -160,6 +167,7 @@ def test_two_processes_write_half_the_leaves_each(spec: Path, tmp_path: Path) ->
     assert_complete(spec, out)
 
 
+@two_processes
 def test_secrets_from_both_processes_are_emitted_in_the_plans_order(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(spec_text("outputs: {kubernetes: {namespace: shop}}"))
@@ -173,6 +181,7 @@ def test_secrets_from_both_processes_are_emitted_in_the_plans_order(tmp_path: Pa
     assert documents == [(out / n / "secret.yaml").read_text() for n in names]
 
 
+@two_processes
 def test_a_seeded_pki_is_the_same_from_one_process_or_two(spec: Path, tmp_path: Path) -> None:
     seed = b"a seed that is long enough to use"
     (tmp_path / "seed").write_bytes(seed)
@@ -213,6 +222,7 @@ def gone(pid: int) -> bool:
 CHILD_SHARE = (N_LEAVES - N_LEAVES // 2) * 5
 
 
+@two_processes
 @pytest.mark.parametrize("kill_at", [1, CHILD_SHARE // 2, CHILD_SHARE])
 def test_a_killed_child_fails_the_apply_and_the_next_apply_finishes(
     spec: Path, tmp_path: Path, kill_at: int
@@ -227,6 +237,7 @@ def test_a_killed_child_fails_the_apply_and_the_next_apply_finishes(
     assert_complete(spec, out)
 
 
+@two_processes
 @pytest.mark.parametrize("kill_at", [1, CHILD_SHARE // 2, CHILD_SHARE])
 def test_a_killed_parent_takes_its_child_along_and_the_next_apply_finishes(
     spec: Path, tmp_path: Path, kill_at: int
