@@ -89,7 +89,7 @@ def test_a_changed_file_breaks_the_seal_and_plan_names_the_change(
 
 
 def test_a_spec_change_breaks_the_seal_of_the_identity_and_of_those_it_issues(
-    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
+    applied: ApplySpec, run_cli: RunCli
 ) -> None:
     spec, out = applied(SPEC)
     # the issuer's OCSP address goes into every certificate it issues
