@@ -77,6 +77,9 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # folder listings recover() made and left as they were, for read_identity to use
+        # once instead of listing again (an apply lists every folder in both)
+        self._listed: dict[str, list[os.DirEntry[str]]] = {}
 
     # -- reading ---------------------------------------------------------------
 
@@ -114,12 +117,14 @@ class Store:
         opened: a missing file costs nothing."""
         folder = self.root / name
         self._check_not_link(folder)
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            return {}, False
-        except OSError as e:
-            raise StoreError(f"{folder}: cannot read: {e.strerror}") from e
+        entries = self._listed.pop(name, None)
+        if entries is None:
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                return {}, False
+            except OSError as e:
+                raise StoreError(f"{folder}: cannot read: {e.strerror}") from e
         for entry in entries:
             # the directory listing says what is a link: refused here, before any plan is
             # made, rather than half-way through an apply that would write there
@@ -232,6 +237,7 @@ class Store:
 
         `in_place` names, per identity, files whose old version is not archived: a key
         re-encrypted is the same key, and its plain copy must not linger in the archive."""
+        self._listed.clear()  # what recover() listed is about to change
         in_place = in_place or {}
         merged: dict[str, dict[str, bytes]] = {}
         for name, files in batch:  # one staging per folder: later files win
@@ -300,14 +306,19 @@ class Store:
         touched: list[str] = []
         if not self.exists():
             return touched
+        self._listed.clear()
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
             folder = Path(entry.path)
             if entry.name.startswith(NEW):  # a new identity never renamed into place
                 _remove_unfinished(folder)
                 touched.append(entry.name)
-            elif entry.is_dir(follow_symlinks=False) and _staged(folder):
-                self._finish_or_discard(folder)
-                touched.append(entry.name)
+            elif entry.is_dir(follow_symlinks=False):
+                listing = _listing(folder)
+                if any(e.name.startswith(PENDING) for e in listing):
+                    self._finish_or_discard(folder)
+                    touched.append(entry.name)
+                else:
+                    self._listed[entry.name] = listing
         for top in (MANIFEST, TRUST_BUNDLE):
             for leftover in self.root.glob(f".{top}.*.tmp"):
                 leftover.unlink()
@@ -317,6 +328,7 @@ class Store:
 
     def retire(self, name: str, stamp: str) -> Path:
         """Move an identity's whole folder to DIR/archive/<stamp>/<name>."""
+        self._listed.clear()
         folder = self.root / name
         self._check_not_link(folder)
         archive = self.root / ARCHIVE / stamp
@@ -472,8 +484,12 @@ def _remove_unfinished(path: Path) -> None:
 
 def _staged(folder: Path) -> list[Path]:
     """Staging files (and marker) left in a folder."""
+    return [Path(e.path) for e in _listing(folder) if e.name.startswith(PENDING)]
+
+
+def _listing(folder: Path) -> list[os.DirEntry[str]]:
     try:
-        return [Path(e.path) for e in os.scandir(folder) if e.name.startswith(PENDING)]
+        return list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return []
 
