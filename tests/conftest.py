@@ -80,21 +80,38 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def pkiform_env(**extra: str) -> dict[str, str]:
+    """This environment, with the source tree first on PYTHONPATH, and `extra`."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def run_python(
+    *argv: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`python ARGV` in a real subprocess (env: pkiform_env() unless given), its output
+    captured as text."""
+    return subprocess.run(
+        [sys.executable, *map(str, argv)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env if env is not None else pkiform_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_pkiform_process(
     *argv: str | Path, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """pkiform as a real subprocess (`python -m pkiform`)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run(
-        [sys.executable, "-m", "pkiform", *map(str, argv)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return run_python("-m", "pkiform", *argv, cwd=cwd)
 
 
 def apply_quietly(spec: Path, out: Path) -> Path:

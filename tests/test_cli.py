@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 
 from pkiform import __version__
 from pkiform.schema import schema_path
-from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process
+from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process, run_python
 
 SMALL = """\
 version: 1
@@ -228,8 +225,6 @@ def test_light_commands_do_not_load_cryptography(
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"

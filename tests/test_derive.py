@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from pkiform.revocation import (
     ocsp_signed_by,
     ocsp_status,
 )
-from tests.conftest import ROOT, openssl
+from tests.conftest import openssl, pkiform_env
 
 SEED_TEXT = b"pkiform test seed, not a secret"
 SEED = Seed.from_bytes(SEED_TEXT)
@@ -190,7 +189,7 @@ print(json.dumps({
 def test_a_fresh_interpreter_derives_the_same_bytes(tmp_path: Path, hash_seed: str) -> None:
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=str(ROOT / "src"))
+    env = pkiform_env(PYTHONHASHSEED=hash_seed)
     result = subprocess.run(
         [sys.executable, "-c", CHILD],
         input=SEED_TEXT + b"\n",  # as `echo` writes a seed file

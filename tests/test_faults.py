@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pkiform.execute import PARALLEL_MIN
-from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
+from tests.conftest import ApplySpec, RunCli, openssl, pkiform_env, run_python, snapshot
 
 # one process: the kill points count one sequence of changes (tests/test_forked.py
 # kills the two-process apply)
@@ -156,13 +156,6 @@ runpy.run_module("pkiform", run_name="__main__", alter_sys=True)
 """
 
 
-def pkiform_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
 def run_counted(
     out: Path, *argv: str | Path, kill_at: int = 0, log: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -170,14 +163,7 @@ def run_counted(
     env = pkiform_env(KILL_OUT=str(out), KILL_AT=str(kill_at))
     if log is not None:
         env["KILL_LOG"] = str(log)
-    return subprocess.run(
-        [sys.executable, "-c", KILLER, *map(str, argv)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_python("-c", KILLER, *argv, env=env, timeout=120)
 
 
 def run_killed_after(delay: float, *argv: str | Path) -> int:

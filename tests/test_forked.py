@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,8 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 import pkiform
 from pkiform import execute, forked
-from tests.conftest import openssl, run_pkiform_process, snapshot
-from tests.test_faults import pkiform_env
+from tests.conftest import openssl, pkiform_env, run_pkiform_process, run_python, snapshot
 from tests.test_reproducible import digests
 
 N_LEAVES = execute.PARALLEL_MIN + 72
@@ -97,14 +95,8 @@ runpy.run_module("pkiform", run_name="__main__", alter_sys=True)
 def hooked_apply(
     spec: Path, out: Path, created: Path, *options: str, **kill: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", HOOK, "apply", str(spec), "-o", str(out), "--quiet", *options],
-        env=pkiform_env(OUT=str(out), CREATED=str(created), **kill),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = pkiform_env(OUT=str(out), CREATED=str(created), **kill)
+    return run_python("-c", HOOK, "apply", spec, "-o", out, "--quiet", *options, env=env)
 
 
 def plain_apply(spec: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -262,14 +254,7 @@ def test_progress_names_every_identity_once_in_the_parent(spec: Path, tmp_path: 
         "pkiform.load(sys.argv[1]).apply(sys.argv[2], "
         "on_done=lambda name: print(os.getpid(), name, flush=True))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(spec), str(tmp_path / "pki")],
-        env=pkiform_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_python("-c", script, spec, tmp_path / "pki")
     assert done.returncode == 0, done.stderr
     reported = [line.split(" ") for line in done.stdout.splitlines()]
     assert sorted(name for _, name in reported) == sorted(["root", "issuing", *LEAVES])
@@ -317,12 +302,5 @@ except StoreError as e:
     ],
 )
 def test_a_child_sends_its_records_in_order_then_how_it_ended(ending: str, printed: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, ending],
-        env=pkiform_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-c", CHILD, ending, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, printed + "\n", "")

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, pkiform_env
 from tests.test_faults import (
     NAMES,
     SPEC,
     check_each_identity_whole,
-    pkiform_env,
     run_counted,
     verify_with_openssl,
 )

@@ -10,10 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from pkiform import schema
 from pkiform.errors import PkiformError
 from pkiform.schema_compiled import SchemaCompileError, compile_schema
 from pkiform.source import load_path, load_text
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, run_python
 from tests.test_bad_specs import CASES
 
 SCHEMA = json.loads(schema.schema_text())
@@ -469,16 +467,7 @@ print(f"exit {code}, jsonschema imported: {'jsonschema' in sys.modules}")
 
 
 def _probe(*argv: str | Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run(
-        [sys.executable, "-c", _PROBE, *map(str, argv)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_python("-c", _PROBE, *argv, timeout=120)
 
 
 def test_a_valid_spec_never_imports_jsonschema() -> None:
