@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from pkiform import __version__
+from pkiform import __version__, durations
 from pkiform.errors import PkiformError, SpecError, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _timestamp(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        value = durations.parse_instant(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected an RFC 3339 timestamp like 2026-01-31T12:00:00Z; got {text!r}"

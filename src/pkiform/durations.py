@@ -1,9 +1,10 @@
-"""Durations as the spec and the command line write them: `12h`, `90d`, `2w`, `10y`."""
+"""Durations as the spec and the command line write them (`12h`, `90d`, `2w`, `10y`),
+and instants (RFC 3339: `2026-01-31T12:00:00Z`)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 UNITS["y"] = 365 * UNITS["d"]  # design.md §1: a year is 365 days
@@ -30,3 +31,9 @@ def format_span(delta: timedelta) -> str:
     if delta <= timedelta(0):
         return "0h"
     return f"{delta.days}d" if delta >= timedelta(days=2) else f"{delta // timedelta(hours=1)}h"
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 timestamp, `Z` or `z` for UTC; naive when it gives no time zone.
+    Raises ValueError when it is not one."""
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))

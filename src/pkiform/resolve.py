@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parseaddr
 from typing import Any
 
@@ -348,7 +348,7 @@ class _Resolver:
         at = None
         if "at" in raw:
             try:
-                at = datetime.fromisoformat(raw["at"].upper().replace("Z", "+00:00"))
+                at = durations.parse_instant(raw["at"])
             except ValueError:
                 self.error((*path, "at"), f"not a valid date and time: {raw['at']!r}")
             else:
