@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, timedelta
 from email.utils import parseaddr
 from typing import Any
 
@@ -17,6 +17,7 @@ from pkiform import durations
 from pkiform.errors import Diagnostic
 from pkiform.model import (
     DEFAULT_CRL_VALIDITY,
+    NO_OUTPUTS,
     SUBJECT_FIELDS,
     Duration,
     Identity,
@@ -48,6 +49,10 @@ DEFAULT_RSA_SIZE = 3072
 DEFAULT_CURVE = "P-256"
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+# a whole name of such labels: one match clears a valid name without splitting it
+_NAME = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
+)
 _LABEL_RULE = "lowercase letters, digits and '-', not at either end, at most 63"
 # each arc must fit the 64 bits cryptography's DER encoder takes
 _MAX_ARC = 2**64 - 1 - 80
@@ -69,6 +74,8 @@ def dns_problem(name: str, *, constraint: bool = False) -> str | None:
         body = body[2:]
     if len(body) > 253 or not body:
         return f"expected a DNS name; got {describe(name)}"
+    if _NAME.match(body):
+        return None  # every label matches _LABEL
     for label in body.split("."):
         if not _LABEL.match(label):
             if not label.isascii():
@@ -119,12 +126,20 @@ def oid_problem(text: str) -> str | None:
 
 
 _PASSWORD_FIELDS = frozenset({"password_env", "password_file"})
+# the schema allows only these kinds; a dict lookup is several times faster than Kind(...)
+_KINDS = {kind.value: kind for kind in Kind}
 
 
 class _Resolver:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
+        self.defaults: Mapping[str, Any] = doc.data.get("defaults") or {}
+        # Thousands of identities share a few keys and durations: each distinct one is
+        # parsed once (the values are frozen, so sharing them is safe)
+        self.keys: dict[tuple[Any, Any, Any], KeySpec] = {}
+        self.durations: dict[str, Duration] = {}
+        self.thirds: dict[timedelta, Duration] = {}  # validity -> default renew_before
 
     def error(self, path: JsonPath, message: str) -> None:
         self.diagnostics.append(
@@ -134,6 +149,13 @@ class _Resolver:
     def key(self, raw: Mapping[str, Any] | None) -> KeySpec | None:
         if raw is None:
             return None
+        memo = (raw["type"], raw.get("size"), raw.get("curve"))
+        found = self.keys.get(memo)
+        if found is None:
+            found = self.keys[memo] = self.parse_key(raw)
+        return found
+
+    def parse_key(self, raw: Mapping[str, Any]) -> KeySpec:
         kind = KeyType(raw["type"])
         if kind is KeyType.RSA:
             return KeySpec(type=kind, size=int(raw.get("size", DEFAULT_RSA_SIZE)))
@@ -142,7 +164,9 @@ class _Resolver:
         return KeySpec(type=kind)
 
     def duration(self, path: JsonPath, text: str) -> Duration:
-        value = parse_duration(text)
+        value = self.durations.get(text)
+        if value is None:
+            value = self.durations[text] = parse_duration(text)
         # longer is never meant, and not_after must stay inside X.509's year 9999
         if value.delta > durations.MAX:
             self.error(path, f"expected a duration of at most 100y; got {describe(text)}")
@@ -216,21 +240,24 @@ class _Resolver:
 
     def inherited(self, name: str, raw: Mapping[str, Any], field: str) -> JsonPath:
         """Where an identity's field was written: on the identity, else in defaults."""
-        if field in raw or field not in (self.doc.data.get("defaults") or {}):
+        if field in raw or field not in self.defaults:
             return ("identities", name, field)
         return ("defaults", field)
 
     def identity(self, name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Identity:
         path: JsonPath = ("identities", name)
-        kind = Kind(raw["kind"])
+        kind = _KINDS[raw["kind"]]
         subject = {**defaults.get("subject", {}), **raw.get("subject", {})}
         subject.setdefault("CN", name)
         validity_text = raw.get("validity", defaults.get("validity", DEFAULT_VALIDITY[kind]))
         validity = self.duration(self.inherited(name, raw, "validity"), validity_text)
         renew_text = raw.get("renew_before", defaults.get("renew_before"))
         if renew_text is None:
-            third = validity.delta / 3
-            renew_before = Duration(text=durations.format_span(third), delta=third)
+            renew_before = self.thirds.get(validity.delta)
+            if renew_before is None:
+                third = validity.delta / 3
+                renew_before = Duration(text=durations.format_span(third), delta=third)
+                self.thirds[validity.delta] = renew_before
         else:
             renew_before = self.duration(self.inherited(name, raw, "renew_before"), renew_text)
         nc_raw = raw.get("name_constraints")
@@ -308,6 +335,8 @@ class _Resolver:
         """defaults.outputs with the identity's own merged over them, output by output."""
         own = raw.get("outputs") or {}
         base = defaults.get("outputs") or {}
+        if not own and not base:
+            return NO_OUTPUTS  # what the code below makes of no outputs at all
 
         def merged(field: str) -> tuple[Any, JsonPath]:
             """One output's merged value, and where its password source is written."""

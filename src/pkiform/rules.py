@@ -190,6 +190,13 @@ def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) ->
 def _name_constraint_problems(
     spec: Spec, graph: IssuerGraph, leaf: Identity
 ) -> Iterator[tuple[JsonPath, str]]:
+    constraints = [
+        (ca_name, nc)
+        for ca_name in graph.chain(leaf.name)
+        if (nc := spec.identities[ca_name].name_constraints) is not None
+    ]
+    if not constraints:
+        return  # most chains have none: skip collecting the leaf's names
     names: list[tuple[JsonPath, str, str]] = [
         (("dns", i), "dns", n) for i, n in enumerate(leaf.dns)
     ]
@@ -199,10 +206,7 @@ def _name_constraint_problems(
     # OpenSSL also holds a hostname-like CN to the DNS constraints when there is no DNS SAN
     if not leaf.dns and "." in cn and dns_problem(cn) is None:
         names.append((("subject", "CN"), "dns", cn))
-    for ca_name in graph.chain(leaf.name):
-        nc = spec.identities[ca_name].name_constraints
-        if nc is None:
-            continue
+    for ca_name, nc in constraints:
         for path, kind, value in names:
             if _matches_any(kind, value, nc.excluded):
                 yield path, f"{value!r} is excluded by the name constraints of {ca_name!r}"

@@ -40,12 +40,15 @@ _MAP_TAG = _YAML + "map"
 _TIMESTAMP_TAG = _YAML + "timestamp"
 _BINARY_TAG = _YAML + "binary"
 _STR_TAG = _YAML + "str"
+_ScalarNode = yaml.ScalarNode  # a module global: looked up once per node, not per attribute
 _PLAIN_SCALAR_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null"))
 
 # YAML 1.1 §5.1: the printable characters a YAML stream may contain
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# either of the two above: one search clears a string of both (the usual case)
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Position(Protocol):
@@ -72,10 +75,13 @@ class Document:
 
     def loc(self, path: JsonPath, *, key: bool = False) -> Location:
         """The location of a path's value (or key), else of its nearest written ancestor."""
-        for end in range(len(path), -1, -1):
+        found = self.locations.get(path)
+        if found is not None:  # the usual case, without the loop's slicing
+            return _loc(self.file, found[0] if key else found[1])
+        for end in range(len(path) - 1, -1, -1):
             found = self.locations.get(path[:end])
-            if found is not None:
-                return _loc(self.file, found[0] if key and end == len(path) else found[1])
+            if found is not None:  # an ancestor: where its value starts, even for a key
+                return _loc(self.file, found[1])
         return _loc(self.file, None)
 
     def written(self, path: JsonPath) -> bool:
@@ -144,7 +150,7 @@ def _measure(root: yaml.Node) -> None:
     active: set[int] = set()
 
     def visit(node: yaml.Node, depth: int) -> tuple[int, int]:
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, _ScalarNode):
             return 1, 0
         known = sizes.get(id(node))
         if known is None:
@@ -155,11 +161,21 @@ def _measure(root: yaml.Node) -> None:
             active.add(id(node))
             children: list[yaml.Node] = []
             if isinstance(node, yaml.SequenceNode):
-                children = list(node.value)
+                children = node.value
             elif isinstance(node, yaml.MappingNode):
                 children = [n for pair in node.value for n in pair]
             size, height = 1, 0
             for child in children:
+                if isinstance(child, _ScalarNode):
+                    # a scalar counts one value and nests nothing: this is visit(child)
+                    # inlined, as most nodes are scalars (depth + 1 <= MAX_DEPTH here)
+                    size += 1
+                    if size > MAX_NODES:
+                        raise _Refused(
+                            node,
+                            f"spec too large: more than {MAX_NODES} values (alias expansion?)",
+                        )
+                    continue
                 child_size, child_height = visit(child, depth + 1)
                 size += child_size
                 height = max(height, child_height)
@@ -200,15 +216,18 @@ class _Walker:
         return _INVALID
 
     def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
-        if node.tag == _TIMESTAMP_TAG:
+        tag = node.tag
+        if tag == _STR_TAG:  # most scalars: tested first
+            value: Any = node.value  # what SafeConstructor would return, without its dispatch
+            if _SUSPECT.search(value) is None:
+                return value  # text with nothing the checks below refuse
+        elif tag == _TIMESTAMP_TAG:
             # a date is text to pkiform (JSON has no dates); keep it as written
-            value: Any = node.value
-        elif node.tag == _BINARY_TAG:
+            value = node.value
+        elif tag == _BINARY_TAG:
             self.error(node, path, "expected text; got a !!binary value (binary data is refused)")
             return _INVALID
-        elif node.tag == _STR_TAG:
-            value = node.value  # what SafeConstructor would return, without its dispatch
-        elif node.tag not in _PLAIN_SCALAR_TAGS:
+        elif tag not in _PLAIN_SCALAR_TAGS:
             return self._unsupported_tag(node, path)
         else:
             try:
@@ -245,7 +264,7 @@ class _Walker:
         return value
 
     def walk(self, node: yaml.Node, path: JsonPath) -> Any:
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, _ScalarNode):
             return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ_TAG:
@@ -272,7 +291,7 @@ class _Walker:
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, _ScalarNode):
                 self.error(key_node, path, "expected a plain string as a mapping key")
                 continue
             key = self.scalar(key_node, path)
