@@ -28,6 +28,7 @@ LAYERS = {
     "profile": 3,
     "keys": 3,
     "seals": 3,
+    "settled": 3,
     "validation": 4,
     "issuing": 4,
     "revocation": 4,

@@ -169,6 +169,7 @@ class Spec:
                 seed=the_seed,
                 on_done=on_done,
                 passwords=passwords,
+                settle=self._settle(the_seed),
             )
         warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
         return Applied(
@@ -221,6 +222,15 @@ class Spec:
         encrypting = (n for n, i in spec.identities.items() if i.key_password is not None)
         require_upfront(spec, found, new=store.absent(encrypting))
         return found
+
+    def _settle(self, seed: Seed | None) -> str | None:
+        """The digest of the spec's source, if the directory an apply leaves may carry
+        the settled mark: plan and apply print nothing but what a mark records (so no
+        warnings), and a seed is a flag the mark does not record."""
+        valid = self.valid
+        if seed is not None or valid.warnings:
+            return None
+        return valid.source_digest
 
     def _observe_and_plan(
         self,

@@ -8,12 +8,13 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
-from pkiform import forked, keys, outputs, seals
+from pkiform import forked, keys, outputs, seals, settled
 from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
@@ -22,10 +23,10 @@ from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
-from pkiform.planner import Action, Plan, Verb
+from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_until
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
-from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
+from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction, freshness_until
 from pkiform.seals import IssuerTexts, Sealed
 from pkiform.store import CERT_FILE, FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
@@ -48,10 +49,12 @@ def apply(
     seed: Seed | None = None,
     on_done: Callable[[IdentityName], None] | None = None,
     passwords: Passwords = NO_PASSWORDS,
+    settle: str | None = None,
 ) -> Applied:
     """Execute every change in `plan`; refuse up front if any identity is blocked or a
     password it needs is missing. With a seed, keys and serials are derived from it
-    instead of drawn at random."""
+    instead of drawn at random. `settle`: the digest of the spec source, when the
+    directory this apply leaves may carry the settled mark (settled.py)."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
@@ -71,7 +74,7 @@ def apply(
             passwords=passwords,
             rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
         )
-        return _apply(plan, run, stamp, on_done)
+        return _apply(plan, run, stamp, on_done, settle)
 
 
 def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
@@ -93,7 +96,11 @@ def _start_rsa_keys(
 
 
 def _apply(
-    plan: Plan, run: _Run, stamp: str, on_done: Callable[[IdentityName], None] | None
+    plan: Plan,
+    run: _Run,
+    stamp: str,
+    on_done: Callable[[IdentityName], None] | None,
+    settle: str | None,
 ) -> Applied:
     spec, store = run.spec, run.store
     writer = _Writer(run, stamp, on_done)
@@ -111,17 +118,16 @@ def _apply(
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
     store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
-    store.write_manifest(
-        manifest(
-            spec,
-            run.graph,
-            run.certs,
-            seed=run.seed,
-            made=run.manifest_entries,
-            seals=run.seals_made,
-            found=run.observed.sealed,
-        )
+    body = manifest_body(
+        spec,
+        run.graph,
+        run.certs,
+        seed=run.seed,
+        made=run.manifest_entries,
+        seals=run.seals_made,
+        found=run.observed.sealed,
     )
+    store.write_manifest(_settled(plan, run, body, settle))
     # in the plan's order, whichever process made them
     position = {a.name: i for i, a in enumerate(plan.actions)}
     return Applied(
@@ -445,6 +451,56 @@ def _revocation_files(
     return crl_files(crl)
 
 
+def _settled(plan: Plan, run: _Run, body: bytes, spec_source: str | None) -> bytes:
+    """manifest.json, with the settled mark (settled.py) when this apply leaves the
+    directory as a plan would find it until some time yet to come: nothing to do. Not
+    where a password is needed to check files (no digest stands in for opening them)."""
+    spec = run.spec
+    if spec_source is None or any(seals.needs_password(i) for i in spec.identities.values()):
+        return settled.unmarked(body)
+    until = _quiet_until(run)
+    if until <= run.now:
+        return settled.unmarked(body)
+    return settled.mark(
+        body,
+        spec=spec_source,
+        order=[a.name for a in plan.actions],
+        archives=archives_to_read(spec, run.graph),
+        until=until,
+        root=run.store.root,
+    )
+
+
+def _quiet_until(run: _Run) -> datetime:
+    """The first instant at which the clock alone gives a plan of the directory, as this
+    apply leaves it, something to do: the planner's time checks, inverted. CRLs and OCSP
+    responses are read back, whether this apply signed them or kept them."""
+    spec, certs, store = run.spec, run.certs, run.store
+    never = datetime.min.replace(tzinfo=UTC)
+    times = [datetime.max.replace(tzinfo=UTC)]
+    for name, ident in spec.identities.items():
+        cert = certs.get(name)
+        if cert is None:
+            if ident.revoked:
+                continue  # revoked before it was ever issued: a plan leaves it be
+            return never
+        issuer = spec.identities[ident.issuer] if ident.issuer else None
+        times.append(quiet_until(ident, cert, certs.get(issuer.name) if issuer else None))
+        try:
+            if ident.kind.is_ca and run.graph.children(name):
+                crl = x509.load_pem_x509_crl(store.read(name, "crl.pem") or b"")
+                times.append(freshness_until(crl.last_update_utc, crl.next_update_utc, ident))
+            if issuer is not None and issuer.ocsp and not ident.kind.is_ca:
+                response = ocsp.load_der_ocsp_response(store.read(name, "ocsp.der") or b"")
+                if response.next_update_utc is not None:  # never re-signed for the time
+                    times.append(
+                        freshness_until(response.this_update_utc, response.next_update_utc, issuer)
+                    )
+        except ValueError:  # not written: a plan would have something to do
+            return never
+    return min(times)
+
+
 # identities written per durable batch: bounds memory while syncs stay few
 BATCH = 256
 
@@ -466,14 +522,26 @@ def manifest(
     certs: Mapping[IdentityName, x509.Certificate],
     *,
     seed: Seed | None = None,
+) -> bytes:
+    """manifest.json: every identity, what it is, where its files are, and its seal
+    (seals.py). Derived, not state, but for one mark: the fingerprint of the seed a
+    reproducible PKI came from."""
+    return settled.unmarked(manifest_body(spec, graph, certs, seed=seed))
+
+
+def manifest_body(
+    spec: Spec,
+    graph: IssuerGraph,
+    certs: Mapping[IdentityName, x509.Certificate],
+    *,
+    seed: Seed | None = None,
     made: Mapping[IdentityName, str] | None = None,
     seals: Mapping[IdentityName, bytes] | None = None,
     found: Mapping[IdentityName, Sealed] | None = None,
 ) -> bytes:
-    """manifest.json: every identity, what it is, where its files are, and its seal
-    (seals.py). Derived, not state, but for one mark: the fingerprint of the seed a
-    reproducible PKI came from. `made`: lines already made (by the child process that
-    issued them); `found`: entries whose seal held when read, kept if it still does."""
+    """manifest.json up to the end of its identities, for `settled` to close. `made`:
+    lines already made (by the child process that issued them); `found`: entries whose
+    seal held when read, kept if it still does."""
     made, seals, found = made or {}, seals or {}, found or {}
     lines = []
     for name in sorted(certs):
@@ -489,7 +557,7 @@ def manifest(
     if seed:
         top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
     body = ",\n".join(lines)
-    return f'{{{top}, "identities": {{\n{body}\n}}}}\n'.encode()
+    return f'{{{top}, "identities": {{\n{body}\n}}'.encode()
 
 
 def manifest_entry(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
@@ -315,6 +315,19 @@ def _key_id(cert: x509.Certificate, kind: type[AKI | SKI]) -> bytes | None:
 def _time_reasons(
     ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
 ) -> list[str]:
+    drift = _validity_drift(ident, cert, issuer_cert)
+    if drift:
+        return [drift]
+    not_after = cert.not_valid_after_utc
+    if not_after <= now:
+        return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
+    due = renewal_due(ident, cert, issuer_cert, now)
+    return [due] if due else []
+
+
+def _validity_drift(
+    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None
+) -> str | None:
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     issuer_end = issuer_cert.not_valid_after_utc if issuer_cert else None
     # a certificate cut short to end with its issuer is what the spec allows, not drift
@@ -322,11 +335,23 @@ def _time_reasons(
     length = not_after - not_before
     wanted = ident.validity.delta + BACKDATE
     if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
-        return [f"validity: {format_span(length - BACKDATE)} -> {ident.validity}"]
-    if not_after <= now:
-        return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
-    due = renewal_due(ident, cert, issuer_cert, now)
-    return [due] if due else []
+        return f"validity: {format_span(length - BACKDATE)} -> {ident.validity}"
+    return None
+
+
+def quiet_until(
+    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None
+) -> datetime:
+    """The time checks inverted: before the instant returned, `_time_reasons` finds
+    nothing to say about this certificate (its renewal or expiry comes then); the
+    earliest instant there is if it has something to say whatever the time."""
+    if _validity_drift(ident, cert, issuer_cert):
+        return datetime.min.replace(tzinfo=UTC)
+    not_after = cert.not_valid_after_utc
+    if issuer_cert is not None and issuer_cert.not_valid_after_utc <= not_after:
+        return not_after  # never due for renewal (a new one would end no later): expiry
+    # renewal_due holds once both its conditions do
+    return max(not_after - ident.renew_before.delta, not_after - ident.validity.delta)
 
 
 def renewal_due(

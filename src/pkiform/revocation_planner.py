@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
@@ -298,12 +298,11 @@ def _ocsp_action(
 def _freshness(
     this_update: datetime, next_update: datetime | None, ca: Identity, now: datetime
 ) -> list[str]:
-    if next_update is None:
-        return ["it has no nextUpdate"]
+    drift = _drift(this_update, next_update, ca)
+    if drift:
+        return [drift]
+    assert next_update is not None
     validity = ca.crl_validity.delta
-    if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
-        was = format_span(next_update - this_update - BACKDATE)
-        return [f"crl_validity: {was} -> {ca.crl_validity}"]
     left = next_update - now
     # re-signed with a third of its life left, so relying parties never see it lapse
     if left < validity / 3:
@@ -312,6 +311,25 @@ def _freshness(
             f"< a third of crl_validity {ca.crl_validity}"
         ]
     return []
+
+
+def _drift(this_update: datetime, next_update: datetime | None, ca: Identity) -> str | None:
+    if next_update is None:
+        return "it has no nextUpdate"
+    validity = ca.crl_validity.delta
+    if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
+        was = format_span(next_update - this_update - BACKDATE)
+        return f"crl_validity: {was} -> {ca.crl_validity}"
+    return None
+
+
+def freshness_until(this_update: datetime, next_update: datetime | None, ca: Identity) -> datetime:
+    """`_freshness` inverted: before the instant returned it finds nothing to say (the
+    CRL or response is due for re-signing then); the earliest instant there is if it
+    has something to say whatever the time."""
+    if next_update is None or _drift(this_update, next_update, ca):
+        return datetime.min.replace(tzinfo=UTC)
+    return next_update - ca.crl_validity.delta / 3
 
 
 def _absent(filename: str, obs: ObservedIdentity) -> str:

@@ -39,12 +39,20 @@ def eligible(ident: Identity, files: Mapping[str, bytes]) -> bool:
     """Whether the identity can be sealed: checked without any password, not frozen by
     revocation, and with a key and a certificate to vouch for each other."""
     return (
-        ident.key_password is None
-        and ident.outputs.pkcs12 is None
-        and ident.outputs.truststore is None
+        not needs_password(ident)
         and ident.revoked is None
         and KEY_FILE in files
         and CERT_FILE in files
+    )
+
+
+def needs_password(ident: Identity) -> bool:
+    """Whether checking the identity's files takes a password (no digest can say they
+    still open with the one the spec now names)."""
+    return (
+        ident.key_password is not None
+        or ident.outputs.pkcs12 is not None
+        or ident.outputs.truststore is not None
     )
 
 

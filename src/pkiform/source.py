@@ -8,6 +8,7 @@ written, and hostile input (huge files, deep nesting, alias bombs) fails fast.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Document:
     locations: Mapping[JsonPath, tuple[Position, Position]] = field(default_factory=dict)
     # path -> how a boolean or number was written (`NO`, `off`, `1.10`), for hints
     texts: Mapping[JsonPath, str] = field(default_factory=dict)
+    # SHA-256 of the source as UTF-8, which is what the spec file holds (settled.py)
+    digest: str | None = None
 
     def loc(self, path: JsonPath, *, key: bool = False) -> Location:
         """The location of a path's value (or key), else of its nearest written ancestor."""
@@ -450,7 +453,13 @@ def load_text(text: str, file: str) -> Document:
     if walker.diagnostics:
         raise SpecError(walker.diagnostics)
     walker.locations[()] = (root.start_mark, root.start_mark)
-    return Document(file=file, data=data, locations=walker.locations, texts=walker.texts)
+    return Document(
+        file=file,
+        data=data,
+        locations=walker.locations,
+        texts=walker.texts,
+        digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+    )
 
 
 def load_path(path: Path) -> Document:

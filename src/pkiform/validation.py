@@ -19,6 +19,7 @@ class ValidSpec:
     spec: Spec
     graph: IssuerGraph
     warnings: tuple[Diagnostic, ...]
+    source_digest: str | None = None  # of the spec's text, when it was read from text
 
 
 def validate_document(doc: Document) -> ValidSpec:
@@ -42,7 +43,12 @@ def validate_document(doc: Document) -> ValidSpec:
     problems += rules.check(spec, graph, doc)
     if any(p.severity is Severity.ERROR for p in problems):
         raise SpecError(problems)
-    return ValidSpec(spec=spec, graph=graph, warnings=tuple(sorted_diagnostics(problems)))
+    return ValidSpec(
+        spec=spec,
+        graph=graph,
+        warnings=tuple(sorted_diagnostics(problems)),
+        source_digest=doc.digest,
+    )
 
 
 def validate_path(path: Path) -> ValidSpec:

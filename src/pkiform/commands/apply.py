@@ -5,10 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from pkiform.api import Spec
-from pkiform.commands.common import load
-from pkiform.commands.progress import Progress
-from pkiform.render import applied_json, applied_text, kubernetes_stream
+from pkiform.commands import up_to_date
 
 
 def run(
@@ -28,6 +25,17 @@ def run(
 ) -> int:
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
+    if not rekey and seed is None and emit is None:
+        answer = up_to_date.apply(spec_path, out, now, as_json=as_json, lock_timeout=lock_timeout)
+        if answer is not None:
+            stdout.write(answer)
+            return 0
+    # imported here: an up-to-date directory needs neither the spec nor cryptography
+    from pkiform.api import Spec
+    from pkiform.commands.common import load
+    from pkiform.commands.progress import Progress
+    from pkiform.render import applied_json, applied_text, kubernetes_stream
+
     spec = Spec(load(spec_path, stderr), base=spec_path.parent)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:

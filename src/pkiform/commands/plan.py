@@ -5,9 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from pkiform.api import Spec
-from pkiform.commands.common import load
-from pkiform.render import plan_json, plan_text
+from pkiform.commands import up_to_date
 
 EXIT_CHANGES = 2
 
@@ -25,6 +23,16 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
+    if not rekey and seed is None:
+        answer = up_to_date.plan(spec_path, out, now, as_json=as_json)
+        if answer is not None:
+            stdout.write(answer)
+            return 0
+    # imported here: an up-to-date directory needs neither the spec nor cryptography
+    from pkiform.api import Spec
+    from pkiform.commands.common import load
+    from pkiform.render import plan_json, plan_text
+
     spec = Spec(load(spec_path, stderr), base=spec_path.parent)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid

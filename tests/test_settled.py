@@ -1,0 +1,333 @@
+"""The settled mark (src/pkiform/settled.py): plan and apply on an up-to-date directory
+answer without reading the spec, and only when planning in full would answer the same.
+
+Every case applies a real spec, then plans or applies twice: once with the spec file
+as applied (the mark may answer) and once with a copy that differs by a comment (its
+digest differs, so pkiform plans in full). The two must print the same bytes and exit
+the same, whatever was changed in between: a file, the spec, the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pkiform import settled
+from pkiform.model import Duration, Identity
+from pkiform.planner import _time_reasons, quiet_until
+from pkiform.revocation_planner import _freshness, freshness_until
+from pkiform.validation import validate_text
+from tests.conftest import ApplySpec, RunCli, pkiform_env, run_python, snapshot
+
+SPEC = """\
+version: 1
+identities:
+  root: {kind: root, validity: 10y}
+  issuing:
+    kind: intermediate
+    issuer: root
+    path_length: 0
+    validity: 2y
+    crl_validity: 6d
+    ocsp: true
+  web: {kind: server, issuer: issuing, dns: [web.example], validity: 90d, renew_before: 20d}
+  api: {kind: server, issuer: issuing, dns: [api.example], outputs: {der: true}}
+  alice: {kind: client, issuer: issuing, validity: 30d}
+  old: {kind: client, issuer: issuing, revoked: {reason: superseded}}
+"""
+COUNT = 6
+
+
+def full_twin(spec: Path) -> Path:
+    """The same spec but for a comment: pkiform plans it in full."""
+    twin = spec.with_name("twin.yaml")
+    twin.write_bytes(spec.read_bytes() + b"# planned in full\n")
+    return twin
+
+
+def both(run_cli: RunCli, command: str, spec: Path, out: Path, *flags: str) -> tuple[int, str]:
+    """`command` on the spec and on its twin; they must agree."""
+    marked = run_cli(command, spec, "-o", out, *flags)
+    full = run_cli(command, full_twin(spec), "-o", out, *flags)
+    assert (marked.code, marked.out, marked.err) == (full.code, full.out, full.err)
+    return marked.code, marked.out
+
+
+def answers(spec: Path, out: Path, at: datetime | None = None) -> bool:
+    """Whether the mark answers for this spec, directory and clock."""
+    return settled.check(spec, out, at or datetime.now(UTC)) is not None
+
+
+def test_an_apply_marks_the_directory_and_plan_answers_from_the_mark(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    spec, out = applied(SPEC)
+    assert answers(spec, out)
+    mark = json.loads((out / "manifest.json").read_text())["settled"]
+    full = json.loads(run_cli("plan", full_twin(spec), "-o", out, "--json").out)
+    assert mark["order"] == [a["name"] for a in full["actions"]]
+    before = snapshot(out)
+    for command in ("plan", "apply"):
+        for flags in ((), ("--json",)):
+            assert run_cli(command, spec, "-o", out, *flags).code == 0
+    assert snapshot(out) == before  # the answer wrote nothing
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize("flags", [(), ("--json",)], ids=["text", "json"])
+def test_the_answer_is_what_planning_in_full_prints(
+    applied: ApplySpec, run_cli: RunCli, command: str, flags: tuple[str, ...]
+) -> None:
+    spec, out = applied(SPEC)
+    marked = run_cli(command, spec, "-o", out, *flags)
+    full = run_cli(command, full_twin(spec), "-o", out, *flags)
+    assert (marked.code, marked.out, marked.err) == (full.code, full.out, full.err)
+    if flags:
+        json.loads(marked.out)
+    else:
+        assert str(COUNT) in marked.out
+
+
+def test_the_answer_loads_neither_the_spec_nor_cryptography(applied: ApplySpec) -> None:
+    spec, out = applied(SPEC)
+    probe = (
+        "import sys; from pkiform.cli import main; "
+        f"code = main(['plan', {str(spec)!r}, '-o', {str(out)!r}]); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.source', 'pkiform.api')))"
+    )
+    result = run_python("-c", probe, env=pkiform_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 []"
+    twin = probe.replace(repr(str(spec)), repr(str(full_twin(spec))))
+    loaded = run_python("-c", twin, env=pkiform_env()).stdout.splitlines()[-1]
+    assert "cryptography" in loaded and "pkiform.source" in loaded  # the probe can tell
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+CHANGES: dict[str, Callable[[Path], object]] = {
+    "cert-byte": lambda out: _write(
+        out / "web/cert.pem", (out / "web/cert.pem").read_bytes().replace(b"A", b"B", 1)
+    ),
+    "key-missing": lambda out: (out / "alice/key.pem").unlink(),
+    "ca-pem-missing": lambda out: (out / "web/ca.pem").unlink(),
+    "chain-junk": lambda out: _write(out / "api/chain.pem", b"junk\n"),
+    "der-output-missing": lambda out: (out / "api/cert.der").unlink(),
+    "crl-missing": lambda out: (out / "issuing/crl.pem").unlink(),
+    "ocsp-junk": lambda out: _write(out / "web/ocsp.der", b"\0"),
+    "trust-bundle-missing": lambda out: (out / "trust-bundle.pem").unlink(),
+    "manifest-entry-edited": lambda out: _write(
+        out / "manifest.json",
+        (out / "manifest.json").read_bytes().replace(b'"kind": "server"', b'"kind": "client"', 1),
+    ),
+    "mark-until-edited": lambda out: _write(
+        out / "manifest.json",
+        (out / "manifest.json").read_bytes().replace(b'"until": "20', b'"until": "29', 1),
+    ),
+    "folder-missing": lambda out: (out / "web").rename(out / "web-moved"),
+    "folder-of-the-unissued": lambda out: (out / "old").mkdir(),
+    "folder-extra": lambda out: (out / "stray").mkdir(),
+    "file-extra": lambda out: _write(out / "alice/notes.txt", b"hello\n"),
+    "staged-file": lambda out: _write(out / "web/.pending.cert.pem", b"half"),
+    "symlink": lambda out: (
+        (out / "web/fullchain.pem").unlink()
+        or (out / "web/fullchain.pem").symlink_to(out / "web/cert.pem")
+    ),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_any_change_on_disk_is_planned_in_full(
+    applied: ApplySpec, run_cli: RunCli, change: Callable[[Path], object]
+) -> None:
+    spec, out = applied(SPEC)
+    change(out)
+    assert not answers(spec, out)
+    both(run_cli, "plan", spec, out)
+    both(run_cli, "plan", spec, out, "--json")
+
+
+def test_an_apply_after_a_change_marks_the_directory_again(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    spec, out = applied(SPEC)
+    (out / "web/key.pem").unlink()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert answers(spec, out)
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_a_changed_spec_is_planned_in_full(
+    applied: ApplySpec, run_cli: RunCli, write_spec: Callable[..., Path]
+) -> None:
+    _, out = applied(SPEC)
+    changed = write_spec(SPEC.replace("web.example]", "web.example, www.example]"), "new.yaml")
+    assert not answers(changed, out)
+    result = run_cli("plan", changed, "-o", out)
+    assert result.code == 2 and "www.example" in result.out
+
+
+def test_the_mark_lasts_until_the_clock_gives_plan_work_and_no_longer(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """`until` is the first instant at which planning in full finds something to do:
+    here the intermediate's CRL and OCSP responses (crl_validity 6d: re-signed with 2d
+    left), then alice's renewal (30d, renewed with 10d left), then web's."""
+    spec, out = applied(SPEC)
+    mark = json.loads((out / "manifest.json").read_text())["settled"]
+    until = datetime.fromisoformat(mark["until"])
+    now = datetime.now(UTC)
+    assert timedelta(days=3, hours=23) < until - now <= timedelta(days=4)
+    for at, code in [
+        (until - timedelta(seconds=1), 0),
+        (until + timedelta(seconds=1), 2),
+        (until + timedelta(days=30), 2),
+    ]:
+        flag = ("--at", at.isoformat())
+        assert answers(spec, out, at) is (code == 0)
+        assert both(run_cli, "plan", spec, out, *flag)[0] == code
+    # what the clock then asks for is a CRL and OCSP responses, nothing else yet
+    result = run_cli("plan", spec, "-o", out, "--json", "--at", (until + timedelta(1)).isoformat())
+    plan = json.loads(result.out)
+    assert {a["verb"] for a in plan["actions"]} == {"unchanged"}
+    assert {r["name"] for r in plan["revocations"]} >= {"issuing", "web"}
+
+
+def test_apply_answers_only_under_the_lock(applied: ApplySpec, run_cli: RunCli) -> None:
+    spec, out = applied(SPEC)
+    fd = os.open(out / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another apply, writing
+        result = run_cli("apply", spec, "-o", out)
+    finally:
+        os.close(fd)
+    assert result.code == 1 and "held by another pkiform apply" in result.err
+
+
+@pytest.mark.parametrize(
+    ("spec_text", "flags"),
+    [
+        (
+            SPEC + "  carol: {kind: client, issuer: issuing,"
+            " key: {type: ec, curve: P-256, encrypt: {password_env: CAROL_PW}}}\n",
+            (),
+        ),
+        (SPEC.replace("validity: 30d}", "validity: 3y}"), ()),  # outlives its issuer
+        (SPEC, ("--seed-file", "seed.bin")),
+    ],
+    ids=["password", "warning", "seed"],
+)
+def test_no_mark_where_the_answer_would_need_more_than_the_mark_holds(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spec_text: str,
+    flags: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("CAROL_PW", "correct horse battery staple")
+    (tmp_path / "seed.bin").write_bytes(b"s" * 32)
+    spec, out = write_spec(spec_text), tmp_path / "pki"
+    result = run_cli("apply", spec, "-o", out, *flags)
+    assert result.code == 0, result.err
+    assert b'"settled"' not in (out / "manifest.json").read_bytes()
+    assert run_cli("plan", spec, "-o", out, *flags).code == 0
+
+
+# -- the planner's time checks, inverted ------------------------------------------
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SPANS = st.integers(min_value=1, max_value=800).map(lambda d: timedelta(days=d))
+TINY = timedelta(seconds=1)
+
+
+def identity(validity: timedelta, renew_before: timedelta) -> Identity:
+    text = "version: 1\nidentities:\n  ca: {kind: root}\n  leaf: {kind: client, issuer: ca}\n"
+    leaf = validate_text(text).spec.identities["leaf"]
+    return dataclasses.replace(
+        leaf,
+        validity=Duration(text=f"{validity.days}d", delta=validity),
+        renew_before=Duration(text=f"{renew_before.days}d", delta=renew_before),
+    )
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, x509.Certificate]:
+    """Real certificates to hold the checks to: one leaf, its issuer, and a short CA."""
+    from tests.conftest import apply_quietly
+
+    base = tmp_path_factory.mktemp("certs")
+    spec = base / "spec.yaml"
+    spec.write_text(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root, validity: 1y}\n"
+        "  leaf: {kind: client, issuer: ca, validity: 90d}\n"
+        "  short: {kind: root, validity: 30d}\n"
+        "  clamped: {kind: client, issuer: short, validity: 90d}\n"
+    )
+    out = apply_quietly(spec, base / "pki")
+    return {
+        n: x509.load_pem_x509_certificate((out / n / "cert.pem").read_bytes())
+        for n in ("ca", "leaf", "short", "clamped")
+    }
+
+
+@given(renew_before=SPANS)
+def test_quiet_until_is_the_first_instant_a_renewal_is_due(
+    certs: dict[str, x509.Certificate], renew_before: timedelta
+) -> None:
+    for leaf, issuer, validity in [("leaf", "ca", 90), ("clamped", "short", 90)]:
+        ident = identity(timedelta(days=validity), renew_before)
+        cert, issuer_cert = certs[leaf], certs[issuer]
+        until = quiet_until(ident, cert, issuer_cert)
+        if _time_reasons(ident, cert, issuer_cert, T0 - timedelta(days=3650)):
+            assert until == datetime.min.replace(tzinfo=UTC)
+            continue
+        assert _time_reasons(ident, cert, issuer_cert, until - TINY) == []
+        assert _time_reasons(ident, cert, issuer_cert, until + TINY) != []
+
+
+@given(crl_days=st.integers(min_value=1, max_value=400), length=SPANS)
+def test_freshness_until_is_the_first_instant_a_re_signing_is_due(
+    crl_days: int, length: timedelta
+) -> None:
+    text = f"version: 1\nidentities:\n  ca: {{kind: root, crl_validity: {crl_days}d}}\n"
+    ca = validate_text(text).spec.identities["ca"]
+    this_update = T0 - timedelta(minutes=5)  # as pkiform backdates
+    next_update = this_update + length
+    until = freshness_until(this_update, next_update, ca)
+    if _freshness(this_update, next_update, ca, T0 - timedelta(days=3650)):
+        assert until == datetime.min.replace(tzinfo=UTC)
+        return
+    assert _freshness(this_update, next_update, ca, until - TINY) == []
+    assert _freshness(this_update, next_update, ca, until + TINY) != []
+    assert freshness_until(this_update, None, ca) == datetime.min.replace(tzinfo=UTC)
+
+
+def test_archives_count_whole_where_a_crl_lists_them(applied: ApplySpec, run_cli: RunCli) -> None:
+    """With revoke_superseded, a CRL lists the certificates in its subjects' archives: one
+    more there is work for plan, and the mark must not hide it."""
+    text = SPEC.replace("    ocsp: true\n", "    ocsp: true\n    revoke_superseded: true\n")
+    spec, out = applied(text)
+    spec.write_text(text.replace("web.example]", "web.example, www.example]"))
+    assert run_cli("apply", spec, "-o", out).code == 0  # web/archive/ now holds its old cert
+    assert answers(spec, out)
+    stamp = out / "web" / "archive" / "20990101T000000Z"
+    stamp.mkdir(parents=True)
+    (stamp / "cert.pem").write_bytes((out / "alice" / "cert.pem").read_bytes())
+    assert not answers(spec, out)
+    code, planned = both(run_cli, "plan", spec, out)
+    assert code == 2 and "superseded" in planned
