@@ -195,6 +195,8 @@ def _write_in_two(actions: list[Action], writer: _Writer) -> None:
             for action in chunk:
                 writer.add(action)
             writer.flush()
+            for action in chunk:  # made now, while the child works, as the child makes its own
+                run.manifest_entries[action.name] = _entry(action.name, run)
             for record in worker.arrived():
                 receive(record)
         for record in worker.finish():
@@ -205,15 +207,18 @@ def _write_in_two(actions: list[Action], writer: _Writer) -> None:
 
 
 def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
-    cert = run.certs[name]
     return _Written(
         name=name,
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
-        manifest_entry=manifest_entry(
-            run.spec.identities[name], run.graph, cert, run.seals_made.get(name)
-        ),
+        cert_der=run.certs[name].public_bytes(serialization.Encoding.DER),
+        manifest_entry=_entry(name, run),
         secret=writer.secrets.get(name),
     )
+
+
+def _entry(name: IdentityName, run: _Run) -> str:
+    """The manifest line of an identity this apply has just written."""
+    cert, sealed = run.certs[name], run.seals_made.get(name)
+    return manifest_entry(run.spec.identities[name], run.graph, cert, sealed)
 
 
 def _chunks(actions: list[Action]) -> Iterator[list[Action]]:
@@ -280,7 +285,7 @@ class _Run:
     certs: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
     ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
     warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
-    manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made elsewhere
+    manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made already
     # each identity's cert.pem as this apply leaves it (digest), and its seal
     cert_digests: dict[IdentityName, bytes] = field(default_factory=dict)
     seals_made: dict[IdentityName, bytes] = field(default_factory=dict)
@@ -540,7 +545,7 @@ def manifest_body(
     found: Mapping[IdentityName, Sealed] | None = None,
 ) -> bytes:
     """manifest.json up to the end of its identities, for `settled` to close. `made`:
-    lines already made (by the child process that issued them); `found`: entries whose
+    lines already made (by the process that issued them, as it went); `found`: entries whose
     seal held when read, kept if it still does."""
     made, seals, found = made or {}, seals or {}, found or {}
     lines = []

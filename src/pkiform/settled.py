@@ -23,7 +23,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -137,51 +137,34 @@ def survey(
         if not top.keys() <= {*names, *_TOP_ENTRIES} or TRUST_BUNDLE not in top:
             return None
         for name in names:
-            entry = top.get(name)
-            if entry is None:  # a revoked identity never issued has no folder
+            if name not in top:  # a revoked identity never issued has no folder
                 digest.update(b"- %s\0" % name.encode())
-            elif not entry.is_dir(follow_symlinks=False) or not _add_folder(
-                digest, entry, functools.partial(store.read, name), deep=name in archives
-            ):
+                continue
+            found = store.contents(name, deep=name in archives)
+            if found is None:
                 return None
-        for name in sorted(_TOP_ENTRIES & top.keys()):
-            if not _add(digest, top[name], store.read_top, deep=False):
+            digest.update(b"d %s %d\0" % (name.encode(), len(found)))
+            for entry, data in found:
+                _add(digest, entry, data)
+        if ARCHIVE in top:
+            if not top[ARCHIVE].is_dir(follow_symlinks=False):  # nor a link to one
                 return None
+            _add(digest, ARCHIVE, None)
+        bundle = store.read_top(TRUST_BUNDLE)  # a link is refused (StoreError)
+        if bundle is None:
+            return None
+        _add(digest, TRUST_BUNDLE, bundle)
     except (OSError, StoreError):
         return None
     return digest.hexdigest()
 
 
-# reads a file by its name in the folder being surveyed; None when it is absent
-_Reader = Callable[[str], bytes | None]
-
-
-def _add_folder(
-    digest: hashlib._Hash, folder: os.DirEntry[str], read: _Reader, *, deep: bool
-) -> bool:
-    entries = sorted(os.scandir(folder.path), key=lambda e: e.name)
-    digest.update(b"d %s %d\0" % (folder.name.encode(), len(entries)))
-    return all(_add(digest, e, read, deep=deep) for e in entries)
-
-
-def _add(digest: hashlib._Hash, entry: os.DirEntry[str], read: _Reader, *, deep: bool) -> bool:
-    if entry.is_symlink():
-        return False
-    if entry.is_dir(follow_symlinks=False):
-        if not deep:
-            digest.update(b"d %s\0" % entry.name.encode())
-            return True
-        return _add_folder(digest, entry, _within(read, entry.name), deep=True)
-    data = read(entry.name) if entry.is_file(follow_symlinks=False) else None
+def _add(digest: hashlib._Hash, name: str, data: bytes | None) -> None:
     if data is None:
-        return False
-    digest.update(b"f %s %d\0" % (entry.name.encode(), len(data)))
-    digest.update(data)
-    return True
-
-
-def _within(read: _Reader, folder: str) -> _Reader:
-    return lambda file: read(f"{folder}/{file}")
+        digest.update(b"d %s\0" % name.encode())
+    else:
+        digest.update(b"f %s %d\0" % (name.encode(), len(data)))
+        digest.update(data)
 
 
 @functools.cache

@@ -66,6 +66,7 @@ _PRIVATE = 0o600
 _PUBLIC = 0o644
 # one read holds any file pkiform writes but a large CRL or PKCS#12 bundle
 _READ_SIZE = 1 << 16
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 # the names in an identity's folder that pkiform reads or writes: none may be a link
 _OWN_NAMES = frozenset((*_READ_ORDER, ARCHIVE))
 _LINK = "is a symlink; pkiform does not follow links"
@@ -92,7 +93,7 @@ class Store:
 
     def _read(self, path: Path | str) -> bytes | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError:
             return None
         except NotADirectoryError:
@@ -102,10 +103,7 @@ class Store:
                 raise StoreError(f"{path}: {_LINK}") from e
             raise StoreError(f"{path}: cannot read: {e.strerror}") from e
         try:  # os.read, not a file object: a third of the cost on 5 files an identity
-            chunks = []
-            while chunk := os.read(fd, _READ_SIZE):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return _read_all(fd)
         except OSError as e:
             raise StoreError(f"{path}: cannot read: {e.strerror}") from e
         finally:
@@ -166,6 +164,27 @@ class Store:
             ):
                 names.append(entry.name)
         return names
+
+    def contents(self, name: str, *, deep: bool = False) -> list[tuple[str, bytes | None]] | None:
+        """Every entry of an identity's folder, sorted by name, with its bytes, a folder
+        with None (and, with `deep`, followed by what it holds, as `folder/entry`); None
+        when there is no such folder, or it or anything in it is a link or neither a file
+        nor a folder. Paths are opened relative to their folder: a tenth of the cost of
+        resolving each from the root, which a survey of every file pays 50,000 times."""
+        try:
+            fd = os.open(self.root / name, _READ_FLAGS | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None
+            raise StoreError(f"{self.root / name}: cannot read: {e.strerror}") from e
+        try:
+            return _contents(fd, "", deep)
+        except OSError as e:
+            raise StoreError(f"{self.root / name}: cannot read: {e.strerror}") from e
+        finally:
+            os.close(fd)
 
     def archived_certs(self, name: str) -> list[bytes]:
         """Every cert.pem in the identity's archive, oldest first."""
@@ -480,6 +499,41 @@ def _remove_unfinished(path: Path) -> None:
             shutil.rmtree(path)
     except OSError as e:
         raise StoreError(f"{path}: cannot remove an unfinished identity: {e.strerror}") from e
+
+
+def _contents(folder: int, prefix: str, deep: bool) -> list[tuple[str, bytes | None]] | None:
+    found: list[tuple[str, bytes | None]] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_symlink():
+            return None
+        name = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            found.append((name, None))
+            if deep:
+                inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
+                try:
+                    inner = _contents(inner_fd, name + "/", deep)
+                finally:
+                    os.close(inner_fd)
+                if inner is None:
+                    return None
+                found += inner
+        elif entry.is_file(follow_symlinks=False):
+            fd = os.open(entry.name, _READ_FLAGS, dir_fd=folder)
+            try:
+                found.append((name, _read_all(fd)))
+            finally:
+                os.close(fd)
+        else:
+            return None
+    return found
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, _READ_SIZE):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _staged(folder: Path) -> list[Path]:
