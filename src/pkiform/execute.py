@@ -456,19 +456,19 @@ def _revocation_files(
     return crl_files(crl)
 
 
-def _settled(plan: Plan, run: _Run, body: bytes, spec_source: str | None) -> bytes:
+def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> bytes:
     """manifest.json, with the settled mark (settled.py) when this apply leaves the
     directory as a plan would find it until some time yet to come: nothing to do. Not
     where a password is needed to check files (no digest stands in for opening them)."""
     spec = run.spec
-    if spec_source is None or any(seals.needs_password(i) for i in spec.identities.values()):
+    if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
         return settled.unmarked(body)
     until = _quiet_until(run)
     if until <= run.now:
         return settled.unmarked(body)
     return settled.mark(
         body,
-        spec=spec_source,
+        spec=spec_digest,
         order=[a.name for a in plan.actions],
         archives=archives_to_read(spec, run.graph),
         until=until,

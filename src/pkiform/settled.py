@@ -2,13 +2,14 @@
 without reading the spec, a key or a certificate.
 
 An apply that leaves the directory matching its spec ends manifest.json with what it
-matched it against: the digest of the spec file's bytes, the pkiform version, the
-identities in plan order, the first instant at which the clock alone would give plan
-something to do (a renewal; a CRL or OCSP response to re-sign), and a digest of every
-file of the directory as the apply left it. A later plan or apply that finds the same
-spec bytes, the same files, the same version and a clock before that instant knows the
-outcome of planning (nothing to do) and says so without loading the spec, cryptography
-or a single certificate: a start-up and a read of every file.
+matched it against: the SHA-256 of the spec file's bytes (source.py's Document.digest),
+the pkiform version and a digest of its code, the identities in plan order, the first
+instant at which the clock alone would give plan something to do (a renewal; a CRL or
+OCSP response to re-sign), and a digest of every file of the directory as the apply left
+it. A later plan or apply that finds the same spec bytes, the same files, the same code
+and a clock before that instant knows the outcome of planning (nothing to do) and says
+so without loading the spec, cryptography or a single certificate: a start-up and a
+read of every file.
 
 Anything else (a byte of any file changed, a file added or removed, another spec or
 version, a later clock, flags that change what plan does) and pkiform plans in full, as
@@ -34,7 +35,7 @@ from pkiform.store import ARCHIVE, LOCK, MANIFEST, TRUST_BUNDLE, Store
 
 # manifest.json is written one identity a line; the mark follows the identities' block
 _FIELD = b', "settled": '
-MARK = b"\n}" + _FIELD
+_MARK = b"\n}" + _FIELD
 _CLOSE = b"}\n"
 # what the output directory holds besides identity folders: manifest.json counts by
 # its body (the mark cannot cover itself), the lock file holds nothing, and the folders
@@ -45,14 +46,9 @@ _SKIPPED = frozenset((MANIFEST, LOCK))
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """What the mark says: the identities in plan order, and until when."""
+    """What a mark that holds says: the identities, in plan order, have nothing to do."""
 
     order: tuple[str, ...]
-    until: datetime
-
-
-def spec_digest(source: bytes) -> str:
-    return hashlib.sha256(source).hexdigest()
 
 
 def mark(
@@ -95,18 +91,18 @@ def check(spec_path: Path, root: Path, now: datetime, *, files: bool = True) -> 
         manifest = Store(root).read_manifest()
     except (OSError, StoreError):
         return None  # planning in full says what is wrong
-    at = manifest.rfind(MARK) if manifest is not None else -1
+    at = manifest.rfind(_MARK) if manifest is not None else -1
     if manifest is None or at < 0:
         return None
-    body = manifest[: at + len(MARK) - len(_FIELD)]
+    body = manifest[: at + len(_MARK) - len(_FIELD)]
     try:
-        fields = json.loads(manifest[at + len(MARK) : -len(_CLOSE)])
+        fields = json.loads(manifest[at + len(_MARK) : -len(_CLOSE)])
         until = datetime.fromisoformat(fields["until"])
         order = tuple(fields["order"])
         if (
             not all(isinstance(n, str) for n in order)
             or fields["pkiform"] != _code()
-            or fields["spec"] != spec_digest(source)
+            or fields["spec"] != hashlib.sha256(source).hexdigest()
             or now >= until
         ):
             return None
@@ -117,7 +113,7 @@ def check(spec_path: Path, root: Path, now: datetime, *, files: bool = True) -> 
                 return None
     except (ValueError, KeyError, TypeError, AttributeError):  # not a mark this code wrote
         return None
-    return Settled(order=order, until=until)
+    return Settled(order=order)
 
 
 def survey(
