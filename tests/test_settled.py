@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pkiform import settled
@@ -27,7 +27,7 @@ from pkiform.model import Duration, Identity
 from pkiform.planner import _time_reasons, quiet_until
 from pkiform.revocation_planner import _freshness, freshness_until
 from pkiform.validation import validate_text
-from tests.conftest import ApplySpec, RunCli, pkiform_env, run_python, snapshot
+from tests.conftest import ApplySpec, RunCli, invoke, pkiform_env, run_python, snapshot
 
 SPEC = """\
 version: 1
@@ -331,3 +331,76 @@ def test_archives_count_whole_where_a_crl_lists_them(applied: ApplySpec, run_cli
     assert not answers(spec, out)
     code, planned = both(run_cli, "plan", spec, out)
     assert code == 2 and "superseded" in planned
+
+
+# -- soundness over random histories ---------------------------------------------------
+
+SPECS = [
+    SPEC,
+    SPEC.replace("web.example]", "web.example, www.example]"),
+    SPEC.replace("crl_validity: 6d", "crl_validity: 3d"),
+    # CRLs and OCSP responses outlast alice's renewal: hers comes due first
+    SPEC.replace("crl_validity: 6d", "crl_validity: 90d").replace(
+        "root: {kind: root, validity: 10y}", "root: {kind: root, validity: 10y, crl_validity: 90d}"
+    ),
+    SPEC.replace(
+        "alice: {kind: client, issuer: issuing, validity: 30d}",
+        "alice: {kind: client, issuer: issuing, validity: 30d, revoked: {reason: keyCompromise}}",
+    ),
+]
+FILES = ["root/cert.pem", "issuing/crl.pem", "issuing/key.pem", "web/chain.pem", "web/ocsp.der",
+         "api/cert.der", "alice/fullchain.pem", "trust-bundle.pem", "manifest.json"]  # fmt: skip
+APPLY = st.tuples(st.just("apply"))
+STEPS = st.one_of(
+    APPLY,
+    APPLY,  # three times as likely: most marks are made by an apply
+    APPLY,
+    st.tuples(st.just("spec"), st.integers(0, len(SPECS) - 1)),
+    # days from the start: mostly within the first month, where CRLs and alice come due
+    st.tuples(st.just("clock"), st.integers(0, 30) | st.integers(0, 400)),
+    st.tuples(st.just("damage"), st.sampled_from(FILES), st.sampled_from(["flip", "cut", "rm"])),
+    st.tuples(st.just("extra"), st.sampled_from(["web/notes.txt", "stray/cert.pem"])),
+)
+
+
+def _damage(path: Path, how: str) -> None:
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if how == "rm":
+        path.unlink()
+    elif how == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    elif data:
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.sampled_from(SPECS), steps=st.lists(STEPS, min_size=1, max_size=6))
+def test_whenever_the_mark_answers_planning_in_full_finds_nothing_to_do(
+    tmp_path_factory: pytest.TempPathFactory, first: str, steps: list[tuple[object, ...]]
+) -> None:
+    """Any history of applies, spec edits, clock jumps and damage: wherever the mark
+    answers, planning in full at that moment agrees, to the byte."""
+    base = tmp_path_factory.mktemp("history")
+    spec, out, start = base / "spec.yaml", base / "pki", datetime.now(UTC)
+    spec.write_text(first)
+    at = start
+    assert invoke("apply", spec, "-o", out, "--at", at.isoformat()).code == 0
+    for step in steps:
+        if step[0] == "apply":
+            invoke("apply", spec, "-o", out, "--at", at.isoformat())
+        elif step[0] == "spec":
+            spec.write_text(SPECS[int(step[1])])  # type: ignore[call-overload]
+        elif step[0] == "clock":
+            at = start + timedelta(days=int(step[1]))  # type: ignore[call-overload]
+        elif step[0] == "damage":
+            _damage(out / str(step[1]), str(step[2]))
+        else:
+            (out / str(step[1])).parent.mkdir(exist_ok=True)
+            (out / str(step[1])).write_text("x\n")
+        if answers(spec, out, at):
+            marked = invoke("plan", spec, "-o", out, "--at", at.isoformat())
+            full = invoke("plan", full_twin(spec), "-o", out, "--at", at.isoformat())
+            assert (full.code, full.out, full.err) == (0, marked.out, marked.err), step
