@@ -1147,6 +1147,44 @@ def test_revoke_superseded_lists_the_certificate_a_reissue_replaced(
     assert snapshot(out) == before
 
 
+def test_an_ocsp_response_without_next_update_is_re_signed(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """RFC 6960 lets a response omit nextUpdate; status calls such a one stale (an
+    error), so plan re-signs it and apply leaves status clean."""
+    spec, out = applied(PRUNE_SPEC)
+    ca = x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "root" / "key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    web = x509.load_pem_x509_certificate((out / "web" / "cert.pem").read_bytes())
+    open_ended = (
+        x509.ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=web,
+            issuer=ca,
+            algorithm=hashes.SHA1(),
+            cert_status=x509.ocsp.OCSPCertStatus.GOOD,
+            this_update=datetime.now(UTC) - timedelta(minutes=5),
+            next_update=None,
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(x509.ocsp.OCSPResponderEncoding.HASH, ca)
+        .sign(key, hashes.SHA256())
+    )
+    (out / "web" / "ocsp.der").write_bytes(open_ended.public_bytes(serialization.Encoding.DER))
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1 and "nextUpdate missing" in status.out
+    code, plan = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert [(r["name"], r["reasons"]) for r in plan["revocations"]] == [
+        ("web", ["it has no nextUpdate"])
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
 # --- retirement: plan, apply --prune ------------------------------------------------------
 
 

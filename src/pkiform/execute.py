@@ -497,10 +497,9 @@ def _quiet_until(run: _Run) -> datetime:
                 times.append(freshness_until(crl.last_update_utc, crl.next_update_utc, ident))
             if issuer is not None and issuer.ocsp and not ident.kind.is_ca:
                 response = ocsp.load_der_ocsp_response(store.read(name, "ocsp.der") or b"")
-                if response.next_update_utc is not None:  # never re-signed for the time
-                    times.append(
-                        freshness_until(response.this_update_utc, response.next_update_utc, issuer)
-                    )
+                times.append(
+                    freshness_until(response.this_update_utc, response.next_update_utc, issuer)
+                )
         except ValueError:  # not written: a plan would have something to do
             return never
     return min(times)

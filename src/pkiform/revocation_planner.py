@@ -281,8 +281,9 @@ def _ocsp_action(
                 f"revoked: {given[0]} at {_stamp(given[1])} -> "
                 f"{revoked.reason} at {_stamp(revoked.at)}"
             )
-        if response.next_update_utc is not None:
-            reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
+        # one without nextUpdate never lapses for a client, but status calls it stale: one
+        # pkiform signs has it, and apply mends what status reports
+        reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
     if not reasons:
         return None
     return RevocationAction(
