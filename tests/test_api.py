@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -368,6 +369,31 @@ def test_outputs_and_encrypted_keys_work_through_the_api(
     result = exchange(web.server_context(), applied.pki["alice"].client_context(), "localhost")
     assert_connected(result, server_cn="web", client_cn="alice")
     assert not pkiform.loads(WITH_OUTPUTS).plan(tmp_path / "pki").has_changes
+
+
+class _Watched(dict[str, str]):
+    """An environment that notes which variables are looked up."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_reading_one_identitys_key_reads_only_its_own_password(tmp_path: Path) -> None:
+    passwords = {
+        "API_TEST_KEY_PW": "key password for the api test",
+        "API_TEST_P12_PW": "bundle password for the api test",
+    }
+    valid = pkiform.loads(WITH_OUTPUTS).valid
+    pkiform.Spec(valid, environ=passwords).apply(tmp_path / "pki")
+    environ = _Watched(passwords)
+    web = pkiform.Spec(valid, environ=environ).read(tmp_path / "pki")["web"]
+    assert spki_der(web.key.public_key()) == spki_der(web.cert.public_key())
+    assert environ.asked == {"API_TEST_KEY_PW"}  # not the bundle's
 
 
 def test_a_missing_password_is_a_spec_error_naming_it_and_nothing_is_written(

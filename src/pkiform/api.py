@@ -28,13 +28,13 @@ from cryptography import x509
 from pkiform import execute, health, keys, render, seals
 from pkiform.derive import Seed
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
-from pkiform.model import IdentityName, Kind
+from pkiform.model import IdentityName, Kind, PasswordSource
 from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
 from pkiform.passwords import Password, PasswordError, Passwords, by_identity, require_upfront
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
-from pkiform.read_passwords import read_passwords
+from pkiform.read_passwords import read_password, read_passwords
 from pkiform.schema import schema_text
 from pkiform.store import KEY_FILE, Store
 from pkiform.validation import ValidSpec, validate_path, validate_text
@@ -213,6 +213,9 @@ class Spec:
         """Every password the spec names, read from the environment and files now."""
         return read_passwords(self.valid.spec, self._base(), self.environ)
 
+    def _read_password(self, source: PasswordSource) -> Password | None:
+        return read_password(source, self._base(), self.environ)
+
     def _passwords(self, store: Store) -> Passwords:
         """Every password the spec names; those that plan and apply need whatever is on
         disk must be there (checked before anything is written)."""
@@ -289,8 +292,8 @@ class PKI(Mapping[str, "IssuedIdentity"]):
         if ident is None:
             raise KeyError(name)
         password = None
-        if ident.key_password is not None:  # key.encrypt: read the password it names
-            password = self.spec.read_passwords().get(ident.key_password)
+        if ident.key_password is not None:  # key.encrypt: read the one password it names
+            password = self.spec._read_password(ident.key_password)
         return IssuedIdentity(name=name, kind=ident.kind, store=self._store, password=password)
 
     def __iter__(self) -> Iterator[str]:

@@ -27,6 +27,15 @@ def read_passwords(spec: Spec, base: Path, environ: Mapping[str, str] | None = N
     return Passwords(found=found, missing=missing)
 
 
+def read_password(
+    source: PasswordSource, base: Path, environ: Mapping[str, str] | None = None
+) -> Password | None:
+    """One source's password, or None when it cannot be read: for a caller that needs
+    only this one (no other source of the spec is touched)."""
+    value, _ = _read(source, base, os.environ if environ is None else environ)
+    return Password(value) if value is not None else None
+
+
 def _read(
     source: PasswordSource, base: Path, environ: Mapping[str, str]
 ) -> tuple[bytes | None, str]:
