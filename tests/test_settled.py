@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pkiform import settled
+from pkiform.issuing import BACKDATE
 from pkiform.model import Duration, Identity
 from pkiform.planner import _time_reasons, quiet_until
 from pkiform.revocation_planner import _freshness, freshness_until
@@ -285,6 +287,16 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, x509.Certificat
     }
 
 
+def assert_inverted(reasons_at: Callable[[datetime], list[str]], until: datetime) -> None:
+    """`until` is the first instant at which the check `reasons_at` has something to
+    say, or the earliest instant there is if it has something to say at any time."""
+    if reasons_at(T0 - timedelta(days=3650)):
+        assert until == datetime.min.replace(tzinfo=UTC)
+    else:
+        assert reasons_at(until - TINY) == []
+        assert reasons_at(until + TINY) != []
+
+
 @given(renew_before=SPANS)
 def test_quiet_until_is_the_first_instant_a_renewal_is_due(
     certs: dict[str, x509.Certificate], renew_before: timedelta
@@ -292,29 +304,25 @@ def test_quiet_until_is_the_first_instant_a_renewal_is_due(
     for leaf, issuer, validity in [("leaf", "ca", 90), ("clamped", "short", 90)]:
         ident = identity(timedelta(days=validity), renew_before)
         cert, issuer_cert = certs[leaf], certs[issuer]
-        until = quiet_until(ident, cert, issuer_cert)
-        if _time_reasons(ident, cert, issuer_cert, T0 - timedelta(days=3650)):
-            assert until == datetime.min.replace(tzinfo=UTC)
-            continue
-        assert _time_reasons(ident, cert, issuer_cert, until - TINY) == []
-        assert _time_reasons(ident, cert, issuer_cert, until + TINY) != []
+        assert_inverted(
+            functools.partial(_time_reasons, ident, cert, issuer_cert),
+            quiet_until(ident, cert, issuer_cert),
+        )
 
 
-@given(crl_days=st.integers(min_value=1, max_value=400), length=SPANS)
+@given(crl_days=st.integers(min_value=1, max_value=400), drift=st.sampled_from([0, 0, 1, 3600]))
 def test_freshness_until_is_the_first_instant_a_re_signing_is_due(
-    crl_days: int, length: timedelta
+    crl_days: int, drift: int
 ) -> None:
     text = f"version: 1\nidentities:\n  ca: {{kind: root, crl_validity: {crl_days}d}}\n"
     ca = validate_text(text).spec.identities["ca"]
-    this_update = T0 - timedelta(minutes=5)  # as pkiform backdates
-    next_update = this_update + length
-    until = freshness_until(this_update, next_update, ca)
-    if _freshness(this_update, next_update, ca, T0 - timedelta(days=3650)):
-        assert until == datetime.min.replace(tzinfo=UTC)
-        return
-    assert _freshness(this_update, next_update, ca, until - TINY) == []
-    assert _freshness(this_update, next_update, ca, until + TINY) != []
-    assert freshness_until(this_update, None, ca) == datetime.min.replace(tzinfo=UTC)
+    this_update = T0 - BACKDATE  # as pkiform signs: backdated, valid for crl_validity
+    length = BACKDATE + timedelta(days=crl_days, seconds=drift)  # 1 s of drift is allowed
+    for next_update in (this_update + length, None):
+        assert_inverted(
+            functools.partial(_freshness, this_update, next_update, ca),
+            freshness_until(this_update, next_update, ca),
+        )
 
 
 def test_archives_count_whole_where_a_crl_lists_them(applied: ApplySpec, run_cli: RunCli) -> None:
