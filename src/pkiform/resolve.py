@@ -10,7 +10,6 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import UTC, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from pkiform import durations
@@ -100,6 +99,8 @@ def email_problem(address: str) -> str | None:
         return expected
     if not address.isascii():
         return f"expected an email address in ASCII; got {describe(address)}"
+    from email.utils import parseaddr  # here: `validate` of a spec without emails skips it
+
     display, parsed = parseaddr(address)
     if display or parsed != address or any(c in local for c in ' "@<>()[]\\,;:'):
         return expected
