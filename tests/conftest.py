@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +78,17 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def leaf_lines(names: Sequence[str], *, client_every: int, domain: str) -> list[str]:
+    """Spec lines for leaves under `issuing`: a client at every index divisible by
+    `client_every`, elsewhere a server named NAME.DOMAIN (big PKIs for the crash tests)."""
+    return [
+        f"  {name}: {{kind: client, issuer: issuing}}"
+        if i % client_every == 0
+        else f"  {name}: {{kind: server, issuer: issuing, dns: [{name}.{domain}]}}"
+        for i, name in enumerate(names)
+    ]
 
 
 def pkiform_env(**extra: str) -> dict[str, str]:

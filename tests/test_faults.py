@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pkiform.execute import PARALLEL_MIN
-from tests.conftest import ApplySpec, RunCli, openssl, pkiform_env, run_python, snapshot
+from tests.conftest import ApplySpec, RunCli, leaf_lines, openssl, pkiform_env, run_python, snapshot
 
 # one process: the kill points count one sequence of changes (tests/test_forked.py
 # kills the two-process apply)
@@ -77,12 +77,8 @@ def big_spec(issuing_key: str = "{type: ec, curve: P-256}") -> str:
         "  root: {kind: root, validity: 10y}",
         "  issuing: {kind: intermediate, issuer: root, validity: 5y, path_length: 0,",
         f"            key: {issuing_key}}}",
+        *leaf_lines(LEAVES, client_every=3, domain="example.com"),
     ]
-    for i, name in enumerate(LEAVES):
-        if i % 3:
-            lines.append(f"  {name}: {{kind: server, issuer: issuing, dns: [{name}.example.com]}}")
-        else:
-            lines.append(f"  {name}: {{kind: client, issuer: issuing}}")
     return "\n".join(lines) + "\n"
 
 

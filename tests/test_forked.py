@@ -27,7 +27,14 @@ from cryptography.hazmat.primitives import serialization
 
 import pkiform
 from pkiform import execute, forked
-from tests.conftest import openssl, pkiform_env, run_pkiform_process, run_python, snapshot
+from tests.conftest import (
+    leaf_lines,
+    openssl,
+    pkiform_env,
+    run_pkiform_process,
+    run_python,
+    snapshot,
+)
 from tests.test_reproducible import digests
 
 N_LEAVES = execute.PARALLEL_MIN + 72
@@ -47,12 +54,8 @@ def spec_text(*defaults: str) -> str:
         "identities:",
         "  root: {kind: root}",
         "  issuing: {kind: intermediate, issuer: root, path_length: 0}",
+        *leaf_lines(LEAVES, client_every=2, domain="example"),
     ]
-    for i, name in enumerate(LEAVES):
-        if i % 2:
-            lines.append(f"  {name}: {{kind: server, issuer: issuing, dns: [{name}.example]}}")
-        else:
-            lines.append(f"  {name}: {{kind: client, issuer: issuing}}")
     return "\n".join(lines) + "\n"
 
 
