@@ -352,7 +352,11 @@ def test_a_leaf_with_an_empty_san_extension_is_reported() -> None:
     # RFC 5280 §4.2.1.6: GeneralNames is SEQUENCE SIZE (1..MAX)
     key = _key()
     ca = _self_signed(key, _ca_extensions(key))
-    found = errors(lint_cert(_issued(key, ca, _leaf_extensions([]))))
+    exts = _leaf_extensions([x509.DNSName("www.example.com")])
+    # raw DER: cryptography 51 refuses to build an empty SubjectAlternativeName itself
+    empty = x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x00")
+    exts["san"] = (empty, False)
+    found = errors(lint_cert(_issued(key, ca, exts)))
     assert found, "pkilint accepted an empty subjectAltName"
     assert any("SubjectAltName" in (f.message or "") for f in found), found
 
