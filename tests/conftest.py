@@ -147,6 +147,26 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
     return found
 
 
+STRICT = os.environ.get("PKIFORM_TEST_STRICT") == "1"
+
+
+def missing_tool(what: str, how: str) -> None:
+    """A verifier a test needs is not installed: skip on a developer's machine, fail in
+    CI (PKIFORM_TEST_STRICT=1, set by .ci/run, which installs every one of them)."""
+    message = f"{what} is not installed ({how})"
+    if STRICT:
+        pytest.fail(f"{message}; .ci/run installs it", pytrace=False)
+    pytest.skip(message)
+
+
+def require_tool(name: str, package: str) -> Path:
+    """The path of program `name`, from Debian package `package` (.ci/system-packages)."""
+    found = shutil.which(name)
+    if found is None:
+        missing_tool(name, f"apt-get install {package}")
+    return Path(str(found))
+
+
 def openssl(*args: str | Path, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     exe = shutil.which("openssl")
     if exe is None:

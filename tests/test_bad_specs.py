@@ -202,10 +202,11 @@ CASES = [
         "2:44: error: spec too large: nesting deeper than 32 levels",
     ),
     case(
-        # libyaml gives up at 1000 levels while scanning ahead, before pkiform counts
+        # newer libyaml gives up at 1000 levels while scanning ahead, before pkiform
+        # counts: the first level too deep is found all the same, with any PyYAML
         "deep-nesting-1000",
         "version: 1\nidentities: " + "[" * 1000 + "]" * 1000 + "\n",
-        "2:1012: error: spec too large: nesting deeper than 32 levels",
+        "2:44: error: spec too large: nesting deeper than 32 levels",
     ),
     case(
         "nine-megabytes",

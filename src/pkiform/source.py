@@ -8,6 +8,7 @@ written, and hostile input (huge files, deep nesting, alias bombs) fails fast.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Mapping
@@ -387,36 +388,18 @@ def _parse(text: str, file: str) -> yaml.Node | None:
             ]
         )
     try:
-        # events come one at a time: a huge or deep file is refused before any node is built
-        depth = values = 0
         # every value takes at least two characters, so a shorter text cannot exceed
         # MAX_NODES as written, and composing it is safe (depth is checked on the nodes)
-        events = yaml.parse(text, Loader=_Loader) if len(text) > 2 * MAX_NODES else ()
-        for event in events:
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                values += 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-                values += 1
-            if depth > MAX_DEPTH:
-                why = f"nesting deeper than {MAX_DEPTH} levels"
-            elif values > MAX_NODES:
-                why = f"more than {MAX_NODES} values"
-            else:
-                continue
-            raise SpecError(
-                [
-                    Diagnostic(
-                        loc=_loc(file, event.start_mark),
-                        path="",
-                        message=f"spec too large: {why}",
-                    )
-                ]
-            )
+        if len(text) > 2 * MAX_NODES:
+            _check_events(text, file)
         node: yaml.Node | None = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
+        if "nesting depth" in str(e.problem) and e.problem_mark is not None:
+            # newer libyaml gives up at 1000 levels while scanning ahead, before the
+            # first event: the pure-Python parser finds the first level too deep in
+            # the text up to there, as _measure does after older releases compose it
+            with contextlib.suppress(yaml.YAMLError):
+                _check_events(text[: e.problem_mark.index], file, yaml.SafeLoader)
         raise SpecError([_syntax_error(text, file, e)]) from None
     except yaml.reader.ReaderError as e:  # pragma: no cover - _NOT_PRINTABLE finds these first
         raise SpecError([_at_start(file, f"YAML syntax: {e.reason}")]) from None
@@ -427,6 +410,33 @@ def _parse(text: str, file: str) -> yaml.Node | None:
             [_at_start(file, f"spec too large: nesting deeper than {MAX_DEPTH} levels")]
         ) from None
     return node
+
+
+def _check_events(text: str, file: str, loader: Any = _Loader) -> None:
+    """Refuse a text nested too deep or holding too many values, from its parser events:
+    they come one at a time, so this stops before any node of a huge file is built."""
+    depth = values = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            values += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+            values += 1
+        if depth > MAX_DEPTH:
+            why = f"nesting deeper than {MAX_DEPTH} levels"
+        elif values > MAX_NODES:
+            why = f"more than {MAX_NODES} values"
+        else:
+            continue
+        raise SpecError(
+            [
+                Diagnostic(
+                    loc=_loc(file, event.start_mark), path="", message=f"spec too large: {why}"
+                )
+            ]
+        )
 
 
 def load_text(text: str, file: str) -> Document:
