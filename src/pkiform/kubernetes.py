@@ -50,6 +50,18 @@ def secret(
     return ("\n".join(lines) + "\n").encode()
 
 
+def withdrawn(identity: str) -> bytes:
+    """What replaces a Secret that held a key the spec now wants encrypted: YAML with no
+    object in it (`kubectl apply -f` refuses it rather than apply a stale Secret), saying
+    why to whoever finds it."""
+    return (
+        f"# pkiform withdrew the Kubernetes Secret that was here: it held the private key\n"
+        f"# of '{identity}' unencrypted, and key.encrypt asks for that key encrypted, which\n"
+        "# a Secret cannot hold. It was not archived: key.pem keeps the key (encrypted),\n"
+        "# fullchain.pem and ca.pem the certificates.\n"
+    ).encode()
+
+
 def stream(documents: Sequence[bytes]) -> str:
     """Several Secrets as one multi-document YAML stream, for `kubectl apply -f -`."""
     return "".join("---\n" + doc.decode() for doc in documents)
