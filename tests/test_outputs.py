@@ -423,6 +423,89 @@ def test_emit_kubernetes_without_any_secret_says_so(run_cli: RunCli, tmp_path: P
     assert "pkiform: warning: no identity asks for outputs.kubernetes" in result.err
 
 
+# --- CA keys stay out of Secrets unless the CA asks -----------------------------------------
+
+CA_SECRETS = """\
+version: 1
+defaults:
+  outputs:
+    kubernetes: {namespace: shop}
+identities:
+  root-ca:
+    kind: root
+  issuing-ca:
+    kind: intermediate
+    issuer: root-ca
+    outputs: {der: true}
+  quiet-ca:
+    kind: intermediate
+    issuer: root-ca
+    outputs: {kubernetes: false}
+  web:
+    kind: server
+    issuer: issuing-ca
+    dns: [web.shop.svc]
+"""
+
+
+def ca_skipped(name: str) -> str:
+    return (
+        f"defaults.outputs.kubernetes is not applied to CA {name!r}: a Secret would carry "
+        "its private key into the cluster; set outputs: {kubernetes: false} on it to say "
+        "so, or outputs: {kubernetes: {}} if its key must go there"
+    )
+
+
+def test_defaults_kubernetes_keeps_ca_keys_out_of_secrets_with_a_warning(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    spec, out = tmp_path / "spec.yaml", tmp_path / "pki"
+    spec.write_text(CA_SECRETS)
+    validated = run_cli("validate", spec)
+    assert (validated.code, validated.out) == (0, f"{spec}: valid (4 identities)\n")
+    assert validated.err.splitlines() == [
+        f"{spec}:6:3: warning: identities.root-ca: {ca_skipped('root-ca')}",
+        f"{spec}:11:5: warning: identities.issuing-ca.outputs: {ca_skipped('issuing-ca')}",
+    ]
+    result = run_cli("apply", spec, "-o", out, "--emit", "kubernetes")
+    assert result.code == 0, result.err
+    assert [d["metadata"]["name"] for d in yaml.safe_load_all(result.out)] == ["web"]
+    assert "holds the private key of CA" not in result.err
+    assert sorted(p.parent.name for p in out.glob("*/secret.yaml")) == ["web"]
+    check_secret(yaml.safe_load((out / "web" / "secret.yaml").read_text()), out / "web")
+    assert (out / "issuing-ca" / "key.der").exists()  # the CA's other outputs still come
+
+
+def test_a_ca_that_asks_for_a_secret_gets_one_and_emit_warns_about_it(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    spec, out = tmp_path / "spec.yaml", tmp_path / "pki"
+    spec.write_text(
+        CA_SECRETS.replace("    outputs: {der: true}\n", "    outputs: {kubernetes: {name: ca}}\n")
+        .replace("  root-ca:\n    kind: root\n", "  root-ca:\n    kind: root\n    outputs: {}\n")
+        .replace("{kubernetes: false}", "{kubernetes: {}}")
+    )
+    validated = run_cli("validate", spec)
+    assert validated.err.splitlines() == [
+        f"{spec}:8:5: warning: identities.root-ca.outputs: {ca_skipped('root-ca')}"
+    ]
+    result = run_cli("apply", spec, "-o", out, "--emit", "kubernetes")
+    assert result.code == 0, result.err
+    documents = list(yaml.safe_load_all(result.out))
+    assert [(d["metadata"]["name"], d["metadata"]["namespace"]) for d in documents] == [
+        ("ca", "shop"),
+        ("quiet-ca", "shop"),
+        ("web", "shop"),
+    ]
+    check_secret(documents[0], out / "issuing-ca")
+    warnings = [line for line in result.err.splitlines() if "private key of CA" in line]
+    assert warnings == [
+        f"pkiform: warning: Secret {secret!r} holds the private key of CA {name!r}; whoever "
+        "can read it in the cluster can issue certificates in the CA's name"
+        for secret, name in (("ca", "issuing-ca"), ("quiet-ca", "quiet-ca"))
+    ]
+
+
 # --- trust-bundle.pem --------------------------------------------------------------------
 
 
