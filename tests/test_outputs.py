@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pkiform.passwords import Password
-from tests.conftest import RunCli, invoke, missing_tool, openssl, snapshot
+from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
 from tests.test_e2e_tls import assert_connected, client_context, exchange
 
 # distinctive, so that finding one anywhere in an output is no accident
@@ -193,6 +194,83 @@ def test_an_encrypted_key_goes_into_its_bundle(built: Pki) -> None:
         (api / "key.pem").read_bytes(), PASSWORDS["PKIFORM_TEST_API_KEY"].encode()
     )
     assert opened.key is not None and opened.key.public_key() == key.public_key()
+
+
+# --- key derivation: the real counts, as README states them ------------------------------------
+
+
+def _readme_bullet(title: str) -> str:
+    """One bullet of README's "Outputs for the ecosystem", joined into one line."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"- **{title}**")
+    return " ".join(text[start : text.index("\n- **", start + 1)].split())
+
+
+def _pbkdf2_iterations(key_pem: Path) -> int:
+    """The PBKDF2 iteration count of an encrypted PKCS#8 key, as openssl reads it."""
+    parsed = openssl("asn1parse", "-in", key_pem)
+    assert parsed.returncode == 0, parsed.stderr
+    lines = parsed.stdout.decode().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith(":PBKDF2"))
+    # PBKDF2-params: SEQUENCE { salt OCTET STRING, iterationCount INTEGER, ... }
+    integer = next(line for line in lines[at:] if "prim: INTEGER" in line)
+    return int(integer.rsplit(":", 1)[1], 16)
+
+
+def _p12_counts(path: Path, password: str) -> tuple[tuple[str, int], list[tuple[str, int]]]:
+    """(MAC hash, MAC iterations) and (scheme, iterations) of each encrypted part of a
+    PKCS#12 file, as `openssl pkcs12 -info` reports them."""
+    info = p12_info(path, password)
+    assert info.returncode == 0, info.stderr
+    text = (info.stdout + info.stderr).decode()
+    [(mac, mac_iterations)] = re.findall(r"^MAC: (\w+), Iteration (\d+)$", text, re.M)
+    parts = re.findall(
+        r"(PBES2, PBKDF2, AES-256-CBC|pbeWithSHA1And3-KeyTripleDES-CBC), Iteration (\d+)", text
+    )
+    return (mac, int(mac_iterations)), [(scheme, int(n)) for scheme, n in parts]
+
+
+def test_key_derivation_counts_are_measured_and_stated_in_the_readme(built: Pki) -> None:
+    """What a guess at each password costs, read from the files pkiform writes with the
+    cryptography release at hand (CI runs it with the newest and with the floor
+    pyproject.toml declares): cryptography offers no setting for the PKCS#8 count nor
+    for the PKCS#12 MAC's, so README must say what they are."""
+    from pkiform.keys import PKCS8_ROUNDS
+    from pkiform.pkcs12 import LEGACY_ROUNDS, MAC_ROUNDS, MODERN_ROUNDS
+
+    for name in ("root", "api"):
+        assert _pbkdf2_iterations(built.dir(name) / "key.pem") == PKCS8_ROUNDS == 2048
+    modern, legacy = "PBES2, PBKDF2, AES-256-CBC", "pbeWithSHA1And3-KeyTripleDES-CBC"
+    for path, password, counts in (
+        (
+            built.dir("web") / "bundle.p12",
+            FILE_PASSWORD,
+            (("sha256", MAC_ROUNDS), [(modern, MODERN_ROUNDS)] * 2),
+        ),
+        (
+            built.dir("web") / "truststore.p12",
+            PASSWORDS["PKIFORM_TEST_TRUST"],
+            (("sha256", MAC_ROUNDS), [(modern, MODERN_ROUNDS)]),
+        ),
+        (
+            built.dir("old") / "bundle.p12",
+            PASSWORDS["PKIFORM_TEST_P12"],
+            (("sha1", MAC_ROUNDS), [(legacy, LEGACY_ROUNDS)] * 2),
+        ),
+        (
+            built.dir("old") / "truststore.p12",
+            PASSWORDS["PKIFORM_TEST_TRUST"],
+            (("sha1", MAC_ROUNDS), [(legacy, LEGACY_ROUNDS)]),
+        ),
+    ):
+        assert _p12_counts(path, password) == counts, path
+    assert (MAC_ROUNDS, MODERN_ROUNDS, LEGACY_ROUNDS) == (2048, 50_000, 2048)
+    # README states each count where it describes the file
+    keys_bullet, p12_bullet = _readme_bullet("Encrypted keys"), _readme_bullet("PKCS#12")
+    assert f"PBKDF2-HMAC-SHA256 with {PKCS8_ROUNDS:,} iterations" in keys_bullet
+    assert f"PBKDF2-HMAC-SHA256 ({MODERN_ROUNDS:,} rounds)" in p12_bullet
+    assert f"an HMAC-SHA256 MAC whose key takes {MAC_ROUNDS:,} iterations" in p12_bullet
+    assert f"legacy: true` uses 3DES and SHA-1 ({LEGACY_ROUNDS:,} rounds)" in p12_bullet
 
 
 # --- Java: keytool ---------------------------------------------------------------------------
