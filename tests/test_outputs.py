@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pkiform.passwords import Password
 from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
 from tests.test_e2e_tls import assert_connected, client_context, exchange
+from tests.test_store import crash_at_rename
 
 # distinctive, so that finding one anywhere in an output is no accident
 PASSWORDS = {
@@ -894,6 +895,23 @@ def test_encrypting_a_key_leaves_no_plain_copy_live_or_archived(
         assert status.code == 0, status.out
     assert_no_plain_copy(out, forms)
     assert not (out / "web" / "archive").exists()  # nothing else changed: nothing archived
+
+
+@pytest.mark.parametrize("survive", range(4))
+def test_a_crash_while_replacing_plain_copies_archives_none_of_them(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, survive: int
+) -> None:
+    """The swap is the store's, marker and all: killed at any of its renames (key.pem,
+    key.der, secret.yaml), the next apply finishes it, and still archives no plain copy."""
+    spec, out, forms = plain_web(tmp_path, run_cli)
+    spec.write_text(ENCRYPTED_WEB.replace("DER", "false"))
+    with passwords():
+        with crash_at_rename(monkeypatch, survive):
+            run_cli("apply", spec, "-o", out)
+        finished = run_cli("apply", spec, "-o", out)
+        assert finished.code == 0, finished.err
+        assert run_cli("status", spec, "-o", out).code == 0
+    assert_no_plain_copy(out, forms)
 
 
 def test_status_fails_while_a_plain_copy_of_an_encrypted_key_is_live(
