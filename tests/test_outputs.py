@@ -849,8 +849,12 @@ def plain_web(tmp_path: Path, run_cli: RunCli) -> tuple[Path, Path, list[bytes]]
 
 
 def assert_no_plain_copy(out: Path, forms: list[bytes]) -> None:
-    web = out / "web"
     assert files_holding(out, forms) == []
+    assert_no_plain_copy_live(out)
+
+
+def assert_no_plain_copy_live(out: Path) -> None:
+    web = out / "web"
     password = PASSWORDS["PKIFORM_TEST_API_KEY"]
     key_pem = (web / "key.pem").read_bytes()
     assert key_pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
@@ -895,6 +899,49 @@ def test_encrypting_a_key_leaves_no_plain_copy_live_or_archived(
         assert status.code == 0, status.out
     assert_no_plain_copy(out, forms)
     assert not (out / "web" / "archive").exists()  # nothing else changed: nothing archived
+
+
+def test_a_key_replaced_as_it_is_encrypted_goes_to_the_archive_with_its_copies(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The plain copies of a key that stays are never archived; those of a key a new one
+    replaces go to the archive as they were, with its key.pem: no key that ever existed
+    is lost, and none that the spec now wants encrypted is left in plain."""
+    spec, out, old_forms = plain_web(tmp_path, run_cli)
+    web = out / "web"
+    old = {f: (web / f).read_bytes() for f in ("key.pem", "key.der", "secret.yaml")}
+    spec.write_text(ENCRYPTED_WEB.replace("DER", "false"))
+    with passwords():
+        plan = run_cli("plan", spec, "-o", out, "--rekey", "web")
+        assert (plan.code, plan.out) == (
+            2,
+            "-/+ web (server): replace key\n"
+            "      --rekey asked for a new key\n"
+            "      key.der holds a private key unencrypted; rewritten encrypted, with the new "
+            "key (the old one is archived with key.pem)\n"
+            "      secret.yaml holds a private key unencrypted; a Secret cannot hold it "
+            "encrypted, so a note replaces it (the old one is archived with key.pem)\n"
+            "Plan: 1 to replace key; 1 unchanged.\n",
+        )
+        assert run_cli("apply", spec, "-o", out, "--rekey", "web").code == 0
+        assert run_cli("status", spec, "-o", out).code == 0
+    new_forms = plain_forms(
+        serialization.load_pem_private_key(
+            (web / "key.pem").read_bytes(), PASSWORDS["PKIFORM_TEST_API_KEY"].encode()
+        ).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    assert files_holding(out, new_forms) == []
+    assert_no_plain_copy_live(out)
+    [stamp] = (web / "archive").iterdir()
+    archived = {p.name: p.read_bytes() for p in stamp.iterdir()}
+    assert {f: archived[f] for f in old} == old  # the old key, whole, as it was
+    assert files_holding(out, old_forms) == [
+        f"web/archive/{stamp.name}/{f}" for f in ("key.der", "key.pem", "secret.yaml")
+    ]
 
 
 @pytest.mark.parametrize("survive", range(4))

@@ -77,7 +77,7 @@ def needs_encryption(ident: Identity, obs: ObservedIdentity) -> bool:
 
 # what apply puts in place of each plain copy of a key that key.encrypt protects
 _REPLACED_BY = {
-    KEY_DER: "rewritten encrypted, as key.pem",
+    KEY_DER: "rewritten encrypted, {}",
     SECRET: "a Secret cannot hold it encrypted, so a note replaces it",
 }
 
@@ -99,10 +99,14 @@ def plain_copies(ident: Identity, files: Mapping[str, bytes]) -> tuple[str, ...]
     return tuple(found)
 
 
-def plain_copy_repairs(ident: Identity, files: Mapping[str, bytes]) -> list[str]:
-    """What plan says about each plain copy: what it is and what apply does with it."""
+def plain_copy_repairs(ident: Identity, files: Mapping[str, bytes], *, new_key: bool) -> list[str]:
+    """What plan says about each plain copy: what it is and what apply does with it. A copy
+    of the key that stays is not archived; one of a key that a new one replaces goes to
+    the archive as it was, with that key's key.pem (no key that ever existed is lost)."""
+    how = "with the new key" if new_key else "as key.pem"
+    fate = "the old one is archived with key.pem" if new_key else "the plain copy is not archived"
     return [
-        f"{f} holds a private key unencrypted; {_REPLACED_BY[f]} (the plain copy is not archived)"
+        f"{f} holds a private key unencrypted; {_REPLACED_BY[f].format(how)} ({fate})"
         for f in plain_copies(ident, files)
     ]
 
@@ -119,9 +123,9 @@ def plain_copy_problems(ident: Identity, files: Mapping[str, bytes]) -> list[str
 def plain_copy_replacements(
     ident: Identity, files: Mapping[str, bytes], key_pem: bytes | None
 ) -> dict[str, bytes]:
-    """The bytes that replace each plain copy, in place: not archived, or the archive
-    would keep what the password is there to protect. `key_pem`: the encrypted key.pem
-    as this apply leaves it."""
+    """The bytes that replace each plain copy. `key_pem`: the encrypted key.pem as this
+    apply leaves it. (Where the key stays, the caller replaces them in place: archived,
+    they would keep what the password is there to protect.)"""
     out = {}
     for filename in plain_copies(ident, files):
         if filename == KEY_DER:

@@ -260,7 +260,7 @@ def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -
     key.encrypt protects (execute._files), and plan says so; they alone make a repair."""
     if action.verb not in (*CHANGES, Verb.UNCHANGED) or ident.revoked is not None:
         return action  # blocked: apply writes nothing; revoked: frozen
-    notes = outputs.plain_copy_repairs(ident, obs.files)
+    notes = outputs.plain_copy_repairs(ident, obs.files, new_key=action.new_key)
     if not notes:
         return action
     verb = Verb.REPAIR if action.verb is Verb.UNCHANGED else action.verb
