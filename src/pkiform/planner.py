@@ -258,8 +258,10 @@ def _decide(
 def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -> Action:
     """Whatever else apply does to an identity, it replaces the plain copies of a key that
     key.encrypt protects (execute._files), and plan says so; they alone make a repair."""
-    if action.verb not in (*CHANGES, Verb.UNCHANGED) or ident.revoked is not None:
-        return action  # blocked: apply writes nothing; revoked: frozen
+    if ident.key_password is None or ident.revoked is not None:
+        return action  # no key.encrypt: nothing to look for; revoked: frozen
+    if action.verb is Verb.BLOCKED:
+        return action  # apply writes nothing
     notes = outputs.plain_copy_repairs(ident, obs.files, new_key=action.new_key)
     if not notes:
         return action
