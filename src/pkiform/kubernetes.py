@@ -66,9 +66,9 @@ def withdrawn(identity: str) -> bytes:
     why to whoever finds it."""
     return (
         f"# pkiform withdrew the Kubernetes Secret that was here: it held the private key\n"
-        f"# of '{identity}' unencrypted, and key.encrypt asks for that key encrypted, which\n"
-        "# a Secret cannot hold. It was not archived: key.pem keeps the key (encrypted),\n"
-        "# fullchain.pem and ca.pem the certificates.\n"
+        f"# of '{identity}' unencrypted, and key.encrypt asks for the key encrypted, which\n"
+        "# a Secret cannot hold. key.pem keeps the key (encrypted), fullchain.pem and\n"
+        "# ca.pem the certificates.\n"
     ).encode()
 
 
