@@ -577,12 +577,16 @@ def test_a_ca_that_asks_for_a_secret_gets_one_and_emit_warns_about_it(
         ("web", "shop"),
     ]
     check_secret(documents[0], out / "issuing-ca")
-    warnings = [line for line in result.err.splitlines() if "private key of CA" in line]
-    assert warnings == [
+    expected = [
         f"pkiform: warning: Secret {secret!r} holds the private key of CA {name!r}; whoever "
         "can read it in the cluster can issue certificates in the CA's name"
         for secret, name in (("ca", "issuing-ca"), ("quiet-ca", "quiet-ca"))
     ]
+    assert [line for line in result.err.splitlines() if "private key of CA" in line] == expected
+    # printed again with nothing to change: warned again
+    again = run_cli("apply", spec, "-o", out, "--emit", "kubernetes")
+    assert (again.code, again.out) == (0, result.out)
+    assert [line for line in again.err.splitlines() if "private key of CA" in line] == expected
 
 
 # --- trust-bundle.pem --------------------------------------------------------------------
