@@ -377,8 +377,9 @@ def _files(
     issuers: list[x509.Certificate],
 ) -> tuple[dict[str, bytes], tuple[str, ...]]:
     """Every file of an identity that changes (or may: the caller compares bytes), and the
-    key files rewritten in place: a plain key encrypted is the same key, and its plain copy
-    must not linger in the archive."""
+    key files rewritten in place: a plain key encrypted is the same key, and neither its
+    plain version nor a plain copy of it beside it (key.der, secret.yaml) may linger in
+    the archive."""
     name = action.name
     ident = run.spec.identities[name]
     password = run.key_password(name)
@@ -389,6 +390,10 @@ def _files(
         assert key is not None
         key_pem = wanted[KEY_FILE] = keys.to_pem(key, password.reveal() if password else None)
         in_place = () if action.new_key else (KEY_FILE, KEY_DER)
+    plain_copies = outputs.plain_copy_replacements(ident, obs.files, key_pem)
+    wanted |= plain_copies
+    if not action.new_key:  # an old key's copies go to the archive with its key.pem
+        in_place = tuple(dict.fromkeys((*in_place, *plain_copies)))
     chain = run.graph.chain(name)
     material = Material(
         cert=cert, issuers=issuers, anchor=chain[-1] if chain else name, key_pem=key_pem

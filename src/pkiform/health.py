@@ -69,6 +69,8 @@ def check(
             )
         else:
             _check_files(obs, found)
+            if ident.revoked is None:  # a revoked identity is frozen: apply leaves it be
+                found.errors += outputs.plain_copy_problems(ident, obs.files)
         cert = obs.cert
         issuer_crl = observed.identities[issuer].crl if issuer else None
         if cert is not None and ident.revoked is not None:

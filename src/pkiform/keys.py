@@ -50,6 +50,12 @@ class KeyRefused(KeyLoadError):
 
 _ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
+# the PBKDF2 iteration count of an encrypted key.pem: what BestAvailableEncryption gives
+# (OpenSSL's PKCS5_DEFAULT_ITER), which no API raises: PrivateFormat.PKCS8 has no
+# encryption_builder in cryptography 45.0.1 to 51.0.1. Not a setting: the figure README
+# states, measured on the files written by tests/test_outputs.py
+PKCS8_ROUNDS = 2048
+
 
 def generate(spec: KeySpec) -> PrivateKey:
     """A fresh private key of the spec's type."""

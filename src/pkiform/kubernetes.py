@@ -50,6 +50,28 @@ def secret(
     return ("\n".join(lines) + "\n").encode()
 
 
+def identity_of(document: bytes) -> str | None:
+    """The identity a Secret written by `secret()` holds, from its annotation."""
+    prefix = f"    {ANNOTATION_PREFIX}identity: ".encode()
+    for line in document.splitlines():
+        if line.startswith(prefix):
+            name = json.loads(line[len(prefix) :])
+            return name if isinstance(name, str) else None
+    return None
+
+
+def withdrawn(identity: str) -> bytes:
+    """What replaces a Secret that held a key the spec now wants encrypted: YAML with no
+    object in it (`kubectl apply -f` refuses it rather than apply a stale Secret), saying
+    why to whoever finds it."""
+    return (
+        f"# pkiform withdrew the Kubernetes Secret that was here: it held the private key\n"
+        f"# of '{identity}' unencrypted, and key.encrypt asks for the key encrypted, which\n"
+        "# a Secret cannot hold. key.pem keeps the key (encrypted), fullchain.pem and\n"
+        "# ca.pem the certificates.\n"
+    ).encode()
+
+
 def stream(documents: Sequence[bytes]) -> str:
     """Several Secrets as one multi-document YAML stream, for `kubectl apply -f -`."""
     return "".join("---\n" + doc.decode() for doc in documents)

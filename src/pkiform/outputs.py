@@ -75,6 +75,77 @@ def needs_encryption(ident: Identity, obs: ObservedIdentity) -> bool:
     )
 
 
+# what apply puts in place of each plain copy of a key that key.encrypt protects
+_REPLACED_BY = {
+    KEY_DER: "rewritten encrypted, {}",
+    SECRET: "a Secret cannot hold it encrypted, so a note replaces it",
+}
+
+
+def plain_copies(ident: Identity, files: Mapping[str, bytes]) -> tuple[str, ...]:
+    """The files that hold a private key unencrypted beside a key.pem that key.encrypt
+    protects: each would defeat the password, whether or not the spec still asks for it.
+    key.der unless it is encrypted PKCS#8; secret.yaml unless it is the note that replaced
+    one (no Secret is written for an encrypted key, so any other is a leftover holding it)."""
+    if ident.key_password is None:
+        return ()
+    found = []
+    der = files.get(KEY_DER)
+    if der is not None and not _encrypted_pkcs8(der):
+        found.append(KEY_DER)
+    secret = files.get(SECRET)
+    if secret is not None and secret != kubernetes.withdrawn(ident.name):
+        found.append(SECRET)
+    return tuple(found)
+
+
+def plain_copy_repairs(ident: Identity, files: Mapping[str, bytes], *, new_key: bool) -> list[str]:
+    """What plan says about each plain copy: what it is and what apply does with it. A copy
+    of the key that stays is not archived; one of a key that a new one replaces goes to
+    the archive as it was, with that key's key.pem (no key that ever existed is lost)."""
+    how = "with the new key" if new_key else "as key.pem"
+    fate = "the old one is archived with key.pem" if new_key else "the plain copy is not archived"
+    return [
+        f"{f} holds a private key unencrypted; {_REPLACED_BY[f].format(how)} ({fate})"
+        for f in plain_copies(ident, files)
+    ]
+
+
+def plain_copy_problems(ident: Identity, files: Mapping[str, bytes]) -> list[str]:
+    """What status says about each plain copy (an error until apply replaces it)."""
+    return [
+        f"{f} holds a private key unencrypted, and key.encrypt asks for the key encrypted "
+        "(run pkiform apply)"
+        for f in plain_copies(ident, files)
+    ]
+
+
+def plain_copy_replacements(
+    ident: Identity, files: Mapping[str, bytes], key_pem: bytes | None
+) -> dict[str, bytes]:
+    """The bytes that replace each plain copy. `key_pem`: the encrypted key.pem as this
+    apply leaves it. (Where the key stays, the caller replaces them in place: archived,
+    they would keep what the password is there to protect.)"""
+    out = {}
+    for filename in plain_copies(ident, files):
+        if filename == KEY_DER:
+            assert key_pem is not None, "a missing key.pem is planned as a new key"
+            out[filename] = pem_to_der(key_pem)
+        else:
+            out[filename] = kubernetes.withdrawn(ident.name)
+    return out
+
+
+def _encrypted_pkcs8(der: bytes) -> bool:
+    """Whether DER is an EncryptedPrivateKeyInfo (RFC 5958 §3): its SEQUENCE opens with an
+    AlgorithmIdentifier (a SEQUENCE), a PrivateKeyInfo's with its version (an INTEGER).
+    Anything else, garbage included, may be a key in plain and is treated as one."""
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    first = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+    return len(der) > first and der[first] == 0x30
+
+
 def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
     """The outputs whose bytes follow from their contents alone (DER, Secret)."""
     files = {}
@@ -128,8 +199,12 @@ def file_problems(wanted: Mapping[str, bytes], files: Mapping[str, bytes]) -> di
 
 
 def stale(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
-    """Every output that does not hold what it should, with why; empty when all do."""
-    return file_problems(fixed(ident, m), obs.files) | stale_sealed(ident, obs, m)
+    """Every output that does not hold what it should, with why; empty when all do. A plain
+    copy of the key is left out: plain_copy_repairs and plain_copy_problems say more."""
+    problems = file_problems(fixed(ident, m), obs.files) | stale_sealed(ident, obs, m)
+    for filename in plain_copies(ident, obs.files):
+        problems.pop(filename, None)
+    return problems
 
 
 def stale_sealed(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:

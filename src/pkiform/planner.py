@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -109,16 +109,20 @@ def plan(
             )
         # certificates this CA issued were signed by key.pem: its cert.pem is what changed
         vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
-        decided[name] = _decide(
+        decided[name] = _with_plain_copies(
+            _decide(
+                ident,
+                issuer,
+                obs,
+                issuer_chain,
+                decided.get(issuer.name) if issuer else None,
+                now,
+                name in rekey,
+                key_vouched=vouched,
+                material=materials.get(name),
+            ),
             ident,
-            issuer,
             obs,
-            issuer_chain,
-            decided.get(issuer.name) if issuer else None,
-            now,
-            name in rekey,
-            key_vouched=vouched,
-            material=materials.get(name),
         )
     revocations = plan_revocation(
         spec,
@@ -249,6 +253,20 @@ def _decide(
     if repairs:
         return act(Verb.REPAIR, *repairs)
     return act(Verb.UNCHANGED)
+
+
+def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -> Action:
+    """Whatever else apply does to an identity, it replaces the plain copies of a key that
+    key.encrypt protects (execute._files), and plan says so; they alone make a repair."""
+    if ident.key_password is None or ident.revoked is not None:
+        return action  # no key.encrypt: nothing to look for; revoked: frozen
+    if action.verb is Verb.BLOCKED:
+        return action  # apply writes nothing
+    notes = outputs.plain_copy_repairs(ident, obs.files, new_key=action.new_key)
+    if not notes:
+        return action
+    verb = Verb.REPAIR if action.verb is Verb.UNCHANGED else action.verb
+    return replace(action, verb=verb, reasons=(*action.reasons, *notes))
 
 
 def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -> str | None:

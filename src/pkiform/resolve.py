@@ -361,6 +361,10 @@ class _Resolver:
             return Pkcs12Output(password=source, legacy=bool(value.get("legacy", False)))
 
         kubernetes, _ = merged("kubernetes")
+        if "kubernetes" not in own and _KINDS[raw["kind"]].is_ca:
+            # a Secret carries the private key into the cluster: a CA's goes there only
+            # when the CA asks itself (rules.py warns about the default it skips)
+            kubernetes = None
         return Outputs(
             pkcs12=pkcs12("pkcs12"),
             truststore=pkcs12("truststore"),

@@ -256,9 +256,18 @@ def email_within(address: str, constraint: str) -> bool:
 
 
 def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
-    """Outputs that cannot be written as asked, and legacy encryption (a warning)."""
+    """Outputs that cannot be written as asked; legacy encryption, and a CA skipped by
+    defaults.outputs.kubernetes (warnings)."""
     secrets: dict[tuple[str | None, str], str] = {}
     for name, ident in spec.identities.items():
+        if ident.kind.is_ca and _kubernetes_by_default_only(doc, name):
+            yield (
+                _first_written(doc, ("identities", name, "outputs"), ("identities", name)),
+                f"defaults.outputs.kubernetes is not applied to CA {name!r}: a Secret would "
+                "carry its private key into the cluster; set outputs: {kubernetes: false} on "
+                "it to say so, or outputs: {kubernetes: {}} if its key must go there",
+                True,
+            )
         kubernetes = ident.outputs.kubernetes
         if kubernetes is None:
             continue
@@ -299,6 +308,14 @@ def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str,
             "cannot open AES-256 bundles (old Java, Windows and macOS)",
             True,
         )
+
+
+def _kubernetes_by_default_only(doc: Document, name: str) -> bool:
+    """defaults.outputs.kubernetes asks for a Secret, and the identity says nothing of it
+    (resolve.py then leaves a CA without one)."""
+    default = ((doc.data.get("defaults") or {}).get("outputs") or {}).get("kubernetes")
+    own = doc.data["identities"][name].get("outputs") or {}
+    return isinstance(default, dict) and "kubernetes" not in own
 
 
 def _first_written(doc: Document, *paths: JsonPath) -> JsonPath:

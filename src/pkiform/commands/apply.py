@@ -3,9 +3,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
+
+if TYPE_CHECKING:
+    from pkiform.api import Spec
 
 
 def run(
@@ -56,5 +59,25 @@ def run(
     if emit == "kubernetes":
         if not applied.secrets:
             stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")
+        for warning in _ca_secrets(spec, applied.secrets):
+            stderr.write(f"pkiform: warning: {warning}\n")
         stdout.write(kubernetes_stream(applied.secrets))
     return 0
+
+
+def _ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
+    """A warning for each Secret printed that holds a CA's key (the CA asked for it)."""
+    from pkiform.kubernetes import identity_of
+    from pkiform.model import IdentityName
+
+    identities = spec.valid.spec.identities
+    found = []
+    for document in secrets:
+        ident = identities.get(IdentityName(identity_of(document) or ""))
+        if ident is not None and ident.kind.is_ca and ident.outputs.kubernetes is not None:
+            found.append(
+                f"Secret {ident.outputs.kubernetes.name!r} holds the private key of CA "
+                f"{ident.name!r}; whoever can read it in the cluster can issue certificates "
+                "in the CA's name"
+            )
+    return found
