@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pkiform.cli import build_parser
-from tests.conftest import EXAMPLES, ROOT, openssl, pkiform_env
+from tests.conftest import EXAMPLES, ROOT, RunCli, openssl, pkiform_env
 from tests.processes import TIMEOUT, Proc, Spawn, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -426,3 +426,31 @@ def test_the_readme_spec_is_the_mtls_example() -> None:
 def test_the_readme_python_block_is_python() -> None:
     for body in re.findall(r"```python\n(.*?)```", README, re.S):
         ast.parse(body)
+
+
+def test_every_test_the_readme_cites_exists() -> None:
+    cited: list[tuple[str, str | None]] = []
+    current = ""
+    for path, name, continued in re.findall(r"(tests/\w+\.py)(?:::(\w+))?|`::(\w+)`", README):
+        current = path or current
+        cited.append((current, name or continued or None))
+    assert len([c for c in cited if c[1]]) >= 10
+    missing = [
+        f"{path}::{name}" if name else path
+        for path, name in cited
+        if not (ROOT / path).is_file()
+        or (name and not re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M))
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("index", range(len(re.findall(r"```yaml\n", README))))
+def test_every_yaml_block_of_the_readme_validates(
+    index: int, run_cli: RunCli, tmp_path: Path
+) -> None:
+    text = re.findall(r"```yaml\n(.*?)```", README, re.S)[index]
+    if not re.search(r"^version:", text, re.M):
+        text = "version: 1\n" + text  # an excerpt (the outputs example): its fields only
+    (tmp_path / "spec.yaml").write_text(text)
+    result = run_cli("validate", "spec.yaml")
+    assert (result.code, result.err) == (0, ""), text
