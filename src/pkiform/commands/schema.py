@@ -7,7 +7,6 @@ from typing import TextIO
 
 from pkiform.errors import PkiformError
 from pkiform.schema import schema_text
-from pkiform.store import replace_file
 
 # far above the schema's size: a bigger file is something else, and is not read whole
 _MAX_SCHEMA_BYTES = 1 << 20
@@ -24,6 +23,8 @@ def run(*, out: Path | None = None, stdout: TextIO) -> int:
     if existing != data:
         if existing is not None and not _is_pkiform_schema(existing, data):
             raise _not_a_schema(out)
+        from pkiform.store import replace_file  # only here: printing stays as light as it was
+
         replace_file(out, data)
     # editors (yaml-language-server) resolve a relative $schema against the spec's folder
     stdout.write(
