@@ -176,6 +176,8 @@ def test_the_readme_walk_through_does_mutual_tls_both_ways(
     assert verified_chain(server.text) == CHAINS[name]["server sees"], server.text
     assert verified_chain(client.text) == CHAINS[name]["client sees"], client.text
     assert f"subject={CHAINS[name]['server sees'][-1]}" in server.text
+    if name == "mesh":  # what the README says both sides print
+        assert f"`verify return:1` after\n`depth=1 {MESH_ISSUING}`" in README
     assert "error" not in server.text.lower() + client.text.lower()
     client.close_input()  # s_client ends the connection at the end of its input
     assert client.popen.wait(TIMEOUT) == 0, client.text
