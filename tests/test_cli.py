@@ -96,6 +96,23 @@ def test_default_output_directory_is_pki_in_the_working_directory(
     assert (tmp_path / "pki" / "web" / "cert.pem").is_file()
 
 
+def test_the_apply_summary_names_the_directory_it_wrote(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(SMALL)
+    first = run_cli("apply", spec)  # the default directory, as the user did not type it
+    assert first.out.splitlines()[-1] == (
+        "Apply complete in pki: 2 changed, 0 unchanged, 1 CRL/OCSP signed."
+    )
+    # the settled mark answers the second apply: it names the directory as well
+    again = run_cli("apply", spec, "-o", "pki")
+    assert again.out == "Apply complete in pki: 0 changed, 2 unchanged.\n"
+    elsewhere = tmp_path / "other dir" / "pki"
+    result = run_cli("apply", spec, "-o", elsewhere, "--emit", "kubernetes")
+    summary = f"Apply complete in {elsewhere}: 2 changed, 0 unchanged, 1 CRL/OCSP signed."
+    assert summary in result.err.splitlines()  # --emit: the summary goes to stderr
+
+
 def test_plan_and_apply_json(
     run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -187,7 +204,8 @@ def test_python_dash_m_is_the_same_program(write_spec: Callable[..., Path], tmp_
     spec = write_spec(SMALL)
     result = run_pkiform_process("apply", spec, "-o", tmp_path / "pki")
     assert result.returncode == 0, result.stderr
-    assert "Apply complete: 2 changed, 0 unchanged, 1 CRL/OCSP signed." in result.stdout
+    summary = f"Apply complete in {tmp_path / 'pki'}: 2 changed, 0 unchanged, 1 CRL/OCSP signed."
+    assert summary in result.stdout
     plan = run_pkiform_process("plan", spec, "-o", tmp_path / "pki")
     assert plan.returncode == 0
     bad = run_pkiform_process("plan")

@@ -490,7 +490,8 @@ def test_apply_emit_kubernetes_prints_only_the_secrets(fresh: Pki, run_cli: RunC
     check_secret(documents[0], fresh.dir("alice"))
     check_secret(documents[1], fresh.dir("web"))
     assert result.out.startswith("---\n")
-    assert "Apply complete: 0 changed, 6 unchanged." in result.err  # the summary: stderr
+    summary = f"Apply complete in {fresh.out}: 0 changed, 6 unchanged."
+    assert summary in result.err  # the summary: stderr
     assert snapshot(fresh.out) == before
 
 

@@ -106,7 +106,7 @@ def test_applies_started_together_take_turns_or_fail_naming_the_holder(
         holders = [pid for pid in winners if o.err == busy_message(out, pid)]
         assert holders, o.err
     assert len(winners) < n  # released together, some found the lock held
-    created = [o for o in outcomes if f"Apply complete: {len(NAMES)} changed" in o.out]
+    created = [o for o in outcomes if f"Apply complete in {out}: {len(NAMES)} changed" in o.out]
     assert len(created) == 1  # one did the work; any other winner came after it
     check_consistent(run_cli, spec, out)
 
@@ -122,9 +122,9 @@ def test_applies_with_a_lock_timeout_all_succeed_one_after_another(
     assert [o.code for o in outcomes] == [0] * n, [o.err for o in outcomes]
     summaries = sorted(o.out.splitlines()[-1] for o in outcomes)
     # the first did everything; each of the others, once it had the lock, found nothing to do
-    assert summaries == [f"Apply complete: 0 changed, {len(NAMES)} unchanged."] * (n - 1) + [
-        f"Apply complete: {len(NAMES)} changed, 0 unchanged, 2 CRL/OCSP signed."
-    ]
+    assert summaries == [f"Apply complete in {out}: 0 changed, {len(NAMES)} unchanged."] * (
+        n - 1
+    ) + [f"Apply complete in {out}: {len(NAMES)} changed, 0 unchanged, 2 CRL/OCSP signed."]
     check_consistent(run_cli, spec, out)
 
 

@@ -154,7 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph = command("graph", "print the issuer tree")
     graph.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
-    command("schema", "print the JSON Schema", spec=False)
+    schema = command("schema", "print the JSON Schema", spec=False)
+    schema.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write it to FILE instead (atomically; only over a pkiform schema), for "
+        "editors: a spec beside it starts with # yaml-language-server: $schema=./FILE",
+    )
     return parser
 
 
@@ -199,7 +207,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr=stderr,
         ),
         "graph": lambda: command.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
-        "schema": lambda: command.run(stdout=stdout),
+        "schema": lambda: command.run(out=args.out, stdout=stdout),
     }
     return runners[args.command]()
 

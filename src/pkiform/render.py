@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pkiform import kubernetes
@@ -126,7 +127,9 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
     )
 
 
-def applied_text(plan: Plan, runtime_warnings: Sequence[str]) -> str:
+def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
+    """What apply did; its last line names the directory, as the user gave it, so a run
+    into the default ./pki or a mistyped -o does not go unnoticed."""
     lines = [
         f"{SYMBOLS[a.verb]:>3} {a.name}: {_LABELS[a.verb]}"
         + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
@@ -140,7 +143,7 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str]) -> str:
     n = len(plan.changes)
     extra = f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
     extra += f", {len(plan.retire)} archived" if plan.retire else ""
-    lines.append(f"Apply complete: {n} changed, {len(plan.actions) - n} unchanged{extra}.")
+    lines.append(f"Apply complete in {out}: {n} changed, {len(plan.actions) - n} unchanged{extra}.")
     return "\n".join(lines) + "\n"
 
 

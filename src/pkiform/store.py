@@ -488,6 +488,32 @@ class Store:
             raise StoreError(f"{path}: {_LINK}")
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write one public file outside any output directory (`pkiform schema -o`): staged
+    beside it, flushed, then renamed over it, so an editor reading it meanwhile sees the
+    old file or the new one, never a half-written one. The caller decides what may be
+    replaced; a link is not followed but replaced by the rename, so refuse links first."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()  # left by a run of this pid that crashed
+        fd = os.open(staged, flags, _PUBLIC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        staged.replace(path)
+        _fsync_dir(path.parent)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        raise StoreError(f"{path}: cannot write: {e.strerror}") from e
+
+
 def _remove_unfinished(path: Path) -> None:
     """Delete a hidden new-identity folder: never live, so nothing in it is kept. A link
     there is removed itself, never followed (rmtree works on file descriptors and does

@@ -54,8 +54,12 @@ def run(
         )
     finally:
         progress.close()
-    render = applied_json if as_json else applied_text
-    (stderr if emit else stdout).write(render(applied.plan, applied.warnings))
+    summary = (
+        applied_json(applied.plan, applied.warnings)
+        if as_json
+        else applied_text(applied.plan, applied.warnings, out)
+    )
+    (stderr if emit else stdout).write(summary)
     if emit == "kubernetes":
         if not applied.secrets:
             stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")

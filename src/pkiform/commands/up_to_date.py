@@ -49,7 +49,7 @@ def apply(
     if found is None:
         return None
     if not as_json:
-        return f"Apply complete: 0 changed, {len(found.order)} unchanged.\n"
+        return f"Apply complete in {out}: 0 changed, {len(found.order)} unchanged.\n"
     return _dump(
         {
             "changed": [],
