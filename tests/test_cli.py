@@ -44,6 +44,9 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         ["plan", "spec.yaml", "--at", "yesterday"],
         ["plan", "spec.yaml", "--at", "9999-12-31T00:00:00Z"],
         ["apply", "spec.yaml", "--lock-timeout", "-1"],
+        ["status", "spec.yaml", "--warn-within", "-1d"],
+        ["status", "spec.yaml", "--warn-within", "0s"],
+        ["status", "spec.yaml", "--warn-within", "30 days"],
     ],
     ids=[
         "nothing",
@@ -54,6 +57,9 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         "bad-at",
         "far-at",
         "bad-timeout",
+        "negative-window",
+        "empty-window",
+        "bad-window",
     ],
 )
 def test_usage_errors_exit_64(

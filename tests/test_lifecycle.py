@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
+from pkiform import durations
+from pkiform.issuing import BACKDATE
 from tests.conftest import RunCli, openssl, snapshot
 
 SPEC = """\
@@ -317,6 +319,81 @@ def test_renewal_follows_renew_before(
     assert run_cli("apply", spec, "-o", out, "--at", (renew_at + hour).isoformat()).code == 0
     assert (out / "web" / "key.pem").read_bytes() == key
     assert cert(out, "web").not_valid_after_utc > not_after
+
+
+def openssl_dates(path: Path) -> tuple[datetime, datetime]:
+    """notBefore and notAfter as `openssl x509 -dates` prints them."""
+    result = openssl("x509", "-in", path, "-noout", "-dates")
+    assert result.returncode == 0, result.stderr
+    found = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+    return tuple(  # type: ignore[return-value]
+        datetime.strptime(found[k], "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC)
+        for k in ("notBefore", "notAfter")
+    )
+
+
+def test_an_exactly_7_day_certificate_is_shown_as_it_is(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A 7d certificate made by openssl (no backdating) is not pkiform's 7d: plan says
+    by exactly how much, in a duration that parses back to the span openssl shows."""
+    spec = write_spec("version: 1\nidentities:\n  ca: {kind: root, validity: 7d}\n")
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    made = openssl(
+        "req", "-x509", "-new", "-key", out / "ca/key.pem", "-days", "7", "-subj", "/CN=ca",
+        "-config", "/dev/null", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash", "-out", out / "ca/cert.pem",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    not_before, not_after = openssl_dates(out / "ca/cert.pem")
+    assert not_after - not_before == timedelta(days=7)
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["ca"]["reasons"] == [
+        "validity: 6d23h55m -> 7d (it spans 7d; pkiform adds 5m of backdating to the validity)"
+    ]
+    assert durations.parse("6d23h55m") == not_after - not_before - BACKDATE
+    assert durations.parse("7d") == not_after - not_before
+    assert run_cli("apply", spec, "-o", out).code == 0
+    not_before, not_after = openssl_dates(out / "ca/cert.pem")
+    assert not_after - not_before == timedelta(days=7) + BACKDATE
+    assert plan_json(run_cli, spec, out)[0] == 0
+
+
+def test_what_has_expired_is_said_with_how_long_ago(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root, validity: 10y, crl_validity: 7d}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 30d}\n"
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    shown = openssl("crl", "-in", out / "ca/crl.pem", "-noout", "-nextupdate")
+    next_update = datetime.strptime(
+        shown.stdout.decode().strip().removeprefix("nextUpdate="), "%b %d %H:%M:%S %Y GMT"
+    ).replace(tzinfo=UTC)
+    web_end = openssl_dates(out / "web/cert.pem")[1]
+    at = (web_end + timedelta(days=3, hours=5)).isoformat()
+    result = run_cli("plan", spec, "-o", out, "--json", "--at", at)
+    assert result.code == 2
+    document = json.loads(result.out)
+    web = next(a for a in document["actions"] if a["name"] == "web")
+    assert web["reasons"] == [f"expired {web_end:%Y-%m-%d %H:%M}Z (3d ago)"]
+    assert document["revocations"][0]["reasons"] == [
+        f"expired: nextUpdate {next_update:%Y-%m-%d %H:%M}Z (26d ago)"
+    ]
+    status = run_cli("status", spec, "-o", out, "--at", at)
+    assert status.code == 1
+    assert status.out.splitlines()[1:] == [
+        f"        crl.pem is stale: nextUpdate {next_update:%Y-%m-%d %H:%M}Z (26d ago)",
+        f"error   web  server       until {web_end:%Y-%m-%d %H:%M}Z",
+        f"        expired {web_end:%Y-%m-%d %H:%M}Z (3d ago)",
+        "2 identities, 2 with errors.",
+    ]
 
 
 def test_identities_removed_from_the_spec_are_reported_not_deleted(

@@ -56,8 +56,10 @@ def _duration(text: str) -> timedelta:
     from pkiform import durations  # stdlib only: keeps argument parsing light
 
     delta = durations.parse(text)
-    if delta is None:
-        raise argparse.ArgumentTypeError(f"expected a duration like 30d, 12h or 2w; got {text!r}")
+    if delta is None or delta <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive duration like 30d, 12h or 2w; got {text!r}"
+        )
     return delta
 
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from cryptography import x509
 
 from pkiform import outputs
-from pkiform.durations import format_span
+from pkiform.durations import format_rounded, format_span
 from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Spec
 from pkiform.observe import Observed, ObservedIdentity
@@ -156,7 +156,7 @@ def _check_certificate(
             (found.warnings if unchecked else found.errors).append(why)
     end = cert.not_valid_after_utc
     if end <= now:
-        found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z")
+        found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z ({format_rounded(now - end)} ago)")
     elif cert.not_valid_before_utc > now:
         found.errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
     else:
@@ -231,8 +231,13 @@ def _fresh(
     warn_within: timedelta | None,
     found: _Findings,
 ) -> None:
-    if next_update is None or next_update <= now:
-        found.errors.append(f"{what} is stale: nextUpdate {next_update or 'missing'}")
+    if next_update is None:
+        found.errors.append(f"{what} is stale: nextUpdate missing")
+    elif next_update <= now:
+        ago = format_rounded(now - next_update)
+        found.errors.append(
+            f"{what} is stale: nextUpdate {next_update:%Y-%m-%d %H:%M}Z ({ago} ago)"
+        )
     else:
         _window(what, next_update, now, warn_within, found)
 
@@ -243,7 +248,7 @@ def _window(
     if warn_within is not None and end - now < warn_within:
         found.expiring.append(what)
         found.warnings.append(
-            f"{what} expires {end:%Y-%m-%d %H:%M}Z (in {format_span(end - now)}), "
+            f"{what} expires {end:%Y-%m-%d %H:%M}Z (in {format_rounded(end - now)}), "
             f"within --warn-within {format_span(warn_within)}"
         )
 

@@ -11,7 +11,7 @@ from cryptography import x509
 
 from pkiform import outputs
 from pkiform.drift import differences
-from pkiform.durations import format_span
+from pkiform.durations import drift_text, format_rounded
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
@@ -320,7 +320,7 @@ def _time_reasons(
         return [drift]
     not_after = cert.not_valid_after_utc
     if not_after <= now:
-        return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
+        return [f"expired {not_after:%Y-%m-%d %H:%M}Z ({format_rounded(now - not_after)} ago)"]
     due = renewal_due(ident, cert, issuer_cert, now)
     return [due] if due else []
 
@@ -335,7 +335,7 @@ def _validity_drift(
     length = not_after - not_before
     wanted = ident.validity.delta + BACKDATE
     if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
-        return f"validity: {format_span(length - BACKDATE)} -> {ident.validity}"
+        return drift_text("validity", length, BACKDATE, str(ident.validity))
     return None
 
 
@@ -365,6 +365,6 @@ def renewal_due(
     if issuer_cert is not None:
         fresh_end = min(fresh_end, issuer_cert.not_valid_after_utc)
     if left < ident.renew_before.delta and fresh_end > not_after:
-        left_text = format_span(left)
+        left_text = format_rounded(left)
         return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
     return None

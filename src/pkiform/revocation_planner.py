@@ -17,7 +17,7 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkiform.durations import format_span
+from pkiform.durations import drift_text, format_rounded
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.model import Identity, IdentityName, Spec
@@ -305,10 +305,12 @@ def _freshness(
     assert next_update is not None
     validity = ca.crl_validity.delta
     left = next_update - now
+    if left <= timedelta(0):
+        return [f"expired: nextUpdate {next_update:%Y-%m-%d %H:%M}Z ({format_rounded(-left)} ago)"]
     # re-signed with a third of its life left, so relying parties never see it lapse
     if left < validity / 3:
         return [
-            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_span(left)}) "
+            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_rounded(left)}) "
             f"< a third of crl_validity {ca.crl_validity}"
         ]
     return []
@@ -319,8 +321,8 @@ def _drift(this_update: datetime, next_update: datetime | None, ca: Identity) ->
         return "it has no nextUpdate"
     validity = ca.crl_validity.delta
     if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
-        was = format_span(next_update - this_update - BACKDATE)
-        return f"crl_validity: {was} -> {ca.crl_validity}"
+        length = next_update - this_update
+        return drift_text("crl_validity", length, BACKDATE, str(ca.crl_validity))
     return None
 
 
