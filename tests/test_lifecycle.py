@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pkiform import durations
 from pkiform.issuing import BACKDATE
+from pkiform.model import serial_text
 from tests.conftest import RunCli, openssl, snapshot
 
 SPEC = """\
@@ -396,6 +401,85 @@ def test_what_has_expired_is_said_with_how_long_ago(
     ]
 
 
+def openssl_serial(path: Path) -> str:
+    result = openssl("x509", "-in", path, "-noout", "-serial")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode().strip().removeprefix("serial=")
+
+
+def crl_serials(path: Path) -> list[str]:
+    """The serial numbers `openssl crl -text` lists."""
+    result = openssl("crl", "-in", path, "-noout", "-text")
+    assert result.returncode == 0, result.stderr
+    return re.findall(r"^ +Serial Number: (\S+)$", result.stdout.decode(), re.M)
+
+
+@pytest.mark.parametrize(
+    "serial", [1, 0x0F, 0x80, 0xFF00, 0x0E79F1D14A, 0x7FFFFFFF, 2**158 + 12345, 2**159 - 1]
+)
+def test_serial_text_is_what_openssl_prints(serial: int, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ca")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    revoked = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(name)
+        .last_update(now)
+        .next_update(now + timedelta(days=1))
+        .add_revoked_certificate(revoked)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    assert serial_text(serial) == openssl_serial(tmp_path / "cert.pem")
+    assert [serial_text(serial)] == crl_serials(tmp_path / "crl.pem")
+
+
+def test_every_serial_shown_is_openssls_form(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Plan (text and JSON), status, manifest.json and the Kubernetes Secret show a serial
+    as `openssl x509 -serial` and `openssl crl -text` print it, so one greps for the other."""
+    text = (
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com],"
+        " outputs: {kubernetes: {namespace: shop}}}\n"
+    )
+    spec = write_spec(text)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    web = openssl_serial(out / "web/cert.pem")
+    ca = openssl_serial(out / "ca/cert.pem")
+    manifest = json.loads((out / "manifest.json").read_text())["identities"]
+    assert (manifest["web"]["serial"], manifest["ca"]["serial"]) == (web, ca)
+    status = json.loads(run_cli("status", spec, "-o", out, "--json").out)["identities"]
+    assert [i["serial"] for i in status] == [ca, web]
+    secret = yaml.safe_load((out / "web/secret.yaml").read_text())
+    assert secret["metadata"]["annotations"]["pkiform.dev/serial"] == web
+
+    spec.write_text(text.replace("dns: [web", "revoked: {reason: keyCompromise}, dns: [web"))
+    planned = run_cli("plan", spec, "-o", out)
+    assert f"      +{web} (keyCompromise)\n" in planned.out
+    document = json.loads(run_cli("plan", spec, "-o", out, "--json").out)
+    [crl] = document["revocations"]
+    assert crl["revoked_serials"] == [web]
+    assert crl["reasons"] == [f"+{web} (keyCompromise)"]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_serials(out / "ca/crl.pem") == [web]
+
+
 def test_identities_removed_from_the_spec_are_reported_not_deleted(
     run_cli: RunCli, applied: tuple[Path, Path]
 ) -> None:
@@ -433,7 +517,7 @@ def test_manifest_lists_every_identity(run_cli: RunCli, applied: tuple[Path, Pat
     assert sorted(manifest["identities"]) == sorted(ALL)
     web = manifest["identities"]["web"]
     c = cert(out, "web")
-    assert web["serial"] == format(c.serial_number, "x")
+    assert web["serial"] == openssl_serial(out / "web/cert.pem")
     assert web["kind"] == "server"
     assert web["chain"] == ["issuing", "root"]
     assert web["not_after"] == c.not_valid_after_utc.isoformat()

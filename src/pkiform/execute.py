@@ -19,7 +19,7 @@ from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
-from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
+from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
@@ -574,7 +574,7 @@ def manifest_entry(
         "issuer": ident.issuer,
         "chain": graph.chain(name),
         "subject": cert.subject.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"),
+        "serial": serial_text(cert.serial_number),
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "key": str(ident.key),

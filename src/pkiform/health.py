@@ -11,7 +11,7 @@ from cryptography import x509
 from pkiform import outputs
 from pkiform.durations import format_rounded, format_span
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Spec
+from pkiform.model import Identity, IdentityName, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.planner import renewal_due
@@ -98,7 +98,7 @@ def check(
                 health=health,
                 problems=tuple(found.errors + found.warnings),
                 not_after=cert.not_valid_after_utc if cert else None,
-                serial=format(cert.serial_number, "x") if cert else None,
+                serial=serial_text(cert.serial_number) if cert else None,
                 # not `if obs.crl`: a CRL's truth value is its length, and an empty one is falsy
                 crl_next_update=obs.crl.next_update_utc if obs.crl is not None else None,
                 expiring=tuple(found.expiring),

@@ -10,7 +10,7 @@ from pkiform import kubernetes
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.health import Health, IdentityHealth
-from pkiform.model import Spec
+from pkiform.model import Spec, serial_text
 from pkiform.planner import Action, Plan, Verb
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.store import TRUST_BUNDLE
@@ -96,7 +96,7 @@ def revocation_json(action: RevocationAction) -> dict[str, Any]:
         "verb": str(action.verb),
         "reasons": list(action.reasons),
         "crl_number": action.number if action.kind is ListKind.CRL else None,
-        "revoked_serials": [format(e.serial, "x") for e in action.entries],
+        "revoked_serials": [serial_text(e.serial) for e in action.entries],
         "status": None
         if action.kind is ListKind.CRL
         else ("revoked" if action.revoked else "good"),

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from pkiform.durations import drift_text, format_rounded
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
-from pkiform.model import Identity, IdentityName, Spec
+from pkiform.model import Identity, IdentityName, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.revocation import (
     Revoked,
@@ -218,14 +218,18 @@ def _crl_action(
         reasons.append("not signed by the CA's current certificate")
     listed = on_disk.entries
     wanted = entries
-    reasons += [f"+{s:x} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())]
-    reasons += [f"-{s:x}" for s in sorted(listed.keys() - wanted.keys())]
+    reasons += [
+        f"+{serial_text(s)} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())
+    ]
+    reasons += [f"-{serial_text(s)}" for s in sorted(listed.keys() - wanted.keys())]
     for s in sorted(wanted.keys() & listed.keys()):
         was, now_wanted = listed[s], wanted[s]
         if was.reason != now_wanted.reason:
-            reasons.append(f"{s:x}: {was.reason} -> {now_wanted.reason}")
+            reasons.append(f"{serial_text(s)}: {was.reason} -> {now_wanted.reason}")
         elif was.at != now_wanted.at:
-            reasons.append(f"{s:x}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}")
+            reasons.append(
+                f"{serial_text(s)}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}"
+            )
     reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
     if reasons:
         return act(ListVerb.RESIGN, reasons, _last_number(obs) + 1)
