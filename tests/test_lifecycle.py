@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pkiform import durations
+from pkiform import durations, settled
 from pkiform.issuing import BACKDATE
 from pkiform.model import serial_text
 from tests.conftest import RunCli, openssl, snapshot
@@ -478,6 +478,117 @@ def test_every_serial_shown_is_openssls_form(
     assert crl["reasons"] == [f"+{web} (keyCompromise)"]
     assert run_cli("apply", spec, "-o", out).code == 0
     assert crl_serials(out / "ca/crl.pem") == [web]
+
+
+FUTURE_SPEC = """\
+version: 1
+identities:
+  root: {kind: root, validity: 10y}
+  issuing: {kind: intermediate, issuer: root, validity: 2y, ocsp: true}
+  web: {kind: server, issuer: issuing, dns: [web.example.com], validity: 90d}
+"""
+
+
+def openssl_checks(out: Path) -> list[str]:
+    """What openssl says of web's certificate with both CRLs, and of its OCSP response:
+    "OK" and "good" when everything is valid now."""
+    verify = openssl(
+        "verify", "-crl_check_all", "-CRLfile", out / "root/crl.pem",
+        "-CRLfile", out / "issuing/crl.pem", "-CAfile", out / "web/ca.pem",
+        "-untrusted", out / "web/chain.pem", out / "web/cert.pem",
+    )  # fmt: skip
+    ocsp = openssl(
+        "ocsp", "-respin", out / "web/ocsp.der", "-CAfile", out / "web/ca.pem",
+        "-verify_other", out / "issuing/cert.pem", "-issuer", out / "issuing/cert.pem",
+        "-cert", out / "web/cert.pem",
+    )  # fmt: skip
+    said = (verify.stdout + verify.stderr + ocsp.stdout + ocsp.stderr).decode()
+    return sorted(
+        {
+            phrase
+            for phrase in (
+                "certificate is not yet valid",
+                "CRL is not yet valid",
+                "Status times invalid",
+                ": OK",
+                ": good",
+            )
+            if phrase in said
+        }
+    )
+
+
+def test_what_was_signed_for_a_later_time_is_reissued_now(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """issue 12: `apply --at` a later time, then plan with the real clock: certificates,
+    CRLs and OCSP responses not valid yet are due, with the reason; apply fixes them."""
+    spec, out = write_spec(FUTURE_SPEC), tmp_path / "pki"
+    at = (datetime.now(UTC) + timedelta(days=70, hours=1)).replace(microsecond=0)
+    ahead = run_cli("apply", spec, "-o", out, "--at", at.isoformat())
+    assert ahead.code == 0, ahead.err
+    start = f"{at - BACKDATE:%Y-%m-%d %H:%M}Z"
+    assert ahead.err == (
+        f"pkiform: warning: --at is 70d ahead of the clock: what this apply signed is not "
+        f"valid before {start}; plan and apply without --at will sign it again\n"
+    )
+    assert openssl_checks(out) == [
+        "CRL is not yet valid",
+        "Status times invalid",
+        "certificate is not yet valid",
+    ]
+    assert settled.check((spec.read_bytes()), out, datetime.now(UTC)) is None
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    late = f"not valid before {start} (in 70d)"
+    assert [line.strip() for line in status.out.splitlines() if "until" not in line] == [
+        late,
+        f"crl.pem is not yet valid: thisUpdate {start} (in 70d)",
+        late,
+        f"crl.pem is not yet valid: thisUpdate {start} (in 70d)",
+        late,
+        f"ocsp.der is not yet valid: thisUpdate {start} (in 70d)",
+        "3 identities, 3 with errors.",
+    ]
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2
+    later = f"not yet valid: thisUpdate {start} (in 70d)"
+    assert planned.out == (
+        f"  ~ root (root): reissue\n      {late}\n"
+        f"  ~ issuing (intermediate): reissue\n      issuer 'root' is reissued\n      {late}\n"
+        f"  ~ web (server): reissue\n      issuer 'issuing' is reissued\n      {late}\n"
+        f"  ~ root: re-sign crl.pem (CRL number 2, 0 revoked)\n"
+        f"      the CA's certificate is reissued\n      {later}\n"
+        f"  ~ issuing: re-sign crl.pem (CRL number 2, 0 revoked)\n"
+        f"      the CA's certificate is reissued\n      {later}\n"
+        f"  ~ web: re-sign ocsp.der (good, signed by issuing)\n"
+        f"      the certificate is reissued\n      the CA's certificate is reissued\n"
+        f"      {later}\n"
+        "Plan: 3 to reissue, 3 CRL/OCSP to sign; 0 unchanged.\n"
+    )
+    keys = {n: (out / n / "key.pem").read_bytes() for n in ("root", "issuing", "web")}
+    fixed = run_cli("apply", spec, "-o", out)
+    assert (fixed.code, fixed.err) == (0, "")
+    assert openssl_checks(out) == [": OK", ": good"]
+    assert {n: (out / n / "key.pem").read_bytes() for n in keys} == keys
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert settled.check(spec.read_bytes(), out, datetime.now(UTC)) is not None
+
+
+def test_plan_at_a_time_before_the_certificates_were_valid_reissues_them(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    """The other way round: the clock (or --at) earlier than the apply that signed."""
+    spec, out = applied
+    before = (cert(out, "root").not_valid_before_utc - timedelta(seconds=1)).isoformat()
+    code, actions = plan_json(run_cli, spec, out, "--at", before)
+    assert code == 2
+    assert {a["verb"] for a in actions.values()} == {"reissue"}
+    assert settled.check(spec.read_bytes(), out, datetime.fromisoformat(before)) is None
+    at_start = cert(out, "root").not_valid_before_utc.isoformat()
+    assert plan_json(run_cli, spec, out, "--at", at_start)[0] == 0
 
 
 def test_identities_removed_from_the_spec_are_reported_not_deleted(

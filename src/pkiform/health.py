@@ -14,7 +14,7 @@ from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.planner import renewal_due
+from pkiform.planner import not_yet_valid, renewal_due
 from pkiform.revocation import crl_signed_by, ocsp_signed_by
 from pkiform.store import BUNDLE, KEY_FILE, TRUSTSTORE
 
@@ -157,8 +157,8 @@ def _check_certificate(
     end = cert.not_valid_after_utc
     if end <= now:
         found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z ({format_rounded(now - end)} ago)")
-    elif cert.not_valid_before_utc > now:
-        found.errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
+    elif early := not_yet_valid(cert.not_valid_before_utc, now):
+        found.errors.append(early)
     else:
         due = renewal_due(ident, cert, chain[0] if chain else None, now)
         if due:
@@ -195,7 +195,7 @@ def _check_crl(
         return
     if obs.cert is None or not crl_signed_by(crl, obs.cert):
         found.errors.append("crl.pem is not signed by this CA's certificate")
-    _fresh("crl.pem", crl.next_update_utc, now, warn_within, found)
+    _fresh("crl.pem", crl.last_update_utc, crl.next_update_utc, now, warn_within, found)
 
 
 def _check_ocsp(
@@ -213,7 +213,7 @@ def _check_ocsp(
         found.errors.append("ocsp.der is not signed by the issuing CA")
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
-    _fresh("ocsp.der", response.next_update_utc, now, warn_within, found)
+    _fresh("ocsp.der", response.this_update_utc, response.next_update_utc, now, warn_within, found)
 
 
 def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -> None:
@@ -226,12 +226,18 @@ def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -
 
 def _fresh(
     what: str,
+    this_update: datetime,
     next_update: datetime | None,
     now: datetime,
     warn_within: timedelta | None,
     found: _Findings,
 ) -> None:
-    if next_update is None:
+    if this_update > now:  # as openssl says: "CRL is not yet valid", "Status times invalid"
+        ahead = format_rounded(this_update - now)
+        found.errors.append(
+            f"{what} is not yet valid: thisUpdate {this_update:%Y-%m-%d %H:%M}Z (in {ahead})"
+        )
+    elif next_update is None:
         found.errors.append(f"{what} is stale: nextUpdate missing")
     elif next_update <= now:
         ago = format_rounded(now - next_update)

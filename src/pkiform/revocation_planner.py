@@ -307,6 +307,9 @@ def _freshness(
     if drift:
         return [drift]
     assert next_update is not None
+    if this_update > now:  # signed for a later time: relying parties refuse it until then
+        ahead = format_rounded(this_update - now)
+        return [f"not yet valid: thisUpdate {this_update:%Y-%m-%d %H:%M}Z (in {ahead})"]
     validity = ca.crl_validity.delta
     left = next_update - now
     if left <= timedelta(0):
@@ -330,13 +333,19 @@ def _drift(this_update: datetime, next_update: datetime | None, ca: Identity) ->
     return None
 
 
-def freshness_until(this_update: datetime, next_update: datetime | None, ca: Identity) -> datetime:
-    """`_freshness` inverted: before the instant returned it finds nothing to say (the
-    CRL or response is due for re-signing then); the earliest instant there is if it
-    has something to say whatever the time."""
+# a window of time in which nothing is quiet: first instant after last
+NEVER_QUIET = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
+
+
+def freshness_window(
+    this_update: datetime, next_update: datetime | None, ca: Identity
+) -> tuple[datetime, datetime]:
+    """`_freshness` inverted: it finds nothing to say from the first instant returned
+    (thisUpdate) until just before the second (when the CRL or response is due for
+    re-signing); NEVER_QUIET if it has something to say at any time."""
     if next_update is None or _drift(this_update, next_update, ca):
-        return datetime.min.replace(tzinfo=UTC)
-    return next_update - ca.crl_validity.delta / 3
+        return NEVER_QUIET
+    return this_update, next_update - ca.crl_validity.delta / 3
 
 
 def _absent(filename: str, obs: ObservedIdentity) -> str:

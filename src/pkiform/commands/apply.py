@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
+
+if TYPE_CHECKING:
+    from pkiform.planner import Plan
 
 
 def run(
@@ -26,7 +29,8 @@ def run(
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
     if not rekey and seed is None and emit is None:
-        answer = up_to_date.apply(spec_path, out, now, as_json=as_json, lock_timeout=lock_timeout)
+        source = up_to_date.read(spec_path)
+        answer = up_to_date.apply(source, out, now, as_json=as_json, lock_timeout=lock_timeout)
         if answer is not None:
             stdout.write(answer)
             return 0
@@ -53,8 +57,29 @@ def run(
         progress.close()
     render = applied_json if as_json else applied_text
     (stderr if emit else stdout).write(render(applied.plan, applied.warnings))
+    stderr.write(_signed_ahead(applied.plan, now, datetime.now(UTC)))
     if emit == "kubernetes":
         if not applied.secrets:
             stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")
         stdout.write(kubernetes_stream(applied.secrets))
     return 0
+
+
+def _signed_ahead(plan: Plan, now: datetime, clock: datetime) -> str:
+    """The warning for `--at` later than the clock (beyond the backdating) when the apply
+    signed something: relying parties refuse it until then, and plan finds it due."""
+    from pkiform.durations import format_rounded
+    from pkiform.issuing import BACKDATE
+    from pkiform.revocation_planner import ListVerb
+
+    start = now.replace(microsecond=0) - BACKDATE
+    signed = any(a.new_cert for a in plan.actions) or any(
+        r.verb is not ListVerb.REWRITE for r in plan.revocations
+    )
+    if start <= clock or not signed:
+        return ""
+    return (
+        f"pkiform: warning: --at is {format_rounded(now - clock)} ahead of the clock: what "
+        f"this apply signed is not valid before {start:%Y-%m-%d %H:%M}Z; plan and apply "
+        "without --at will sign it again\n"
+    )

@@ -24,7 +24,7 @@ def run(
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     if not rekey and seed is None:
-        answer = up_to_date.plan(spec_path, out, now, as_json=as_json)
+        answer = up_to_date.plan(up_to_date.read(spec_path), out, now, as_json=as_json)
         if answer is not None:
             stdout.write(answer)
             return 0
