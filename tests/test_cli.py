@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pkiform
 from pkiform import __version__
 from pkiform.schema import schema_path
 from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process, run_python
@@ -156,6 +157,46 @@ def test_status_json_and_failure(applied: ApplySpec, run_cli: RunCli) -> None:
         "crl.pem is not signed by this CA's certificate",
     ]
     assert problems["web"] == ["an issuer in its chain has no usable certificate"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (Path.unlink, "trust-bundle.pem is missing (run pkiform apply)"),
+        (
+            lambda path: path.write_bytes(b"garbage\n"),
+            "trust-bundle.pem does not hold the spec's roots (run pkiform apply)",
+        ),
+        (
+            lambda path: path.write_bytes(path.read_bytes() * 2),
+            "trust-bundle.pem does not hold the spec's roots (run pkiform apply)",
+        ),
+    ],
+    ids=["missing", "garbage", "doubled"],
+)
+def test_status_checks_the_trust_bundle_as_plan_does(
+    applied: ApplySpec, run_cli: RunCli, damage: Callable[[Path], object], problem: str
+) -> None:
+    spec, out = applied(SMALL)
+    assert run_cli("status", spec, "-o", out).code == 0
+    damage(out / "trust-bundle.pem")
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2 and "  ~ trust-bundle.pem: write\n" in planned.out
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert status.out.splitlines()[-3:] == [
+        "error   trust-bundle.pem",
+        f"        {problem}",
+        "2 identities, 0 with errors; trust-bundle.pem has errors.",
+    ]
+    document = json.loads(run_cli("status", spec, "-o", out, "--json").out)
+    assert document["ok"] is False
+    assert document["trust_bundle"] == {"health": "error", "problems": [problem]}
+    report = pkiform.load(spec).status(out)
+    assert (report.ok, report.trust_bundle, len(report)) == (False, (problem,), 2)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    fine = json.loads(run_cli("status", spec, "-o", out, "--json").out)
+    assert (fine["ok"], fine["trust_bundle"]) == (True, {"health": "ok", "problems": []})
 
 
 def test_status_without_output_directory(run_cli: RunCli, write_spec: Callable[..., Path]) -> None:

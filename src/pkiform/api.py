@@ -182,8 +182,9 @@ class Spec:
         *,
         at: datetime | None = None,
         warn_within: timedelta | None = None,
-    ) -> list[health.IdentityHealth]:
-        """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP."""
+    ) -> health.StatusReport:
+        """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
+        trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
         store = Store(Path(out))
         if not store.exists():
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
@@ -192,8 +193,12 @@ class Spec:
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
-        return health.check(
-            self.valid.spec, self.valid.graph, observed, _now(at), warn_within=warn_within
+        spec = self.valid.spec
+        return health.StatusReport(
+            identities=tuple(
+                health.check(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+            ),
+            trust_bundle=health.trust_bundle_problems(spec, observed),
         )
 
     def graph(self, fmt: str = "text") -> str:

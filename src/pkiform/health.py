@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import overload
 
 from cryptography import x509
 
 from pkiform import outputs
 from pkiform.durations import format_rounded, format_span
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Spec, serial_text
+from pkiform.model import Identity, IdentityName, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.planner import not_yet_valid, renewal_due
 from pkiform.revocation import crl_signed_by, ocsp_signed_by
-from pkiform.store import BUNDLE, KEY_FILE, TRUSTSTORE
+from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE
 
 
 class Health(StrEnum):
@@ -36,6 +38,44 @@ class IdentityHealth:
     crl_next_update: datetime | None = None
     # what runs out within --warn-within: "certificate", "crl.pem", "ocsp.der"
     expiring: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusReport(Sequence[IdentityHealth]):
+    """What `status` found: one verdict per identity of the spec, issuers first (the
+    report is a sequence of them), and the problems of trust-bundle.pem."""
+
+    identities: tuple[IdentityHealth, ...]
+    trust_bundle: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is broken (things may still expire within --warn-within)."""
+        return not self.trust_bundle and all(r.health is not Health.ERROR for r in self)
+
+    @overload
+    def __getitem__(self, index: int) -> IdentityHealth: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[IdentityHealth, ...]: ...
+    def __getitem__(self, index: int | slice) -> IdentityHealth | tuple[IdentityHealth, ...]:
+        return self.identities[index]
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+
+def trust_bundle_problems(spec: Spec, observed: Observed) -> tuple[str, ...]:
+    """What is wrong with trust-bundle.pem, as plan finds it (outputs.trust_bundle_problem):
+    missing, or not every root of the spec, sorted by name."""
+    roots = {
+        n: observed.identities[n].cert for n, i in spec.identities.items() if i.kind is Kind.ROOT
+    }
+    problem = outputs.trust_bundle_problem(observed.trust_bundle, roots)
+    if problem is None:
+        return ()
+    if observed.trust_bundle is None:
+        return (f"{TRUST_BUNDLE} is missing (run pkiform apply)",)
+    return (f"{TRUST_BUNDLE} does not hold the spec's roots (run pkiform apply)",)
 
 
 @dataclass

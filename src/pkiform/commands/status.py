@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from pkiform import health
 from pkiform.api import Spec
 from pkiform.commands.common import load
 from pkiform.render import status_json, status_text
@@ -24,5 +23,4 @@ def run(
     spec = Spec(load(spec_path, stderr), base=spec_path.parent)
     report = spec.status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
-    failed = any(r.health is health.Health.ERROR or r.expiring for r in report)
-    return 1 if failed else 0
+    return 0 if report.ok and not any(r.expiring for r in report) else 1
