@@ -199,6 +199,58 @@ def test_status_checks_the_trust_bundle_as_plan_does(
     assert (fine["ok"], fine["trust_bundle"]) == (True, {"health": "ok", "problems": []})
 
 
+OUT_PLACES: dict[str, Callable[[Path], Path]] = {
+    "a-file": lambda base: _touch(base / "afile"),
+    "below-a-file": lambda base: _touch(base / "afile") / "pki",
+    "a-link": lambda base: _link(base / "link", base / "real"),
+}
+
+
+def _touch(path: Path) -> Path:
+    path.write_text("not a directory\n")
+    return path
+
+
+def _link(path: Path, target: Path) -> Path:
+    path.symlink_to(target, target_is_directory=True)
+    return path
+
+
+@pytest.mark.parametrize("place", OUT_PLACES.values(), ids=OUT_PLACES.keys())
+@pytest.mark.parametrize("flags", [(), ("--json",)], ids=["text", "json"])
+def test_plan_refuses_an_output_directory_apply_refuses(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    place: Callable[[Path], Path],
+    flags: tuple[str, ...],
+) -> None:
+    """issue 12: `plan -o FILE` planned to create everything and exited 2, where apply
+    says the directory cannot be used; now plan says the same, exit 1, and plans nothing."""
+    spec = write_spec(SMALL)
+    assert run_cli("apply", spec, "-o", tmp_path / "real").code == 0  # the link's target
+    out = place(tmp_path)
+    applied = run_cli("apply", spec, "-o", out, *flags)
+    planned = run_cli("plan", spec, "-o", out, *flags)
+    assert (planned.code, planned.out, planned.err) == (1, "", applied.err)
+    assert (applied.code, applied.out) == (1, "")
+    reason = {
+        "afile": "exists and is not a directory",
+        "pki": "cannot create: Not a directory",
+        "link": "is a symlink; pkiform does not follow links",
+    }[out.name]
+    assert planned.err == f"pkiform: error: {out}: {reason}\n"
+
+
+def test_status_of_a_file_says_it_is_not_a_directory(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    out = _touch(tmp_path / "afile")
+    result = run_cli("status", write_spec(SMALL), "-o", out)
+    assert (result.code, result.out) == (1, "")
+    assert result.err == f"pkiform: error: {out}: exists and is not a directory\n"
+
+
 def test_status_without_output_directory(run_cli: RunCli, write_spec: Callable[..., Path]) -> None:
     result = run_cli("status", write_spec(SMALL), "-o", "missing")
     assert result.code == 1

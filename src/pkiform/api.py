@@ -122,6 +122,7 @@ class Spec:
     ) -> Plan:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
+        store.check_usable()
         passwords = self._passwords(store)
         spec = _for_seed(self.valid.spec, the_seed)
         return self._observe_and_plan(store, spec, _now(at), rekey, prune, the_seed, passwords)[1]
@@ -187,6 +188,8 @@ class Spec:
         trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
         store = Store(Path(out))
         if not store.exists():
+            if os.path.lexists(out):
+                raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
         # status checks only what opens; a missing password is not an error here
         found = self.read_passwords()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform.commands import up_to_date
+from pkiform.store import Store
 
 EXIT_CHANGES = 2
 
@@ -23,6 +24,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
+    Store(out).check_usable()  # an output directory apply would refuse: no plan for it
     if not rekey and seed is None:
         answer = up_to_date.plan(up_to_date.read(spec_path), out, now, as_json=as_json)
         if answer is not None:
