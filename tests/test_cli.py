@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 import pkiform
-from pkiform import __version__
+from pkiform import __version__, settled
+from pkiform.cli import main
 from pkiform.schema import schema_path
-from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process, run_python
+from tests.conftest import (
+    EXAMPLES,
+    ROOT,
+    ApplySpec,
+    Result,
+    RunCli,
+    openssl,
+    pkiform_env,
+    run_pkiform_process,
+    run_python,
+)
 
 SMALL = """\
 version: 1
@@ -249,6 +264,99 @@ def test_status_of_a_file_says_it_is_not_a_directory(
     result = run_cli("status", write_spec(SMALL), "-o", out)
     assert (result.code, result.out) == (1, "")
     assert result.err == f"pkiform: error: {out}: exists and is not a directory\n"
+
+
+def feed(data: bytes, *argv: str | Path) -> Result:
+    """pkiform in this process, with `data` on its standard input."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in argv], stdout=out, stderr=err, stdin=io.BytesIO(data))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def test_dash_reads_the_spec_from_standard_input(tmp_path: Path) -> None:
+    out = tmp_path / "pki"
+    data = SMALL.encode()
+    assert feed(data, "validate", "-") == Result(0, "<stdin>: valid (2 identities)\n", "")
+    assert feed(data, "plan", "-", "-o", out).code == 2
+    applied = feed(data, "apply", "-", "-o", out)
+    assert (applied.code, applied.err) == (0, "")
+    assert (out / "web" / "cert.pem").is_file()
+    assert settled.check(data, out, datetime.now(UTC)) is not None  # marked for these bytes
+    assert feed(data, "plan", "-", "-o", out) == Result(
+        0, "No changes: 2 identities up to date.\n", ""
+    )
+    assert feed(data + b"# planned in full\n", "plan", "-", "-o", out) == Result(
+        0, "No changes: 2 identities up to date.\n", ""
+    )
+    assert feed(data, "status", "-", "-o", out).code == 0
+    tree = "ca (root, ec P-256, 10y)\n└── web (server, ec P-256, 90d)\n"
+    assert feed(data, "graph", "-") == Result(0, tree, "")
+
+
+def test_errors_in_a_spec_from_standard_input_are_located_in_stdin(tmp_path: Path) -> None:
+    bad = SMALL.replace("issuer: ca", "issuer: cx").encode()
+    result = feed(bad, "plan", "-", "-o", tmp_path / "pki")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "<stdin>:4:31: error: identities.web.issuer: unknown identity 'cx'\n"
+    assert feed(b"\xff\n", "validate", "-").err == (
+        "<stdin>:1:1: error: expected UTF-8 text; got the byte 0xff (save the file as UTF-8)\n"
+    )
+    too_big = b"#" * (8 * 1024 * 1024 + 1)
+    assert feed(too_big, "validate", "-").err == (
+        "<stdin>:1:1: error: spec too large: expected at most 8388608 bytes\n"
+    )
+    assert not (tmp_path / "pki").exists()
+
+
+def test_the_standard_input_limit_is_the_spec_files() -> None:
+    from pkiform.commands import spec_input
+    from pkiform.source import MAX_FILE_BYTES
+
+    assert spec_input._LIMIT == MAX_FILE_BYTES
+
+
+def test_a_spec_on_standard_input_takes_password_files_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = SMALL.replace(
+        "dns: [web.example.com]}",
+        "dns: [web.example.com], outputs: {pkcs12: {password_file: secrets/p12.txt}}}",
+    )
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "spec.yaml").write_text(text)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "p12.txt").write_text("from the working directory\n")
+    monkeypatch.chdir(tmp_path)
+    piped = feed(text.encode(), "apply", "-", "-o", "pki")
+    assert (piped.code, piped.err) == (0, "")
+    opened = openssl("pkcs12", "-in", "pki/web/bundle.p12", "-passin",
+                     "pass:from the working directory", "-nokeys", "-info")  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    # the same spec as a file takes them from the file's folder, where there are none
+    from_file = feed(b"", "plan", "specs/spec.yaml", "-o", "pki")
+    assert (from_file.code, from_file.out) == (1, "")
+    assert from_file.err == (
+        "specs/spec.yaml:4:93: error: identities.web.outputs.pkcs12.password_file: password "
+        "file secrets/p12.txt cannot be read: No such file or directory; needed to check and "
+        "write the bundle.p12 of 'web'\n"
+    )
+
+
+def test_standard_input_is_read_once_by_a_real_process(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The settled mark and planning in full both work from the bytes read: a pipe can
+    be read only once."""
+    out = tmp_path / "pki"
+    data = SMALL.encode()
+    for argv, code in [(("apply",), 0), (("plan",), 0), (("plan", "--json"), 0)]:
+        # the second spec differs by a comment: no mark answers, it is planned in full
+        for spec in (data, data + b"# planned in full\n"):
+            result = subprocess.run(
+                [sys.executable, "-m", "pkiform", argv[0], "-", "-o", str(out), *argv[1:]],
+                input=spec, capture_output=True, env=pkiform_env(), timeout=120, check=False,
+            )  # fmt: skip
+            assert (result.returncode, result.stderr) == (code, b""), argv
 
 
 def test_status_without_output_directory(run_cli: RunCli, write_spec: Callable[..., Path]) -> None:

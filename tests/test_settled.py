@@ -14,6 +14,8 @@ import fcntl
 import functools
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +116,26 @@ def test_the_answer_loads_neither_the_spec_nor_cryptography(applied: ApplySpec) 
     twin = probe.replace(repr(str(spec)), repr(str(full_twin(spec))))
     loaded = run_python("-c", twin, env=pkiform_env()).stdout.splitlines()[-1]
     assert "cryptography" in loaded and "pkiform.source" in loaded  # the probe can tell
+
+
+def test_the_answer_for_a_spec_on_standard_input_comes_from_the_bytes_read(
+    applied: ApplySpec,
+) -> None:
+    spec, out = applied(SPEC)
+    probe = (
+        "import sys; from pkiform.cli import main; "
+        f"code = main(['plan', '-', '-o', {str(out)!r}]); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.source', 'pkiform.api')))"
+    )
+    for data, loaded in ((spec.read_bytes(), False), (full_twin(spec).read_bytes(), True)):
+        result = subprocess.run(
+            [sys.executable, "-c", probe], input=data, capture_output=True, text=False,
+            env=pkiform_env(), timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        last = result.stdout.decode().splitlines()[-1]
+        assert last.startswith("0 ") and ("cryptography" in last) is loaded
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -12,9 +12,10 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from pkiform import __version__, durations
+from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import PkiformError, SpecError, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
@@ -83,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, *, spec: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if spec:
-            p.add_argument("spec", type=Path, metavar="SPEC", help="the YAML spec file")
+            p.add_argument(
+                "spec", type=Path, metavar="SPEC", help="the YAML spec file; - reads standard input"
+            )
         return p
 
     def with_out(p: argparse.ArgumentParser, *, rekey: bool = False) -> None:
@@ -160,14 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+def _dispatch(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stdin: BinaryIO | None
+) -> int:
     # only the command that runs is imported: `validate` never loads cryptography
     command = importlib.import_module(f"pkiform.commands.{args.command}")
     now: datetime = getattr(args, "at", None) or datetime.now(UTC)
+    spec = None
+    if args.command != "schema":
+        spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: command.run(args.spec, stdout=stdout, stderr=stderr),
+        "validate": lambda: command.run(spec, stdout=stdout, stderr=stderr),
         "plan": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             rekey=args.rekey,
@@ -178,7 +186,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr=stderr,
         ),
         "apply": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             rekey=args.rekey,
@@ -192,7 +200,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr=stderr,
         ),
         "status": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             warn_within=args.warn_within,
@@ -200,16 +208,20 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout=stdout,
             stderr=stderr,
         ),
-        "graph": lambda: command.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
+        "graph": lambda: command.run(spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: command.run(stdout=stdout),
     }
     return runners[args.command]()
 
 
 def main(
-    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: BinaryIO | None = None,
 ) -> int:
-    """Run pkiform; return the exit code (0 ok, 1 error, 2 plan has changes, 64 usage)."""
+    """Run pkiform; return the exit code (0 ok, 1 error, 2 plan has changes, 64 usage).
+    `stdin` is where SPEC `-` is read from (default: sys.stdin's bytes)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -218,7 +230,7 @@ def main(
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         with _without_cycle_collection():
-            return _dispatch(args, out, err)
+            return _dispatch(args, out, err, stdin)
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
         return 1

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
+from pkiform.commands.spec_input import SpecInput
 
 if TYPE_CHECKING:
     from pkiform.planner import Plan
 
 
 def run(
-    spec_path: Path,
+    spec_input: SpecInput,
     out: Path,
     *,
     now: datetime,
@@ -29,7 +30,7 @@ def run(
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
     if not rekey and seed is None and emit is None:
-        source = up_to_date.read(spec_path)
+        source = spec_input.source()
         answer = up_to_date.apply(source, out, now, as_json=as_json, lock_timeout=lock_timeout)
         if answer is not None:
             stdout.write(answer)
@@ -40,7 +41,7 @@ def run(
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:
         applied = spec.apply(

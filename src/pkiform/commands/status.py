@@ -6,11 +6,12 @@ from typing import TextIO
 
 from pkiform.api import Spec
 from pkiform.commands.common import load
+from pkiform.commands.spec_input import SpecInput
 from pkiform.render import status_json, status_text
 
 
 def run(
-    spec_path: Path,
+    spec_input: SpecInput,
     out: Path,
     *,
     now: datetime,
@@ -20,7 +21,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base)
     report = spec.status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
     return 0 if report.ok and not any(r.expiring for r in report) else 1

@@ -63,13 +63,5 @@ def apply(
     )
 
 
-def read(spec_path: Path) -> bytes | None:
-    """The spec file's bytes, or None if it cannot be read (planning in full says why)."""
-    try:
-        return spec_path.read_bytes()
-    except OSError:
-        return None
-
-
 def _dump(document: object) -> str:
     return json.dumps(document, indent=2) + "\n"
