@@ -93,6 +93,92 @@ def test_validate_ok(run_cli: RunCli) -> None:
     assert result.out == f"{EXAMPLES / 'mesh.yaml'}: valid (6 identities)\n"
 
 
+INVALID = """\
+version: 1
+identities:
+  ca: {kind: root, validity: 30d}
+  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 1y}
+  api: {kind: server, issuer: cx, dns: [api.example.com]}
+"""
+
+
+def diagnostics_of(file: str) -> list[dict[str, object]]:
+    return [
+        {
+            "file": file,
+            "line": 4,
+            "col": 69,
+            "severity": "warning",
+            "path": "identities.web.validity",
+            "message": "1y outlives its issuer 'ca' (30d); its certificate will end when the "
+            "issuer's does",
+        },
+        {
+            "file": file,
+            "line": 5,
+            "col": 31,
+            "severity": "error",
+            "path": "identities.api.issuer",
+            "message": "unknown identity 'cx'",
+        },
+    ]
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "status"])
+def test_json_prints_the_diagnostics_of_an_invalid_spec(
+    write_spec: Callable[..., Path], tmp_path: Path, command: str
+) -> None:
+    """One shape for every command: pipelines parse stdout; people still read stderr."""
+    spec = write_spec(INVALID)
+    out = ("-o", tmp_path / "pki") if command != "validate" else ()
+    result = feed(b"", command, spec, *out, "--json")
+    assert result.code == 1
+    assert json.loads(result.out) == {"valid": False, "diagnostics": diagnostics_of(str(spec))}
+    assert result.err == (
+        f"{spec}:4:69: warning: identities.web.validity: 1y outlives its issuer 'ca' (30d); "
+        "its certificate will end when the issuer's does\n"
+        f"{spec}:5:31: error: identities.api.issuer: unknown identity 'cx'\n"
+    )
+    piped = feed(INVALID.encode(), command, "-", *out, "--json")
+    assert (piped.code, json.loads(piped.out)) == (
+        1,
+        {"valid": False, "diagnostics": diagnostics_of("<stdin>")},
+    )
+    text = feed(b"", command, spec, *out)
+    assert (text.code, text.out, text.err) == (1, "", result.err)
+    assert not (tmp_path / "pki").exists()
+
+
+def test_validate_json_of_a_valid_spec_lists_its_warnings(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(INVALID.replace("issuer: cx", "issuer: ca, validity: 30d"))
+    result = feed(b"", "validate", spec, "--json")
+    assert result.code == 0
+    assert json.loads(result.out) == {"valid": True, "diagnostics": diagnostics_of(str(spec))[:1]}
+    clean = feed(b"", "validate", write_spec(SMALL, "small.yaml"), "--json")
+    assert (clean.code, json.loads(clean.out), clean.err) == (
+        0,
+        {"valid": True, "diagnostics": []},
+        "",
+    )
+
+
+def test_json_diagnostics_of_a_missing_password_say_the_spec_is_valid(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PKIFORM_TEST_NO_SUCH_PASSWORD", raising=False)
+    bundle = "outputs: {pkcs12: {password_env: PKIFORM_TEST_NO_SUCH_PASSWORD}}"
+    spec = write_spec(
+        SMALL.replace("dns: [web.example.com]}", f"dns: [web.example.com], {bundle}}}")
+    )
+    result = feed(b"", "plan", spec, "-o", tmp_path / "pki", "--json")
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert document["valid"] is True
+    assert [(d["severity"], d["path"]) for d in document["diagnostics"]] == [
+        ("error", "identities.web.outputs.pkcs12.password_env")
+    ]
+
+
 def test_missing_spec_file_is_a_clean_error(run_cli: RunCli) -> None:
     result = run_cli("plan", "nope.yaml")
     assert (result.code, result.out) == (1, "")
@@ -418,16 +504,21 @@ def test_internal_errors_are_reported_without_traceback(
     )
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["validate", "SPEC"], ["schema"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["validate", "SPEC"], ["validate", "SPEC", "--json"], ["validate", "BAD",
+     "--json"], ["schema"]],
+)  # fmt: skip
 def test_light_commands_do_not_load_cryptography(
     write_spec: Callable[..., Path], argv: list[str]
 ) -> None:
-    spec = write_spec(SMALL)
+    spec, bad = write_spec(SMALL), write_spec(INVALID, "bad.yaml")
+    argv = [str(spec) if a == "SPEC" else str(bad) if a == "BAD" else a for a in argv]
     code = (
         "import sys\n"
         "from pkiform.cli import main\n"
         "try:\n"
-        f"    main({[str(spec) if a == 'SPEC' else a for a in argv]!r})\n"
+        f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"

@@ -16,7 +16,7 @@ from typing import BinaryIO, NoReturn, TextIO
 
 from pkiform import __version__, durations
 from pkiform.commands.spec_input import SpecInput
-from pkiform.errors import PkiformError, SpecError, diagnostics_text
+from pkiform.errors import PkiformError, SpecError, diagnostics_json, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 SEED_ENV = "PKIFORM_SEED"
@@ -126,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                 f"secret in FILE (or ${SEED_ENV}); for development and tests only",
             )
 
-    command("validate", "check the spec; print every problem")
+    validate = command("validate", "check the spec; print every problem")
+    validate.add_argument(
+        "--json", action="store_true", help="print the result and every problem as JSON"
+    )
     with_out(command("plan", "show what apply would do; change nothing"), rekey=True)
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)
@@ -173,7 +176,7 @@ def _dispatch(
     if args.command != "schema":
         spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: command.run(spec, stdout=stdout, stderr=stderr),
+        "validate": lambda: command.run(spec, as_json=args.json, stdout=stdout, stderr=stderr),
         "plan": lambda: command.run(
             spec,
             args.out,
@@ -233,6 +236,10 @@ def main(
             return _dispatch(args, out, err, stdin)
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
+        if getattr(args, "json", False):
+            from pkiform.passwords import PasswordError  # a valid spec, a password missing
+
+            out.write(diagnostics_json(e.diagnostics, valid=isinstance(e, PasswordError)))
         return 1
     except PkiformError as e:
         err.write(f"pkiform: error: {e}\n")
