@@ -161,6 +161,10 @@ CHANGES: dict[str, Callable[[Path], object]] = {
         out / "manifest.json",
         (out / "manifest.json").read_bytes().replace(b'"until": "20', b'"until": "29', 1),
     ),
+    "mark-from-edited": lambda out: _write(
+        out / "manifest.json",
+        (out / "manifest.json").read_bytes().replace(b'"from": "20', b'"from": "19', 1),
+    ),
     "folder-missing": lambda out: (out / "web").rename(out / "web-moved"),
     "folder-of-the-unissued": lambda out: (out / "old").mkdir(),
     "folder-extra": lambda out: (out / "stray").mkdir(),
