@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from pkiform import __version__
+import pkiform
+from pkiform import __version__, settled
+from pkiform.cli import main
 from pkiform.schema import schema_path
-from tests.conftest import EXAMPLES, ROOT, ApplySpec, RunCli, run_pkiform_process, run_python
+from tests.conftest import (
+    EXAMPLES,
+    ROOT,
+    ApplySpec,
+    Result,
+    RunCli,
+    openssl,
+    pkiform_env,
+    run_pkiform_process,
+    run_python,
+)
 
 SMALL = """\
 version: 1
@@ -44,6 +60,9 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         ["plan", "spec.yaml", "--at", "yesterday"],
         ["plan", "spec.yaml", "--at", "9999-12-31T00:00:00Z"],
         ["apply", "spec.yaml", "--lock-timeout", "-1"],
+        ["status", "spec.yaml", "--warn-within", "-1d"],
+        ["status", "spec.yaml", "--warn-within", "0s"],
+        ["status", "spec.yaml", "--warn-within", "30 days"],
     ],
     ids=[
         "nothing",
@@ -54,6 +73,9 @@ def test_version(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
         "bad-at",
         "far-at",
         "bad-timeout",
+        "negative-window",
+        "empty-window",
+        "bad-window",
     ],
 )
 def test_usage_errors_exit_64(
@@ -69,6 +91,92 @@ def test_validate_ok(run_cli: RunCli) -> None:
     result = run_cli("validate", EXAMPLES / "mesh.yaml")
     assert (result.code, result.err) == (0, "")
     assert result.out == f"{EXAMPLES / 'mesh.yaml'}: valid (6 identities)\n"
+
+
+INVALID = """\
+version: 1
+identities:
+  ca: {kind: root, validity: 30d}
+  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 1y}
+  api: {kind: server, issuer: cx, dns: [api.example.com]}
+"""
+
+
+def diagnostics_of(file: str) -> list[dict[str, object]]:
+    return [
+        {
+            "file": file,
+            "line": 4,
+            "col": 69,
+            "severity": "warning",
+            "path": "identities.web.validity",
+            "message": "1y outlives its issuer 'ca' (30d); its certificate will end when the "
+            "issuer's does",
+        },
+        {
+            "file": file,
+            "line": 5,
+            "col": 31,
+            "severity": "error",
+            "path": "identities.api.issuer",
+            "message": "unknown identity 'cx'",
+        },
+    ]
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "apply", "status"])
+def test_json_prints_the_diagnostics_of_an_invalid_spec(
+    write_spec: Callable[..., Path], tmp_path: Path, command: str
+) -> None:
+    """One shape for every command: pipelines parse stdout; people still read stderr."""
+    spec = write_spec(INVALID)
+    out = ("-o", tmp_path / "pki") if command != "validate" else ()
+    result = feed(b"", command, spec, *out, "--json")
+    assert result.code == 1
+    assert json.loads(result.out) == {"valid": False, "diagnostics": diagnostics_of(str(spec))}
+    assert result.err == (
+        f"{spec}:4:69: warning: identities.web.validity: 1y outlives its issuer 'ca' (30d); "
+        "its certificate will end when the issuer's does\n"
+        f"{spec}:5:31: error: identities.api.issuer: unknown identity 'cx'\n"
+    )
+    piped = feed(INVALID.encode(), command, "-", *out, "--json")
+    assert (piped.code, json.loads(piped.out)) == (
+        1,
+        {"valid": False, "diagnostics": diagnostics_of("<stdin>")},
+    )
+    text = feed(b"", command, spec, *out)
+    assert (text.code, text.out, text.err) == (1, "", result.err)
+    assert not (tmp_path / "pki").exists()
+
+
+def test_validate_json_of_a_valid_spec_lists_its_warnings(write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(INVALID.replace("issuer: cx", "issuer: ca, validity: 30d"))
+    result = feed(b"", "validate", spec, "--json")
+    assert result.code == 0
+    assert json.loads(result.out) == {"valid": True, "diagnostics": diagnostics_of(str(spec))[:1]}
+    clean = feed(b"", "validate", write_spec(SMALL, "small.yaml"), "--json")
+    assert (clean.code, json.loads(clean.out), clean.err) == (
+        0,
+        {"valid": True, "diagnostics": []},
+        "",
+    )
+
+
+def test_json_diagnostics_of_a_missing_password_say_the_spec_is_valid(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PKIFORM_TEST_NO_SUCH_PASSWORD", raising=False)
+    bundle = "outputs: {pkcs12: {password_env: PKIFORM_TEST_NO_SUCH_PASSWORD}}"
+    spec = write_spec(
+        SMALL.replace("dns: [web.example.com]}", f"dns: [web.example.com], {bundle}}}")
+    )
+    result = feed(b"", "plan", spec, "-o", tmp_path / "pki", "--json")
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert document["valid"] is True
+    assert [(d["severity"], d["path"]) for d in document["diagnostics"]] == [
+        ("error", "identities.web.outputs.pkcs12.password_env")
+    ]
 
 
 def test_missing_spec_file_is_a_clean_error(run_cli: RunCli) -> None:
@@ -169,6 +277,191 @@ def test_status_json_and_failure(applied: ApplySpec, run_cli: RunCli) -> None:
     assert problems["web"] == ["an issuer in its chain has no usable certificate"]
 
 
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (Path.unlink, "trust-bundle.pem is missing (run pkiform apply)"),
+        (
+            lambda path: path.write_bytes(b"garbage\n"),
+            "trust-bundle.pem does not hold the spec's roots (run pkiform apply)",
+        ),
+        (
+            lambda path: path.write_bytes(path.read_bytes() * 2),
+            "trust-bundle.pem does not hold the spec's roots (run pkiform apply)",
+        ),
+    ],
+    ids=["missing", "garbage", "doubled"],
+)
+def test_status_checks_the_trust_bundle_as_plan_does(
+    applied: ApplySpec, run_cli: RunCli, damage: Callable[[Path], object], problem: str
+) -> None:
+    spec, out = applied(SMALL)
+    assert run_cli("status", spec, "-o", out).code == 0
+    damage(out / "trust-bundle.pem")
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2 and "  ~ trust-bundle.pem: write\n" in planned.out
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert status.out.splitlines()[-3:] == [
+        "error   trust-bundle.pem",
+        f"        {problem}",
+        "2 identities, 0 with errors; trust-bundle.pem has errors.",
+    ]
+    document = json.loads(run_cli("status", spec, "-o", out, "--json").out)
+    assert document["ok"] is False
+    assert document["trust_bundle"] == {"health": "error", "problems": [problem]}
+    report = pkiform.load(spec).status(out)
+    assert (report.ok, report.trust_bundle, len(report)) == (False, (problem,), 2)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    fine = json.loads(run_cli("status", spec, "-o", out, "--json").out)
+    assert (fine["ok"], fine["trust_bundle"]) == (True, {"health": "ok", "problems": []})
+
+
+OUT_PLACES: dict[str, Callable[[Path], Path]] = {
+    "a-file": lambda base: _touch(base / "afile"),
+    "below-a-file": lambda base: _touch(base / "afile") / "pki",
+    "a-link": lambda base: _link(base / "link", base / "real"),
+}
+
+
+def _touch(path: Path) -> Path:
+    path.write_text("not a directory\n")
+    return path
+
+
+def _link(path: Path, target: Path) -> Path:
+    path.symlink_to(target, target_is_directory=True)
+    return path
+
+
+@pytest.mark.parametrize("place", OUT_PLACES.values(), ids=OUT_PLACES.keys())
+@pytest.mark.parametrize("flags", [(), ("--json",)], ids=["text", "json"])
+def test_plan_refuses_an_output_directory_apply_refuses(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    place: Callable[[Path], Path],
+    flags: tuple[str, ...],
+) -> None:
+    """issue 12: `plan -o FILE` planned to create everything and exited 2, where apply
+    says the directory cannot be used; now plan says the same, exit 1, and plans nothing."""
+    spec = write_spec(SMALL)
+    assert run_cli("apply", spec, "-o", tmp_path / "real").code == 0  # the link's target
+    out = place(tmp_path)
+    applied = run_cli("apply", spec, "-o", out, *flags)
+    planned = run_cli("plan", spec, "-o", out, *flags)
+    assert (planned.code, planned.out, planned.err) == (1, "", applied.err)
+    assert (applied.code, applied.out) == (1, "")
+    reason = {
+        "afile": "exists and is not a directory",
+        "pki": "cannot create: Not a directory",
+        "link": "is a symlink; pkiform does not follow links",
+    }[out.name]
+    assert planned.err == f"pkiform: error: {out}: {reason}\n"
+
+
+def test_status_of_a_file_says_it_is_not_a_directory(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    out = _touch(tmp_path / "afile")
+    result = run_cli("status", write_spec(SMALL), "-o", out)
+    assert (result.code, result.out) == (1, "")
+    assert result.err == f"pkiform: error: {out}: exists and is not a directory\n"
+
+
+def feed(data: bytes, *argv: str | Path) -> Result:
+    """pkiform in this process, with `data` on its standard input."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in argv], stdout=out, stderr=err, stdin=io.BytesIO(data))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def test_dash_reads_the_spec_from_standard_input(tmp_path: Path) -> None:
+    out = tmp_path / "pki"
+    data = SMALL.encode()
+    assert feed(data, "validate", "-") == Result(0, "<stdin>: valid (2 identities)\n", "")
+    assert feed(data, "plan", "-", "-o", out).code == 2
+    applied = feed(data, "apply", "-", "-o", out)
+    assert (applied.code, applied.err) == (0, "")
+    assert (out / "web" / "cert.pem").is_file()
+    assert settled.check(data, out, datetime.now(UTC)) is not None  # marked for these bytes
+    assert feed(data, "plan", "-", "-o", out) == Result(
+        0, "No changes: 2 identities up to date.\n", ""
+    )
+    assert feed(data + b"# planned in full\n", "plan", "-", "-o", out) == Result(
+        0, "No changes: 2 identities up to date.\n", ""
+    )
+    assert feed(data, "status", "-", "-o", out).code == 0
+    tree = "ca (root, ec P-256, 10y)\n└── web (server, ec P-256, 90d)\n"
+    assert feed(data, "graph", "-") == Result(0, tree, "")
+
+
+def test_errors_in_a_spec_from_standard_input_are_located_in_stdin(tmp_path: Path) -> None:
+    bad = SMALL.replace("issuer: ca", "issuer: cx").encode()
+    result = feed(bad, "plan", "-", "-o", tmp_path / "pki")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "<stdin>:4:31: error: identities.web.issuer: unknown identity 'cx'\n"
+    assert feed(b"\xff\n", "validate", "-").err == (
+        "<stdin>:1:1: error: expected UTF-8 text; got the byte 0xff (save the file as UTF-8)\n"
+    )
+    too_big = b"#" * (8 * 1024 * 1024 + 1)
+    assert feed(too_big, "validate", "-").err == (
+        "<stdin>:1:1: error: spec too large: expected at most 8388608 bytes\n"
+    )
+    assert not (tmp_path / "pki").exists()
+
+
+def test_the_standard_input_limit_is_the_spec_files() -> None:
+    from pkiform.commands import spec_input
+    from pkiform.source import MAX_FILE_BYTES
+
+    assert spec_input._LIMIT == MAX_FILE_BYTES
+
+
+def test_a_spec_on_standard_input_takes_password_files_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = SMALL.replace(
+        "dns: [web.example.com]}",
+        "dns: [web.example.com], outputs: {pkcs12: {password_file: secrets/p12.txt}}}",
+    )
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "spec.yaml").write_text(text)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "p12.txt").write_text("from the working directory\n")
+    monkeypatch.chdir(tmp_path)
+    piped = feed(text.encode(), "apply", "-", "-o", "pki")
+    assert (piped.code, piped.err) == (0, "")
+    opened = openssl("pkcs12", "-in", "pki/web/bundle.p12", "-passin",
+                     "pass:from the working directory", "-nokeys", "-info")  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+    # the same spec as a file takes them from the file's folder, where there are none
+    from_file = feed(b"", "plan", "specs/spec.yaml", "-o", "pki")
+    assert (from_file.code, from_file.out) == (1, "")
+    assert from_file.err == (
+        "specs/spec.yaml:4:93: error: identities.web.outputs.pkcs12.password_file: password "
+        "file secrets/p12.txt cannot be read: No such file or directory; needed to check and "
+        "write the bundle.p12 of 'web'\n"
+    )
+
+
+def test_standard_input_is_read_once_by_a_real_process(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The settled mark and planning in full both work from the bytes read: a pipe can
+    be read only once."""
+    out = tmp_path / "pki"
+    data = SMALL.encode()
+    for argv, code in [(("apply",), 0), (("plan",), 0), (("plan", "--json"), 0)]:
+        # the second spec differs by a comment: no mark answers, it is planned in full
+        for spec in (data, data + b"# planned in full\n"):
+            result = subprocess.run(
+                [sys.executable, "-m", "pkiform", argv[0], "-", "-o", str(out), *argv[1:]],
+                input=spec, capture_output=True, env=pkiform_env(), timeout=120, check=False,
+            )  # fmt: skip
+            assert (result.returncode, result.stderr) == (code, b""), argv
+
+
 def test_status_without_output_directory(run_cli: RunCli, write_spec: Callable[..., Path]) -> None:
     result = run_cli("status", write_spec(SMALL), "-o", "missing")
     assert result.code == 1
@@ -229,16 +522,21 @@ def test_internal_errors_are_reported_without_traceback(
     )
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["validate", "SPEC"], ["schema"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["validate", "SPEC"], ["validate", "SPEC", "--json"], ["validate", "BAD",
+     "--json"], ["schema"]],
+)  # fmt: skip
 def test_light_commands_do_not_load_cryptography(
     write_spec: Callable[..., Path], argv: list[str]
 ) -> None:
-    spec = write_spec(SMALL)
+    spec, bad = write_spec(SMALL), write_spec(INVALID, "bad.yaml")
+    argv = [str(spec) if a == "SPEC" else str(bad) if a == "BAD" else a for a in argv]
     code = (
         "import sys\n"
         "from pkiform.cli import main\n"
         "try:\n"
-        f"    main({[str(spec) if a == 'SPEC' else a for a in argv]!r})\n"
+        f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n"

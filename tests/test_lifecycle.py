@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from pkiform import durations, settled
+from pkiform.issuing import BACKDATE
+from pkiform.model import serial_text
 from tests.conftest import RunCli, openssl, snapshot
 
 SPEC = """\
@@ -319,6 +326,271 @@ def test_renewal_follows_renew_before(
     assert cert(out, "web").not_valid_after_utc > not_after
 
 
+def openssl_dates(path: Path) -> tuple[datetime, datetime]:
+    """notBefore and notAfter as `openssl x509 -dates` prints them."""
+    result = openssl("x509", "-in", path, "-noout", "-dates")
+    assert result.returncode == 0, result.stderr
+    found = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+    return tuple(  # type: ignore[return-value]
+        datetime.strptime(found[k], "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC)
+        for k in ("notBefore", "notAfter")
+    )
+
+
+def test_an_exactly_7_day_certificate_is_shown_as_it_is(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A 7d certificate made by openssl (no backdating) is not pkiform's 7d: plan says
+    by exactly how much, in a duration that parses back to the span openssl shows."""
+    spec = write_spec("version: 1\nidentities:\n  ca: {kind: root, validity: 7d}\n")
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    made = openssl(
+        "req", "-x509", "-new", "-key", out / "ca/key.pem", "-days", "7", "-subj", "/CN=ca",
+        "-config", "/dev/null", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash", "-out", out / "ca/cert.pem",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    not_before, not_after = openssl_dates(out / "ca/cert.pem")
+    assert not_after - not_before == timedelta(days=7)
+    code, actions = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions["ca"]["reasons"] == [
+        "validity: 6d23h55m -> 7d (it spans 7d; pkiform adds 5m of backdating to the validity)"
+    ]
+    assert durations.parse("6d23h55m") == not_after - not_before - BACKDATE
+    assert durations.parse("7d") == not_after - not_before
+    assert run_cli("apply", spec, "-o", out).code == 0
+    not_before, not_after = openssl_dates(out / "ca/cert.pem")
+    assert not_after - not_before == timedelta(days=7) + BACKDATE
+    assert plan_json(run_cli, spec, out)[0] == 0
+
+
+def test_what_has_expired_is_said_with_how_long_ago(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root, validity: 10y, crl_validity: 7d}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com], validity: 30d}\n"
+    )
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    shown = openssl("crl", "-in", out / "ca/crl.pem", "-noout", "-nextupdate")
+    next_update = datetime.strptime(
+        shown.stdout.decode().strip().removeprefix("nextUpdate="), "%b %d %H:%M:%S %Y GMT"
+    ).replace(tzinfo=UTC)
+    web_end = openssl_dates(out / "web/cert.pem")[1]
+    at = (web_end + timedelta(days=3, hours=5)).isoformat()
+    result = run_cli("plan", spec, "-o", out, "--json", "--at", at)
+    assert result.code == 2
+    document = json.loads(result.out)
+    web = next(a for a in document["actions"] if a["name"] == "web")
+    assert web["reasons"] == [f"expired {web_end:%Y-%m-%d %H:%M}Z (3d ago)"]
+    assert document["revocations"][0]["reasons"] == [
+        f"expired: nextUpdate {next_update:%Y-%m-%d %H:%M}Z (26d ago)"
+    ]
+    status = run_cli("status", spec, "-o", out, "--at", at)
+    assert status.code == 1
+    assert status.out.splitlines()[1:] == [
+        f"        crl.pem is stale: nextUpdate {next_update:%Y-%m-%d %H:%M}Z (26d ago)",
+        f"error   web  server       until {web_end:%Y-%m-%d %H:%M}Z",
+        f"        expired {web_end:%Y-%m-%d %H:%M}Z (3d ago)",
+        "2 identities, 2 with errors.",
+    ]
+
+
+def openssl_serial(path: Path) -> str:
+    result = openssl("x509", "-in", path, "-noout", "-serial")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.decode().strip().removeprefix("serial=")
+
+
+def crl_serials(path: Path) -> list[str]:
+    """The serial numbers `openssl crl -text` lists."""
+    result = openssl("crl", "-in", path, "-noout", "-text")
+    assert result.returncode == 0, result.stderr
+    return re.findall(r"^ +Serial Number: (\S+)$", result.stdout.decode(), re.M)
+
+
+@pytest.mark.parametrize(
+    "serial", [1, 0x0F, 0x80, 0xFF00, 0x0E79F1D14A, 0x7FFFFFFF, 2**158 + 12345, 2**159 - 1]
+)
+def test_serial_text_is_what_openssl_prints(serial: int, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ca")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    revoked = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(name)
+        .last_update(now)
+        .next_update(now + timedelta(days=1))
+        .add_revoked_certificate(revoked)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    assert serial_text(serial) == openssl_serial(tmp_path / "cert.pem")
+    assert [serial_text(serial)] == crl_serials(tmp_path / "crl.pem")
+
+
+def test_every_serial_shown_is_openssls_form(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Plan (text and JSON), status, manifest.json and the Kubernetes Secret show a serial
+    as `openssl x509 -serial` and `openssl crl -text` print it, so one greps for the other."""
+    text = (
+        "version: 1\nidentities:\n"
+        "  ca: {kind: root}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.example.com],"
+        " outputs: {kubernetes: {namespace: shop}}}\n"
+    )
+    spec = write_spec(text)
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    web = openssl_serial(out / "web/cert.pem")
+    ca = openssl_serial(out / "ca/cert.pem")
+    manifest = json.loads((out / "manifest.json").read_text())["identities"]
+    assert (manifest["web"]["serial"], manifest["ca"]["serial"]) == (web, ca)
+    status = json.loads(run_cli("status", spec, "-o", out, "--json").out)["identities"]
+    assert [i["serial"] for i in status] == [ca, web]
+    secret = yaml.safe_load((out / "web/secret.yaml").read_text())
+    assert secret["metadata"]["annotations"]["pkiform.dev/serial"] == web
+
+    spec.write_text(text.replace("dns: [web", "revoked: {reason: keyCompromise}, dns: [web"))
+    planned = run_cli("plan", spec, "-o", out)
+    assert f"      +{web} (keyCompromise)\n" in planned.out
+    document = json.loads(run_cli("plan", spec, "-o", out, "--json").out)
+    [crl] = document["revocations"]
+    assert crl["revoked_serials"] == [web]
+    assert crl["reasons"] == [f"+{web} (keyCompromise)"]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert crl_serials(out / "ca/crl.pem") == [web]
+
+
+FUTURE_SPEC = """\
+version: 1
+identities:
+  root: {kind: root, validity: 10y}
+  issuing: {kind: intermediate, issuer: root, validity: 2y, ocsp: true}
+  web: {kind: server, issuer: issuing, dns: [web.example.com], validity: 90d}
+"""
+
+
+def openssl_checks(out: Path) -> list[str]:
+    """What openssl says of web's certificate with both CRLs, and of its OCSP response:
+    "OK" and "good" when everything is valid now."""
+    verify = openssl(
+        "verify", "-crl_check_all", "-CRLfile", out / "root/crl.pem",
+        "-CRLfile", out / "issuing/crl.pem", "-CAfile", out / "web/ca.pem",
+        "-untrusted", out / "web/chain.pem", out / "web/cert.pem",
+    )  # fmt: skip
+    ocsp = openssl(
+        "ocsp", "-respin", out / "web/ocsp.der", "-CAfile", out / "web/ca.pem",
+        "-verify_other", out / "issuing/cert.pem", "-issuer", out / "issuing/cert.pem",
+        "-cert", out / "web/cert.pem",
+    )  # fmt: skip
+    said = (verify.stdout + verify.stderr + ocsp.stdout + ocsp.stderr).decode()
+    return sorted(
+        {
+            phrase
+            for phrase in (
+                "certificate is not yet valid",
+                "CRL is not yet valid",
+                "Status times invalid",
+                ": OK",
+                ": good",
+            )
+            if phrase in said
+        }
+    )
+
+
+def test_what_was_signed_for_a_later_time_is_reissued_now(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """issue 12: `apply --at` a later time, then plan with the real clock: certificates,
+    CRLs and OCSP responses not valid yet are due, with the reason; apply fixes them."""
+    spec, out = write_spec(FUTURE_SPEC), tmp_path / "pki"
+    at = (datetime.now(UTC) + timedelta(days=70, hours=1)).replace(microsecond=0)
+    ahead = run_cli("apply", spec, "-o", out, "--at", at.isoformat())
+    assert ahead.code == 0, ahead.err
+    start = f"{at - BACKDATE:%Y-%m-%d %H:%M}Z"
+    assert ahead.err == (
+        f"pkiform: warning: --at is 70d ahead of the clock: what this apply signed is not "
+        f"valid before {start}; plan and apply without --at will sign it again\n"
+    )
+    assert openssl_checks(out) == [
+        "CRL is not yet valid",
+        "Status times invalid",
+        "certificate is not yet valid",
+    ]
+    assert settled.check((spec.read_bytes()), out, datetime.now(UTC)) is None
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    late = f"not valid before {start} (in 70d)"
+    assert [line.strip() for line in status.out.splitlines() if "until" not in line] == [
+        late,
+        f"crl.pem is not yet valid: thisUpdate {start} (in 70d)",
+        late,
+        f"crl.pem is not yet valid: thisUpdate {start} (in 70d)",
+        late,
+        f"ocsp.der is not yet valid: thisUpdate {start} (in 70d)",
+        "3 identities, 3 with errors.",
+    ]
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2
+    later = f"not yet valid: thisUpdate {start} (in 70d)"
+    assert planned.out == (
+        f"  ~ root (root): reissue\n      {late}\n"
+        f"  ~ issuing (intermediate): reissue\n      issuer 'root' is reissued\n      {late}\n"
+        f"  ~ web (server): reissue\n      issuer 'issuing' is reissued\n      {late}\n"
+        f"  ~ root: re-sign crl.pem (CRL number 2, 0 revoked)\n"
+        f"      the CA's certificate is reissued\n      {later}\n"
+        f"  ~ issuing: re-sign crl.pem (CRL number 2, 0 revoked)\n"
+        f"      the CA's certificate is reissued\n      {later}\n"
+        f"  ~ web: re-sign ocsp.der (good, signed by issuing)\n"
+        f"      the certificate is reissued\n      the CA's certificate is reissued\n"
+        f"      {later}\n"
+        "Plan: 3 to reissue, 3 CRL/OCSP to sign; 0 unchanged.\n"
+    )
+    keys = {n: (out / n / "key.pem").read_bytes() for n in ("root", "issuing", "web")}
+    fixed = run_cli("apply", spec, "-o", out)
+    assert (fixed.code, fixed.err) == (0, "")
+    assert openssl_checks(out) == [": OK", ": good"]
+    assert {n: (out / n / "key.pem").read_bytes() for n in keys} == keys
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert settled.check(spec.read_bytes(), out, datetime.now(UTC)) is not None
+
+
+def test_plan_at_a_time_before_the_certificates_were_valid_reissues_them(
+    run_cli: RunCli, applied: tuple[Path, Path]
+) -> None:
+    """The other way round: the clock (or --at) earlier than the apply that signed."""
+    spec, out = applied
+    before = (cert(out, "root").not_valid_before_utc - timedelta(seconds=1)).isoformat()
+    code, actions = plan_json(run_cli, spec, out, "--at", before)
+    assert code == 2
+    assert {a["verb"] for a in actions.values()} == {"reissue"}
+    assert settled.check(spec.read_bytes(), out, datetime.fromisoformat(before)) is None
+    at_start = cert(out, "root").not_valid_before_utc.isoformat()
+    assert plan_json(run_cli, spec, out, "--at", at_start)[0] == 0
+
+
 def test_identities_removed_from_the_spec_are_reported_not_deleted(
     run_cli: RunCli, applied: tuple[Path, Path]
 ) -> None:
@@ -356,7 +628,7 @@ def test_manifest_lists_every_identity(run_cli: RunCli, applied: tuple[Path, Pat
     assert sorted(manifest["identities"]) == sorted(ALL)
     web = manifest["identities"]["web"]
     c = cert(out, "web")
-    assert web["serial"] == format(c.serial_number, "x")
+    assert web["serial"] == openssl_serial(out / "web/cert.pem")
     assert web["kind"] == "server"
     assert web["chain"] == ["issuing", "root"]
     assert web["not_after"] == c.not_valid_after_utc.isoformat()

@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from pkiform.model import serial_text
 from pkiform.passwords import Password
 from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
 from tests.test_e2e_tls import assert_connected, client_context, exchange
@@ -449,7 +450,7 @@ def check_secret(document: object, ident: Path) -> None:
     cert = x509.load_pem_x509_certificate((ident / "cert.pem").read_bytes())
     assert document["metadata"]["annotations"] == {
         "pkiform.dev/identity": ident.name,
-        "pkiform.dev/serial": format(cert.serial_number, "x"),
+        "pkiform.dev/serial": serial_text(cert.serial_number),
         "pkiform.dev/not-after": f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
     }
     assert document["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "pkiform"}

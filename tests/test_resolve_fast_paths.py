@@ -75,6 +75,6 @@ identities:
     spec = validate_text(text, "f.yaml").spec
     a, b, c = (spec.identities[IdentityName(n)] for n in ("a", "b", "c"))
     assert a.key == b.key and str(a.key) == "rsa 4096"
-    assert a.validity == b.validity and str(a.renew_before) == "1216d"
+    assert a.validity == b.validity and str(a.renew_before) == "1216d16h"
     assert str(c.renew_before) == "30d"
     assert a.outputs == NO_OUTPUTS

@@ -39,6 +39,7 @@ from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cli import main
+from pkiform.model import serial_text
 from tests.conftest import ApplySpec, RunCli, openssl, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
@@ -967,7 +968,8 @@ def test_changing_revoked_at_moves_the_revocation_date(
     [crl_action] = [r for r in document["revocations"] if r["kind"] == "crl"]
     assert crl_action["crl_number"] == 3
     was = f"{openssl_time(first):%Y-%m-%d %H:%M:%S}Z"
-    assert crl_action["reasons"] == [f"{serial:x}: revoked at {was} -> 2026-05-06 07:08:09Z"]
+    now = "2026-05-06 07:08:09Z"
+    assert crl_action["reasons"] == [f"{serial_text(serial)}: revoked at {was} -> {now}"]
 
 
 def test_a_reissued_ca_keeps_what_its_crl_listed(

@@ -14,6 +14,8 @@ import fcntl
 import functools
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +28,8 @@ from hypothesis import strategies as st
 from pkiform import settled
 from pkiform.issuing import BACKDATE
 from pkiform.model import Duration, Identity
-from pkiform.planner import _time_reasons, quiet_until
-from pkiform.revocation_planner import _freshness, freshness_until
+from pkiform.planner import _time_reasons, quiet_window
+from pkiform.revocation_planner import NEVER_QUIET, _freshness, freshness_window
 from pkiform.validation import validate_text
 from tests.conftest import ApplySpec, RunCli, invoke, pkiform_env, run_python, snapshot
 
@@ -67,7 +69,7 @@ def both(run_cli: RunCli, command: str, spec: Path, out: Path, *flags: str) -> t
 
 def answers(spec: Path, out: Path, at: datetime | None = None) -> bool:
     """Whether the mark answers for this spec, directory and clock."""
-    return settled.check(spec, out, at or datetime.now(UTC)) is not None
+    return settled.check(spec.read_bytes(), out, at or datetime.now(UTC)) is not None
 
 
 def test_an_apply_marks_the_directory_and_plan_answers_from_the_mark(
@@ -116,6 +118,26 @@ def test_the_answer_loads_neither_the_spec_nor_cryptography(applied: ApplySpec) 
     assert "cryptography" in loaded and "pkiform.source" in loaded  # the probe can tell
 
 
+def test_the_answer_for_a_spec_on_standard_input_comes_from_the_bytes_read(
+    applied: ApplySpec,
+) -> None:
+    spec, out = applied(SPEC)
+    probe = (
+        "import sys; from pkiform.cli import main; "
+        f"code = main(['plan', '-', '-o', {str(out)!r}]); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.source', 'pkiform.api')))"
+    )
+    for data, loaded in ((spec.read_bytes(), False), (full_twin(spec).read_bytes(), True)):
+        result = subprocess.run(
+            [sys.executable, "-c", probe], input=data, capture_output=True, text=False,
+            env=pkiform_env(), timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        last = result.stdout.decode().splitlines()[-1]
+        assert last.startswith("0 ") and ("cryptography" in last) is loaded
+
+
 def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
@@ -138,6 +160,10 @@ CHANGES: dict[str, Callable[[Path], object]] = {
     "mark-until-edited": lambda out: _write(
         out / "manifest.json",
         (out / "manifest.json").read_bytes().replace(b'"until": "20', b'"until": "29', 1),
+    ),
+    "mark-from-edited": lambda out: _write(
+        out / "manifest.json",
+        (out / "manifest.json").read_bytes().replace(b'"from": "20', b'"from": "19', 1),
     ),
     "folder-missing": lambda out: (out / "web").rename(out / "web-moved"),
     "folder-of-the-unissued": lambda out: (out / "old").mkdir(),
@@ -219,6 +245,26 @@ def test_apply_answers_only_under_the_lock(applied: ApplySpec, run_cli: RunCli) 
     assert result.code == 1 and "held by another pkiform apply" in result.err
 
 
+def test_the_mark_holds_only_from_when_everything_is_valid(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """An apply `--at` a later time signs what is not valid before then: its mark
+    answers from then on, never for the clock now, where planning in full reissues."""
+    spec, out = write_spec(SPEC), tmp_path / "pki"
+    at = datetime.now(UTC) + timedelta(days=30)
+    assert run_cli("apply", spec, "-o", out, "--at", at.isoformat()).code == 0
+    mark = json.loads((out / "manifest.json").read_text())["settled"]
+    since = datetime.fromisoformat(mark["from"])
+    assert since == at.replace(microsecond=0) - BACKDATE
+    assert answers(spec, out, since) and answers(spec, out, at)
+    assert not answers(spec, out, since - TINY)
+    assert not answers(spec, out)
+    code, planned = both(run_cli, "plan", spec, out)
+    assert code == 2 and planned.count("not valid before") == COUNT - 1  # old: never issued
+    assert both(run_cli, "plan", spec, out, "--at", since.isoformat())[0] == 0
+    assert both(run_cli, "plan", spec, out, "--at", (since - TINY).isoformat())[0] == 2
+
+
 @pytest.mark.parametrize(
     ("spec_text", "flags"),
     [
@@ -268,9 +314,8 @@ def identity(validity: timedelta, renew_before: timedelta) -> Identity:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, x509.Certificate]:
-    """Real certificates to hold the checks to: one leaf, its issuer, and a short CA."""
-    from tests.conftest import apply_quietly
-
+    """Real certificates to hold the checks to: one leaf, its issuer, and a short CA; and
+    the same signed for a time a year from now (`apply --at`), as `future-...`."""
     base = tmp_path_factory.mktemp("certs")
     spec = base / "spec.yaml"
     spec.write_text(
@@ -280,48 +325,75 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, x509.Certificat
         "  short: {kind: root, validity: 30d}\n"
         "  clamped: {kind: client, issuer: short, validity: 90d}\n"
     )
-    out = apply_quietly(spec, base / "pki")
-    return {
-        n: x509.load_pem_x509_certificate((out / n / "cert.pem").read_bytes())
-        for n in ("ca", "leaf", "short", "clamped")
-    }
+    later = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    found = {}
+    for prefix, flags in (("", ()), ("future-", ("--at", later))):
+        out = base / f"pki{prefix}"
+        assert invoke("apply", spec, "-o", out, *flags).code == 0
+        for n in ("ca", "leaf", "short", "clamped"):
+            pem = (out / n / "cert.pem").read_bytes()
+            found[prefix + n] = x509.load_pem_x509_certificate(pem)
+    return found
 
 
-def assert_inverted(reasons_at: Callable[[datetime], list[str]], until: datetime) -> None:
-    """`until` is the first instant at which the check `reasons_at` has something to
-    say, or the earliest instant there is if it has something to say at any time."""
-    if reasons_at(T0 - timedelta(days=3650)):
-        assert until == datetime.min.replace(tzinfo=UTC)
-    else:
-        assert reasons_at(until - TINY) == []
-        assert reasons_at(until + TINY) != []
-
-
-@given(renew_before=SPANS)
-def test_quiet_until_is_the_first_instant_a_renewal_is_due(
-    certs: dict[str, x509.Certificate], renew_before: timedelta
+def assert_inverted(
+    reasons_at: Callable[[datetime], list[str]],
+    window: tuple[datetime, datetime],
+    valid_from: datetime,
 ) -> None:
-    for leaf, issuer, validity in [("leaf", "ca", 90), ("clamped", "short", 90)]:
+    """`window` is when the check `reasons_at` has nothing to say: from its first instant
+    (`valid_from`, when what is checked becomes valid) until just before its second, the
+    first instant at which it has something to say again; NEVER_QUIET if it has something
+    to say at any time."""
+    since, until = window
+    if window == NEVER_QUIET:
+        for at in (valid_from, valid_from + timedelta(days=1), T0 + timedelta(days=3650)):
+            assert reasons_at(at) != []
+        return
+    assert since == valid_from < until
+    assert reasons_at(since - TINY) != []  # not valid yet
+    assert reasons_at(since) == []
+    assert reasons_at(since + (until - since) / 2) == []
+    assert reasons_at(until - TINY) == []
+    assert reasons_at(until + TINY) != []
+
+
+@given(renew_before=SPANS, validity=st.sampled_from([90, 90, 30]), future=st.booleans())
+def test_quiet_window_is_when_a_certificate_is_valid_and_not_yet_due(
+    certs: dict[str, x509.Certificate], renew_before: timedelta, validity: int, future: bool
+) -> None:
+    """From notBefore (signed for a later time, a certificate is due before then) to
+    its renewal or expiry; never, where its validity drifted from the spec's."""
+    prefix = "future-" if future else ""
+    for leaf, issuer in [("leaf", "ca"), ("clamped", "short")]:
         ident = identity(timedelta(days=validity), renew_before)
-        cert, issuer_cert = certs[leaf], certs[issuer]
+        cert, issuer_cert = certs[prefix + leaf], certs[prefix + issuer]
         assert_inverted(
             functools.partial(_time_reasons, ident, cert, issuer_cert),
-            quiet_until(ident, cert, issuer_cert),
+            quiet_window(ident, cert, issuer_cert),
+            cert.not_valid_before_utc,
         )
 
 
-@given(crl_days=st.integers(min_value=1, max_value=400), drift=st.sampled_from([0, 0, 1, 3600]))
-def test_freshness_until_is_the_first_instant_a_re_signing_is_due(
-    crl_days: int, drift: int
+@given(
+    crl_days=st.integers(min_value=1, max_value=400),
+    drift=st.sampled_from([0, 0, 1, 3600]),
+    signed=st.integers(min_value=-800, max_value=800).map(lambda d: T0 + timedelta(days=d)),
+)
+def test_freshness_window_is_when_a_crl_is_valid_and_not_yet_due(
+    crl_days: int, drift: int, signed: datetime
 ) -> None:
+    """From thisUpdate (signed for a later time, it is due before then) until a third of
+    its validity is left; never, where its length drifted from crl_validity."""
     text = f"version: 1\nidentities:\n  ca: {{kind: root, crl_validity: {crl_days}d}}\n"
     ca = validate_text(text).spec.identities["ca"]
-    this_update = T0 - BACKDATE  # as pkiform signs: backdated, valid for crl_validity
+    this_update = signed - BACKDATE  # as pkiform signs: backdated, valid for crl_validity
     length = BACKDATE + timedelta(days=crl_days, seconds=drift)  # 1 s of drift is allowed
     for next_update in (this_update + length, None):
         assert_inverted(
             functools.partial(_freshness, this_update, next_update, ca),
-            freshness_until(this_update, next_update, ca),
+            freshness_window(this_update, next_update, ca),
+            this_update,
         )
 
 
@@ -364,8 +436,9 @@ STEPS = st.one_of(
     APPLY,  # three times as likely: most marks are made by an apply
     APPLY,
     st.tuples(st.just("spec"), st.integers(0, len(SPECS) - 1)),
-    # days from the start: mostly within the first month, where CRLs and alice come due
-    st.tuples(st.just("clock"), st.integers(0, 30) | st.integers(0, 400)),
+    # days from the start: mostly within the first month, where CRLs and alice come due;
+    # some before it, where what was signed later is not valid yet
+    st.tuples(st.just("clock"), st.integers(0, 30) | st.integers(-30, 400)),
     st.tuples(st.just("damage"), st.sampled_from(FILES), st.sampled_from(["flip", "cut", "rm"])),
     st.tuples(st.just("extra"), st.sampled_from(["web/notes.txt", "stray/cert.pem"])),
 )

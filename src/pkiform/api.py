@@ -122,6 +122,7 @@ class Spec:
     ) -> Plan:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
+        store.check_usable()
         passwords = self._passwords(store)
         spec = _for_seed(self.valid.spec, the_seed)
         return self._observe_and_plan(store, spec, _now(at), rekey, prune, the_seed, passwords)[1]
@@ -182,18 +183,25 @@ class Spec:
         *,
         at: datetime | None = None,
         warn_within: timedelta | None = None,
-    ) -> list[health.IdentityHealth]:
-        """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP."""
+    ) -> health.StatusReport:
+        """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
+        trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
         store = Store(Path(out))
         if not store.exists():
+            if os.path.lexists(out):
+                raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
         # status checks only what opens; a missing password is not an error here
         found = self.read_passwords()
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
-        return health.check(
-            self.valid.spec, self.valid.graph, observed, _now(at), warn_within=warn_within
+        spec = self.valid.spec
+        return health.StatusReport(
+            identities=tuple(
+                health.check(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+            ),
+            trust_bundle=health.trust_bundle_problems(spec, observed),
         )
 
     def graph(self, fmt: str = "text") -> str:

@@ -12,10 +12,11 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from pkiform import __version__, durations
-from pkiform.errors import PkiformError, SpecError, diagnostics_text
+from pkiform.commands.spec_input import SpecInput
+from pkiform.errors import PkiformError, SpecError, diagnostics_json, diagnostics_text
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 SEED_ENV = "PKIFORM_SEED"
@@ -56,8 +57,10 @@ def _duration(text: str) -> timedelta:
     from pkiform import durations  # stdlib only: keeps argument parsing light
 
     delta = durations.parse(text)
-    if delta is None:
-        raise argparse.ArgumentTypeError(f"expected a duration like 30d, 12h or 2w; got {text!r}")
+    if delta is None or delta <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive duration like 30d, 12h or 2w; got {text!r}"
+        )
     return delta
 
 
@@ -81,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, *, spec: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if spec:
-            p.add_argument("spec", type=Path, metavar="SPEC", help="the YAML spec file")
+            p.add_argument(
+                "spec", type=Path, metavar="SPEC", help="the YAML spec file; - reads standard input"
+            )
         return p
 
     def with_out(p: argparse.ArgumentParser, *, rekey: bool = False) -> None:
@@ -121,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                 f"secret in FILE (or ${SEED_ENV}); for development and tests only",
             )
 
-    command("validate", "check the spec; print every problem")
+    validate = command("validate", "check the spec; print every problem")
+    validate.add_argument(
+        "--json", action="store_true", help="print the result and every problem as JSON"
+    )
     with_out(command("plan", "show what apply would do; change nothing"), rekey=True)
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)
@@ -166,14 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+def _dispatch(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stdin: BinaryIO | None
+) -> int:
     # only the command that runs is imported: `validate` never loads cryptography
     command = importlib.import_module(f"pkiform.commands.{args.command}")
     now: datetime = getattr(args, "at", None) or datetime.now(UTC)
+    spec = None
+    if args.command != "schema":
+        spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: command.run(args.spec, stdout=stdout, stderr=stderr),
+        "validate": lambda: command.run(spec, as_json=args.json, stdout=stdout, stderr=stderr),
         "plan": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             rekey=args.rekey,
@@ -184,7 +197,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr=stderr,
         ),
         "apply": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             rekey=args.rekey,
@@ -198,7 +211,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stderr=stderr,
         ),
         "status": lambda: command.run(
-            args.spec,
+            spec,
             args.out,
             now=now,
             warn_within=args.warn_within,
@@ -206,16 +219,20 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout=stdout,
             stderr=stderr,
         ),
-        "graph": lambda: command.run(args.spec, fmt=args.format, stdout=stdout, stderr=stderr),
+        "graph": lambda: command.run(spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: command.run(out=args.out, stdout=stdout),
     }
     return runners[args.command]()
 
 
 def main(
-    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: BinaryIO | None = None,
 ) -> int:
-    """Run pkiform; return the exit code (0 ok, 1 error, 2 plan has changes, 64 usage)."""
+    """Run pkiform; return the exit code (0 ok, 1 error, 2 plan has changes, 64 usage).
+    `stdin` is where SPEC `-` is read from (default: sys.stdin's bytes)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -224,9 +241,13 @@ def main(
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         with _without_cycle_collection():
-            return _dispatch(args, out, err)
+            return _dispatch(args, out, err, stdin)
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
+        if getattr(args, "json", False):
+            from pkiform.passwords import PasswordError  # a valid spec, a password missing
+
+            out.write(diagnostics_json(e.diagnostics, valid=isinstance(e, PasswordError)))
         return 1
     except PkiformError as e:
         err.write(f"pkiform: error: {e}\n")

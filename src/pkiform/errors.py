@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,6 +51,26 @@ def sorted_diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
 def diagnostics_text(diagnostics: Sequence[Diagnostic]) -> str:
     """One `FILE:LINE:COL: severity: PATH: message` line each."""
     return "".join(f"{d}\n" for d in diagnostics)
+
+
+def diagnostics_json(diagnostics: Sequence[Diagnostic], *, valid: bool) -> str:
+    """What `--json` prints for a spec's diagnostics (README, "Commands"): whether the spec
+    is valid, and each problem with its location, severity, field path and message."""
+    document = {
+        "valid": valid,
+        "diagnostics": [
+            {
+                "file": d.loc.file,
+                "line": d.loc.line,
+                "col": d.loc.col,
+                "severity": str(d.severity),
+                "path": d.path,
+                "message": d.message,
+            }
+            for d in diagnostics
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 class PkiformError(Exception):

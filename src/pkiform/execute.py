@@ -19,14 +19,20 @@ from pkiform.derive import Seed, derive_key
 from pkiform.errors import RefusedError, StoreError
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE, Signer, issue, validity_window
-from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
+from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
-from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_until
+from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_window
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
-from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction, freshness_until
+from pkiform.revocation_planner import (
+    NEVER_QUIET,
+    ListKind,
+    ListVerb,
+    RevocationAction,
+    freshness_window,
+)
 from pkiform.seals import IssuerTexts, Sealed
 from pkiform.store import CERT_FILE, FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
@@ -468,46 +474,48 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     spec = run.spec
     if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
         return settled.unmarked(body)
-    until = _quiet_until(run)
-    if until <= run.now:
+    since, until = _quiet_window(run)
+    if since >= until or until <= run.now:
         return settled.unmarked(body)
     return settled.mark(
         body,
         spec=spec_digest,
         order=[a.name for a in plan.actions],
         archives=archives_to_read(spec, run.graph),
+        since=since,
         until=until,
         root=run.store.root,
     )
 
 
-def _quiet_until(run: _Run) -> datetime:
-    """The first instant at which the clock alone gives a plan of the directory, as this
-    apply leaves it, something to do: the planner's time checks, inverted. CRLs and OCSP
-    responses are read back, whether this apply signed them or kept them."""
+def _quiet_window(run: _Run) -> tuple[datetime, datetime]:
+    """When the clock alone gives a plan of the directory, as this apply leaves it,
+    nothing to do: from the first instant returned (when everything in it is valid) until
+    just before the second (a renewal, a CRL or OCSP response to re-sign). The planner's
+    time checks, inverted. CRLs and OCSP responses are read back, whether this apply
+    signed them or kept them."""
     spec, certs, store = run.spec, run.certs, run.store
-    never = datetime.min.replace(tzinfo=UTC)
-    times = [datetime.max.replace(tzinfo=UTC)]
+    windows = [(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))]
     for name, ident in spec.identities.items():
         cert = certs.get(name)
         if cert is None:
             if ident.revoked:
                 continue  # revoked before it was ever issued: a plan leaves it be
-            return never
+            return NEVER_QUIET
         issuer = spec.identities[ident.issuer] if ident.issuer else None
-        times.append(quiet_until(ident, cert, certs.get(issuer.name) if issuer else None))
+        windows.append(quiet_window(ident, cert, certs.get(issuer.name) if issuer else None))
         try:
             if ident.kind.is_ca and run.graph.children(name):
                 crl = x509.load_pem_x509_crl(store.read(name, "crl.pem") or b"")
-                times.append(freshness_until(crl.last_update_utc, crl.next_update_utc, ident))
+                windows.append(freshness_window(crl.last_update_utc, crl.next_update_utc, ident))
             if issuer is not None and issuer.ocsp and not ident.kind.is_ca:
                 response = ocsp.load_der_ocsp_response(store.read(name, "ocsp.der") or b"")
-                times.append(
-                    freshness_until(response.this_update_utc, response.next_update_utc, issuer)
+                windows.append(
+                    freshness_window(response.this_update_utc, response.next_update_utc, issuer)
                 )
         except ValueError:  # not written: a plan would have something to do
-            return never
-    return min(times)
+            return NEVER_QUIET
+    return max(w[0] for w in windows), min(w[1] for w in windows)
 
 
 # identities written per durable batch: bounds memory while syncs stay few
@@ -579,7 +587,7 @@ def manifest_entry(
         "issuer": ident.issuer,
         "chain": graph.chain(name),
         "subject": cert.subject.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"),
+        "serial": serial_text(cert.serial_number),
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "key": str(ident.key),

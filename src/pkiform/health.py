@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import overload
 
 from cryptography import x509
 
 from pkiform import outputs
-from pkiform.durations import format_span
+from pkiform.durations import format_rounded, format_span
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Spec
+from pkiform.model import Identity, IdentityName, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.planner import renewal_due
+from pkiform.planner import not_yet_valid, renewal_due
 from pkiform.revocation import crl_signed_by, ocsp_signed_by
-from pkiform.store import BUNDLE, KEY_FILE, TRUSTSTORE
+from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE
 
 
 class Health(StrEnum):
@@ -36,6 +38,44 @@ class IdentityHealth:
     crl_next_update: datetime | None = None
     # what runs out within --warn-within: "certificate", "crl.pem", "ocsp.der"
     expiring: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusReport(Sequence[IdentityHealth]):
+    """What `status` found: one verdict per identity of the spec, issuers first (the
+    report is a sequence of them), and the problems of trust-bundle.pem."""
+
+    identities: tuple[IdentityHealth, ...]
+    trust_bundle: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is broken (things may still expire within --warn-within)."""
+        return not self.trust_bundle and all(r.health is not Health.ERROR for r in self)
+
+    @overload
+    def __getitem__(self, index: int) -> IdentityHealth: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[IdentityHealth, ...]: ...
+    def __getitem__(self, index: int | slice) -> IdentityHealth | tuple[IdentityHealth, ...]:
+        return self.identities[index]
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+
+def trust_bundle_problems(spec: Spec, observed: Observed) -> tuple[str, ...]:
+    """What is wrong with trust-bundle.pem, as plan finds it (outputs.trust_bundle_problem):
+    missing, or not every root of the spec, sorted by name."""
+    roots = {
+        n: observed.identities[n].cert for n, i in spec.identities.items() if i.kind is Kind.ROOT
+    }
+    problem = outputs.trust_bundle_problem(observed.trust_bundle, roots)
+    if problem is None:
+        return ()
+    if observed.trust_bundle is None:
+        return (f"{TRUST_BUNDLE} is missing (run pkiform apply)",)
+    return (f"{TRUST_BUNDLE} does not hold the spec's roots (run pkiform apply)",)
 
 
 @dataclass
@@ -100,7 +140,7 @@ def check(
                 health=health,
                 problems=tuple(found.errors + found.warnings),
                 not_after=cert.not_valid_after_utc if cert else None,
-                serial=format(cert.serial_number, "x") if cert else None,
+                serial=serial_text(cert.serial_number) if cert else None,
                 # not `if obs.crl`: a CRL's truth value is its length, and an empty one is falsy
                 crl_next_update=obs.crl.next_update_utc if obs.crl is not None else None,
                 expiring=tuple(found.expiring),
@@ -158,9 +198,9 @@ def _check_certificate(
             (found.warnings if unchecked else found.errors).append(why)
     end = cert.not_valid_after_utc
     if end <= now:
-        found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z")
-    elif cert.not_valid_before_utc > now:
-        found.errors.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z")
+        found.errors.append(f"expired {end:%Y-%m-%d %H:%M}Z ({format_rounded(now - end)} ago)")
+    elif early := not_yet_valid(cert.not_valid_before_utc, now):
+        found.errors.append(early)
     else:
         due = renewal_due(ident, cert, chain[0] if chain else None, now)
         if due:
@@ -197,7 +237,7 @@ def _check_crl(
         return
     if obs.cert is None or not crl_signed_by(crl, obs.cert):
         found.errors.append("crl.pem is not signed by this CA's certificate")
-    _fresh("crl.pem", crl.next_update_utc, now, warn_within, found)
+    _fresh("crl.pem", crl.last_update_utc, crl.next_update_utc, now, warn_within, found)
 
 
 def _check_ocsp(
@@ -215,7 +255,7 @@ def _check_ocsp(
         found.errors.append("ocsp.der is not signed by the issuing CA")
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
-    _fresh("ocsp.der", response.next_update_utc, now, warn_within, found)
+    _fresh("ocsp.der", response.this_update_utc, response.next_update_utc, now, warn_within, found)
 
 
 def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -> None:
@@ -228,13 +268,24 @@ def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -
 
 def _fresh(
     what: str,
+    this_update: datetime,
     next_update: datetime | None,
     now: datetime,
     warn_within: timedelta | None,
     found: _Findings,
 ) -> None:
-    if next_update is None or next_update <= now:
-        found.errors.append(f"{what} is stale: nextUpdate {next_update or 'missing'}")
+    if this_update > now:  # as openssl says: "CRL is not yet valid", "Status times invalid"
+        ahead = format_rounded(this_update - now)
+        found.errors.append(
+            f"{what} is not yet valid: thisUpdate {this_update:%Y-%m-%d %H:%M}Z (in {ahead})"
+        )
+    elif next_update is None:
+        found.errors.append(f"{what} is stale: nextUpdate missing")
+    elif next_update <= now:
+        ago = format_rounded(now - next_update)
+        found.errors.append(
+            f"{what} is stale: nextUpdate {next_update:%Y-%m-%d %H:%M}Z ({ago} ago)"
+        )
     else:
         _window(what, next_update, now, warn_within, found)
 
@@ -245,7 +296,7 @@ def _window(
     if warn_within is not None and end - now < warn_within:
         found.expiring.append(what)
         found.warnings.append(
-            f"{what} expires {end:%Y-%m-%d %H:%M}Z (in {format_span(end - now)}), "
+            f"{what} expires {end:%Y-%m-%d %H:%M}Z (in {format_rounded(end - now)}), "
             f"within --warn-within {format_span(warn_within)}"
         )
 

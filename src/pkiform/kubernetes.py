@@ -19,14 +19,14 @@ def secret(
     name: str,
     namespace: str | None,
     identity: str,
-    serial: int,
+    serial: str,
     not_after: datetime,
     fullchain_pem: bytes,
     key_pem: bytes,
     ca_pem: bytes,
 ) -> bytes:
     """The Secret's YAML: tls.crt (fullchain), tls.key and ca.crt, base64 as `data` wants,
-    and annotations that say which certificate it holds."""
+    and annotations that say which certificate it holds (`serial` as openssl prints it)."""
     metadata = [f"  name: {_quote(name)}"]
     if namespace is not None:
         metadata.append(f"  namespace: {_quote(namespace)}")
@@ -39,7 +39,7 @@ def secret(
         f"    {MANAGED_BY}: {_quote('pkiform')}",
         "  annotations:",
         f"    {ANNOTATION_PREFIX}identity: {_quote(identity)}",
-        f"    {ANNOTATION_PREFIX}serial: {_quote(format(serial, 'x'))}",
+        f"    {ANNOTATION_PREFIX}serial: {_quote(serial)}",
         f"    {ANNOTATION_PREFIX}not-after: {_quote(f'{not_after:%Y-%m-%dT%H:%M:%SZ}')}",
         "type: kubernetes.io/tls",
         "data:",

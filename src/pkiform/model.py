@@ -171,3 +171,12 @@ class Identity:
 class Spec:
     file: str
     identities: Mapping[IdentityName, Identity]
+
+
+def serial_text(serial: int) -> str:
+    """A certificate's serial number as `openssl x509 -serial` and `openssl crl -text`
+    print it (uppercase hex, whole bytes: `0E79F1D1...`), so that one greps for the other."""
+    if serial < 0:  # RFC 5280 forbids it; another tool's certificate may have one anyway
+        return "-" + serial_text(-serial)
+    digits = f"{serial:X}"
+    return digits.zfill(len(digits) + len(digits) % 2)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pkiform import kubernetes, pkcs12
 from pkiform.keys import PrivateKey, pem_to_der
-from pkiform.model import Identity, IdentityName, Pkcs12Output
+from pkiform.model import Identity, IdentityName, Pkcs12Output, serial_text
 from pkiform.observe import ObservedIdentity, cert_pem
 from pkiform.passwords import Passwords
 from pkiform.store import BUNDLE, CERT_DER, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, TRUSTSTORE
@@ -160,7 +160,7 @@ def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
             name=secret.name,
             namespace=secret.namespace,
             identity=ident.name,
-            serial=m.cert.serial_number,
+            serial=serial_text(m.cert.serial_number),
             not_after=m.cert.not_valid_after_utc,
             fullchain_pem=pem["fullchain.pem"],
             key_pem=m.key_pem,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
 
 from pkiform import outputs
 from pkiform.drift import differences
-from pkiform.durations import format_span
+from pkiform.durations import drift_text, format_rounded
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
@@ -21,7 +21,7 @@ from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.password_planner import password_problems
 from pkiform.passwords import NO_PASSWORDS, Passwords
-from pkiform.revocation_planner import RevocationAction, plan_revocation
+from pkiform.revocation_planner import NEVER_QUIET, RevocationAction, plan_revocation
 from pkiform.store import KEY_FILE
 
 
@@ -338,9 +338,22 @@ def _time_reasons(
         return [drift]
     not_after = cert.not_valid_after_utc
     if not_after <= now:
-        return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
+        return [f"expired {not_after:%Y-%m-%d %H:%M}Z ({format_rounded(now - not_after)} ago)"]
+    early = not_yet_valid(cert.not_valid_before_utc, now)
+    if early:
+        return [early]
     due = renewal_due(ident, cert, issuer_cert, now)
     return [due] if due else []
+
+
+def not_yet_valid(not_before: datetime, now: datetime) -> str | None:
+    """Why a certificate is not valid at `now`: signed for a later time (`apply --at`, or
+    a clock since set back by more than the backdating), which peers refuse until then."""
+    if not_before > now:
+        return (
+            f"not valid before {not_before:%Y-%m-%d %H:%M}Z (in {format_rounded(not_before - now)})"
+        )
+    return None
 
 
 def _validity_drift(
@@ -353,23 +366,23 @@ def _validity_drift(
     length = not_after - not_before
     wanted = ident.validity.delta + BACKDATE
     if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
-        return f"validity: {format_span(length - BACKDATE)} -> {ident.validity}"
+        return drift_text("validity", length, BACKDATE, str(ident.validity))
     return None
 
 
-def quiet_until(
+def quiet_window(
     ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None
-) -> datetime:
-    """The time checks inverted: before the instant returned, `_time_reasons` finds
-    nothing to say about this certificate (its renewal or expiry comes then); the
-    earliest instant there is if it has something to say whatever the time."""
+) -> tuple[datetime, datetime]:
+    """The time checks inverted: `_time_reasons` finds nothing to say about this
+    certificate from the first instant returned (its notBefore) until just before the
+    second (its renewal or expiry); NEVER_QUIET if it has something to say at any time."""
     if _validity_drift(ident, cert, issuer_cert):
-        return datetime.min.replace(tzinfo=UTC)
-    not_after = cert.not_valid_after_utc
+        return NEVER_QUIET
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if issuer_cert is not None and issuer_cert.not_valid_after_utc <= not_after:
-        return not_after  # never due for renewal (a new one would end no later): expiry
+        return not_before, not_after  # never due for renewal (a new one would end no later)
     # renewal_due holds once both its conditions do
-    return max(not_after - ident.renew_before.delta, not_after - ident.validity.delta)
+    return not_before, max(not_after - ident.renew_before.delta, not_after - ident.validity.delta)
 
 
 def renewal_due(
@@ -383,6 +396,6 @@ def renewal_due(
     if issuer_cert is not None:
         fresh_end = min(fresh_end, issuer_cert.not_valid_after_utc)
     if left < ident.renew_before.delta and fresh_end > not_after:
-        left_text = format_span(left)
+        left_text = format_rounded(left)
         return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
     return None

@@ -10,8 +10,8 @@ from typing import Any
 from pkiform import kubernetes
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
-from pkiform.health import Health, IdentityHealth
-from pkiform.model import Spec
+from pkiform.health import Health, StatusReport
+from pkiform.model import Spec, serial_text
 from pkiform.planner import Action, Plan, Verb
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.store import TRUST_BUNDLE
@@ -97,7 +97,7 @@ def revocation_json(action: RevocationAction) -> dict[str, Any]:
         "verb": str(action.verb),
         "reasons": list(action.reasons),
         "crl_number": action.number if action.kind is ListKind.CRL else None,
-        "revoked_serials": [format(e.serial, "x") for e in action.entries],
+        "revoked_serials": [serial_text(e.serial) for e in action.entries],
         "status": None
         if action.kind is ListKind.CRL
         else ("revoked" if action.revoked else "good"),
@@ -165,24 +165,28 @@ def kubernetes_stream(secrets: Sequence[bytes]) -> str:
     return kubernetes.stream(secrets)
 
 
-def status_text(report: Sequence[IdentityHealth]) -> str:
+def status_text(report: StatusReport) -> str:
     width = max((len(r.name) for r in report), default=4)
     lines = []
     for r in report:
         until = f"until {r.not_after:%Y-%m-%d %H:%M}Z" if r.not_after else "-"
         lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
         lines += [f"        {p}" for p in r.problems]
+    if report.trust_bundle:
+        lines.append(f"{Health.ERROR:<7} {TRUST_BUNDLE}")
+        lines += [f"        {p}" for p in report.trust_bundle]
     bad = sum(1 for r in report if r.health is Health.ERROR)
     expiring = sum(1 for r in report if r.expiring)
     soon = f", {expiring} expiring within the window" if expiring else ""
-    lines.append(f"{len(report)} identities, {bad} with errors{soon}.")
+    bundle = f"; {TRUST_BUNDLE} has errors" if report.trust_bundle else ""
+    lines.append(f"{len(report)} identities, {bad} with errors{soon}{bundle}.")
     return "\n".join(lines) + "\n"
 
 
-def status_json(report: Sequence[IdentityHealth]) -> str:
+def status_json(report: StatusReport) -> str:
     return _dump(
         {
-            "ok": not any(r.health is Health.ERROR for r in report),
+            "ok": report.ok,
             "identities": [
                 {
                     "name": r.name,
@@ -198,6 +202,10 @@ def status_json(report: Sequence[IdentityHealth]) -> str:
                 }
                 for r in report
             ],
+            "trust_bundle": {
+                "health": str(Health.ERROR if report.trust_bundle else Health.OK),
+                "problems": list(report.trust_bundle),
+            },
         }
     )
 

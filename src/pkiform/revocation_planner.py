@@ -17,10 +17,10 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkiform.durations import format_span
+from pkiform.durations import drift_text, format_rounded
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
-from pkiform.model import Identity, IdentityName, Spec
+from pkiform.model import Identity, IdentityName, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.revocation import (
     Revoked,
@@ -218,14 +218,18 @@ def _crl_action(
         reasons.append("not signed by the CA's current certificate")
     listed = on_disk.entries
     wanted = entries
-    reasons += [f"+{s:x} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())]
-    reasons += [f"-{s:x}" for s in sorted(listed.keys() - wanted.keys())]
+    reasons += [
+        f"+{serial_text(s)} ({wanted[s].reason})" for s in sorted(wanted.keys() - listed.keys())
+    ]
+    reasons += [f"-{serial_text(s)}" for s in sorted(listed.keys() - wanted.keys())]
     for s in sorted(wanted.keys() & listed.keys()):
         was, now_wanted = listed[s], wanted[s]
         if was.reason != now_wanted.reason:
-            reasons.append(f"{s:x}: {was.reason} -> {now_wanted.reason}")
+            reasons.append(f"{serial_text(s)}: {was.reason} -> {now_wanted.reason}")
         elif was.at != now_wanted.at:
-            reasons.append(f"{s:x}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}")
+            reasons.append(
+                f"{serial_text(s)}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}"
+            )
     reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
     if reasons:
         return act(ListVerb.RESIGN, reasons, _last_number(obs) + 1)
@@ -303,12 +307,17 @@ def _freshness(
     if drift:
         return [drift]
     assert next_update is not None
+    if this_update > now:  # signed for a later time: relying parties refuse it until then
+        ahead = format_rounded(this_update - now)
+        return [f"not yet valid: thisUpdate {this_update:%Y-%m-%d %H:%M}Z (in {ahead})"]
     validity = ca.crl_validity.delta
     left = next_update - now
+    if left <= timedelta(0):
+        return [f"expired: nextUpdate {next_update:%Y-%m-%d %H:%M}Z ({format_rounded(-left)} ago)"]
     # re-signed with a third of its life left, so relying parties never see it lapse
     if left < validity / 3:
         return [
-            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_span(left)}) "
+            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_rounded(left)}) "
             f"< a third of crl_validity {ca.crl_validity}"
         ]
     return []
@@ -319,18 +328,24 @@ def _drift(this_update: datetime, next_update: datetime | None, ca: Identity) ->
         return "it has no nextUpdate"
     validity = ca.crl_validity.delta
     if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
-        was = format_span(next_update - this_update - BACKDATE)
-        return f"crl_validity: {was} -> {ca.crl_validity}"
+        length = next_update - this_update
+        return drift_text("crl_validity", length, BACKDATE, str(ca.crl_validity))
     return None
 
 
-def freshness_until(this_update: datetime, next_update: datetime | None, ca: Identity) -> datetime:
-    """`_freshness` inverted: before the instant returned it finds nothing to say (the
-    CRL or response is due for re-signing then); the earliest instant there is if it
-    has something to say whatever the time."""
+# a window of time in which nothing is quiet: first instant after last
+NEVER_QUIET = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
+
+
+def freshness_window(
+    this_update: datetime, next_update: datetime | None, ca: Identity
+) -> tuple[datetime, datetime]:
+    """`_freshness` inverted: it finds nothing to say from the first instant returned
+    (thisUpdate) until just before the second (when the CRL or response is due for
+    re-signing); NEVER_QUIET if it has something to say at any time."""
     if next_update is None or _drift(this_update, next_update, ca):
-        return datetime.min.replace(tzinfo=UTC)
-    return next_update - ca.crl_validity.delta / 3
+        return NEVER_QUIET
+    return this_update, next_update - ca.crl_validity.delta / 3
 
 
 def _absent(filename: str, obs: ObservedIdentity) -> str:

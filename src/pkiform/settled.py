@@ -3,19 +3,19 @@ without reading the spec, a key or a certificate.
 
 An apply that leaves the directory matching its spec ends manifest.json with what it
 matched it against: the SHA-256 of the spec file's bytes (source.py's Document.digest),
-the pkiform version and a digest of its code, the identities in plan order, the first
-instant at which the clock alone would give plan something to do (a renewal; a CRL or
-OCSP response to re-sign), and a digest of every file of the directory as the apply left
-it. A later plan or apply that finds the same spec bytes, the same files, the same code
-and a clock before that instant knows the outcome of planning (nothing to do) and says
-so without loading the spec, cryptography or a single certificate: a start-up and a
-read of every file.
+the pkiform version and a digest of its code, the identities in plan order, the window
+of time in which the clock alone gives plan nothing to do (from the instant everything
+in it is valid, to the first renewal or CRL or OCSP response to re-sign), and a digest
+of every file of the directory as the apply left it. A later plan or apply that finds
+the same spec bytes, the same files, the same code and a clock inside that window knows
+the outcome of planning (nothing to do) and says so without loading the spec,
+cryptography or a single certificate: a start-up and a read of every file.
 
 Anything else (a byte of any file changed, a file added or removed, another spec or
-version, a later clock, flags that change what plan does) and pkiform plans in full, as
-if there were no mark: it caches one answer, bound to the bytes it was made from, and
-losing or garbling it costs time, never correctness. Like the seals (seals.py), it is
-not state the plan depends on: every file is still read on every run.
+version, a clock outside the window, flags that change what plan does) and pkiform
+plans in full, as if there were no mark: it caches one answer, bound to the bytes it
+was made from, and losing or garbling it costs time, never correctness. Like the seals
+(seals.py), it is not state the plan depends on: every file is still read on every run.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def mark(
     spec: str,
     order: Sequence[str],
     archives: Collection[str],
+    since: datetime,
     until: datetime,
     root: Path,
 ) -> bytes:
@@ -69,6 +70,7 @@ def mark(
     fields: dict[str, object] = {
         "pkiform": _code(),
         "spec": spec,
+        "from": since.isoformat(),
         "until": until.isoformat(),
         "order": list(order),
         "archives": sorted(archives),
@@ -82,12 +84,12 @@ def unmarked(body: bytes) -> bytes:
     return body + _CLOSE
 
 
-def check(spec_path: Path, root: Path, now: datetime, *, files: bool = True) -> Settled | None:
-    """The mark of `root`'s manifest, if it holds for the spec file as it now is, this
-    pkiform, the files under `root` as they are (unless `files` is false: a first look,
-    to be confirmed) and the clock at `now`; None if anything differs."""
+def check(source: bytes, root: Path, now: datetime, *, files: bool = True) -> Settled | None:
+    """The mark of `root`'s manifest, if it holds for the spec's bytes `source` (the file
+    as it now is, or standard input as read), this pkiform, the files under `root` as
+    they are (unless `files` is false: a first look, to be confirmed) and the clock at
+    `now`; None if anything differs."""
     try:
-        source = spec_path.read_bytes()
         manifest = Store(root).read_manifest()
     except (OSError, StoreError):
         return None  # planning in full says what is wrong
@@ -97,13 +99,14 @@ def check(spec_path: Path, root: Path, now: datetime, *, files: bool = True) -> 
     body = manifest[: at + len(_MARK) - len(_FIELD)]
     try:
         fields = json.loads(manifest[at + len(_MARK) : -len(_CLOSE)])
+        since = datetime.fromisoformat(fields["from"])
         until = datetime.fromisoformat(fields["until"])
         order = tuple(fields["order"])
         if (
             not all(isinstance(n, str) for n in order)
             or fields["pkiform"] != _code()
             or fields["spec"] != hashlib.sha256(source).hexdigest()
-            or now >= until
+            or not since <= now < until  # before `from`, something is not valid yet
         ):
             return None
         if files:

@@ -492,6 +492,15 @@ def load_path(path: Path) -> Document:
         raise PkiformError(f"{name}: is a directory, expected a YAML file") from None
     except OSError as e:
         raise PkiformError(f"{name}: cannot read: {e.strerror}") from None
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> Document:
+    """Parse a spec's bytes (a file's, or standard input's), as read from `name`."""
+    if len(raw) > MAX_FILE_BYTES:  # before decoding: a cut may split a character
+        raise SpecError(
+            [_at_start(name, f"spec too large: expected at most {MAX_FILE_BYTES} bytes")]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -87,6 +87,21 @@ class Store:
     def exists(self) -> bool:
         return self.root.is_dir()
 
+    def check_usable(self) -> None:
+        """Raise the StoreError an apply would raise on creating or entering the output
+        directory (`_mkdir`: a link or a file in its place, a file on its way), without
+        creating anything: plan refuses what apply would refuse."""
+        try:
+            st = self.root.lstat()
+        except FileNotFoundError:
+            return  # apply creates it, and its missing parents
+        except OSError as e:  # ENOTDIR: a file on the way, where mkdir -p fails the same
+            raise StoreError(f"{self.root}: cannot create: {e.strerror}") from e
+        if stat.S_ISLNK(st.st_mode):
+            raise StoreError(f"{self.root}: {_LINK}")
+        if not stat.S_ISDIR(st.st_mode):
+            raise StoreError(f"{self.root}: exists and is not a directory")
+
     def read(self, name: str, filename: str) -> bytes | None:
         """A file's bytes, or None when it is absent. Never follows a symlink."""
         return self._read(self.root / name / filename)

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
+from pkiform.commands.spec_input import SpecInput
 
 if TYPE_CHECKING:
     from pkiform.api import Spec
+    from pkiform.planner import Plan
 
 
 def run(
-    spec_path: Path,
+    spec_input: SpecInput,
     out: Path,
     *,
     now: datetime,
@@ -29,7 +31,8 @@ def run(
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
     if not rekey and seed is None and emit is None:
-        answer = up_to_date.apply(spec_path, out, now, as_json=as_json, lock_timeout=lock_timeout)
+        source = spec_input.source()
+        answer = up_to_date.apply(source, out, now, as_json=as_json, lock_timeout=lock_timeout)
         if answer is not None:
             stdout.write(answer)
             return 0
@@ -39,7 +42,7 @@ def run(
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:
         applied = spec.apply(
@@ -60,6 +63,7 @@ def run(
         else applied_text(applied.plan, applied.warnings, out)
     )
     (stderr if emit else stdout).write(summary)
+    stderr.write(_signed_ahead(applied.plan, now, datetime.now(UTC)))
     if emit == "kubernetes":
         if not applied.secrets:
             stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")
@@ -85,3 +89,23 @@ def _ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
                 "in the CA's name"
             )
     return found
+
+
+def _signed_ahead(plan: Plan, now: datetime, clock: datetime) -> str:
+    """The warning for `--at` later than the clock (beyond the backdating) when the apply
+    signed something: relying parties refuse it until then, and plan finds it due."""
+    from pkiform.durations import format_rounded
+    from pkiform.issuing import BACKDATE
+    from pkiform.revocation_planner import ListVerb
+
+    start = now.replace(microsecond=0) - BACKDATE
+    signed = any(a.new_cert for a in plan.actions) or any(
+        r.verb is not ListVerb.REWRITE for r in plan.revocations
+    )
+    if start <= clock or not signed:
+        return ""
+    return (
+        f"pkiform: warning: --at is {format_rounded(now - clock)} ahead of the clock: what "
+        f"this apply signed is not valid before {start:%Y-%m-%d %H:%M}Z; plan and apply "
+        "without --at will sign it again\n"
+    )

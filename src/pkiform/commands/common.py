@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TextIO
 
+from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import diagnostics_text
-from pkiform.validation import ValidSpec, validate_path
+from pkiform.source import load_bytes
+from pkiform.validation import ValidSpec, validate_document, validate_path
 
 
-def load(spec_path: Path, stderr: TextIO) -> ValidSpec:
+def load(spec: SpecInput, stderr: TextIO) -> ValidSpec:
     """The validated spec; its warnings go to stderr, its errors up as SpecError.
     (Not through pkiform.api: `validate` must not load cryptography.)"""
-    valid = validate_path(spec_path)
+    if spec.data is None:
+        valid = validate_path(spec.path)
+    else:
+        valid = validate_document(load_bytes(spec.data, spec.name))
     stderr.write(diagnostics_text(valid.warnings))
     return valid

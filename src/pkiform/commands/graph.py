@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TextIO
 
 from pkiform.api import Spec
 from pkiform.commands.common import load
+from pkiform.commands.spec_input import SpecInput
 
 
-def run(spec_path: Path, *, fmt: str, stdout: TextIO, stderr: TextIO) -> int:
+def run(spec: SpecInput, *, fmt: str, stdout: TextIO, stderr: TextIO) -> int:
     """Print the issuer tree."""
-    stdout.write(Spec(load(spec_path, stderr)).graph(fmt))
+    stdout.write(Spec(load(spec, stderr)).graph(fmt))
     return 0

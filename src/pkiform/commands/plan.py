@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform.commands import up_to_date
+from pkiform.commands.spec_input import SpecInput
+from pkiform.store import Store
 
 EXIT_CHANGES = 2
 
 
 def run(
-    spec_path: Path,
+    spec_input: SpecInput,
     out: Path,
     *,
     now: datetime,
@@ -23,8 +25,9 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
+    Store(out).check_usable()  # an output directory apply would refuse: no plan for it
     if not rekey and seed is None:
-        answer = up_to_date.plan(spec_path, out, now, as_json=as_json)
+        answer = up_to_date.plan(spec_input.source(), out, now, as_json=as_json)
         if answer is not None:
             stdout.write(answer)
             return 0
@@ -33,7 +36,7 @@ def run(
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_text
 
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
     stdout.write(

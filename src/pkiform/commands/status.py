@@ -4,14 +4,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from pkiform import health
 from pkiform.api import Spec
 from pkiform.commands.common import load
+from pkiform.commands.spec_input import SpecInput
 from pkiform.render import status_json, status_text
 
 
 def run(
-    spec_path: Path,
+    spec_input: SpecInput,
     out: Path,
     *,
     now: datetime,
@@ -21,8 +21,7 @@ def run(
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base)
     report = spec.status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
-    failed = any(r.health is health.Health.ERROR or r.expiring for r in report)
-    return 1 if failed else 0
+    return 0 if report.ok and not any(r.expiring for r in report) else 1

@@ -13,9 +13,10 @@ from pkiform import settled
 from pkiform.store import Store
 
 
-def plan(spec_path: Path, out: Path, now: datetime, *, as_json: bool) -> str | None:
-    """What `pkiform plan` prints, if the mark holds; None to plan in full."""
-    found = settled.check(spec_path, out, now)
+def plan(source: bytes | None, out: Path, now: datetime, *, as_json: bool) -> str | None:
+    """What `pkiform plan` prints, if the mark holds for the spec's bytes `source`; None
+    to plan in full (also when the spec could not be read: that says what is wrong)."""
+    found = settled.check(source, out, now) if source is not None else None
     if found is None:
         return None
     if not as_json:
@@ -37,15 +38,15 @@ def plan(spec_path: Path, out: Path, now: datetime, *, as_json: bool) -> str | N
 
 
 def apply(
-    spec_path: Path, out: Path, now: datetime, *, as_json: bool, lock_timeout: float
+    source: bytes | None, out: Path, now: datetime, *, as_json: bool, lock_timeout: float
 ) -> str | None:
-    """What `pkiform apply` prints, if the mark holds; None to apply in full. The files
-    are read under the lock, as an apply in full reads them: never half-way through
-    another apply's writes."""
-    if settled.check(spec_path, out, now, files=False) is None:
+    """What `pkiform apply` prints, if the mark holds for the spec's bytes `source`; None
+    to apply in full. The files are read under the lock, as an apply in full reads
+    them: never half-way through another apply's writes."""
+    if source is None or settled.check(source, out, now, files=False) is None:
         return None  # and the lock is not taken: it would create a missing directory
     with Store(out).locked(timeout=lock_timeout):
-        found = settled.check(spec_path, out, now)
+        found = settled.check(source, out, now)
     if found is None:
         return None
     if not as_json:

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TextIO
 
 from pkiform.commands.common import load
+from pkiform.commands.spec_input import SpecInput
+from pkiform.errors import diagnostics_json
 
 
-def run(spec_path: Path, *, stdout: TextIO, stderr: TextIO) -> int:
+def run(spec: SpecInput, *, stdout: TextIO, stderr: TextIO, as_json: bool = False) -> int:
     """Check the spec; print every problem (SpecError carries them to cli)."""
-    valid = load(spec_path, stderr)
+    valid = load(spec, stderr)
+    if as_json:
+        stdout.write(diagnostics_json(valid.warnings, valid=True))
+        return 0
     count = len(valid.spec.identities)
-    stdout.write(f"{spec_path}: valid ({count} identities)\n")
+    stdout.write(f"{spec.name}: valid ({count} identities)\n")
     return 0
