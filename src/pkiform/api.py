@@ -31,7 +31,14 @@ from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreE
 from pkiform.model import IdentityName, Kind, PasswordSource
 from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
-from pkiform.passwords import Password, PasswordError, Passwords, by_identity, require_upfront
+from pkiform.passwords import (
+    Password,
+    PasswordError,
+    Passwords,
+    by_identity,
+    guard,
+    require_upfront,
+)
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
 from pkiform.read_passwords import read_password, read_passwords
@@ -60,19 +67,32 @@ def json_schema() -> str:
     return schema_text()
 
 
-def load(path: StrPath) -> Spec:
-    """Read and check a spec file; raise SpecError with every problem found."""
-    return Spec(validate_path(Path(path)), base=Path(path).parent)
+def load(path: StrPath, *, allow_paths: Sequence[StrPath] = ()) -> Spec:
+    """Read and check a spec file; raise SpecError with every problem found. Its
+    `password_file`s are read only inside its folder or one of `allow_paths`."""
+    return Spec(validate_path(Path(path)), base=Path(path).parent, allow_paths=allow_paths)
 
 
-def loads(text: str, *, file: str = "<string>", base: StrPath | None = None) -> Spec:
+def loads(
+    text: str,
+    *,
+    file: str = "<string>",
+    base: StrPath | None = None,
+    allow_paths: Sequence[StrPath] = (),
+) -> Spec:
     """Check spec text; `file` names it in error locations, `base` is the folder its
-    `password_file`s are relative to (default: the working directory)."""
-    return Spec(validate_text(text, file), base=Path(base) if base is not None else None)
+    `password_file`s are relative to and read from (default: the working directory),
+    beside `allow_paths`."""
+    base_path = Path(base) if base is not None else None
+    return Spec(validate_text(text, file), base=base_path, allow_paths=allow_paths)
 
 
 def from_dict(
-    data: Mapping[str, Any], *, file: str = "<dict>", base: StrPath | None = None
+    data: Mapping[str, Any],
+    *,
+    file: str = "<dict>",
+    base: StrPath | None = None,
+    allow_paths: Sequence[StrPath] = (),
 ) -> Spec:
     """Check a spec given as Python data (what the YAML would load to). Error
     locations count lines in the data's YAML rendering; the field path says where."""
@@ -82,13 +102,14 @@ def from_dict(
         message = f"holds a value YAML cannot represent: {e}"
         start = Location(file=file, line=1, col=1)
         raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
-    return loads(text, file=file, base=base)
+    return loads(text, file=file, base=base, allow_paths=allow_paths)
 
 
 class Spec:
     """A checked spec and its issuer graph: what plan, apply and status work from.
     Passwords are read when needed, from the environment (or `environ`) and from
-    files relative to `base` (the spec file's folder; else the working directory)."""
+    files relative to `base` (the spec file's folder; else the working directory),
+    which must lie inside it or inside a folder of `allow_paths` (links resolved)."""
 
     def __init__(
         self,
@@ -96,10 +117,12 @@ class Spec:
         *,
         base: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        allow_paths: Sequence[StrPath] = (),
     ) -> None:
         self.valid = valid
         self.base = base
         self.environ = environ
+        self.allow_paths = tuple(Path(p) for p in allow_paths)
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -184,11 +207,12 @@ class Spec:
         warn_within: timedelta | None = None,
     ) -> list[health.IdentityHealth]:
         """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP."""
+        # status checks only what opens; a missing password is not an error here (one
+        # that must not be read is, before the directory is looked at)
+        found = self.read_passwords()
         store = Store(Path(out))
         if not store.exists():
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
-        # status checks only what opens; a missing password is not an error here
-        found = self.read_passwords()
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
@@ -211,10 +235,10 @@ class Spec:
 
     def read_passwords(self) -> Passwords:
         """Every password the spec names, read from the environment and files now."""
-        return read_passwords(self.valid.spec, self._base(), self.environ)
+        return read_passwords(self.valid.spec, self._base(), self.environ, allow=self.allow_paths)
 
     def _read_password(self, source: PasswordSource) -> Password | None:
-        return read_password(source, self._base(), self.environ)
+        return read_password(source, self._base(), self.environ, allow=self.allow_paths)
 
     def _passwords(self, store: Store) -> Passwords:
         """Every password the spec names; those that plan and apply need whatever is on
@@ -262,7 +286,13 @@ class Spec:
         _refuse_mixing(store, observed.manifest, seed)
         names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
-            spec, graph, observed, now, rekey=names, prune=prune, passwords=passwords
+            spec,
+            graph,
+            observed,
+            now,
+            rekey=names,
+            prune=prune,
+            passwords=passwords,
         )
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
@@ -363,8 +393,15 @@ class IssuedIdentity:
     @property
     def key(self) -> keys.PrivateKey:
         """The private key, decrypted with the spec's password when key.pem is encrypted."""
+        data, password = self.key_pem, self._password()
         try:
-            return keys.load_pem(self.key_pem, self._password())
+            return guard(
+                lambda: keys.load_pem(data, password),
+                path=self.key_path,
+                doing=f"opening the key.pem of {self.name!r}",
+                passwords=[password],
+                keep=(keys.KeyLoadError,),
+            )
         except keys.KeyLoadError as e:
             raise StoreError(f"{self.key_path}: {e}") from None
 
@@ -392,7 +429,7 @@ class IssuedIdentity:
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
+        self._load_cert_chain(context)
         if client_auth:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=(trust or self).ca_path)
@@ -408,8 +445,18 @@ class IssuedIdentity:
         )
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if not self.kind.is_ca:
-            context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
+            self._load_cert_chain(context)
         return context
+
+    def _load_cert_chain(self, context: ssl.SSLContext) -> None:
+        password = self._password()
+        guard(
+            lambda: context.load_cert_chain(self.fullchain_path, self.key_path, password),
+            path=self.key_path,
+            doing=f"loading the key.pem of {self.name!r} into an ssl context",
+            passwords=[password],
+            keep=(OSError,),  # ssl.SSLError: a wrong password, a missing file
+        )
 
     def _password(self) -> bytes | None:
         return self.password.reveal() if self.password is not None else None

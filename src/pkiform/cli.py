@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument(
+            "--allow-path",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="DIR",
+            help="also read password files the spec names inside DIR (by default only "
+            "inside the spec's own folder)",
+        )
+        p.add_argument(
             "--at",
             type=_timestamp,
             metavar="TIMESTAMP",
@@ -171,6 +180,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             rekey=args.rekey,
             prune=args.prune,
             seed=_seed(args),
+            allow_paths=args.allow_path,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -182,6 +192,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             rekey=args.rekey,
             prune=args.prune,
             seed=_seed(args),
+            allow_paths=args.allow_path,
             lock_timeout=args.lock_timeout,
             quiet=args.quiet,
             emit=args.emit,
@@ -194,6 +205,7 @@ def _dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             args.out,
             now=now,
             warn_within=args.warn_within,
+            allow_paths=args.allow_path,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -226,14 +238,24 @@ def main(
     except KeyboardInterrupt:
         err.write("pkiform: interrupted\n")
         return 130
-    except Exception as e:
+    except SystemExit:
+        raise
+    except BaseException as e:  # a Rust panic from native code is one
+        # the message is not shown: a library's may quote a password, key or seed
         if os.environ.get("PKIFORM_DEBUG"):
             traceback.print_exc(file=err)
         err.write(
-            f"pkiform: internal error: {type(e).__name__}: {e}; "
-            "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
+            f"pkiform: internal error: {type(e).__name__}{_where(e)} (its message is not "
+            "shown: it may hold a secret); run with PKIFORM_DEBUG=1 for a traceback and "
+            "report it\n"
         )
         return 1
+
+
+def _where(e: BaseException) -> str:
+    """` at FILE:LINE` of the innermost frame the exception passed through."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
 
 
 @contextlib.contextmanager

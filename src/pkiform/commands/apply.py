@@ -16,6 +16,7 @@ def run(
     rekey: Sequence[str],
     prune: bool,
     seed: bytes | None,
+    allow_paths: Sequence[Path] = (),
     lock_timeout: float,
     quiet: bool,
     as_json: bool,
@@ -36,7 +37,7 @@ def run(
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_path, stderr), base=spec_path.parent, allow_paths=allow_paths)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:
         applied = spec.apply(

@@ -18,6 +18,7 @@ def run(
     rekey: Sequence[str],
     prune: bool,
     seed: bytes | None,
+    allow_paths: Sequence[Path] = (),
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
@@ -33,7 +34,7 @@ def run(
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_text
 
-    spec = Spec(load(spec_path, stderr), base=spec_path.parent)
+    spec = Spec(load(spec_path, stderr), base=spec_path.parent, allow_paths=allow_paths)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
     stdout.write(
