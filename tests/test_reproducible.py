@@ -18,6 +18,7 @@ from cryptography import x509
 import pkiform
 from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
 from tests.test_pkilint import errors, lint_cert, lint_pair
+from tests.test_secrets import environment_bytes, pkiform_process
 
 SEED = b"an example seed for tests only, never for production\n"
 OTHER_SEED = b"another example seed for tests only\n"
@@ -321,7 +322,7 @@ def test_a_seed_is_refused_on_random_keys(
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        ("short", "pkiform: error: seed: the seed must be at least 16 bytes"),
+        ("short", "pkiform: error: --seed-file {tmp}/seed: the seed must be at least 16 bytes"),
         ("missing", "pkiform: error: --seed-file {tmp}/nope: cannot read: No such file"),
     ],
 )
@@ -378,3 +379,159 @@ def test_salted_outputs_are_named_in_a_warning(
         "warning: encrypted files (api: key.encrypt, pkcs12, truststore) take random salts"
         in done.out
     )
+
+
+# EC keys only: derived in microseconds
+EC_SPEC = SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}").replace(
+    "{type: rsa, size: 2048}", "{type: ec, curve: P-384}"
+)
+
+
+def seed_id(material: bytes) -> bytes:
+    return pkiform_seed_fingerprint(material).encode() + b"\n"
+
+
+# --- what a seed may be ----------------------------------------------------------------------
+
+ADVICE = "a seed must be random (e.g. `head -c 32 /dev/urandom | base64`)"
+BINARY_SEED = bytes(range(200, 232))  # 32 distinct bytes, not UTF-8
+
+
+@pytest.mark.parametrize(
+    ("material", "problem"),
+    [
+        (b"a" * 16, f"the seed has only 1 distinct byte; {ADVICE}"),
+        (b"ab" * 8 + b"\n", f"the seed has only 2 distinct bytes; {ADVICE}"),
+        (b"passwordpassword", f"the seed has only 7 distinct bytes; {ADVICE}"),
+        (b"abcdefghabcdefgh", f"the seed repeats a sequence of 8 bytes; {ADVICE}"),
+        (
+            b"Kq3v9Zp1Xw7Lm2R\r",
+            "the seed ends with a carriage return or a second newline; "
+            "only one trailing newline is ignored: remove the rest",
+        ),
+        (
+            b"Kq3v9Zp1Xw7Lm2Rt\n\n",
+            "the seed ends with a carriage return or a second newline; "
+            "only one trailing newline is ignored: remove the rest",
+        ),
+        (
+            b"Kq3v9Zp1Xw7Lm2R\n",
+            "the seed must be at least 16 bytes (e.g. `head -c 32 /dev/urandom | base64`)",
+        ),
+    ],
+    ids=[
+        "one-letter",
+        "two-letters",
+        "a-word-twice",
+        "periodic",
+        "15-and-cr",
+        "two-newlines",
+        "15",
+    ],
+)
+@pytest.mark.parametrize("origin", ["file", "variable"])
+def test_a_weak_or_ambiguous_seed_is_refused_before_anything_is_written(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    material: bytes,
+    problem: str,
+    origin: str,
+) -> None:
+    spec = write_spec(EC_SPEC)
+    if origin == "file":
+        (tmp_path / "seed").write_bytes(material)
+        argv: tuple[str | Path, ...] = ("--seed-file", tmp_path / "seed")
+        where = f"--seed-file {tmp_path / 'seed'}"
+    else:
+        monkeypatch.setenv("PKIFORM_SEED", material.decode())
+        argv, where = (), "PKIFORM_SEED"
+    for command in ("plan", "apply"):
+        done = run_cli(command, spec, "-o", tmp_path / "pki", *argv)
+        assert (done.code, done.out, done.err) == (1, "", f"pkiform: error: {where}: {problem}\n")
+    assert not (tmp_path / "pki").exists()
+
+
+def test_the_api_refuses_the_same_seeds(tmp_path: Path) -> None:
+    spec = pkiform.loads(EC_SPEC)
+    with pytest.raises(pkiform.PkiformError) as raised:
+        spec.apply(tmp_path / "pki", seed="zzzzzzzzzzzzzzzzzzzz")
+    assert str(raised.value) == f"seed: the seed has only 1 distinct byte; {ADVICE}"
+    with pytest.raises(pkiform.PkiformError) as raised:
+        spec.plan(tmp_path / "pki", seed="Kq3v9Zp1Xw7Lm2Rt\ud800")  # a lone surrogate
+    assert str(raised.value) == (
+        "seed: the seed is text that is not valid UTF-8 (a lone surrogate); pass it as bytes"
+    )
+    assert not (tmp_path / "pki").exists()
+    # a str read from a non-UTF-8 environment (os.environ's surrogate escapes) is its bytes
+    escaped = os.fsdecode(BINARY_SEED)
+    from pkiform.api import _seed
+
+    assert _seed(escaped).fingerprint == _seed(BINARY_SEED).fingerprint  # type: ignore[union-attr]
+
+
+def test_one_trailing_line_ending_is_ignored_and_nothing_else() -> None:
+    from pkiform.derive import Seed
+
+    plain = Seed.from_bytes(b"Kq3v9Zp1Xw7Lm2Rt").fingerprint
+    for ending in (b"\n", b"\r\n"):
+        assert Seed.from_bytes(b"Kq3v9Zp1Xw7Lm2Rt" + ending).fingerprint == plain
+    # a seed of random bytes keeps every byte that is not that one line ending
+    assert Seed.from_bytes(bytes(range(200, 232))).fingerprint != plain
+
+
+def test_a_seed_that_is_not_utf8_works_and_is_never_echoed(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(EC_SPEC)
+    (tmp_path / "seed").write_bytes(BINARY_SEED)
+    by_variable = pkiform_process(
+        "apply", "spec.yaml", "-o", "env", "--at", AT, cwd=tmp_path,
+        env=environment_bytes(PKIFORM_SEED=BINARY_SEED),
+    )  # fmt: skip
+    assert by_variable.returncode == 0, by_variable.stderr
+    by_file = pkiform_process(
+        "apply", "spec.yaml", "-o", "file", "--at", AT, "--seed-file", "seed", cwd=tmp_path
+    )
+    assert by_file.returncode == 0, by_file.stderr
+    assert digests(tmp_path / "env") == digests(tmp_path / "file")
+    assert (
+        f'"seed": "{pkiform_seed_fingerprint(BINARY_SEED)}"'
+        in (tmp_path / "env/manifest.json").read_text()
+    )
+    # a bad one is refused, and its bytes appear nowhere in what pkiform says
+    bad = b"\xff\xfe" * 10
+    done = pkiform_process(
+        "plan", "spec.yaml", "-o", "bad", cwd=tmp_path, env=environment_bytes(PKIFORM_SEED=bad)
+    )
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert (
+        done.stderr
+        == f"pkiform: error: PKIFORM_SEED: the seed has only 2 distinct bytes; {ADVICE}\n".encode()
+    )
+    for form in (b"\xff", b"\\xff", b"udcff", "\xff".encode()):
+        assert form not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("named", "problem"),
+    [
+        ("fifo", "is not a regular file (a FIFO)"),
+        ("/dev/zero", "is not a regular file (a character device)"),
+        ("big", "is larger than 4096 bytes; it must hold the seed alone"),
+    ],
+)
+def test_a_seed_file_that_is_no_small_regular_file_is_refused_unread(
+    tmp_path: Path, named: str, problem: str
+) -> None:
+    (tmp_path / "spec.yaml").write_text(EC_SPEC)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "big").write_bytes(b"Kq3v9Zp1Xw7Lm2Rt" * 300)
+    try:  # its own process, memory bounded: no writer opens the FIFO, /dev/zero never ends
+        done = pkiform_process(
+            "apply", "spec.yaml", "-o", "pki", "--seed-file", named, cwd=tmp_path, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pkiform blocked reading --seed-file {named}")
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr == f"pkiform: error: --seed-file {named}: {problem}\n".encode()
+    assert not (tmp_path / "pki").exists()

@@ -26,7 +26,7 @@ import yaml
 from cryptography import x509
 
 from pkiform import execute, health, keys, render, seals
-from pkiform.derive import Seed
+from pkiform.derive import Seed, SeedError
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.model import IdentityName, Kind, PasswordSource
 from pkiform.model import Spec as SpecData
@@ -487,9 +487,17 @@ def _seed(seed: SeedLike | None) -> Seed | None:
         )
     if isinstance(seed, Seed):
         return seed
+    if isinstance(seed, str):
+        try:  # a str from os.environ holds undecodable bytes as surrogate escapes
+            seed = seed.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # its message quotes the character: not kept
+            raise PkiformError(
+                "seed: the seed is text that is not valid UTF-8 (a lone surrogate); "
+                "pass it as bytes"
+            ) from None
     try:
-        return Seed.from_bytes(seed.encode() if isinstance(seed, str) else seed)
-    except ValueError as e:
+        return Seed.from_bytes(seed)
+    except SeedError as e:
         raise PkiformError(f"seed: {e}") from None
 
 

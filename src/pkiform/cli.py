@@ -12,10 +12,13 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pkiform import __version__, durations
 from pkiform.errors import PkiformError, SpecError, diagnostics_text
+
+if TYPE_CHECKING:
+    from pkiform.derive import Seed
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 SEED_ENV = "PKIFORM_SEED"
@@ -61,16 +64,35 @@ def _duration(text: str) -> timedelta:
     return delta
 
 
-def _seed(args: argparse.Namespace) -> bytes | None:
-    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED."""
+def _seed(args: argparse.Namespace) -> Seed | None:
+    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED. Errors say where
+    it came from, never what it is."""
+    # imported only with a seed: derive loads cryptography
+    from pkiform.read_passwords import Refused, read_small_file
+
     path: Path | None = getattr(args, "seed_file", None)
     if path is None:
         value = os.environ.get(SEED_ENV)
-        return value.encode() if value else None
+        if not value:
+            return None
+        # the variable's own bytes, UTF-8 or not (os.environ escapes what is not)
+        return _checked_seed(SEED_ENV, os.fsencode(value))
     try:
-        return path.read_bytes()
+        material = read_small_file(path, holding="the seed")
+    except Refused as e:
+        raise PkiformError(f"--seed-file {path}: {e}") from None
     except OSError as e:
         raise PkiformError(f"--seed-file {path}: cannot read: {e.strerror}") from None
+    return _checked_seed(f"--seed-file {path}", material)
+
+
+def _checked_seed(origin: str, material: bytes) -> Seed:
+    from pkiform.derive import Seed, SeedError
+
+    try:
+        return Seed.from_bytes(material)
+    except SeedError as e:
+        raise PkiformError(f"{origin}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

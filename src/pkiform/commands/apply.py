@@ -3,9 +3,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
+
+if TYPE_CHECKING:
+    from pkiform.derive import Seed
 
 
 def run(
@@ -15,7 +18,7 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
-    seed: bytes | None,
+    seed: Seed | None,
     allow_paths: Sequence[Path] = (),
     lock_timeout: float,
     quiet: bool,
