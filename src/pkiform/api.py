@@ -43,7 +43,7 @@ from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
 from pkiform.read_passwords import read_password, read_passwords
 from pkiform.schema import schema_text
-from pkiform.store import KEY_FILE, Store
+from pkiform.store import CERT_FILE, KEY_FILE, SEED_ID, Store, seed_id_of
 from pkiform.validation import ValidSpec, validate_path, validate_text
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
@@ -283,7 +283,7 @@ class Spec:
             passwords=by_identity(spec, passwords),
             seal_check=functools.partial(seals.holding, spec, graph),
         )
-        _refuse_mixing(store, observed.manifest, seed)
+        _refuse_mixing(store, observed, seed)
         names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
             spec,
@@ -293,6 +293,7 @@ class Spec:
             rekey=names,
             prune=prune,
             passwords=passwords,
+            seed_id=seed.fingerprint if seed is not None else None,
         )
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
@@ -533,26 +534,60 @@ def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def _refuse_mixing(store: Store, manifest: bytes | None, seed: Seed | None) -> None:
-    """Reproducible mode never mixes with keys it did not derive: the manifest's mark
-    says which seed, if any, made the keys already in the directory."""
-    marked = execute.manifest_seed(manifest)
+def _refuse_mixing(store: Store, observed: Observed, seed: Seed | None) -> None:
+    """Reproducible mode never mixes with keys it did not derive. Each derived folder
+    says which seed made it (its seed-id, written with its key); manifest.json says so
+    for the whole directory, and alone vouches for folders an older pkiform derived
+    without a seed-id."""
+    marked = execute.manifest_seed(observed.manifest)
     where = store.root
+    same = " (--seed-file or PKIFORM_SEED), or use another output directory"
     if seed is None and marked is not None:
         raise PkiformError(
             f"{where} was made in reproducible mode (manifest.json names seed {marked}); "
-            "pass the same seed (--seed-file or PKIFORM_SEED), or use another output directory"
+            f"pass the same seed{same}"
         )
     if seed is not None and marked is not None and marked != seed.fingerprint:
         raise PkiformError(
             f"{where} was made from another seed ({marked}, not {seed.fingerprint}); "
             "reproducible mode does not mix keys: use another output directory"
         )
-    if seed is not None and marked is None and store.names_on_disk():
+    folders = _seed_ids(store, observed)
+    if seed is None:
+        derived = next(((n, i) for n, i in folders.items() if i is not None), None)
+        if derived is not None:
+            raise PkiformError(
+                f"{where} holds keys derived from a seed ({derived[0]}/{SEED_ID} names seed "
+                f"{derived[1]}); pass the same seed{same}"
+            )
+        return
+    other = next(((n, i) for n, i in folders.items() if i not in (None, seed.fingerprint)), None)
+    if other is not None:
         raise PkiformError(
-            f"{where} holds keys that were not derived from a seed; reproducible mode "
-            "does not mix with them: use another output directory"
+            f"{where} was made from another seed ({other[0]}/{SEED_ID} names {other[1]}, "
+            f"not {seed.fingerprint}); reproducible mode does not mix keys: use another "
+            "output directory"
         )
+    plain = next((n for n, i in folders.items() if i is None), None)
+    if marked is None and plain is not None:
+        raise PkiformError(
+            f"{where} holds keys that were not derived from a seed ({plain} has no "
+            f"{SEED_ID}); reproducible mode does not mix with them: use another output "
+            "directory"
+        )
+
+
+def _seed_ids(store: Store, observed: Observed) -> dict[str, str | None]:
+    """Every identity folder with keys or a seed-id, in plan order and then the folders
+    the spec does not name: the seed fingerprint its seed-id names, or None."""
+    found: dict[str, str | None] = {
+        name: seed_id_of(obs.files.get(SEED_ID))
+        for name, obs in observed.identities.items()
+        if obs.files.keys() & {KEY_FILE, CERT_FILE, SEED_ID}
+    }
+    for other in observed.on_disk_only:  # rare: a folder a spec once named
+        found[other] = seed_id_of(store.read(other, SEED_ID))
+    return found
 
 
 def _now(at: datetime | None, clock: datetime | None = None) -> datetime:

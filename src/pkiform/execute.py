@@ -34,8 +34,10 @@ from pkiform.store import (
     KEY_DER,
     KEY_FILE,
     SECRET,
+    SEED_ID,
     TRUST_BUNDLE,
     Store,
+    seed_id_file,
 )
 
 
@@ -391,6 +393,8 @@ def _files(
     ident = run.spec.identities[name]
     password = run.key_password(name)
     wanted = derived_files(cert, issuers)
+    if run.seed is not None:  # in the same group as the key it vouches for
+        wanted[SEED_ID] = seed_id_file(run.seed.fingerprint)
     key_pem = obs.files.get(KEY_FILE)
     in_place: tuple[str, ...] = ()
     key_path = run.store.root / name / KEY_FILE
