@@ -522,12 +522,12 @@ BINARY_SEED = bytes(range(200, 232))  # 32 distinct bytes, not UTF-8
         (
             b"Kq3v9Zp1Xw7Lm2R\r",
             "the seed ends with a carriage return or a second newline; "
-            "only one trailing newline is ignored: remove the rest",
+            "only one trailing newline is ignored: remove the rest, or draw a new seed",
         ),
         (
             b"Kq3v9Zp1Xw7Lm2Rt\n\n",
             "the seed ends with a carriage return or a second newline; "
-            "only one trailing newline is ignored: remove the rest",
+            "only one trailing newline is ignored: remove the rest, or draw a new seed",
         ),
         (
             b"Kq3v9Zp1Xw7Lm2R\n",

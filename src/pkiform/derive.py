@@ -128,7 +128,7 @@ def _seed_problem(material: bytes) -> str | None:
         # otherwise give two seeds, and a 15-character seed would pass as 16
         return (
             "the seed ends with a carriage return or a second newline; only one trailing "
-            "newline is ignored: remove the rest"
+            "newline is ignored: remove the rest, or draw a new seed"
         )
     if len(material) < MIN_SEED_BYTES:
         return f"the seed must be at least {MIN_SEED_BYTES} bytes ({_SEED_ADVICE})"
