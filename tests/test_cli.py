@@ -516,10 +516,36 @@ def test_internal_errors_are_reported_without_traceback(
     monkeypatch.setattr(validate, "run", explode)
     result = run_cli("validate", write_spec(SMALL))
     assert result.code == 1
+    line = explode.__code__.co_firstlineno + 1
     assert result.err == (
-        "pkiform: internal error: RuntimeError: boom; "
-        "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
+        f"pkiform: internal error: RuntimeError at test_cli.py:{line} (its message is not "
+        "shown: it may hold a secret); run with PKIFORM_DEBUG=1 for a traceback and report it\n"
     )
+
+
+def test_a_native_panic_is_an_internal_error_that_never_shows_its_message(
+    write_spec: Callable[..., Path],
+) -> None:
+    # a Rust panic in cryptography is a BaseException, past `except Exception`, and its
+    # message spells out the arguments it failed on: a password, say
+    code = (
+        "from pkiform.commands import validate\n"
+        "from pkiform.cli import main\n"
+        "from tests.test_secrets import _panic_type\n"
+        "def explode(*args, **kwargs):\n"
+        "    raise _panic_type()('NulError(7, [104, 117, 110, 116]) hunter2-Secret')\n"
+        "validate.run = explode\n"
+        f"raise SystemExit(main(['validate', {str(write_spec(SMALL))!r}]))\n"
+    )
+    result = run_python("-c", code, env=pkiform_env(PYTHONPATH=f"{ROOT / 'src'}:{ROOT}"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last == (
+        "pkiform: internal error: PanicException at <string>:5 (its message is not shown: it "
+        "may hold a secret); run with PKIFORM_DEBUG=1 for a traceback and report it"
+    )
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -104,8 +104,21 @@ WRITES = re.compile(
 )
 
 
+# opens password and seed files itself (without blocking, the type checked on the open
+# descriptor), and only ever to read them
+READ_ONLY_OPENERS = frozenset({"read_passwords.py"})
+WRITE_FLAGS = re.compile(r"O_(WRONLY|RDWR|CREAT|TRUNC|APPEND)")
+
+
 def test_store_imports_no_cryptography_and_is_the_only_writer() -> None:
     _, external = pkiform_imports(PACKAGE / "store.py")
     assert "cryptography" not in external
-    writers = [p.name for p in MODULES if p.name != "store.py" and WRITES.search(p.read_text())]
+    writers = []
+    for path in MODULES:
+        text = path.read_text()
+        if path.name in READ_ONLY_OPENERS:
+            assert not WRITE_FLAGS.search(text), path.name
+            text = text.replace("os.open(", "")
+        if path.name != "store.py" and WRITES.search(text):
+            writers.append(path.name)
     assert writers == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from cryptography import x509
 import pkiform
 from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
 from tests.test_pkilint import errors, lint_cert, lint_pair
+from tests.test_secrets import environment_bytes, pkiform_process
 
 SEED = b"an example seed for tests only, never for production\n"
 OTHER_SEED = b"another example seed for tests only\n"
@@ -133,7 +135,7 @@ def test_the_same_seed_and_time_give_byte_identical_trees(trees: dict[str, Path]
     assert first == second
     # the tree is the whole layout, CRLs and OCSP responses included
     for name in NAMES:
-        for file in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem"):
+        for file in ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem", "seed-id"):
             assert f"{name}/{file}" in first
     assert {"issuing/crl.pem", "issuing/crl.der", "root/crl.pem", "web/ocsp.der"} <= set(first)
     assert "manifest.json" in first
@@ -312,8 +314,8 @@ def test_a_seed_is_refused_on_random_keys(
     done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")
     assert done.code == 1
     assert done.err == (
-        f"pkiform: error: {out} holds keys that were not derived from a seed; reproducible "
-        "mode does not mix with them: use another output directory\n"
+        f"pkiform: error: {out} holds keys that were not derived from a seed (root has no "
+        "seed-id); reproducible mode does not mix with them: use another output directory\n"
     )
     assert snapshot(out) == before
 
@@ -321,7 +323,7 @@ def test_a_seed_is_refused_on_random_keys(
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        ("short", "pkiform: error: seed: the seed must be at least 16 bytes"),
+        ("short", "pkiform: error: --seed-file {tmp}/seed: the seed must be at least 16 bytes"),
         ("missing", "pkiform: error: --seed-file {tmp}/nope: cannot read: No such file"),
     ],
 )
@@ -378,3 +380,270 @@ def test_salted_outputs_are_named_in_a_warning(
         "warning: encrypted files (api: key.encrypt, pkcs12, truststore) take random salts"
         in done.out
     )
+
+
+# --- the mark that keeps derived and random keys apart ----------------------------------------
+
+# EC keys only: derived in microseconds
+EC_SPEC = SPEC.replace("{type: rsa, size: 3072}", "{type: ec, curve: P-256}").replace(
+    "{type: rsa, size: 2048}", "{type: ec, curve: P-384}"
+)
+
+
+def seed_id(material: bytes) -> bytes:
+    return pkiform_seed_fingerprint(material).encode() + b"\n"
+
+
+def without_seed_message(out: Path, name: str) -> str:
+    return (
+        f"pkiform: error: {out} holds keys derived from a seed ({name}/seed-id names seed "
+        f"{pkiform_seed_fingerprint(SEED)}); pass the same seed (--seed-file or PKIFORM_SEED), "
+        "or use another output directory\n"
+    )
+
+
+def test_every_derived_folder_carries_the_id_of_its_seed(seeded: tuple[Path, Path]) -> None:
+    _, out = seeded
+    for name in NAMES:
+        marker = out / name / "seed-id"
+        assert marker.read_bytes() == seed_id(SEED), name
+        assert marker.stat().st_mode & 0o777 == 0o644  # a one-way id, as public as manifest.json
+    assert SEED.strip() not in b"".join((out / n / "seed-id").read_bytes() for n in NAMES)
+
+
+def test_deleting_the_manifest_does_not_let_random_keys_in(
+    run_cli: RunCli, seeded: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PKIFORM_SEED", raising=False)
+    spec, out = seeded
+    manifest = (out / "manifest.json").read_bytes()
+    (out / "manifest.json").unlink()
+    before = snapshot(out)
+    for command in ("plan", "apply"):
+        done = run_cli(command, spec, "-o", out)
+        assert (done.code, done.out, done.err) == (1, "", without_seed_message(out, "root"))
+    assert snapshot(out) == before
+    # the seed brings the manifest back as it was, mark and all
+    done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")
+    assert done.code == 0, done.err
+    assert (out / "manifest.json").read_bytes() == manifest
+    # a new identity, without the seed and the manifest: refused, not given a random key
+    (out / "manifest.json").unlink()
+    with spec.open("a") as text:
+        text.write("  carol:\n    kind: client\n    issuer: issuing\n")
+    before = snapshot(out)
+    done = run_cli("apply", spec, "-o", out)
+    assert (done.code, done.err) == (1, without_seed_message(out, "root"))
+    assert snapshot(out) == before
+    done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")
+    assert done.code == 0, done.err
+    assert (out / "carol" / "seed-id").read_bytes() == seed_id(SEED)
+
+
+def test_a_derived_folder_among_random_keys_is_refused_without_the_seed(
+    run_cli: RunCli, seeded: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # alice's folder, copied into a directory of random keys whose spec does not name her
+    monkeypatch.delenv("PKIFORM_SEED", raising=False)
+    _, out = seeded
+    other_spec = tmp_path / "other.yaml"
+    other_spec.write_text("version: 1\nidentities:\n  solo:\n    kind: root\n")
+    other = tmp_path / "other"
+    assert run_cli("apply", other_spec, "-o", other).code == 0
+    shutil.copytree(out / "alice", other / "alice")
+    before = snapshot(other)
+    done = run_cli("apply", other_spec, "-o", other, "--prune")
+    assert (done.code, done.err) == (1, without_seed_message(other, "alice"))
+    assert snapshot(other) == before
+
+
+def test_a_folder_from_another_seed_is_refused(
+    run_cli: RunCli, seeded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    spec, out = seeded
+    (out / "manifest.json").unlink()
+    (out / "web" / "seed-id").write_bytes(seed_id(OTHER_SEED))
+    before = snapshot(out)
+    done = run_cli("apply", spec, "-o", out, "--seed-file", tmp_path / "seed")
+    assert (done.code, done.out) == (1, "")
+    assert done.err == (
+        f"pkiform: error: {out} was made from another seed (web/seed-id names "
+        f"{pkiform_seed_fingerprint(OTHER_SEED)}, not {pkiform_seed_fingerprint(SEED)}); "
+        "reproducible mode does not mix keys: use another output directory\n"
+    )
+    assert snapshot(out) == before
+
+
+def test_a_directory_seeded_before_seed_ids_gets_them_at_its_next_apply(
+    run_cli: RunCli, seeded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # what an older pkiform left: the mark in manifest.json only
+    spec, out = seeded
+    for name in NAMES:
+        (out / name / "seed-id").unlink()
+    seed = ("--seed-file", tmp_path / "seed")
+    plan = run_cli("plan", spec, "-o", out, *seed)
+    assert plan.code == 2, plan.err
+    assert "  ~ root (root): repair files\n      seed-id is missing\n" in plan.out
+    assert f"Plan: {len(NAMES)} to repair files; 0 unchanged.\n" in plan.out
+    keys = {n: (out / n / "key.pem").read_bytes() for n in NAMES}
+    assert run_cli("apply", spec, "-o", out, *seed).code == 0
+    assert {n: (out / n / "key.pem").read_bytes() for n in NAMES} == keys
+    for name in NAMES:
+        assert (out / name / "seed-id").read_bytes() == seed_id(SEED)
+    before = snapshot(out)
+    again = run_cli("apply", spec, "-o", out, *seed)
+    assert "0 changed" in again.out and snapshot(out) == before
+    # without manifest.json as well, nothing says these keys were derived: refused
+    for name in NAMES:
+        (out / name / "seed-id").unlink()
+    (out / "manifest.json").unlink()
+    done = run_cli("plan", spec, "-o", out, *seed)
+    assert (done.code, done.err) == (
+        1,
+        f"pkiform: error: {out} holds keys that were not derived from a seed (root has no "
+        "seed-id); reproducible mode does not mix with them: use another output directory\n",
+    )
+
+
+# --- what a seed may be ----------------------------------------------------------------------
+
+ADVICE = "a seed must be random (e.g. `head -c 32 /dev/urandom | base64`)"
+BINARY_SEED = bytes(range(200, 232))  # 32 distinct bytes, not UTF-8
+
+
+@pytest.mark.parametrize(
+    ("material", "problem"),
+    [
+        (b"a" * 16, f"the seed has only 1 distinct byte; {ADVICE}"),
+        (b"ab" * 8 + b"\n", f"the seed has only 2 distinct bytes; {ADVICE}"),
+        (b"passwordpassword", f"the seed has only 7 distinct bytes; {ADVICE}"),
+        (b"abcdefghabcdefgh", f"the seed repeats a sequence of 8 bytes; {ADVICE}"),
+        (
+            b"Kq3v9Zp1Xw7Lm2R\r",
+            "the seed ends with a carriage return or a second newline; "
+            "only one trailing newline is ignored: remove the rest, or draw a new seed",
+        ),
+        (
+            b"Kq3v9Zp1Xw7Lm2Rt\n\n",
+            "the seed ends with a carriage return or a second newline; "
+            "only one trailing newline is ignored: remove the rest, or draw a new seed",
+        ),
+        (
+            b"Kq3v9Zp1Xw7Lm2R\n",
+            "the seed must be at least 16 bytes (e.g. `head -c 32 /dev/urandom | base64`)",
+        ),
+    ],
+    ids=[
+        "one-letter",
+        "two-letters",
+        "a-word-twice",
+        "periodic",
+        "15-and-cr",
+        "two-newlines",
+        "15",
+    ],
+)
+@pytest.mark.parametrize("origin", ["file", "variable"])
+def test_a_weak_or_ambiguous_seed_is_refused_before_anything_is_written(
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    material: bytes,
+    problem: str,
+    origin: str,
+) -> None:
+    spec = write_spec(EC_SPEC)
+    if origin == "file":
+        (tmp_path / "seed").write_bytes(material)
+        argv: tuple[str | Path, ...] = ("--seed-file", tmp_path / "seed")
+        where = f"--seed-file {tmp_path / 'seed'}"
+    else:
+        monkeypatch.setenv("PKIFORM_SEED", material.decode())
+        argv, where = (), "PKIFORM_SEED"
+    for command in ("plan", "apply"):
+        done = run_cli(command, spec, "-o", tmp_path / "pki", *argv)
+        assert (done.code, done.out, done.err) == (1, "", f"pkiform: error: {where}: {problem}\n")
+    assert not (tmp_path / "pki").exists()
+
+
+def test_the_api_refuses_the_same_seeds(tmp_path: Path) -> None:
+    spec = pkiform.loads(EC_SPEC)
+    with pytest.raises(pkiform.PkiformError) as raised:
+        spec.apply(tmp_path / "pki", seed="zzzzzzzzzzzzzzzzzzzz")
+    assert str(raised.value) == f"seed: the seed has only 1 distinct byte; {ADVICE}"
+    with pytest.raises(pkiform.PkiformError) as raised:
+        spec.plan(tmp_path / "pki", seed="Kq3v9Zp1Xw7Lm2Rt\ud800")  # a lone surrogate
+    assert str(raised.value) == (
+        "seed: the seed is text that is not valid UTF-8 (a lone surrogate); pass it as bytes"
+    )
+    assert not (tmp_path / "pki").exists()
+    # a str read from a non-UTF-8 environment (os.environ's surrogate escapes) is its bytes
+    escaped = os.fsdecode(BINARY_SEED)
+    from pkiform.api import _seed
+
+    assert _seed(escaped).fingerprint == _seed(BINARY_SEED).fingerprint  # type: ignore[union-attr]
+
+
+def test_one_trailing_line_ending_is_ignored_and_nothing_else() -> None:
+    from pkiform.derive import Seed
+
+    plain = Seed.from_bytes(b"Kq3v9Zp1Xw7Lm2Rt").fingerprint
+    for ending in (b"\n", b"\r\n"):
+        assert Seed.from_bytes(b"Kq3v9Zp1Xw7Lm2Rt" + ending).fingerprint == plain
+    # a seed of random bytes keeps every byte that is not that one line ending
+    assert Seed.from_bytes(bytes(range(200, 232))).fingerprint != plain
+
+
+def test_a_seed_that_is_not_utf8_works_and_is_never_echoed(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(EC_SPEC)
+    (tmp_path / "seed").write_bytes(BINARY_SEED)
+    by_variable = pkiform_process(
+        "apply", "spec.yaml", "-o", "env", "--at", AT, cwd=tmp_path,
+        env=environment_bytes(PKIFORM_SEED=BINARY_SEED),
+    )  # fmt: skip
+    assert by_variable.returncode == 0, by_variable.stderr
+    by_file = pkiform_process(
+        "apply", "spec.yaml", "-o", "file", "--at", AT, "--seed-file", "seed", cwd=tmp_path
+    )
+    assert by_file.returncode == 0, by_file.stderr
+    assert digests(tmp_path / "env") == digests(tmp_path / "file")
+    assert (tmp_path / "env/root/seed-id").read_bytes() == seed_id(BINARY_SEED)
+    # a bad one is refused, and its bytes appear nowhere in what pkiform says
+    bad = b"\xff\xfe" * 10
+    done = pkiform_process(
+        "plan", "spec.yaml", "-o", "bad", cwd=tmp_path, env=environment_bytes(PKIFORM_SEED=bad)
+    )
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert (
+        done.stderr
+        == f"pkiform: error: PKIFORM_SEED: the seed has only 2 distinct bytes; {ADVICE}\n".encode()
+    )
+    for form in (b"\xff", b"\\xff", b"udcff", "\xff".encode()):
+        assert form not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("named", "problem"),
+    [
+        ("fifo", "is not a regular file (a FIFO)"),
+        ("/dev/zero", "is not a regular file (a character device)"),
+        ("big", "is larger than 4096 bytes; it must hold the seed alone"),
+    ],
+)
+def test_a_seed_file_that_is_no_small_regular_file_is_refused_unread(
+    tmp_path: Path, named: str, problem: str
+) -> None:
+    (tmp_path / "spec.yaml").write_text(EC_SPEC)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "big").write_bytes(b"Kq3v9Zp1Xw7Lm2Rt" * 300)
+    try:  # its own process, memory bounded: no writer opens the FIFO, /dev/zero never ends
+        done = pkiform_process(
+            "apply", "spec.yaml", "-o", "pki", "--seed-file", named, cwd=tmp_path, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pkiform blocked reading --seed-file {named}")
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr == f"pkiform: error: --seed-file {named}: {problem}\n".encode()
+    assert not (tmp_path / "pki").exists()

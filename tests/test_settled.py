@@ -287,7 +287,7 @@ def test_no_mark_where_the_answer_would_need_more_than_the_mark_holds(
     flags: tuple[str, ...],
 ) -> None:
     monkeypatch.setenv("CAROL_PW", "correct horse battery staple")
-    (tmp_path / "seed.bin").write_bytes(b"s" * 32)
+    (tmp_path / "seed.bin").write_bytes(b"a seed for the settled-mark tests only\n")
     spec, out = write_spec(spec_text), tmp_path / "pki"
     result = run_cli("apply", spec, "-o", out, *flags)
     assert result.code == 0, result.err

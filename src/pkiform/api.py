@@ -26,17 +26,24 @@ import yaml
 from cryptography import x509
 
 from pkiform import execute, health, keys, render, seals
-from pkiform.derive import Seed
+from pkiform.derive import Seed, SeedError
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.model import IdentityName, Kind, PasswordSource
 from pkiform.model import Spec as SpecData
 from pkiform.observe import Observed, observe
-from pkiform.passwords import Password, PasswordError, Passwords, by_identity, require_upfront
+from pkiform.passwords import (
+    Password,
+    PasswordError,
+    Passwords,
+    by_identity,
+    guard,
+    require_upfront,
+)
 from pkiform.planner import Plan, archives_to_read
 from pkiform.planner import plan as make_plan
 from pkiform.read_passwords import read_password, read_passwords
 from pkiform.schema import schema_text
-from pkiform.store import KEY_FILE, Store
+from pkiform.store import CERT_FILE, KEY_FILE, SEED_ID, Store, seed_id_of
 from pkiform.validation import ValidSpec, validate_path, validate_text
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
@@ -60,19 +67,32 @@ def json_schema() -> str:
     return schema_text()
 
 
-def load(path: StrPath) -> Spec:
-    """Read and check a spec file; raise SpecError with every problem found."""
-    return Spec(validate_path(Path(path)), base=Path(path).parent)
+def load(path: StrPath, *, allow_paths: Sequence[StrPath] = ()) -> Spec:
+    """Read and check a spec file; raise SpecError with every problem found. Its
+    `password_file`s are read only inside its folder or one of `allow_paths`."""
+    return Spec(validate_path(Path(path)), base=Path(path).parent, allow_paths=allow_paths)
 
 
-def loads(text: str, *, file: str = "<string>", base: StrPath | None = None) -> Spec:
+def loads(
+    text: str,
+    *,
+    file: str = "<string>",
+    base: StrPath | None = None,
+    allow_paths: Sequence[StrPath] = (),
+) -> Spec:
     """Check spec text; `file` names it in error locations, `base` is the folder its
-    `password_file`s are relative to (default: the working directory)."""
-    return Spec(validate_text(text, file), base=Path(base) if base is not None else None)
+    `password_file`s are relative to and read from (default: the working directory),
+    beside `allow_paths`."""
+    base_path = Path(base) if base is not None else None
+    return Spec(validate_text(text, file), base=base_path, allow_paths=allow_paths)
 
 
 def from_dict(
-    data: Mapping[str, Any], *, file: str = "<dict>", base: StrPath | None = None
+    data: Mapping[str, Any],
+    *,
+    file: str = "<dict>",
+    base: StrPath | None = None,
+    allow_paths: Sequence[StrPath] = (),
 ) -> Spec:
     """Check a spec given as Python data (what the YAML would load to). Error
     locations count lines in the data's YAML rendering; the field path says where."""
@@ -82,13 +102,14 @@ def from_dict(
         message = f"holds a value YAML cannot represent: {e}"
         start = Location(file=file, line=1, col=1)
         raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
-    return loads(text, file=file, base=base)
+    return loads(text, file=file, base=base, allow_paths=allow_paths)
 
 
 class Spec:
     """A checked spec and its issuer graph: what plan, apply and status work from.
     Passwords are read when needed, from the environment (or `environ`) and from
-    files relative to `base` (the spec file's folder; else the working directory)."""
+    files relative to `base` (the spec file's folder; else the working directory),
+    which must lie inside it or inside a folder of `allow_paths` (links resolved)."""
 
     def __init__(
         self,
@@ -96,10 +117,12 @@ class Spec:
         *,
         base: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        allow_paths: Sequence[StrPath] = (),
     ) -> None:
         self.valid = valid
         self.base = base
         self.environ = environ
+        self.allow_paths = tuple(Path(p) for p in allow_paths)
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -186,13 +209,14 @@ class Spec:
     ) -> health.StatusReport:
         """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
         trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
+        # status checks only what opens; a missing password is not an error here (one
+        # that must not be read is, before the directory is looked at)
+        found = self.read_passwords()
         store = Store(Path(out))
         if not store.exists():
             if os.path.lexists(out):
                 raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
-        # status checks only what opens; a missing password is not an error here
-        found = self.read_passwords()
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
@@ -219,10 +243,10 @@ class Spec:
 
     def read_passwords(self) -> Passwords:
         """Every password the spec names, read from the environment and files now."""
-        return read_passwords(self.valid.spec, self._base(), self.environ)
+        return read_passwords(self.valid.spec, self._base(), self.environ, allow=self.allow_paths)
 
     def _read_password(self, source: PasswordSource) -> Password | None:
-        return read_password(source, self._base(), self.environ)
+        return read_password(source, self._base(), self.environ, allow=self.allow_paths)
 
     def _passwords(self, store: Store) -> Passwords:
         """Every password the spec names; those that plan and apply need whatever is on
@@ -267,10 +291,17 @@ class Spec:
             passwords=by_identity(spec, passwords),
             seal_check=functools.partial(seals.holding, spec, graph),
         )
-        _refuse_mixing(store, observed.manifest, seed)
+        _refuse_mixing(store, observed, seed)
         names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
-            spec, graph, observed, now, rekey=names, prune=prune, passwords=passwords
+            spec,
+            graph,
+            observed,
+            now,
+            rekey=names,
+            prune=prune,
+            passwords=passwords,
+            seed_id=seed.fingerprint if seed is not None else None,
         )
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
@@ -371,8 +402,15 @@ class IssuedIdentity:
     @property
     def key(self) -> keys.PrivateKey:
         """The private key, decrypted with the spec's password when key.pem is encrypted."""
+        data, password = self.key_pem, self._password()
         try:
-            return keys.load_pem(self.key_pem, self._password())
+            return guard(
+                lambda: keys.load_pem(data, password),
+                path=self.key_path,
+                doing=f"opening the key.pem of {self.name!r}",
+                passwords=[password],
+                keep=(keys.KeyLoadError,),
+            )
         except keys.KeyLoadError as e:
             raise StoreError(f"{self.key_path}: {e}") from None
 
@@ -400,7 +438,7 @@ class IssuedIdentity:
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
+        self._load_cert_chain(context)
         if client_auth:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=(trust or self).ca_path)
@@ -416,8 +454,18 @@ class IssuedIdentity:
         )
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if not self.kind.is_ca:
-            context.load_cert_chain(self.fullchain_path, self.key_path, self._password())
+            self._load_cert_chain(context)
         return context
+
+    def _load_cert_chain(self, context: ssl.SSLContext) -> None:
+        password = self._password()
+        guard(
+            lambda: context.load_cert_chain(self.fullchain_path, self.key_path, password),
+            path=self.key_path,
+            doing=f"loading the key.pem of {self.name!r} into an ssl context",
+            passwords=[password],
+            keep=(OSError,),  # ssl.SSLError: a wrong password, a missing file
+        )
 
     def _password(self) -> bytes | None:
         return self.password.reveal() if self.password is not None else None
@@ -448,9 +496,17 @@ def _seed(seed: SeedLike | None) -> Seed | None:
         )
     if isinstance(seed, Seed):
         return seed
+    if isinstance(seed, str):
+        try:  # a str from os.environ holds undecodable bytes as surrogate escapes
+            seed = seed.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # its message quotes the character: not kept
+            raise PkiformError(
+                "seed: the seed is text that is not valid UTF-8 (a lone surrogate); "
+                "pass it as bytes"
+            ) from None
     try:
-        return Seed.from_bytes(seed.encode() if isinstance(seed, str) else seed)
-    except ValueError as e:
+        return Seed.from_bytes(seed)
+    except SeedError as e:
         raise PkiformError(f"seed: {e}") from None
 
 
@@ -486,26 +542,60 @@ def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def _refuse_mixing(store: Store, manifest: bytes | None, seed: Seed | None) -> None:
-    """Reproducible mode never mixes with keys it did not derive: the manifest's mark
-    says which seed, if any, made the keys already in the directory."""
-    marked = execute.manifest_seed(manifest)
+def _refuse_mixing(store: Store, observed: Observed, seed: Seed | None) -> None:
+    """Reproducible mode never mixes with keys it did not derive. Each derived folder
+    says which seed made it (its seed-id, written with its key); manifest.json says so
+    for the whole directory, and alone vouches for folders an older pkiform derived
+    without a seed-id."""
+    marked = execute.manifest_seed(observed.manifest)
     where = store.root
+    same = " (--seed-file or PKIFORM_SEED), or use another output directory"
     if seed is None and marked is not None:
         raise PkiformError(
             f"{where} was made in reproducible mode (manifest.json names seed {marked}); "
-            "pass the same seed (--seed-file or PKIFORM_SEED), or use another output directory"
+            f"pass the same seed{same}"
         )
     if seed is not None and marked is not None and marked != seed.fingerprint:
         raise PkiformError(
             f"{where} was made from another seed ({marked}, not {seed.fingerprint}); "
             "reproducible mode does not mix keys: use another output directory"
         )
-    if seed is not None and marked is None and store.names_on_disk():
+    folders = _seed_ids(store, observed)
+    if seed is None:
+        derived = next(((n, i) for n, i in folders.items() if i is not None), None)
+        if derived is not None:
+            raise PkiformError(
+                f"{where} holds keys derived from a seed ({derived[0]}/{SEED_ID} names seed "
+                f"{derived[1]}); pass the same seed{same}"
+            )
+        return
+    other = next(((n, i) for n, i in folders.items() if i not in (None, seed.fingerprint)), None)
+    if other is not None:
         raise PkiformError(
-            f"{where} holds keys that were not derived from a seed; reproducible mode "
-            "does not mix with them: use another output directory"
+            f"{where} was made from another seed ({other[0]}/{SEED_ID} names {other[1]}, "
+            f"not {seed.fingerprint}); reproducible mode does not mix keys: use another "
+            "output directory"
         )
+    plain = next((n for n, i in folders.items() if i is None), None)
+    if marked is None and plain is not None:
+        raise PkiformError(
+            f"{where} holds keys that were not derived from a seed ({plain} has no "
+            f"{SEED_ID}); reproducible mode does not mix with them: use another output "
+            "directory"
+        )
+
+
+def _seed_ids(store: Store, observed: Observed) -> dict[str, str | None]:
+    """Every identity folder with keys or a seed-id, in plan order and then the folders
+    the spec does not name: the seed fingerprint its seed-id names, or None."""
+    found: dict[str, str | None] = {
+        name: seed_id_of(obs.files.get(SEED_ID))
+        for name, obs in observed.identities.items()
+        if obs.files.keys() & {KEY_FILE, CERT_FILE, SEED_ID}
+    }
+    for other in observed.on_disk_only:  # rare: a folder a spec once named
+        found[other] = seed_id_of(store.read(other, SEED_ID))
+    return found
 
 
 def _now(at: datetime | None, clock: datetime | None = None) -> datetime:

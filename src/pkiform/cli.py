@@ -12,11 +12,14 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
 from pkiform import __version__, durations
 from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import PkiformError, SpecError, diagnostics_json, diagnostics_text
+
+if TYPE_CHECKING:
+    from pkiform.derive import Seed
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 SEED_ENV = "PKIFORM_SEED"
@@ -64,16 +67,35 @@ def _duration(text: str) -> timedelta:
     return delta
 
 
-def _seed(args: argparse.Namespace) -> bytes | None:
-    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED."""
+def _seed(args: argparse.Namespace) -> Seed | None:
+    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED. Errors say where
+    it came from, never what it is."""
+    # imported only with a seed: derive loads cryptography
+    from pkiform.read_passwords import Refused, read_small_file
+
     path: Path | None = getattr(args, "seed_file", None)
     if path is None:
         value = os.environ.get(SEED_ENV)
-        return value.encode() if value else None
+        if not value:
+            return None
+        # the variable's own bytes, UTF-8 or not (os.environ escapes what is not)
+        return _checked_seed(SEED_ENV, os.fsencode(value))
     try:
-        return path.read_bytes()
+        material = read_small_file(path, holding="the seed")
+    except Refused as e:
+        raise PkiformError(f"--seed-file {path}: {e}") from None
     except OSError as e:
         raise PkiformError(f"--seed-file {path}: cannot read: {e.strerror}") from None
+    return _checked_seed(f"--seed-file {path}", material)
+
+
+def _checked_seed(origin: str, material: bytes) -> Seed:
+    from pkiform.derive import Seed, SeedError
+
+    try:
+        return Seed.from_bytes(material)
+    except SeedError as e:
+        raise PkiformError(f"{origin}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="output directory (default: ./pki)",
         )
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument(
+            "--allow-path",
+            action="append",
+            type=Path,
+            default=[],
+            metavar="DIR",
+            help="also read password files the spec names inside DIR (by default only "
+            "inside the spec's own folder)",
+        )
         p.add_argument(
             "--at",
             type=_timestamp,
@@ -192,6 +223,7 @@ def _dispatch(
             rekey=args.rekey,
             prune=args.prune,
             seed=_seed(args),
+            allow_paths=args.allow_path,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -203,6 +235,7 @@ def _dispatch(
             rekey=args.rekey,
             prune=args.prune,
             seed=_seed(args),
+            allow_paths=args.allow_path,
             lock_timeout=args.lock_timeout,
             quiet=args.quiet,
             emit=args.emit,
@@ -215,6 +248,7 @@ def _dispatch(
             args.out,
             now=now,
             warn_within=args.warn_within,
+            allow_paths=args.allow_path,
             as_json=args.json,
             stdout=stdout,
             stderr=stderr,
@@ -255,14 +289,24 @@ def main(
     except KeyboardInterrupt:
         err.write("pkiform: interrupted\n")
         return 130
-    except Exception as e:
+    except SystemExit:
+        raise
+    except BaseException as e:  # a Rust panic from native code is one
+        # the message is not shown: a library's may quote a password, key or seed
         if os.environ.get("PKIFORM_DEBUG"):
             traceback.print_exc(file=err)
         err.write(
-            f"pkiform: internal error: {type(e).__name__}: {e}; "
-            "run with PKIFORM_DEBUG=1 for a traceback and report it\n"
+            f"pkiform: internal error: {type(e).__name__}{_where(e)} (its message is not "
+            "shown: it may hold a secret); run with PKIFORM_DEBUG=1 for a traceback and "
+            "report it\n"
         )
         return 1
+
+
+def _where(e: BaseException) -> str:
+    """` at FILE:LINE` of the innermost frame the exception passed through."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
 
 
 @contextlib.contextmanager

@@ -10,7 +10,10 @@ the seed must be random bytes (32 from /dev/urandom), never a password.
 Construction, version 1 (a change to any output must change the "v1" labels):
 
 * Seed: the secret bytes with one trailing "\\n" or "\\r\\n" removed, so a file written
-  by `echo` and the same text in PKIFORM_SEED agree; at least 16 bytes must remain.
+  by `echo` and the same text in PKIFORM_SEED agree; at least 16 bytes must remain, not
+  ending in "\\r" or "\\n" (what `$(cat FILE)` would drop or keep differently), with at
+  least 8 distinct byte values and no repetition of a shorter sequence. These checks only
+  refuse seeds; a seed they accept is used exactly as before them.
 * Master key: PRK = HKDF-Extract(salt = "pkiform reproducible v1", IKM = seed) with
   SHA-256 (RFC 5869 §2.2). Every value below is OKM(info, L) = HKDF-Expand(PRK, info, L)
   where info = "pkiform/v1" 0x00 purpose, and for keys also 0x00 name 0x00 keyspec
@@ -55,6 +58,10 @@ from pkiform.model import KeySpec, KeyType
 _SALT = b"pkiform reproducible v1"
 _LABEL = "pkiform/v1"
 MIN_SEED_BYTES = 16
+# obviously not random: one letter repeated, "passwordpassword". A random 16-character
+# base64 seed has fewer distinct bytes with a probability of about 1e-7
+MIN_DISTINCT_BYTES = 8
+_SEED_ADVICE = "e.g. `head -c 32 /dev/urandom | base64`"
 
 # each curve's group order n, from SEC 2 v2 §2.4.2, §2.5.1, §2.6.1; tests check them
 # against OpenSSL's explicit parameters
@@ -80,7 +87,8 @@ _SIEVE_LIMIT = 1 << 16
 
 
 class SeedError(ValueError):
-    """The reproducible-mode seed is unusable (too short)."""
+    """The reproducible-mode seed is unusable (too short, not random, ambiguous). The
+    message never quotes it."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -92,16 +100,15 @@ class Seed:
 
     @classmethod
     def from_bytes(cls, material: bytes) -> Seed:
-        """A seed from a file's or PKIFORM_SEED's bytes; one trailing newline is dropped."""
+        """A seed from a file's or PKIFORM_SEED's bytes; one trailing newline is dropped.
+        Raises SeedError for a seed that is too short or obviously not random."""
         for ending in (b"\r\n", b"\n"):
             if material.endswith(ending):
                 material = material[: -len(ending)]
                 break
-        if len(material) < MIN_SEED_BYTES:
-            raise SeedError(
-                f"the seed must be at least {MIN_SEED_BYTES} bytes"
-                " (e.g. `head -c 32 /dev/urandom | base64`)"
-            )
+        problem = _seed_problem(material)
+        if problem is not None:
+            raise SeedError(problem)
         # HKDF-Extract (RFC 5869 §2.2) is exactly this HMAC with the salt as key
         return cls(hmac.digest(_SALT, material, "sha256"))
 
@@ -112,6 +119,46 @@ class Seed:
 
     def __repr__(self) -> str:
         return f"Seed(fingerprint={self.fingerprint!r})"
+
+
+def _seed_problem(material: bytes) -> str | None:
+    """Why these bytes cannot be a seed, without quoting them; None when they can."""
+    if material.endswith((b"\r", b"\n")):
+        # a file "seed\r\r\n" or "seed\n\n" and PKIFORM_SEED="$(cat FILE)" would
+        # otherwise give two seeds, and a 15-character seed would pass as 16
+        return (
+            "the seed ends with a carriage return or a second newline; only one trailing "
+            "newline is ignored: remove the rest, or draw a new seed"
+        )
+    if len(material) < MIN_SEED_BYTES:
+        return f"the seed must be at least {MIN_SEED_BYTES} bytes ({_SEED_ADVICE})"
+    distinct = len(set(material))
+    if distinct < MIN_DISTINCT_BYTES:
+        plural = "byte" if distinct == 1 else "bytes"
+        return (
+            f"the seed has only {distinct} distinct {plural}; a seed must be random "
+            f"({_SEED_ADVICE})"
+        )
+    period = _shortest_period(material)
+    if period <= len(material) // 2:
+        return (
+            f"the seed repeats a sequence of {period} bytes; a seed must be random ({_SEED_ADVICE})"
+        )
+    return None
+
+
+def _shortest_period(data: bytes) -> int:
+    """The least p with data[i] == data[i + p] wherever both exist: the length of the
+    data minus its longest proper border (the Knuth-Morris-Pratt failure function)."""
+    border = [0] * len(data)
+    k = 0
+    for i in range(1, len(data)):
+        while k and data[i] != data[k]:
+            k = border[k - 1]
+        if data[i] == data[k]:
+            k += 1
+        border[i] = k
+    return len(data) - (border[-1] if data else 0)
 
 
 def derive_key(seed: Seed, name: str, spec: KeySpec) -> PrivateKey:

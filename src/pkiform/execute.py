@@ -22,7 +22,7 @@ from pkiform.issuing import BACKDATE, Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
+from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_window
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
@@ -34,7 +34,17 @@ from pkiform.revocation_planner import (
     freshness_window,
 )
 from pkiform.seals import IssuerTexts, Sealed
-from pkiform.store import CERT_FILE, FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
+from pkiform.store import (
+    CERT_FILE,
+    FILES,
+    KEY_DER,
+    KEY_FILE,
+    SECRET,
+    SEED_ID,
+    TRUST_BUNDLE,
+    Store,
+    seed_id_file,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,11 +400,20 @@ def _files(
     ident = run.spec.identities[name]
     password = run.key_password(name)
     wanted = derived_files(cert, issuers)
+    if run.seed is not None:  # in the same group as the key it vouches for
+        wanted[SEED_ID] = seed_id_file(run.seed.fingerprint)
     key_pem = obs.files.get(KEY_FILE)
     in_place: tuple[str, ...] = ()
+    key_path = run.store.root / name / KEY_FILE
     if action.new_key or outputs.needs_encryption(ident, obs):
         assert key is not None
-        key_pem = wanted[KEY_FILE] = keys.to_pem(key, password.reveal() if password else None)
+        secret = password.reveal() if password else None
+        key_pem = wanted[KEY_FILE] = guard(
+            lambda: keys.to_pem(key, secret),
+            path=key_path,
+            doing=f"writing the key.pem of {name!r}",
+            passwords=[secret],
+        )
         in_place = () if action.new_key else (KEY_FILE, KEY_DER)
     plain_copies = outputs.plain_copy_replacements(ident, obs.files, key_pem)
     wanted |= plain_copies
@@ -409,25 +428,32 @@ def _files(
         if key is not None
         else functools.partial(_reload_key, run.store, name, password)
     )
-    wanted |= outputs.build(
-        ident,
-        material,
-        list(outputs.stale_sealed(ident, obs, material)),
-        run.passwords,
-        private_key,
+    rewrite = list(outputs.stale_sealed(ident, obs, material))
+    wanted |= guard(
+        lambda: outputs.build(ident, material, rewrite, run.passwords, private_key),
+        path=run.store.root / name,
+        doing=f"writing the outputs of {name!r}",
     )
     return wanted, in_place
 
 
 def _reload_key(store: Store, name: IdentityName, password: Password | None) -> keys.PrivateKey:
     """A leaf's key, read again when it is reissued or bundled: observe keeps no leaf keys."""
+    path = store.root / name / KEY_FILE
     data = store.read(name, KEY_FILE)
     if data is None:
-        raise StoreError(f"{store.root / name / KEY_FILE}: vanished during apply")
+        raise StoreError(f"{path}: vanished during apply")
+    secret = password.reveal() if password else None
     try:
-        return keys.load_pem(data, password.reveal() if password else None)
+        return guard(
+            lambda: keys.load_pem(data, secret),
+            path=path,
+            doing=f"opening the key.pem of {name!r}",
+            passwords=[secret],
+            keep=(keys.KeyLoadError,),
+        )
     except keys.KeyLoadError as e:
-        raise StoreError(f"{store.root / name / KEY_FILE}: {e}") from e
+        raise StoreError(f"{path}: {e}") from e
 
 
 def _revocation_files(

@@ -125,8 +125,15 @@ def _run_child(work: Callable[[Callable[[T], None]], None], fd: int) -> None:
         code = 1
         try:
             send(False, e)
-        except BaseException:  # unpicklable, or the parent is gone
-            send(False, StoreError(f"the second worker process failed: {e!r}"))
+        except BaseException:  # unpicklable (a Rust panic is), or the parent is gone
+            # by its type alone: a panic's message spells out what it failed on
+            send(
+                False,
+                StoreError(
+                    f"the second worker process failed with {type(e).__name__} (its "
+                    "message is not shown: it may hold a secret)"
+                ),
+            )
     finally:
         os._exit(code)  # never the parent's atexit handlers, nor its buffered output
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,7 +22,7 @@ from pkiform.keys import (
     spki_der,
 )
 from pkiform.model import IdentityName
-from pkiform.passwords import IdentityPasswords
+from pkiform.passwords import IdentityPasswords, guard
 from pkiform.seals import Sealed
 from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE, Store
 
@@ -103,15 +104,16 @@ def observe_one(
     cert, cert_problem = _parse_cert(files.get("cert.pem"))
     key_data = files.get(KEY_FILE)
     key_password = passwords.key.reveal() if passwords.key else None
+    key_path = store.root / name / KEY_FILE
     key: PrivateKey | None
     public_key: PublicKey | None
     if sealed and cert is not None:
         # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
         # which signs, is loaded
-        key = _parse_key(key_data, key_password)[0] if keep_key else None
+        key = _parse_key(key_data, key_password, key_path)[0] if keep_key else None
         key_problem, locked, public_key, matches = None, False, cert.public_key(), True
     else:
-        key, key_problem, locked = _parse_key(key_data, key_password)
+        key, key_problem, locked = _parse_key(key_data, key_password, key_path)
         public_key = key.public_key() if key is not None else None
         matches = (
             cert is not None
@@ -130,7 +132,7 @@ def observe_one(
         key_encrypted=key_data is not None and is_encrypted(key_data),
         key_locked=locked,
         key_refused=locked and key_password is not None,
-        p12=_open_p12(files, passwords),
+        p12=_open_p12(files, passwords, store.root / name),
         interrupted=interrupted,
         sealed=sealed and cert is not None,
         crl=_parse_crl(files.get("crl.pem")),
@@ -263,13 +265,21 @@ def _archived(store: Store, name: IdentityName) -> list[x509.Certificate]:
 
 
 def _parse_key(
-    data: bytes | None, password: bytes | None
+    data: bytes | None, password: bytes | None, path: Path
 ) -> tuple[PrivateKey | None, str | None, bool]:
-    """The key, or why it is unusable, and whether it is encrypted and stayed shut."""
+    """The key, or why it is unusable, and whether it is encrypted and stayed shut. A
+    library failure is an error, never a reason to replace the key."""
     if data is None:
         return None, None, False
     try:
-        return load_pem(data, password), None, False
+        key = guard(
+            lambda: load_pem(data, password),
+            path=path,
+            doing=f"opening the key.pem of {path.parent.name!r}",
+            passwords=[password],
+            keep=(KeyLoadError,),
+        )
+        return key, None, False
     except (KeyLocked, KeyRefused) as e:
         return None, str(e), True
     except KeyLoadError as e:
@@ -277,15 +287,22 @@ def _parse_key(
 
 
 def _open_p12(
-    files: Mapping[str, bytes], passwords: IdentityPasswords
+    files: Mapping[str, bytes], passwords: IdentityPasswords, folder: Path
 ) -> dict[str, pkcs12.Contents | None]:
     opened: dict[str, pkcs12.Contents | None] = {}
     for filename, password in ((BUNDLE, passwords.pkcs12), (TRUSTSTORE, passwords.truststore)):
         data = files.get(filename)
         if data is None or password is None:
             continue
+        secret = password.reveal()
         try:
-            opened[filename] = pkcs12.read(data, password.reveal())
+            opened[filename] = guard(
+                lambda: pkcs12.read(data, secret),  # noqa: B023 - called at once
+                path=folder / filename,
+                doing=f"opening the {filename} of {folder.name!r}",
+                passwords=[secret],
+                keep=(ValueError,),
+            )
         except ValueError:  # a wrong password, or not a PKCS#12 file: rewritten either way
             opened[filename] = None
     return opened

@@ -7,19 +7,47 @@ password comes from (`environment variable P12_PASSWORD`), never what it is.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from os import PathLike
+from typing import TypeVar
 
-from pkiform.errors import Diagnostic, Location, SpecError
+from pkiform.errors import Diagnostic, Location, PkiformError, SpecError
 from pkiform.model import IdentityName, PasswordSource, Spec
+
+# cryptography's OpenSSL backend encrypts a PEM key with at most 1023 bytes of password,
+# and `openssl ... -passin file:` reads no more (apps/lib/apps.c, APP_PASS_LEN - 1)
+MAX_PASSWORD_BYTES = 1023
+UTF8_HINT = "a password must be UTF-8 text (encode a binary secret, e.g. with base64)"
+
+
+def password_problem(value: bytes) -> str | None:
+    """Why these bytes cannot be a password (`is empty`, `holds a NUL byte; ...`), or
+    None. Never quotes them. A NUL ends a C string: cryptography panics on one in a
+    PKCS#12 password, and its panic spells the whole password out."""
+    if not value:
+        return "is empty"
+    if b"\0" in value:
+        return "holds a NUL byte; a password must be text"
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:  # its message quotes the byte: not kept
+        return f"is not valid UTF-8; {UTF8_HINT}"
+    if len(value) > MAX_PASSWORD_BYTES:
+        return f"is longer than {MAX_PASSWORD_BYTES} bytes, the most OpenSSL reads"
+    return None
 
 
 class Password:
-    """A password's bytes, kept out of every repr and message."""
+    """A password's bytes, kept out of every repr and message; checked when made, so
+    that none pkiform holds can trip up the library it is handed to."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: bytes) -> None:
+        problem = password_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         self._value = value
 
     def reveal(self) -> bytes:
@@ -64,6 +92,52 @@ class IdentityPasswords:
 
 class PasswordError(SpecError):
     """A password the run needs is missing or wrong; located where the spec names it."""
+
+
+class SecretError(PkiformError):
+    """A library failed while it held a password or a private key. Its own message is
+    withheld: it may quote what it was given."""
+
+
+T = TypeVar("T")
+
+
+def guard(
+    call: Callable[[], T],
+    *,
+    path: str | PathLike[str],
+    doing: str,
+    passwords: Iterable[bytes | None] = (),
+    keep: tuple[type[BaseException], ...] = (),
+) -> T:
+    """`call()`, a library call that handles a secret: whatever it raises, but `keep`,
+    pkiform's own errors, KeyboardInterrupt and SystemExit, becomes a SecretError naming
+    `path` and what was being done (`opening the bundle.p12 of 'web'`), never the
+    library's message. A Rust panic in cryptography is a BaseException, past every
+    `except Exception`, and spells its arguments out; it also reports them on stderr
+    before Python sees it, so the `passwords` the call takes are checked first and a
+    bad one is never handed over."""
+    for password in passwords:
+        problem = password_problem(password) if password is not None else None
+        if problem is not None:
+            reason = problem.split(";")[0]
+            raise SecretError(
+                f"{path}: refusing to hand the cryptography library a password that "
+                f"{reason} while {doing}"
+            )
+    passing: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, PkiformError, *keep)
+    try:
+        return call()
+    except passing:
+        raise
+    except BaseException as e:  # a panic from native code is one
+        failure = type(e).__name__
+    # raised outside the handler: no __context__ keeps the library's exception (and its
+    # message) for a traceback to print
+    raise SecretError(
+        f"{path}: failed with {failure} while {doing}; its message is not shown: it may "
+        "hold the secret"
+    )
 
 
 def sources(spec: Spec) -> list[PasswordSource]:

@@ -22,7 +22,7 @@ from pkiform.outputs import Material, derived_files
 from pkiform.password_planner import password_problems
 from pkiform.passwords import NO_PASSWORDS, Passwords
 from pkiform.revocation_planner import NEVER_QUIET, RevocationAction, plan_revocation
-from pkiform.store import KEY_FILE
+from pkiform.store import KEY_FILE, SEED_ID, seed_id_file
 
 
 class Verb(StrEnum):
@@ -88,9 +88,11 @@ def plan(
     rekey: Collection[IdentityName] = (),
     prune: bool = False,
     passwords: Passwords = NO_PASSWORDS,
+    seed_id: str | None = None,
 ) -> Plan:
     """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
-    responses, then (with `prune`) the retired folders; and the passwords it lacks."""
+    responses, then (with `prune`) the retired folders; and the passwords it lacks.
+    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
     for name in graph.order():
@@ -120,6 +122,7 @@ def plan(
                 name in rekey,
                 key_vouched=vouched,
                 material=materials.get(name),
+                seed_id=seed_id,
             ),
             ident,
             obs,
@@ -184,6 +187,7 @@ def _decide(
     *,
     key_vouched: bool = False,
     material: Material | None = None,
+    seed_id: str | None = None,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -238,11 +242,13 @@ def _decide(
         )
     if reasons:
         return act(Verb.REISSUE, *reasons, cascade=cascade)
-    if obs.sealed:
+    # a folder a pkiform without seed-id files derived (its manifest.json vouched for it)
+    marker = {SEED_ID: seed_id_file(seed_id)} if seed_id is not None else {}
+    repairs = list(outputs.file_problems(marker, obs.files).values())
+    if obs.sealed and not repairs:
         return act(Verb.UNCHANGED)
 
     # no material: an issuer has no certificate, is planned as create, and cascades
-    repairs: list[str] = []
     if material is not None:
         layout = derived_files(material.cert, material.issuers)
         repairs += outputs.file_problems(layout, obs.files).values()

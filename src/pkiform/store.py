@@ -46,7 +46,10 @@ BUNDLE = "bundle.p12"
 TRUSTSTORE = "truststore.p12"
 SECRET = "secret.yaml"
 OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
-_READ_ORDER = FILES + REVOCATION_FILES + OUTPUT_FILES
+# reproducible mode's mark, beside each key derived from a seed: the seed's public id.
+# It travels with the keys, so no lost or deleted manifest.json lets random keys in
+SEED_ID = "seed-id"
+_READ_ORDER = FILES + REVOCATION_FILES + OUTPUT_FILES + (SEED_ID,)
 KEY_FILE = "key.pem"
 CERT_FILE = "cert.pem"
 # files that hold a private key, plain or encrypted: created 0600
@@ -527,6 +530,21 @@ def replace_file(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             staged.unlink()
         raise StoreError(f"{path}: cannot write: {e.strerror}") from e
+
+
+def seed_id_file(fingerprint: str) -> bytes:
+    """The bytes of a seed-id file for the seed with this (public) fingerprint."""
+    return f"{fingerprint}\n".encode()
+
+
+def seed_id_of(data: bytes | None) -> str | None:
+    """The fingerprint a seed-id file names, None when there is none; a file pkiform did
+    not write reads as `garbled` (never shown as it is: it could be anything)."""
+    if data is None:
+        return None
+    text = data.removesuffix(b"\n")
+    hex_digits = len(text) == 32 and all(c in b"0123456789abcdef" for c in text)
+    return text.decode() if hex_digits else "garbled"
 
 
 def _remove_unfinished(path: Path) -> None:

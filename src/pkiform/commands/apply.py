@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from pkiform.api import Spec
     from pkiform.planner import Plan
 
+if TYPE_CHECKING:
+    from pkiform.derive import Seed
+
 
 def run(
     spec_input: SpecInput,
@@ -20,7 +23,8 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
-    seed: bytes | None,
+    seed: Seed | None,
+    allow_paths: Sequence[Path] = (),
     lock_timeout: float,
     quiet: bool,
     as_json: bool,
@@ -42,7 +46,7 @@ def run(
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(load(spec_input, stderr), base=spec_input.base)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
     try:
         applied = spec.apply(

@@ -3,11 +3,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
 from pkiform.commands.spec_input import SpecInput
 from pkiform.store import Store
+
+if TYPE_CHECKING:
+    from pkiform.derive import Seed
 
 EXIT_CHANGES = 2
 
@@ -19,7 +22,8 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
-    seed: bytes | None,
+    seed: Seed | None,
+    allow_paths: Sequence[Path] = (),
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
@@ -36,7 +40,7 @@ def run(
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_text
 
-    spec = Spec(load(spec_input, stderr), base=spec_input.base)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
     stdout.write(

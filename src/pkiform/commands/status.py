@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -16,12 +17,13 @@ def run(
     *,
     now: datetime,
     warn_within: timedelta | None,
+    allow_paths: Sequence[Path] = (),
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
-    spec = Spec(load(spec_input, stderr), base=spec_input.base)
+    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     report = spec.status(out, at=now, warn_within=warn_within)
     stdout.write(status_json(report) if as_json else status_text(report))
     return 0 if report.ok and not any(r.expiring for r in report) else 1
