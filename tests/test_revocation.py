@@ -2,7 +2,8 @@
 
 CRLs are checked with `openssl verify -crl_check` / `-crl_check_all` and read back with
 `openssl crl -text`; OCSP responses with `openssl ocsp -respin`; stapling with a real
-`openssl s_server -status_file` / `s_client -status` handshake; CRLs and OCSP responses
+`openssl s_server -status_file` handshake judged by `s_client -status`, `gnutls-cli
+--ocsp` and `curl --cert-status` (and gnutls-serv to gnutls-cli); CRLs and OCSP responses
 are linted with pkilint. Every positive check has a negative twin that shows the same
 verifier can fail. Time moves with `--at`, never by sleeping.
 
@@ -39,7 +40,7 @@ from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cli import main
-from tests.conftest import ApplySpec, RunCli, openssl, snapshot
+from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
 
@@ -97,6 +98,8 @@ ISSUER: dict[str, str] = {
     "web": "issuing",
     "alice": "root",
     "old": "root",
+    "direct": "root",
+    "direct-gone": "root",
     "bad-int": "root",
     "bad-leaf": "bad-int",
     **{rev(r): "issuing" for r in [*CRL_REASON_TEXT, "unspecified"]},
@@ -106,9 +109,10 @@ OCSP_LEAVES = sorted(n for n in ISSUER if n not in CAS)
 
 
 def pki_spec(*, revoked: bool) -> dict[str, Any]:
-    """root -> issuing -> web and a leaf per revocation reason; root -> alice, old;
-    root -> bad-int -> bad-leaf. With `revoked`, the rev-* leaves, old, bad-int and
-    bad-leaf are revoked (as they would be after a first apply without it)."""
+    """root -> issuing -> web and a leaf per revocation reason; root -> alice, old and
+    the servers direct and direct-gone (their OCSP responses are signed by the root);
+    root -> bad-int -> bad-leaf. With `revoked`, the rev-* leaves, old, direct-gone,
+    bad-int and bad-leaf are revoked (as they would be after a first apply without it)."""
     ids: dict[str, dict[str, Any]] = {
         "root": {"kind": "root", "validity": "10y", "ocsp": True},
         "issuing": {
@@ -124,6 +128,8 @@ def pki_spec(*, revoked: bool) -> dict[str, Any]:
         "bad-int": {"kind": "intermediate", "issuer": "root", "ocsp": True},
         "bad-leaf": {"kind": "server", "issuer": "bad-int", "dns": ["bad.example.com"]},
     }
+    for leaf in ("direct", "direct-gone"):
+        ids[leaf] = {"kind": "server", "issuer": "root", "dns": ["localhost"], "ip": ["127.0.0.1"]}
     for reason in [*CRL_REASON_TEXT, "unspecified"]:
         ids[rev(reason)] = {"kind": "server", "issuer": "issuing", "dns": ["localhost"]}
     if revoked:
@@ -131,6 +137,7 @@ def pki_spec(*, revoked: bool) -> dict[str, Any]:
             ids[rev(reason)]["revoked"] = {"reason": reason, "at": REVOKED_AT[reason]}
         ids[rev("unspecified")]["revoked"] = {"reason": "unspecified"}  # at: the apply's time
         ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": "2026-03-01T00:00:00Z"}
+        ids["direct-gone"]["revoked"] = {"reason": "keyCompromise", "at": "2026-03-02T00:00:00Z"}
         ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
         ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
     return {
@@ -416,6 +423,7 @@ def test_each_crl_lists_exactly_what_its_ca_revoked(pki: Pki) -> None:
     assert set(crl_listing(pki.crl("issuing"))) == issuing
     root = {
         serial_of(pki.cert("old")): "Affiliation Changed",
+        serial_of(pki.cert("direct-gone")): "Key Compromise",
         serial_of(pki.cert("bad-int")): "CA Compromise",
     }
     assert {s: entry_reason(b) for s, b in crl_listing(pki.crl("root")).items()} == root
@@ -456,7 +464,7 @@ def test_every_ocsp_response_verifies_against_the_root(pki: Pki, ident: str) -> 
     assert "Response verify OK" in err
     assert "OCSP Response Status: successful (0x0)" in out
     assert ocsp_serials(out) == [serial_of(pki.cert(ident))]
-    revoked = ident not in ("web", "alice")
+    revoked = ident not in ("web", "alice", "direct")
     assert f"Cert Status: {'revoked' if revoked else 'good'}" in out
     # and looked up by CertID, as a client holding the certificate would
     code, found = ocsp_lookup(
@@ -464,6 +472,27 @@ def test_every_ocsp_response_verifies_against_the_root(pki: Pki, ident: str) -> 
     )
     assert code == 0, found
     assert f"{pki.cert(ident)}: {'revoked' if revoked else 'good'}\n" in found
+
+
+@pytest.mark.parametrize("ident", OCSP_LEAVES)
+def test_every_ocsp_response_carries_its_signer_and_verifies_with_the_trust_anchor_alone(
+    pki: Pki, ident: str
+) -> None:
+    """A stapling server sends its chain without the root, and a client has only its
+    trust anchor: the response carries its signer's certificate (RFC 6960 §4.2.1 certs),
+    so OpenSSL verifies it with nothing else given (no -verify_other)."""
+    response = pki.out / ident / "ocsp.der"
+    parsed = x509.ocsp.load_der_ocsp_response(response.read_bytes())
+    signer = x509.load_pem_x509_certificate(pki.issuer_cert(ident).read_bytes())
+    assert parsed.certificates == [signer]
+    args = ["ocsp", "-respin", response, "-no_nonce", "-CAfile", pki.out / ident / "ca.pem"]
+    result = openssl(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == "Response verify OK\n"
+    # the twin: the trust anchor of the other PKI (same names, other keys) refuses it
+    result = openssl(*args[:-1], pki.other / ident / "ca.pem")
+    assert result.returncode != 0
+    assert "Response Verify Failure" in result.stderr.decode()
 
 
 @pytest.mark.parametrize("reason", list(OCSP_REASON_CODE))
@@ -517,8 +546,20 @@ def test_ocsp_response_is_for_its_own_certificate_only(pki: Pki) -> None:
 # --- stapling in a real TLS handshake ------------------------------------------------------
 
 
-def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) -> int:
-    """s_server presenting ident's certificate and chain, stapling its ocsp.der if asked."""
+def stapling_server(
+    spawn: Spawn,
+    ident: Path,
+    *,
+    staple: Path | None,
+    version: str = "-tls1_3",
+    chain: Path | None = None,
+    www: bool = False,
+) -> int:
+    """s_server presenting ident's certificate and `chain` (default: its chain.pem, if
+    it holds anything), and nothing else; stapling `staple` if given; `www` answers
+    HTTP requests."""
+    if chain is None and (ident / "chain.pem").read_bytes():
+        chain = ident / "chain.pem"
     server: Proc | None = None
     for _ in range(5):
         port = _free_port()
@@ -530,14 +571,16 @@ def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) ->
             ident / "cert.pem",
             "-key",
             ident / "key.pem",
-            "-cert_chain",
-            ident / "chain.pem",
-            "-CAfile",
-            ident / "ca.pem",
+            # no -CAfile: s_server would complete the chain from it, root included, as
+            # real servers (nginx: ssl_certificate) do not
             version,
         ]
-        if staple:
-            args += ["-status_file", ident / "ocsp.der"]
+        if chain is not None:
+            args += ["-cert_chain", chain]
+        if staple is not None:
+            args += ["-status_file", staple]
+        if www:
+            args.append("-www")
         server = spawn(*args)
         if server.wait_for("ACCEPT"):
             return port
@@ -564,22 +607,71 @@ def stapling_client(spawn: Spawn, port: int, trust: Path, version: str) -> Proc:
     return client
 
 
+def one_shot(*argv: str | Path) -> tuple[int, str]:
+    """A client that connects, judges, and exits: (exit code, stdout + stderr)."""
+    result = subprocess.run(
+        [str(a) for a in argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=3 * TIMEOUT,
+        check=False,
+    )
+    stdout, stderr = text(result)
+    return result.returncode, stdout + stderr
+
+
+def gnutls_cli(port: int, trust: Path, saved: Path) -> tuple[int, str]:
+    """`gnutls-cli --ocsp`: the handshake, the chain and the stapled response checked by
+    GnuTLS (it then asks no responder: the staple answers); the staple saved to `saved`."""
+    program = require_tool("gnutls-cli", "gnutls-bin")
+    return one_shot(
+        program, "--ocsp", "--x509cafile", trust, "--verify-hostname", "localhost",
+        "--save-ocsp", saved, "--port", str(port), "127.0.0.1",
+    )  # fmt: skip
+
+
+def curl_cert_status(port: int, trust: Path) -> tuple[int, str]:
+    """`curl --cert-status`: an HTTPS request that fails unless the staple verifies."""
+    program = require_tool("curl", "curl")
+    return one_shot(
+        program, "-sS", "-o", "/dev/null", "--cert-status", "--cacert", trust,
+        "--resolve", f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/",
+    )  # fmt: skip
+
+
+# leaves whose staples the clients judge: (signer, status); a TLS server sends no root, so
+# a root-signed response must carry the root's certificate itself (RFC 6960 §4.2.1 certs)
+STAPLED = {
+    "direct": ("root", "good"),
+    "direct-gone": ("root", "revoked"),
+    "web": ("issuing", "good"),
+    rev("keyCompromise"): ("issuing", "revoked"),
+}
+GNUTLS_TRUSTED = "- Status: The certificate is trusted. \n"
+GNUTLS_REVOKED = "- Status: The certificate is NOT trusted. The certificate chain is revoked. \n"
+GNUTLS_INVALID = "The received OCSP status response is invalid"
+
+
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_server_staples_a_good_ocsp_response(pki: Pki, spawn: Spawn, version: str) -> None:
-    web = pki.out / "web"
-    port = stapling_server(spawn, web, staple=True, version=version)
-    client = stapling_client(spawn, port, web / "ca.pem", version)
+@pytest.mark.parametrize("ident", ["web", "direct"])
+def test_server_staples_a_good_ocsp_response(
+    pki: Pki, spawn: Spawn, ident: str, version: str
+) -> None:
+    folder = pki.out / ident
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", version=version)
+    client = stapling_client(spawn, port, folder / "ca.pem", version)
     assert "Verify return code: 0 (ok)" in client.text
     assert "OCSP response: no response sent" not in client.text
     assert "OCSP Response Status: successful (0x0)" in client.text
     assert "Cert Status: good" in client.text
-    assert ocsp_serials(client.text) == [serial_of(web / "cert.pem")]
+    assert ocsp_serials(client.text) == [serial_of(folder / "cert.pem")]
 
 
-def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn) -> None:
-    ident = pki.out / rev("keyCompromise")
-    port = stapling_server(spawn, ident, staple=True, version="-tls1_3")
-    client = stapling_client(spawn, port, ident / "ca.pem", "-tls1_3")
+@pytest.mark.parametrize("ident", ["direct-gone", rev("keyCompromise")])
+def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn, ident: str) -> None:
+    folder = pki.out / ident
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der")
+    client = stapling_client(spawn, port, folder / "ca.pem", "-tls1_3")
     assert "OCSP Response Status: successful (0x0)" in client.text
     assert "Cert Status: revoked" in client.text
     assert "Revocation Reason: keyCompromise (0x1)" in client.text
@@ -587,11 +679,114 @@ def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn) -> None:
 
 def test_server_without_status_file_staples_nothing(pki: Pki, spawn: Spawn) -> None:
     web = pki.out / "web"
-    port = stapling_server(spawn, web, staple=False, version="-tls1_3")
+    port = stapling_server(spawn, web, staple=None)
     client = stapling_client(spawn, port, web / "ca.pem", "-tls1_3")
     assert "Verify return code: 0 (ok)" in client.text  # the handshake itself is fine
     assert "OCSP response: no response sent" in client.text
     assert "Cert Status" not in client.text
+
+
+@pytest.mark.parametrize("ident", list(STAPLED))
+def test_gnutls_cli_accepts_the_staple_whoever_signed_it(
+    pki: Pki, spawn: Spawn, tmp_path: Path, ident: str
+) -> None:
+    folder, (_, status) = pki.out / ident, STAPLED[ident]
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der")
+    saved = tmp_path / "staple.der"
+    code, output = gnutls_cli(port, folder / "ca.pem", saved)
+    assert GNUTLS_INVALID not in output
+    assert saved.read_bytes() == (folder / "ocsp.der").read_bytes()  # judged: the staple
+    if status == "good":
+        assert (code, GNUTLS_TRUSTED in output) == (0, True), output
+    else:
+        assert (code, GNUTLS_REVOKED in output) == (1, True), output
+        assert "|<1>| The certificate was revoked via OCSP\n" in output
+
+
+@pytest.mark.parametrize("staple", ["another certificate's", "another CA's"])
+def test_gnutls_cli_refuses_a_staple_for_another_certificate_or_from_another_ca(
+    pki: Pki, spawn: Spawn, tmp_path: Path, staple: str
+) -> None:
+    """The twin: the same handshake with the wrong response fails (GnuTLS then finds no
+    usable staple, and no responder to ask)."""
+    folder = pki.out / "direct"
+    wrong = (
+        pki.out / "alice" / "ocsp.der"
+        if staple.startswith("another cert")
+        else (
+            pki.other / "direct" / "ocsp.der"  # the same names, another root key
+        )
+    )
+    port = stapling_server(spawn, folder, staple=wrong)
+    code, output = gnutls_cli(port, folder / "ca.pem", tmp_path / "staple.der")
+    assert code == 1, output
+    assert GNUTLS_TRUSTED not in output
+
+
+def test_gnutls_serv_staples_a_root_signed_response_gnutls_cli_accepts(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """GnuTLS at both ends: gnutls-serv checks at start-up that the response is for the
+    certificate it serves (a wrong one is refused there), then staples it."""
+    serve = require_tool("gnutls-serv", "gnutls-bin")
+    folder = pki.out / "direct"
+    refused = one_shot(
+        serve, "--x509certfile", folder / "cert.pem", "--x509keyfile", folder / "key.pem",
+        "--ocsp-response", pki.out / "alice" / "ocsp.der", "--port", str(_free_port()),
+    )  # fmt: skip
+    assert refused[0] == 1
+    assert "The OCSP response provided doesn't match the available certificates" in refused[1]
+    for _ in range(5):
+        port = _free_port()
+        server = Proc(
+            [str(serve), "--x509certfile", str(folder / "cert.pem"), "--x509keyfile",
+             str(folder / "key.pem"), "--ocsp-response", str(folder / "ocsp.der"),
+             "--port", str(port)]
+        )  # fmt: skip
+        try:
+            if not server.wait_for("listening on IPv4"):
+                continue
+            code, output = gnutls_cli(port, folder / "ca.pem", tmp_path / "staple.der")
+            assert (code, GNUTLS_TRUSTED in output) == (0, True), output
+            assert (tmp_path / "staple.der").read_bytes() == (folder / "ocsp.der").read_bytes()
+            return
+        finally:
+            server.stop()
+    pytest.fail("gnutls-serv did not start")
+
+
+@pytest.mark.parametrize("ident", list(STAPLED))
+def test_curl_accepts_the_staple_when_the_server_sends_its_signer(
+    pki: Pki, spawn: Spawn, ident: str
+) -> None:
+    """curl (OpenSSL) looks the response up by the issuer's certificate in the chain the
+    server sends: a leaf issued by a root is served with the root as its chain (README)."""
+    folder, (signer, status) = pki.out / ident, STAPLED[ident]
+    chain = folder / ("ca.pem" if signer == "root" else "chain.pem")
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", chain=chain, www=True)
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    if status == "good":
+        assert (code, output) == (0, "")
+    else:
+        assert code == 91
+        assert output == "curl: (91) SSL certificate revocation reason: keyCompromise (1)\n"
+
+
+def test_curl_cannot_look_up_a_root_signed_staple_without_the_root_in_the_chain(
+    pki: Pki, spawn: Spawn
+) -> None:
+    """The twin, and why README says to serve the root: without it curl cannot even
+    compute the response's CertID."""
+    folder = pki.out / "direct"
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", www=True)
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    assert (code, output) == (91, "curl: (91) Error computing OCSP ID\n")
+    # and with the root but another certificate's response, it refuses that too
+    port = stapling_server(
+        spawn, folder, staple=pki.out / "alice" / "ocsp.der", chain=folder / "ca.pem", www=True
+    )
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    assert code == 91 and output.startswith("curl: (91) "), output
 
 
 # --- pkilint --------------------------------------------------------------------------------
@@ -1170,6 +1365,7 @@ def test_an_ocsp_response_without_next_update_is_re_signed(
             revocation_reason=None,
         )
         .responder_id(x509.ocsp.OCSPResponderEncoding.HASH, ca)
+        .certificates([ca])  # as pkiform signs: only nextUpdate is missing
         .sign(key, hashes.SHA256())
     )
     (out / "web" / "ocsp.der").write_bytes(open_ended.public_bytes(serialization.Encoding.DER))
@@ -1182,6 +1378,51 @@ def test_an_ocsp_response_without_next_update_is_re_signed(
     ]
     assert run_cli("apply", spec, "-o", out).code == 0
     assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_an_ocsp_response_without_its_signers_certificate_is_re_signed(
+    applied: ApplySpec, run_cli: RunCli, spawn: Spawn, tmp_path: Path
+) -> None:
+    """A root-signed response made before pkiform put the signer's certificate in it is
+    refused by GnuTLS as a staple: plan re-signs it, and then gnutls-cli accepts it."""
+    spec, out = applied(PRUNE_SPEC.replace("dns: [web.example.com]", "dns: [localhost]"))
+    ca = x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "root" / "key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    web = x509.load_pem_x509_certificate((out / "web" / "cert.pem").read_bytes())
+    this_update = datetime.now(UTC).replace(microsecond=0) - BACKDATE
+    bare = (
+        x509.ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=web,
+            issuer=ca,
+            algorithm=hashes.SHA1(),
+            cert_status=x509.ocsp.OCSPCertStatus.GOOD,
+            this_update=this_update,
+            next_update=this_update + BACKDATE + timedelta(days=7),  # as pkiform signs
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(x509.ocsp.OCSPResponderEncoding.HASH, ca)
+        .sign(key, hashes.SHA256())
+    )
+    (out / "web" / "ocsp.der").write_bytes(bare.public_bytes(serialization.Encoding.DER))
+    port = stapling_server(spawn, out / "web", staple=out / "web" / "ocsp.der")
+    code, output = gnutls_cli(port, out / "web" / "ca.pem", tmp_path / "staple.der")
+    assert code == 1 and GNUTLS_INVALID in output, output  # the defect, as GnuTLS sees it
+
+    code, plan = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert [(r["name"], r["reasons"]) for r in plan["revocations"]] == [
+        ("web", ["it does not carry its signer's certificate (clients need it to verify a staple)"])
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    fixed = x509.ocsp.load_der_ocsp_response((out / "web" / "ocsp.der").read_bytes())
+    assert fixed.certificates == [ca]
+    port = stapling_server(spawn, out / "web", staple=out / "web" / "ocsp.der")
+    code, output = gnutls_cli(port, out / "web" / "ca.pem", tmp_path / "staple.der")
+    assert (code, GNUTLS_TRUSTED in output) == (0, True), output
     assert run_cli("plan", spec, "-o", out).code == 0
 
 

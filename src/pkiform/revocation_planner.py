@@ -27,6 +27,7 @@ from pkiform.revocation import (
     crl_entries,
     crl_number,
     crl_signed_by,
+    ocsp_carries,
     ocsp_revocation,
     ocsp_signed_by,
     ocsp_status,
@@ -271,6 +272,10 @@ def _ocsp_action(
             reasons.append("the CA's certificate is reissued")
         elif ca_cert is None or not ocsp_signed_by(response, ca_cert):
             reasons.append("not signed by the CA's current certificate")
+        elif not ocsp_carries(response, ca_cert):
+            reasons.append(
+                "it does not carry its signer's certificate (clients need it to verify a staple)"
+            )
         status, given = "revoked" if revoked else "good", ocsp_revocation(response)
         if (was := ocsp_status(response)) != status:
             reasons.append(f"status: {was} -> {status}")
