@@ -80,13 +80,23 @@ def rev(reason: str) -> str:
     return f"rev-{reason.lower()}"
 
 
+# the shared PKI's first apply (--at), three days back: its CRLs are still valid now. A
+# revoked.at must fall between a certificate's notBefore and the clock, so every `at`
+# of the revoking apply (now) lies between the two applies.
+FIRST_APPLY = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+# 12:04:05+09:00 two days after the first apply's date: 03:04:05 UTC that day
+OFFSET_DAY = FIRST_APPLY.date() + timedelta(days=2)
+
+
+def hours_in(hours: int) -> str:
+    """`at` for a revocation `hours` and a half after the first apply."""
+    return f"{FIRST_APPLY + timedelta(hours=hours):%Y-%m-%dT%H}:30:00Z"
+
+
 # the spec's `at` for each revoked leaf (one with an offset, to see it turned into UTC)
 REVOKED_AT = {
-    "keyCompromise": "2026-01-02T12:04:05+09:00",
-    **{
-        reason: f"2026-02-{10 + i:02d}T0{i}:30:00Z"
-        for i, reason in enumerate(list(CRL_REASON_TEXT)[1:], start=1)
-    },
+    "keyCompromise": f"{OFFSET_DAY}T12:04:05+09:00",
+    **{reason: hours_in(i) for i, reason in enumerate(list(CRL_REASON_TEXT)[1:], start=1)},
 }
 REVOKED_AT_UTC = {
     reason: datetime.fromisoformat(text).astimezone(UTC) for reason, text in REVOKED_AT.items()
@@ -136,10 +146,10 @@ def pki_spec(*, revoked: bool) -> dict[str, Any]:
         for reason in CRL_REASON_TEXT:
             ids[rev(reason)]["revoked"] = {"reason": reason, "at": REVOKED_AT[reason]}
         ids[rev("unspecified")]["revoked"] = {"reason": "unspecified"}  # at: the apply's time
-        ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": "2026-03-01T00:00:00Z"}
-        ids["direct-gone"]["revoked"] = {"reason": "keyCompromise", "at": "2026-03-02T00:00:00Z"}
-        ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
-        ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
+        ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": hours_in(10)}
+        ids["direct-gone"]["revoked"] = {"reason": "keyCompromise", "at": hours_in(11)}
+        ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": hours_in(12)}
+        ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": hours_in(12)}
     return {
         "version": 1,
         "defaults": {"key": {"type": "ec", "curve": "P-256"}, "subject": {"O": "Example"}},
@@ -179,7 +189,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     first.write_text(yaml.safe_dump(pki_spec(revoked=False)))
     second.write_text(yaml.safe_dump(pki_spec(revoked=True)))
     out, other = base / "pki", base / "other"
-    apply_in_process(first, out)
+    apply_in_process(first, out, "--at", FIRST_APPLY.isoformat())
     apply_in_process(first, other)
     saved = base / "first-crls"
     first_crls = {}
@@ -400,7 +410,9 @@ def test_crl_lists_the_spec_reason_and_revocation_date(pki: Pki, reason: str) ->
 
 def test_an_offset_in_revoked_at_is_turned_into_utc(pki: Pki) -> None:
     body = crl_listing(pki.crl("issuing"))[serial_of(pki.cert(rev("keyCompromise")))]
-    assert entry_date(body) == "Jan  2 03:04:05 2026 GMT"  # 12:04:05+09:00
+    assert REVOKED_AT["keyCompromise"].endswith("T12:04:05+09:00")
+    utc = datetime(OFFSET_DAY.year, OFFSET_DAY.month, OFFSET_DAY.day, 3, 4, 5, tzinfo=UTC)
+    assert entry_date(body) == openssl_date(utc)
 
 
 def test_unspecified_reason_is_encoded_by_omitting_the_extension(pki: Pki) -> None:
@@ -408,10 +420,13 @@ def test_unspecified_reason_is_encoded_by_omitting_the_extension(pki: Pki) -> No
     body = listing[serial_of(pki.cert(rev("unspecified")))]
     assert "CRL Reason Code" not in body
     assert "CRL entry extensions" not in body
-    # no `at` in the spec: the time of the apply that first listed it
+    # no `at` in the spec: the time of the apply that first listed it, backdated as the
+    # CRL's thisUpdate is (never after it: RFC 5280, zlint's
+    # e_crl_revocation_time_after_this_update)
     when = openssl_time(entry_date(body))
     before, after = pki.second_apply
-    assert before <= when <= after
+    assert before - BACKDATE <= when <= after - BACKDATE
+    assert when == openssl_time(crl_fields(pki.crl("issuing"))["lastUpdate"])
     # the twin: every other entry does carry its reason
     others = [b for s, b in listing.items() if s != serial_of(pki.cert(rev("unspecified")))]
     assert len(others) == len(CRL_REASON_TEXT)
@@ -429,6 +444,37 @@ def test_each_crl_lists_exactly_what_its_ca_revoked(pki: Pki) -> None:
     assert {s: entry_reason(b) for s, b in crl_listing(pki.crl("root")).items()} == root
     assert set(crl_listing(pki.crl("bad-int"))) == {serial_of(pki.cert("bad-leaf"))}
     assert serial_of(pki.cert("web")) not in issuing
+
+
+def ocsp_times(response_text: str) -> dict[str, datetime]:
+    """Produced At, This Update and Revocation Time (if any) of `openssl ocsp -resp_text`."""
+    found = re.findall(r"^ *(Produced At|This Update|Revocation Time): (.+)$", response_text, re.M)
+    return {field: openssl_time(value) for field, value in found}
+
+
+def test_no_revocation_time_is_after_this_update_or_produced_at(pki: Pki) -> None:
+    """RFC 5280 §5.1.2.4 / RFC 6960 §4.2.1: a CRL or OCSP response states what was so at
+    its thisUpdate (producedAt), so no revocation it lists comes later: not the spec's
+    `at`s, not the default time (rev-unspecified), whose thisUpdate is backdated."""
+    checked = 0
+    for ca in CAS:
+        this_update = openssl_time(crl_fields(pki.crl(ca))["lastUpdate"])
+        for serial, body in crl_listing(pki.crl(ca)).items():
+            assert openssl_time(entry_date(body)) <= this_update, (ca, f"{serial:x}")
+            checked += 1
+    assert checked == len(CRL_REASON_TEXT) + 1 + 3 + 1  # issuing, root, bad-int
+    for ident in OCSP_LEAVES:
+        _, out, _ = ocsp_check(
+            pki.out / ident / "ocsp.der",
+            trust=pki.out / ident / "ca.pem",
+            signer=pki.issuer_cert(ident),
+        )
+        times = ocsp_times(out)
+        assert times["This Update"] <= times["Produced At"], ident
+        if "Revocation Time" in times:
+            assert times["Revocation Time"] <= times["This Update"], ident
+            checked += 1
+    assert checked == 2 * (len(CRL_REASON_TEXT) + 1 + 3 + 1) - 1  # bad-int is no OCSP leaf
 
 
 @pytest.mark.parametrize("ca", CAS)
@@ -1146,14 +1192,17 @@ def test_changing_revoked_at_moves_the_revocation_date(
     assert run_cli("apply", spec, "-o", out).code == 0
     serial = serial_of(out / "a" / "cert.pem")
     first = entry_date(crl_listing(crl)[serial])
-    # the spec now says when the key was really compromised (a fraction of a second too)
-    spec.write_text(crl_spec(a=', revoked: {reason: keyCompromise, at: "2026-05-06T07:08:09.75Z"}'))
+    # the spec now says when the key was really compromised (a fraction of a second too):
+    # after the certificate's notBefore, before now
+    when = cert_of(out, "a").not_valid_before_utc + timedelta(seconds=69)
+    at = f"{when:%Y-%m-%dT%H:%M:%S}.75Z"
+    spec.write_text(crl_spec(a=f', revoked: {{reason: keyCompromise, at: "{at}"}}'))
     code, document = plan_json(run_cli, spec, out)
     assert code == 2
     assert run_cli("apply", spec, "-o", out).code == 0
-    assert entry_date(crl_listing(crl)[serial]) == "May  6 07:08:09 2026 GMT" != first
+    assert entry_date(crl_listing(crl)[serial]) == openssl_date(when) != first
     assert crl_number(crl) == 3
-    assert "Revocation Time: May  6 07:08:09 2026 GMT" in ocsp_text(out, "a")
+    assert f"Revocation Time: {openssl_date(when)}" in ocsp_text(out, "a")
     # and that is where it stays: no re-signing loop over the fraction of a second
     before = snapshot(out)
     assert run_cli("plan", spec, "-o", out).code == 0
@@ -1162,7 +1211,7 @@ def test_changing_revoked_at_moves_the_revocation_date(
     [crl_action] = [r for r in document["revocations"] if r["kind"] == "crl"]
     assert crl_action["crl_number"] == 3
     was = f"{openssl_time(first):%Y-%m-%d %H:%M:%S}Z"
-    assert crl_action["reasons"] == [f"{serial:x}: revoked at {was} -> 2026-05-06 07:08:09Z"]
+    assert crl_action["reasons"] == [f"{serial:x}: revoked at {was} -> {when:%Y-%m-%d %H:%M:%S}Z"]
 
 
 def test_a_reissued_ca_keeps_what_its_crl_listed(
@@ -1797,3 +1846,122 @@ def test_crl_number_never_goes_back_when_crl_pem_is_lost(
     (out / "ca" / "crl.pem").unlink()  # crl.der still carries number 2
     assert run_cli("apply", spec, "-o", out).code == 0
     assert crl_number(out / "ca" / "crl.pem") == 3
+
+
+# --- revocation times ---------------------------------------------------------------------
+
+
+def crl_entry_times(crl: Path) -> dict[int, datetime]:
+    loaded = x509.load_pem_x509_crl(crl.read_bytes())
+    return {r.serial_number: r.revocation_date_utc for r in loaded}
+
+
+def test_a_revocation_within_the_backdate_moves_this_update_up_to_it(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    """thisUpdate is backdated 5 minutes; a revocation the spec dates inside those minutes
+    brings thisUpdate (and producedAt) up to it, nextUpdate with it, rather than sign a
+    CRL that says revoked at a time after the moment it speaks for."""
+    spec, out = crl_pki
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    assert at > cert_of(out, "a").not_valid_before_utc
+    spec.write_text(crl_spec(a=f", revoked: {{reason: keyCompromise, at: {at.isoformat()}}}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    fields = crl_fields(crl)
+    this_update, next_update = (openssl_time(fields[f]) for f in ("lastUpdate", "nextUpdate"))
+    assert crl_entry_times(crl) == {serial_of(out / "a" / "cert.pem"): at}
+    assert this_update == at
+    assert next_update - this_update == timedelta(days=7) + BACKDATE  # as long as ever
+    times = ocsp_times(ocsp_text(out, "a"))
+    assert times["Revocation Time"] == at <= times["This Update"] <= times["Produced At"]
+    # the twin: b, not revoked, is answered for as of the backdated time
+    times = ocsp_times(ocsp_text(out, "b"))
+    assert times["Produced At"] < at
+    # and it stays: no re-signing over it
+    before = snapshot(out)
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert snapshot(out) == before
+
+
+REVOKED_AT_SPEC = """\
+version: 1
+identities:
+  ca: {{kind: root, ocsp: true}}
+  web: {{kind: server, issuer: ca, dns: [web.example.com]}}
+  old:
+    kind: client
+    issuer: ca
+    revoked: {{reason: keyCompromise, at: "{old}"}}
+  late:
+    kind: client
+    issuer: ca
+    revoked: {{reason: superseded, at: "{late}"}}
+"""
+
+
+def test_a_revoked_at_before_the_certificate_or_in_the_future_is_a_located_error(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Checked when planning, with the certificate on disk and the clock: plan and apply
+    exit 1 with every problem located, and nothing is written."""
+    spec = write_spec(REVOKED_AT_SPEC.format(old="", late="").replace("    revoked", "    # r"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    not_before = cert_of(out, "old").not_valid_before_utc
+    early = "2026-01-02T12:04:05+09:00"
+    future = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec.write_text(REVOKED_AT_SPEC.format(old=early, late=future))
+    before = snapshot(out)
+    for command in ("plan", "apply"):
+        for flags in ((), ("--json",)):
+            result = run_cli(command, spec, "-o", out, *flags)
+            assert (result.code, result.out) == (1, ""), result.err
+            first, second = result.err.splitlines()
+            assert first == (
+                f"{spec}:8:42: error: identities.old.revoked.at: expected a time from its "
+                f"certificate's notBefore ({not_before:%Y-%m-%d %H:%M:%S}Z) on; got "
+                f"'{early}', before it was valid"
+            )
+            assert re.fullmatch(
+                rf"{re.escape(str(spec))}:12:39: error: identities\.late\.revoked\.at: "
+                r"expected a time no later than now \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\); got "
+                rf"'{future}', in the future \(a CRL lists revocations that have happened\)",
+                second,
+            ), second
+    assert snapshot(out) == before
+    # the twin: times between notBefore and now are fine, and listed as given
+    at = not_before + timedelta(minutes=1)
+    spec.write_text(REVOKED_AT_SPEC.format(old=at.isoformat(), late=at.isoformat()))
+    result = run_cli("apply", spec, "-o", out)
+    assert result.code == 0, result.err
+    assert crl_entry_times(out / "ca" / "crl.pem") == {
+        serial_of(out / "old" / "cert.pem"): at,
+        serial_of(out / "late" / "cert.pem"): at,
+    }
+    # the clock decides "in the future": the same spec planned as of an earlier time
+    result = run_cli("plan", spec, "-o", out, "--at", (at - HOUR).isoformat())
+    assert result.code == 1
+    assert [line.split(": ")[2] for line in result.err.splitlines()] == [
+        "identities.old.revoked.at",
+        "identities.late.revoked.at",
+    ]
+
+
+def test_a_spec_with_a_revoked_at_leaves_no_settled_mark(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The mark answers for any clock before its `until`; a `revoked.at` makes an earlier
+    clock an error, so such a directory is always planned in full (and says so)."""
+    spec = write_spec(REVOKED_AT_SPEC.format(old="", late="").replace("    revoked", "    # r"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert b'"settled"' in (out / "manifest.json").read_bytes()  # the twin: marked
+    at = cert_of(out, "old").not_valid_before_utc + timedelta(minutes=1)
+    spec.write_text(REVOKED_AT_SPEC.format(old=at.isoformat(), late=at.isoformat()))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert b'"settled"' not in (out / "manifest.json").read_bytes()
+    assert run_cli("plan", spec, "-o", out).code == 0
+    result = run_cli("plan", spec, "-o", out, "--at", (at - HOUR).isoformat())
+    assert result.code == 1 and "in the future" in result.err

@@ -264,6 +264,8 @@ class Spec:
         the_plan = make_plan(
             spec, graph, observed, now, rekey=names, prune=prune, passwords=passwords
         )
+        if the_plan.revoked_at_problems:  # a spec problem first: all of them together
+            raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
         return observed, the_plan

@@ -16,9 +16,9 @@ from cryptography.x509 import ocsp
 
 from pkiform import forked, keys, outputs, seals, settled
 from pkiform.derive import Seed, derive_key
-from pkiform.errors import RefusedError, StoreError
+from pkiform.errors import RefusedError, SpecError, StoreError
 from pkiform.graph import IssuerGraph
-from pkiform.issuing import BACKDATE, Signer, issue, validity_window
+from pkiform.issuing import Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
@@ -26,7 +26,13 @@ from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
 from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_until
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
-from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction, freshness_until
+from pkiform.revocation_planner import (
+    ListKind,
+    ListVerb,
+    RevocationAction,
+    freshness_until,
+    signing_times,
+)
 from pkiform.seals import IssuerTexts, Sealed
 from pkiform.store import CERT_FILE, FILES, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, Store
 
@@ -61,6 +67,8 @@ def apply(
             f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
+    if plan.revoked_at_problems:
+        raise SpecError([*plan.revoked_at_problems, *plan.password_problems])
     if plan.password_problems:
         raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -429,8 +437,8 @@ def _revocation_files(
 ) -> dict[str, bytes]:
     """crl.pem + crl.der, or ocsp.der, signed by the CA as it stands after this apply."""
     ca_cert, ca_key = certs[action.signer], ca_keys[action.signer]
-    this_update = now.replace(microsecond=0) - BACKDATE
-    next_update = now.replace(microsecond=0) + spec.identities[action.signer].crl_validity.delta
+    validity = spec.identities[action.signer].crl_validity.delta
+    this_update, next_update = signing_times(action, validity, now)
     if action.kind is ListKind.OCSP:
         response = build_ocsp_response(
             certs[action.name],
@@ -462,6 +470,10 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     where a password is needed to check files (no digest stands in for opening them)."""
     spec = run.spec
     if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
+        return settled.unmarked(body)
+    # the mark answers for any clock before `until`, and one before a revoked.at makes that
+    # `at` an error (revocation_planner.revoked_at_problems)
+    if any(i.revoked is not None and i.revoked.at is not None for i in spec.identities.values()):
         return settled.unmarked(body)
     until = _quiet_until(run)
     if until <= run.now:

@@ -21,7 +21,7 @@ from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.password_planner import password_problems
 from pkiform.passwords import NO_PASSWORDS, Passwords
-from pkiform.revocation_planner import RevocationAction, plan_revocation
+from pkiform.revocation_planner import RevocationAction, plan_revocation, revoked_at_problems
 from pkiform.store import KEY_FILE
 
 
@@ -63,6 +63,8 @@ class Plan:
     trust_bundle: str | None = None
     # passwords apply needs and does not have, or that do not open a key: it refuses
     password_problems: tuple[Diagnostic, ...] = ()
+    # revoked.at times no CRL may state, given the certificates and the clock: it refuses
+    revoked_at_problems: tuple[Diagnostic, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -143,6 +145,7 @@ def plan(
             revocations=revocations,
             passwords=passwords,
         ),
+        revoked_at_problems=revoked_at_problems(spec, observed, now),
     )
 
 

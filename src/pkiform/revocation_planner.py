@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pkiform.durations import format_span
+from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.model import Identity, IdentityName, Spec
@@ -101,6 +102,48 @@ def plan_revocation(
     return tuple(out)
 
 
+def revoked_at_problems(spec: Spec, observed: Observed, now: datetime) -> tuple[Diagnostic, ...]:
+    """Every `revoked.at` no CRL may state: before its certificate's notBefore (it was not
+    valid yet), or after `now` (a CRL lists revocations that have happened). Each located
+    where the spec writes it: plan and apply refuse to run with any."""
+    out = []
+    for name, ident in spec.identities.items():
+        revoked = ident.revoked
+        if revoked is None or revoked.at is None:
+            continue
+        cert = observed.identities[name].cert
+        if cert is not None and revoked.at < cert.not_valid_before_utc:
+            message = (
+                f"expected a time from its certificate's notBefore "
+                f"({_stamp(cert.not_valid_before_utc)}) on; got {revoked.at_text!r}, "
+                "before it was valid"
+            )
+        elif revoked.at > now:
+            message = (
+                f"expected a time no later than now ({_stamp(now)}); got {revoked.at_text!r}, "
+                "in the future (a CRL lists revocations that have happened)"
+            )
+        else:
+            continue
+        loc = revoked.at_loc or ident.loc
+        out.append(Diagnostic(loc=loc, path=f"identities.{name}.revoked.at", message=message))
+    return tuple(out)
+
+
+def signing_times(
+    action: RevocationAction, validity: timedelta, now: datetime
+) -> tuple[datetime, datetime]:
+    """thisUpdate (an OCSP response's producedAt too) and nextUpdate of what `action`
+    signs: backdated like a certificate's notBefore, for relying parties whose clocks are
+    behind, but never to before a revocation it states (RFC 5280 §5.1.2.4: it speaks for
+    that moment; zlint e_crl_revocation_time_after_this_update), and as long as ever."""
+    stated = [e.at for e in action.entries]
+    if action.revoked is not None:
+        stated.append(action.revoked.at)
+    this_update = max([_second(now) - BACKDATE, *stated])
+    return this_update, this_update + BACKDATE + validity
+
+
 def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool:
     return ca_cert is not None and cert.issuer == ca_cert.subject
 
@@ -155,7 +198,9 @@ def _crl_entries(
             # a date once published stays: read back from the CRL, not kept anywhere else
             when = earlier.at
         else:
-            when = _second(now)
+            # the thisUpdate of the CRL this apply signs: a CRL speaks for that moment, so
+            # no revocation it lists may come after it (RFC 5280 §5.1.2.4)
+            when = _second(now) - BACKDATE
         return Revoked(serial=serial, at=when, reason=reason)
 
     entries: dict[int, Revoked] = {}
