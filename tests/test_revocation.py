@@ -39,6 +39,7 @@ from pkilint import loader, pkix, validation
 from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
+from pkiform import settled
 from pkiform.cli import main
 from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
@@ -1692,6 +1693,69 @@ def test_status_of_a_leaf_revoked_before_it_was_ever_issued(
     status = run_cli("status", spec, "-o", out)
     assert status.code == 0, status.out
     assert "not issued yet" not in status.out
+
+
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+def test_plan_and_apply_say_that_an_identity_revoked_before_it_was_issued_is_skipped(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Not "unchanged": there is nothing of it, and there will be nothing. Said in text
+    and JSON, by planning in full and by the settled mark alike; exit codes as for
+    anything else that has nothing to do."""
+    text = PRUNE_SPEC.replace(
+        "alice: {kind: client, issuer: root}",
+        "alice: {kind: client, issuer: root, revoked: {reason: keyCompromise}}",
+    )
+    spec, out = write_spec(text), tmp_path / "pki"
+    skip = {"name": "alice", "verb": "skip", "reasons": [NEVER_ISSUED], "cascade_from": None}
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2
+    assert planned.out.splitlines()[1:3] == ["    alice: skip", f"      {NEVER_ISSUED}"]
+    summary = "Plan: 2 to create, 2 CRL/OCSP to sign; 0 unchanged, 1 skipped."
+    assert planned.out.splitlines()[-1] == summary
+    assert json.loads(run_cli("plan", spec, "-o", out, "--json").out)["actions"][1] == skip
+    applied = run_cli("apply", spec, "-o", out)
+    assert applied.code == 0
+    assert applied.out.splitlines() == [
+        "  + root: create",
+        f"    alice: skip ({NEVER_ISSUED})",
+        "  + web: create",
+        "  + root: create crl.pem (CRL number 1, 0 revoked)",
+        "  + web: create ocsp.der (good, signed by root)",
+        "Apply complete: 2 changed, 0 unchanged, 1 skipped, 2 CRL/OCSP signed.",
+    ]
+    assert not (out / "alice").exists()
+    twin = write_spec(text + "# planned in full, not answered by the settled mark\n", "twin.yaml")
+    for path, marked in ((spec, True), (twin, False)):
+        assert (settled.check(path, out, datetime.now(UTC)) is not None) is marked
+        result = run_cli("plan", path, "-o", out)
+        assert (result.code, result.err) == (0, "")
+        assert result.out == (
+            f"    alice: skip\n      {NEVER_ISSUED}\n"
+            "No changes: 2 identities up to date, 1 skipped.\n"
+        )
+        document = json.loads(run_cli("plan", path, "-o", out, "--json").out)
+        assert document["changes"] is False
+        assert [a["verb"] for a in document["actions"]] == ["unchanged", "skip", "unchanged"]
+        assert document["actions"][1] == skip
+        result = run_cli("apply", path, "-o", out)
+        assert (result.code, result.err) == (0, "")
+        assert result.out == (
+            f"    alice: skip ({NEVER_ISSUED})\n"
+            "Apply complete: 0 changed, 2 unchanged, 1 skipped.\n"
+        )
+        document = json.loads(run_cli("apply", path, "-o", out, "--json").out)
+        assert (document["changed"], document["unchanged"]) == ([], ["root", "web"])
+        assert document["skipped"] == [skip]
+    # the twin: once issued and then revoked, it is frozen and listed, not skipped
+    spec.write_text(PRUNE_SPEC)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(text)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    result = run_cli("plan", spec, "-o", out)
+    assert (result.code, result.out) == (0, "No changes: 3 identities up to date.\n")
 
 
 REVOKED_CA_SPEC = """\

@@ -23,7 +23,7 @@ from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords
-from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_until
+from pkiform.planner import CHANGES, Action, Plan, Verb, archives_to_read, quiet_until
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import (
@@ -150,7 +150,7 @@ def _shared(plan: Plan, run: _Run) -> set[IdentityName]:
     leaves = {
         a.name
         for a in plan.actions
-        if a.verb is not Verb.UNCHANGED and not run.spec.identities[a.name].kind.is_ca
+        if a.verb in CHANGES and not run.spec.identities[a.name].kind.is_ca
     }
     if len(leaves) < PARALLEL_MIN or run.rsa_keys or not forked.available():
         return set()
@@ -328,7 +328,7 @@ class _Run:
         name = action.name
         ident = self.spec.identities[name]
         obs = self.observed.identities[name]
-        if action.verb is Verb.UNCHANGED and obs.cert is None:
+        if action.verb is Verb.SKIP or (action.verb is Verb.UNCHANGED and obs.cert is None):
             return None, None
         key: keys.PrivateKey | None = obs.key
         if action.new_key:

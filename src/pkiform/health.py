@@ -14,7 +14,7 @@ from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Spec
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.planner import renewal_due
+from pkiform.planner import never_issued, renewal_due
 from pkiform.revocation import crl_signed_by, ocsp_signed_by
 from pkiform.store import BUNDLE, KEY_FILE, TRUSTSTORE
 
@@ -62,10 +62,11 @@ def check(
         chain = [observed.identities[n].cert for n in chain_names]
         issuer = chain_names[0] if chain_names else None
         found = _Findings(errors=[], warnings=[], expiring=[])
-        if ident.revoked is not None and not obs.files:
+        if ident.revoked is not None and never_issued(ident, obs):
             # apply never issues what the spec revokes: nothing to have, nothing to list
             found.warnings.append(
-                f"revoked ({ident.revoked.reason}) before it was ever issued; nothing on disk"
+                f"revoked ({ident.revoked.reason}) before it was ever issued: nothing to "
+                "issue, nothing to list"
             )
         else:
             _check_files(obs, found)

@@ -32,6 +32,7 @@ class Verb(StrEnum):
     REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
     BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
     UNCHANGED = "unchanged"
+    SKIP = "skip"  # revoked before it was ever issued: nothing to issue, nothing to list
 
 
 CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
@@ -191,6 +192,8 @@ def _decide(
         # its files are half swapped: apply completes the swap before it plans anything
         return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
     if ident.revoked is not None:
+        if never_issued(ident, obs):
+            return act(Verb.SKIP, NEVER_ISSUED)
         return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
     if not obs.has_cert_file and not obs.has_key_file:
         return act(Verb.CREATE)
@@ -252,6 +255,15 @@ def _decide(
     if repairs:
         return act(Verb.REPAIR, *repairs)
     return act(Verb.UNCHANGED)
+
+
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+def never_issued(ident: Identity, obs: ObservedIdentity) -> bool:
+    """Revoked while it has neither key nor certificate: apply never issues what the spec
+    revokes, so it has none to list on a CRL either."""
+    return ident.revoked is not None and not obs.has_cert_file and not obs.has_key_file
 
 
 def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -> str | None:

@@ -6,6 +6,7 @@ holds the two to the same bytes)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -18,11 +19,12 @@ def plan(spec_path: Path, out: Path, now: datetime, *, as_json: bool) -> str | N
     found = settled.check(spec_path, out, now)
     if found is None:
         return None
+    skipped = _skipped(out, found.order)
     if not as_json:
-        return f"No changes: {len(found.order)} identities up to date.\n"
-    actions: list[dict[str, object]] = [
-        {"name": n, "verb": "unchanged", "reasons": [], "cascade_from": None} for n in found.order
-    ]
+        lines = "".join(f"    {n}: skip\n      {NEVER_ISSUED}\n" for n in skipped)
+        up_to_date = len(found.order) - len(skipped)
+        return f"{lines}No changes: {up_to_date} identities up to date{_count(skipped)}.\n"
+    actions = [_action(n, skipped) for n in found.order]
     return _dump(
         {
             "changes": False,
@@ -48,18 +50,48 @@ def apply(
         found = settled.check(spec_path, out, now)
     if found is None:
         return None
+    skipped = _skipped(out, found.order)
+    unchanged = [n for n in found.order if n not in set(skipped)]
     if not as_json:
-        return f"Apply complete: 0 changed, {len(found.order)} unchanged.\n"
+        lines = "".join(f"    {n}: skip ({NEVER_ISSUED})\n" for n in skipped)
+        counts = f"{len(unchanged)} unchanged{_count(skipped)}"
+        return f"{lines}Apply complete: 0 changed, {counts}.\n"
     return _dump(
         {
             "changed": [],
-            "unchanged": list(found.order),
+            "unchanged": unchanged,
+            "skipped": [_action(n, skipped) for n in skipped],
             "revocations": [],
             "on_disk_only": [],
             "retired": [],
             "warnings": [],
         }
     )
+
+
+# planner.NEVER_ISSUED, as render prints it (planner imports cryptography; this may not)
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+def _skipped(out: Path, order: tuple[str, ...]) -> list[str]:
+    """The identities plan skips: revoked before they were ever issued. Where the mark
+    holds, the directory is as an apply left it: every other identity has cert.pem or
+    key.pem (apply made both, or froze a revoked one as it was), and those have neither
+    (planner.never_issued)."""
+    return [n for n in order if not any(os.path.lexists(out / n / f) for f in _ISSUED)]
+
+
+_ISSUED = ("cert.pem", "key.pem")
+
+
+def _count(skipped: list[str]) -> str:
+    return f", {len(skipped)} skipped" if skipped else ""
+
+
+def _action(name: str, skipped: list[str]) -> dict[str, object]:
+    if name in skipped:
+        return {"name": name, "verb": "skip", "reasons": [NEVER_ISSUED], "cascade_from": None}
+    return {"name": name, "verb": "unchanged", "reasons": [], "cascade_from": None}
 
 
 def _dump(document: object) -> str:
