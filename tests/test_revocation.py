@@ -41,6 +41,8 @@ from pkilint.pkix import extension, name, ocsp
 
 from pkiform import settled
 from pkiform.cli import main
+from pkiform.revocation import Revoked, build_crl
+from pkiform.revocation import crl_files as revocation_files
 from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
@@ -2029,3 +2031,139 @@ def test_a_spec_with_a_revoked_at_leaves_no_settled_mark(
     assert run_cli("plan", spec, "-o", out).code == 0
     result = run_cli("plan", spec, "-o", out, "--at", (at - HOUR).isoformat())
     assert result.code == 1 and "in the future" in result.err
+
+
+# --- a live certificate is never on its issuer's CRL ----------------------------------------
+
+
+SUPERSEDE_SPEC = """\
+version: 1
+identities:
+  root: {{kind: root, validity: {validity}, revoke_superseded: true, ocsp: true}}
+  web: {{kind: server, issuer: root, dns: [localhost], ip: [127.0.0.1]{revoked}}}
+"""
+
+
+def supersede_spec(validity: str = "10y", revoked: str = "") -> str:
+    return SUPERSEDE_SPEC.format(validity=validity, revoked=revoked)
+
+
+def test_a_restored_superseded_certificate_is_reissued_not_left_live_on_the_crl(
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 19: a cert.pem restored from a backup, superseded and listed on the CRL, was
+    only given a new fullchain.pem; the CRL then said revoked and ocsp.der good for the
+    same serial, and status said ok. Plan reissues it; the CRL and the staple agree."""
+    spec, out = applied(supersede_spec())
+    backup = tmp_path / "backup-cert.pem"
+    shutil.copyfile(out / "web" / "cert.pem", backup)
+    old = serial_of(backup)
+    spec.write_text(supersede_spec(validity="9y"))  # the root is reissued, and web with it
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {old: "Superseded"}
+    shutil.copyfile(backup, out / "web" / "cert.pem")  # the restore
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert (
+        "        revoked (superseded) on its issuer's CRL, but the spec does not revoke it "
+        "(run pkiform apply to reissue it)" in status.out.splitlines()
+    )
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"] == {
+        "name": "web",
+        "verb": "reissue",
+        "reasons": ["cert.pem is listed as revoked (superseded) on the CRL of issuer 'root'"],
+        "cascade_from": None,
+    }
+    assert run_cli("apply", spec, "-o", out).code == 0
+    live = serial_of(out / "web" / "cert.pem")
+    assert live != old
+    assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {old: "Superseded"}
+    # openssl: the live certificate passes the CRL check and its staple says good...
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    code, found = ocsp_lookup(
+        out / "web" / "ocsp.der", trust=out / "web" / "ca.pem", issuer=crl.with_name("cert.pem"),
+        cert=out / "web" / "cert.pem",
+    )  # fmt: skip
+    assert code == 0 and f"{out / 'web' / 'cert.pem'}: good\n" in found, found
+    # ...and the restored one (archived again) is refused by the same CRL
+    result = openssl("verify", "-crl_check", "-CRLfile", crl, "-CAfile", out / "web" / "ca.pem",
+                     backup)  # fmt: skip
+    assert result.returncode != 0 and "certificate revoked" in result.stderr.decode()
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_status_checks_every_live_certificate_and_its_staple_against_the_crl(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """A CRL the CA signed that lists a certificate in use (here: made by hand) is a
+    contradiction status reports, with the staple that says otherwise; apply resolves
+    it by reissuing."""
+    spec, out = applied(supersede_spec())
+    assert run_cli("status", spec, "-o", out).code == 0  # the twin: nothing to report
+    ca = x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "root" / "key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    serial = serial_of(out / "web" / "cert.pem")
+    now = datetime.now(UTC).replace(microsecond=0)
+    entry = Revoked(serial=serial, at=now - HOUR, reason="keyCompromise")
+    crl = build_crl(ca, key, [entry], number=7, this_update=now, next_update=now + 7 * 24 * HOUR)
+    for filename, data in revocation_files(crl).items():
+        (out / "root" / filename).write_bytes(data)
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    end = cert_of(out, "web").not_valid_after_utc
+    assert status.out.splitlines()[1:] == [
+        f"error   web   server       until {end:%Y-%m-%d %H:%M}Z",
+        "        revoked (keyCompromise) on its issuer's CRL, but the spec does not revoke it "
+        "(run pkiform apply to reissue it)",
+        "        ocsp.der says good, but its issuer's CRL lists it as revoked (keyCompromise)",
+        "2 identities, 1 with errors.",
+    ]
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"]["reasons"] == [
+        "cert.pem is listed as revoked (keyCompromise) on the CRL of issuer 'root'"
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert set(crl_listing(out / "root" / "crl.pem")) == {serial}  # it stays revoked
+    assert crl_number(out / "root" / "crl.pem") == 8
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+@pytest.mark.parametrize("reason", ["certificateHold", "keyCompromise"])
+def test_taking_revoked_out_of_the_spec_releases_a_hold_and_reissues_anything_else(
+    applied: ApplySpec, run_cli: RunCli, reason: str
+) -> None:
+    """RFC 5280 §5.3.1: only certificateHold may come off a CRL (removeFromCRL). Any other
+    revocation is final: the identity gets a new certificate, the old one stays listed."""
+    spec, out = applied(supersede_spec())
+    spec.write_text(supersede_spec(revoked=f", revoked: {{reason: {reason}}}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    serial = serial_of(out / "web" / "cert.pem")
+    crl = out / "root" / "crl.pem"
+    spec.write_text(supersede_spec())
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert run_cli("apply", spec, "-o", out).code == 0
+    if reason == "certificateHold":
+        assert actions(document)["web"]["verb"] == "unchanged"
+        assert serial_of(out / "web" / "cert.pem") == serial
+        assert crl_listing(crl) == {}
+    else:
+        assert actions(document)["web"]["verb"] == "reissue"
+        assert serial_of(out / "web" / "cert.pem") != serial
+        assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {
+            serial: CRL_REASON_TEXT[reason]
+        }
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    assert "Cert Status: good" in ocsp_text(out, "web")
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0

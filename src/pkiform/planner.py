@@ -21,7 +21,14 @@ from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.password_planner import password_problems
 from pkiform.passwords import NO_PASSWORDS, Passwords
-from pkiform.revocation_planner import RevocationAction, plan_revocation, revoked_at_problems
+from pkiform.revocation import Revoked
+from pkiform.revocation_planner import (
+    CrlOnDisk,
+    RevocationAction,
+    crls_on_disk,
+    plan_revocation,
+    revoked_at_problems,
+)
 from pkiform.store import KEY_FILE
 
 
@@ -96,6 +103,7 @@ def plan(
     responses, then (with `prune`) the retired folders; and the passwords it lacks."""
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
+    crls = crls_on_disk(spec, graph, observed)
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
@@ -122,6 +130,7 @@ def plan(
             name in rekey,
             key_vouched=vouched,
             material=materials.get(name),
+            listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
         )
     revocations = plan_revocation(
         spec,
@@ -130,6 +139,7 @@ def plan(
         new_certs={n for n, a in decided.items() if a.new_cert},
         blocked={n for n, a in decided.items() if a.verb is Verb.BLOCKED},
         now=now,
+        crls=crls,
     )
     return Plan(
         actions=tuple(decided.values()),
@@ -148,6 +158,13 @@ def plan(
         ),
         revoked_at_problems=revoked_at_problems(spec, observed, now),
     )
+
+
+def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:
+    """The entry for `cert` on its issuer's CRL, as the issuer published it, if any."""
+    if cert is None or crl is None or not crl.published:
+        return None
+    return crl.entries.get(cert.serial_number)
 
 
 def _trust_bundle_problem(
@@ -184,6 +201,7 @@ def _decide(
     *,
     key_vouched: bool = False,
     material: Material | None = None,
+    listed: Revoked | None = None,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -234,6 +252,14 @@ def _decide(
                 if link:
                     reasons.append(link)
         reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
+        # a certificate in use is never on its issuer's CRL: one restored from a backup
+        # after it was superseded, or whose revocation the spec took back, is replaced
+        # (RFC 5280 §3.3: a revocation is final); a certificateHold is released instead
+        if issuer is not None and listed is not None and listed.reason != "certificateHold":
+            reasons.append(
+                f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer "
+                f"{issuer.name!r}"
+            )
     if reasons and ident.rotate_key:
         return act(
             Verb.REKEY, *reasons, "rotate_key: a fresh key at every reissue", cascade=cascade

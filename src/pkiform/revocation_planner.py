@@ -9,7 +9,7 @@ elsewhere, so they only grow.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -69,9 +69,12 @@ def plan_revocation(
     new_certs: Collection[IdentityName],
     blocked: Collection[IdentityName],
     now: datetime,
+    crls: Mapping[IdentityName, CrlOnDisk | None] | None = None,
 ) -> tuple[RevocationAction, ...]:
     """The CRL and OCSP work, given the identities that get a new certificate and those
-    whose issuing is blocked."""
+    whose issuing is blocked (and `crls_on_disk`, if the caller has read them already)."""
+    if crls is None:
+        crls = crls_on_disk(spec, graph, observed)
     out: list[RevocationAction] = []
     for name in graph.order():
         ca = spec.identities[name]
@@ -86,7 +89,7 @@ def plan_revocation(
         # party that checks the leaf alone. It signs with the key it has, if it has one.
         if ca.revoked is not None and not ca_obs.key_matches_cert:
             continue
-        on_disk = _CrlOnDisk.of(ca_obs)
+        on_disk = crls.get(name)
         entries = _crl_entries(spec, ca, children, observed, new_certs, now, on_disk)
         crl_action = _crl_action(ca, ca_obs, name in new_certs, entries, now, on_disk)
         if crl_action is not None:
@@ -144,20 +147,33 @@ def signing_times(
     return this_update, this_update + BACKDATE + validity
 
 
-def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool:
-    return ca_cert is not None and cert.issuer == ca_cert.subject
+def crls_on_disk(
+    spec: Spec, graph: IssuerGraph, observed: Observed
+) -> dict[IdentityName, CrlOnDisk | None]:
+    """The crl.pem of every CA that issues anything, read and checked once per plan."""
+    return {
+        name: CrlOnDisk.of(observed.identities[name])
+        for name, ident in spec.identities.items()
+        if ident.kind.is_ca and graph.children(name)
+    }
+
+
+def _issued_by(ca_obs: ObservedIdentity) -> Callable[[x509.Certificate], bool]:
+    """Whether a certificate names this CA as its issuer."""
+    ca_cert = ca_obs.cert
+    return lambda cert: ca_cert is not None and cert.issuer == ca_cert.subject
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _CrlOnDisk:
+class CrlOnDisk:
     """A CA's crl.pem, read and checked once per plan."""
 
-    entries: dict[int, Revoked]
+    entries: dict[int, Revoked]  # as the CRL lists them, whoever signed it
     signed: bool  # by the CA's current certificate
     published: bool  # by the CA on disk: its certificate, or, while that is missing, its key
 
     @classmethod
-    def of(cls, ca_obs: ObservedIdentity) -> _CrlOnDisk | None:
+    def of(cls, ca_obs: ObservedIdentity) -> CrlOnDisk | None:
         crl = ca_obs.crl
         if crl is None:
             return None
@@ -183,7 +199,7 @@ def _crl_entries(
     observed: Observed,
     new_certs: Collection[IdentityName],
     now: datetime,
-    on_disk: _CrlOnDisk | None,
+    on_disk: CrlOnDisk | None,
 ) -> dict[int, Revoked]:
     ca_obs = observed.identities[ca.name]
     # what was published, as far as this CA vouches for it (not a CRL copied in from
@@ -204,7 +220,10 @@ def _crl_entries(
         return Revoked(serial=serial, at=when, reason=reason)
 
     entries: dict[int, Revoked] = {}
-    known: set[int] = set()  # serials of the certificates the spec's subjects hold now
+    # serials of the certificates the spec's subjects hold now and keep: the spec says
+    # whether they are revoked
+    known: set[int] = set()
+    issued_here = _issued_by(ca_obs)
     for child in children:
         ident = spec.identities[child]
         obs = observed.identities[child]
@@ -212,23 +231,27 @@ def _crl_entries(
         # checked by name and key identifier), else the names are compared (~20 us)
         cert = obs.cert
         if cert is not None and not (obs.sealed and ca_obs.sealed):
-            cert = cert if _issued_by(cert, ca_obs.cert) else None
-        if cert is not None:
+            cert = cert if issued_here(cert) else None
+        if cert is not None and ident.revoked is not None:
             known.add(cert.serial_number)
-            if ident.revoked is not None:
-                entries[cert.serial_number] = entry(
-                    cert.serial_number, ident.revoked.reason, ident.revoked.at
-                )
+            entries[cert.serial_number] = entry(
+                cert.serial_number, ident.revoked.reason, ident.revoked.at
+            )
+        elif cert is not None and child not in new_certs:
+            # kept in use: never on the CRL (planner reissues one listed, but for a
+            # certificateHold the spec has released)
+            known.add(cert.serial_number)
         if ca.revoke_superseded:
-            superseded = [c for c in obs.archived_certs if _issued_by(c, ca_obs.cert)]
+            superseded = [c for c in obs.archived_certs if issued_here(c)]
             if cert is not None and child in new_certs:
                 superseded.append(cert)
             for old in superseded:
-                entries.setdefault(old.serial_number, entry(old.serial_number, "superseded", None))
+                serial = old.serial_number
+                entries.setdefault(serial, listed.get(serial) or entry(serial, "superseded", None))
     # RFC 5280 §3.3: a revocation stands for the rest of the certificate's life. An entry
     # for a certificate the spec no longer accounts for (its identity removed from the
-    # spec or pruned) stays as published; only the spec un-revoking a certificate that
-    # one of its identities holds takes an entry off.
+    # spec or pruned, or reissued) stays as published; only a certificateHold that the
+    # spec releases from a certificate that stays in use comes off.
     for serial, earlier in listed.items():
         if serial not in known:
             entries.setdefault(serial, earlier)
@@ -241,7 +264,7 @@ def _crl_action(
     reissued: bool,
     entries: dict[int, Revoked],
     now: datetime,
-    on_disk: _CrlOnDisk | None,
+    on_disk: CrlOnDisk | None,
 ) -> RevocationAction | None:
     def act(verb: ListVerb, reasons: list[str], number: int) -> RevocationAction:
         return RevocationAction(
@@ -302,7 +325,10 @@ def _ocsp_action(
     obs = observed.identities[leaf.name]
     if obs.cert is None and leaf.name not in new_certs:
         return None  # nothing issued to answer for
-    revoked = entries.get(obs.cert.serial_number) if obs.cert and leaf.revoked else None
+    # what the CRL says about the certificate it answers for: a new one is good
+    revoked = None
+    if obs.cert is not None and leaf.name not in new_certs:
+        revoked = entries.get(obs.cert.serial_number)
     response = obs.ocsp_response
     reasons = []
     if response is None:
