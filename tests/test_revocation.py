@@ -2098,6 +2098,25 @@ def test_a_restored_superseded_certificate_is_reissued_not_left_live_on_the_crl(
     assert run_cli("plan", spec, "-o", out).code == 0
 
 
+def test_a_ca_reissued_for_a_lost_certificate_lists_what_it_superseded_at_once(
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The CA's cert.pem is gone, its key is not: the CA is reissued with that key, and
+    every certificate below it. The CRL it signs lists the ones they replace in that same
+    apply (they name the CA's key), not at the next one: an apply then has nothing left
+    to do, and the settled mark agrees with planning in full."""
+    spec, out = applied(supersede_spec())
+    old = serial_of(out / "web" / "cert.pem")
+    (out / "root" / "cert.pem").unlink()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    listing = crl_listing(out / "root" / "crl.pem")
+    assert {s: entry_reason(b) for s, b in listing.items()} == {old: "Superseded"}
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(spec.read_text() + "# planned in full\n")
+    for path in (spec, twin):
+        assert run_cli("plan", path, "-o", out).out == "No changes: 2 identities up to date.\n"
+
+
 def test_status_checks_every_live_certificate_and_its_staple_against_the_crl(
     applied: ApplySpec, run_cli: RunCli
 ) -> None:

@@ -159,9 +159,25 @@ def crls_on_disk(
 
 
 def _issued_by(ca_obs: ObservedIdentity) -> Callable[[x509.Certificate], bool]:
-    """Whether a certificate names this CA as its issuer."""
-    ca_cert = ca_obs.cert
-    return lambda cert: ca_cert is not None and cert.issuer == ca_cert.subject
+    """Whether a certificate names this CA as its issuer: by name, or, while the CA's
+    cert.pem is missing (apply reissues it for key.pem), by key.pem's key identifier, so
+    that what it issued is still known as its own (revoke_superseded lists it)."""
+    if ca_obs.cert is not None:
+        subject = ca_obs.cert.subject
+        return lambda cert: cert.issuer == subject
+    if ca_obs.public_key is None:
+        return lambda cert: False
+    key_id = x509.SubjectKeyIdentifier.from_public_key(ca_obs.public_key).digest
+    return lambda cert: _authority_key_id(cert) == key_id
+
+
+def _authority_key_id(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
