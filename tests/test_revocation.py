@@ -2186,3 +2186,34 @@ def test_taking_revoked_out_of_the_spec_releases_a_hold_and_reissues_anything_el
     assert "Cert Status: good" in ocsp_text(out, "web")
     assert run_cli("status", spec, "-o", out).code == 0
     assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_a_certificate_restored_from_the_archive_is_reissued_when_revoke_superseded_comes(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """The archive holds a superseded certificate, not yet listed (revoke_superseded was
+    off), and it is put back as cert.pem; then revoke_superseded is turned on. The CRL
+    lists what the archive holds, so the one in use is reissued in that same apply,
+    rather than listed while in use."""
+    text = supersede_spec().replace(", revoke_superseded: true", "")
+    spec, out = applied(text)
+    spec.write_text(text.replace("validity: 10y", "validity: 9y"))  # web reissued
+    assert run_cli("apply", spec, "-o", out).code == 0
+    [archived_cert] = archived(out, "web", "cert.pem")
+    shutil.copyfile(archived_cert, out / "web" / "cert.pem")
+    old = serial_of(archived_cert)
+    spec.write_text(supersede_spec(validity="9y"))
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"]["reasons"] == [
+        "cert.pem is a superseded certificate (in its archive), which revoke_superseded "
+        "lists on the CRL of issuer 'root'"
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    assert old in crl_listing(crl) and serial_of(out / "web" / "cert.pem") not in crl_listing(crl)
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    assert "Cert Status: good" in ocsp_text(out, "web")
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0

@@ -131,6 +131,7 @@ def plan(
             key_vouched=vouched,
             material=materials.get(name),
             listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
+            archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
         )
     revocations = plan_revocation(
         spec,
@@ -165,6 +166,15 @@ def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | N
     if cert is None or crl is None or not crl.published:
         return None
     return crl.entries.get(cert.serial_number)
+
+
+def _archived(obs: ObservedIdentity) -> bool:
+    """Whether cert.pem is one of the certificates in the identity's archive (read where
+    its CA lists them: revoke_superseded)."""
+    cert = obs.cert
+    return cert is not None and any(
+        c.serial_number == cert.serial_number for c in obs.archived_certs
+    )
 
 
 def _trust_bundle_problem(
@@ -202,6 +212,7 @@ def _decide(
     key_vouched: bool = False,
     material: Material | None = None,
     listed: Revoked | None = None,
+    archived: bool = False,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -259,6 +270,11 @@ def _decide(
             reasons.append(
                 f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer "
                 f"{issuer.name!r}"
+            )
+        elif issuer is not None and archived:  # not yet listed, but the CRL will list it
+            reasons.append(
+                "cert.pem is a superseded certificate (in its archive), which "
+                f"revoke_superseded lists on the CRL of issuer {issuer.name!r}"
             )
     if reasons and ident.rotate_key:
         return act(
