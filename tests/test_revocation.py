@@ -1751,6 +1751,16 @@ def test_plan_and_apply_say_that_an_identity_revoked_before_it_was_issued_is_ski
         document = json.loads(run_cli("apply", path, "-o", out, "--json").out)
         assert (document["changed"], document["unchanged"]) == ([], ["root", "web"])
         assert document["skipped"] == [skip]
+    # an empty folder of its name changes nothing, but the mark, which tells a skipped
+    # identity by its missing folder, is not made: planning in full says it
+    (out / "alice").mkdir()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert b'"settled"' not in (out / "manifest.json").read_bytes()
+    result = run_cli("plan", spec, "-o", out)
+    assert result.out == (
+        f"    alice: skip\n      {NEVER_ISSUED}\nNo changes: 2 identities up to date, 1 skipped.\n"
+    )
+    (out / "alice").rmdir()
     # the twin: once issued and then revoked, it is frozen and listed, not skipped
     spec.write_text(PRUNE_SPEC)
     assert run_cli("apply", spec, "-o", out).code == 0

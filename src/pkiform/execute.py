@@ -475,6 +475,11 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     # `at` an error (revocation_planner.revoked_at_problems)
     if any(i.revoked is not None and i.revoked.at is not None for i in spec.identities.values()):
         return settled.unmarked(body)
+    # the mark's answer tells an identity skipped (revoked before it was ever issued) by
+    # its missing folder: one with a folder all the same is planned in full
+    skipped = [a.name for a in plan.actions if a.verb is Verb.SKIP]
+    if len(run.store.absent(skipped)) < len(skipped):
+        return settled.unmarked(body)
     until = _quiet_until(run)
     if until <= run.now:
         return settled.unmarked(body)

@@ -17,9 +17,9 @@ from pkiform.store import Store
 def plan(spec_path: Path, out: Path, now: datetime, *, as_json: bool) -> str | None:
     """What `pkiform plan` prints, if the mark holds; None to plan in full."""
     found = settled.check(spec_path, out, now)
-    if found is None:
+    skipped = _skipped(out, found.order) if found is not None else None
+    if found is None or skipped is None:
         return None
-    skipped = _skipped(out, found.order)
     if not as_json:
         lines = "".join(f"    {n}: skip\n      {NEVER_ISSUED}\n" for n in skipped)
         up_to_date = len(found.order) - len(skipped)
@@ -48,9 +48,9 @@ def apply(
         return None  # and the lock is not taken: it would create a missing directory
     with Store(out).locked(timeout=lock_timeout):
         found = settled.check(spec_path, out, now)
-    if found is None:
+    skipped = _skipped(out, found.order) if found is not None else None
+    if found is None or skipped is None:
         return None
-    skipped = _skipped(out, found.order)
     unchanged = [n for n in found.order if n not in set(skipped)]
     if not as_json:
         lines = "".join(f"    {n}: skip ({NEVER_ISSUED})\n" for n in skipped)
@@ -73,15 +73,16 @@ def apply(
 NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
 
 
-def _skipped(out: Path, order: tuple[str, ...]) -> list[str]:
-    """The identities plan skips: revoked before they were ever issued. Where the mark
-    holds, the directory is as an apply left it: every other identity has cert.pem or
-    key.pem (apply made both, or froze a revoked one as it was), and those have neither
-    (planner.never_issued)."""
-    return [n for n in order if not any(os.path.lexists(out / n / f) for f in _ISSUED)]
-
-
-_ISSUED = ("cert.pem", "key.pem")
+def _skipped(out: Path, order: tuple[str, ...]) -> list[str] | None:
+    """The identities plan skips: revoked before they were ever issued. An apply leaves
+    the mark only where each of them has no folder (execute._settled), and every other
+    identity has one; the mark holds while that is so. One listing of the directory;
+    None if it cannot be read (planning in full says why)."""
+    try:
+        folders = {entry.name for entry in os.scandir(out)}
+    except OSError:
+        return None
+    return [name for name in order if name not in folders]
 
 
 def _count(skipped: list[str]) -> str:
