@@ -2,7 +2,8 @@
 
 CRLs are checked with `openssl verify -crl_check` / `-crl_check_all` and read back with
 `openssl crl -text`; OCSP responses with `openssl ocsp -respin`; stapling with a real
-`openssl s_server -status_file` / `s_client -status` handshake; CRLs and OCSP responses
+`openssl s_server -status_file` handshake judged by `s_client -status`, `gnutls-cli
+--ocsp` and `curl --cert-status` (and gnutls-serv to gnutls-cli); CRLs and OCSP responses
 are linted with pkilint. Every positive check has a negative twin that shows the same
 verifier can fail. Time moves with `--at`, never by sleeping.
 
@@ -38,9 +39,12 @@ from pkilint import loader, pkix, validation
 from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
+from pkiform import settled
 from pkiform.cli import main
 from pkiform.model import serial_text
-from tests.conftest import ApplySpec, RunCli, openssl, snapshot
+from pkiform.revocation import Revoked, build_crl
+from pkiform.revocation import crl_files as revocation_files
+from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port
 
@@ -80,13 +84,23 @@ def rev(reason: str) -> str:
     return f"rev-{reason.lower()}"
 
 
+# the shared PKI's first apply (--at), three days back: its CRLs are still valid now. A
+# revoked.at must fall between a certificate's notBefore and the clock, so every `at`
+# of the revoking apply (now) lies between the two applies.
+FIRST_APPLY = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+# 12:04:05+09:00 two days after the first apply's date: 03:04:05 UTC that day
+OFFSET_DAY = FIRST_APPLY.date() + timedelta(days=2)
+
+
+def hours_in(hours: int) -> str:
+    """`at` for a revocation `hours` and a half after the first apply."""
+    return f"{FIRST_APPLY + timedelta(hours=hours):%Y-%m-%dT%H}:30:00Z"
+
+
 # the spec's `at` for each revoked leaf (one with an offset, to see it turned into UTC)
 REVOKED_AT = {
-    "keyCompromise": "2026-01-02T12:04:05+09:00",
-    **{
-        reason: f"2026-02-{10 + i:02d}T0{i}:30:00Z"
-        for i, reason in enumerate(list(CRL_REASON_TEXT)[1:], start=1)
-    },
+    "keyCompromise": f"{OFFSET_DAY}T12:04:05+09:00",
+    **{reason: hours_in(i) for i, reason in enumerate(list(CRL_REASON_TEXT)[1:], start=1)},
 }
 REVOKED_AT_UTC = {
     reason: datetime.fromisoformat(text).astimezone(UTC) for reason, text in REVOKED_AT.items()
@@ -98,6 +112,8 @@ ISSUER: dict[str, str] = {
     "web": "issuing",
     "alice": "root",
     "old": "root",
+    "direct": "root",
+    "direct-gone": "root",
     "bad-int": "root",
     "bad-leaf": "bad-int",
     **{rev(r): "issuing" for r in [*CRL_REASON_TEXT, "unspecified"]},
@@ -107,9 +123,10 @@ OCSP_LEAVES = sorted(n for n in ISSUER if n not in CAS)
 
 
 def pki_spec(*, revoked: bool) -> dict[str, Any]:
-    """root -> issuing -> web and a leaf per revocation reason; root -> alice, old;
-    root -> bad-int -> bad-leaf. With `revoked`, the rev-* leaves, old, bad-int and
-    bad-leaf are revoked (as they would be after a first apply without it)."""
+    """root -> issuing -> web and a leaf per revocation reason; root -> alice, old and
+    the servers direct and direct-gone (their OCSP responses are signed by the root);
+    root -> bad-int -> bad-leaf. With `revoked`, the rev-* leaves, old, direct-gone,
+    bad-int and bad-leaf are revoked (as they would be after a first apply without it)."""
     ids: dict[str, dict[str, Any]] = {
         "root": {"kind": "root", "validity": "10y", "ocsp": True},
         "issuing": {
@@ -125,15 +142,18 @@ def pki_spec(*, revoked: bool) -> dict[str, Any]:
         "bad-int": {"kind": "intermediate", "issuer": "root", "ocsp": True},
         "bad-leaf": {"kind": "server", "issuer": "bad-int", "dns": ["bad.example.com"]},
     }
+    for leaf in ("direct", "direct-gone"):
+        ids[leaf] = {"kind": "server", "issuer": "root", "dns": ["localhost"], "ip": ["127.0.0.1"]}
     for reason in [*CRL_REASON_TEXT, "unspecified"]:
         ids[rev(reason)] = {"kind": "server", "issuer": "issuing", "dns": ["localhost"]}
     if revoked:
         for reason in CRL_REASON_TEXT:
             ids[rev(reason)]["revoked"] = {"reason": reason, "at": REVOKED_AT[reason]}
         ids[rev("unspecified")]["revoked"] = {"reason": "unspecified"}  # at: the apply's time
-        ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": "2026-03-01T00:00:00Z"}
-        ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
-        ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": "2026-04-01T00:00:00Z"}
+        ids["old"]["revoked"] = {"reason": "affiliationChanged", "at": hours_in(10)}
+        ids["direct-gone"]["revoked"] = {"reason": "keyCompromise", "at": hours_in(11)}
+        ids["bad-int"]["revoked"] = {"reason": "cACompromise", "at": hours_in(12)}
+        ids["bad-leaf"]["revoked"] = {"reason": "cACompromise", "at": hours_in(12)}
     return {
         "version": 1,
         "defaults": {"key": {"type": "ec", "curve": "P-256"}, "subject": {"O": "Example"}},
@@ -173,7 +193,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     first.write_text(yaml.safe_dump(pki_spec(revoked=False)))
     second.write_text(yaml.safe_dump(pki_spec(revoked=True)))
     out, other = base / "pki", base / "other"
-    apply_in_process(first, out)
+    apply_in_process(first, out, "--at", FIRST_APPLY.isoformat())
     apply_in_process(first, other)
     saved = base / "first-crls"
     first_crls = {}
@@ -394,7 +414,9 @@ def test_crl_lists_the_spec_reason_and_revocation_date(pki: Pki, reason: str) ->
 
 def test_an_offset_in_revoked_at_is_turned_into_utc(pki: Pki) -> None:
     body = crl_listing(pki.crl("issuing"))[serial_of(pki.cert(rev("keyCompromise")))]
-    assert entry_date(body) == "Jan  2 03:04:05 2026 GMT"  # 12:04:05+09:00
+    assert REVOKED_AT["keyCompromise"].endswith("T12:04:05+09:00")
+    utc = datetime(OFFSET_DAY.year, OFFSET_DAY.month, OFFSET_DAY.day, 3, 4, 5, tzinfo=UTC)
+    assert entry_date(body) == openssl_date(utc)
 
 
 def test_unspecified_reason_is_encoded_by_omitting_the_extension(pki: Pki) -> None:
@@ -402,10 +424,13 @@ def test_unspecified_reason_is_encoded_by_omitting_the_extension(pki: Pki) -> No
     body = listing[serial_of(pki.cert(rev("unspecified")))]
     assert "CRL Reason Code" not in body
     assert "CRL entry extensions" not in body
-    # no `at` in the spec: the time of the apply that first listed it
+    # no `at` in the spec: the time of the apply that first listed it, backdated as the
+    # CRL's thisUpdate is (never after it: RFC 5280, zlint's
+    # e_crl_revocation_time_after_this_update)
     when = openssl_time(entry_date(body))
     before, after = pki.second_apply
-    assert before <= when <= after
+    assert before - BACKDATE <= when <= after - BACKDATE
+    assert when == openssl_time(crl_fields(pki.crl("issuing"))["lastUpdate"])
     # the twin: every other entry does carry its reason
     others = [b for s, b in listing.items() if s != serial_of(pki.cert(rev("unspecified")))]
     assert len(others) == len(CRL_REASON_TEXT)
@@ -417,11 +442,43 @@ def test_each_crl_lists_exactly_what_its_ca_revoked(pki: Pki) -> None:
     assert set(crl_listing(pki.crl("issuing"))) == issuing
     root = {
         serial_of(pki.cert("old")): "Affiliation Changed",
+        serial_of(pki.cert("direct-gone")): "Key Compromise",
         serial_of(pki.cert("bad-int")): "CA Compromise",
     }
     assert {s: entry_reason(b) for s, b in crl_listing(pki.crl("root")).items()} == root
     assert set(crl_listing(pki.crl("bad-int"))) == {serial_of(pki.cert("bad-leaf"))}
     assert serial_of(pki.cert("web")) not in issuing
+
+
+def ocsp_times(response_text: str) -> dict[str, datetime]:
+    """Produced At, This Update and Revocation Time (if any) of `openssl ocsp -resp_text`."""
+    found = re.findall(r"^ *(Produced At|This Update|Revocation Time): (.+)$", response_text, re.M)
+    return {field: openssl_time(value) for field, value in found}
+
+
+def test_no_revocation_time_is_after_this_update_or_produced_at(pki: Pki) -> None:
+    """RFC 5280 §5.1.2.4 / RFC 6960 §4.2.1: a CRL or OCSP response states what was so at
+    its thisUpdate (producedAt), so no revocation it lists comes later: not the spec's
+    `at`s, not the default time (rev-unspecified), whose thisUpdate is backdated."""
+    checked = 0
+    for ca in CAS:
+        this_update = openssl_time(crl_fields(pki.crl(ca))["lastUpdate"])
+        for serial, body in crl_listing(pki.crl(ca)).items():
+            assert openssl_time(entry_date(body)) <= this_update, (ca, f"{serial:x}")
+            checked += 1
+    assert checked == len(CRL_REASON_TEXT) + 1 + 3 + 1  # issuing, root, bad-int
+    for ident in OCSP_LEAVES:
+        _, out, _ = ocsp_check(
+            pki.out / ident / "ocsp.der",
+            trust=pki.out / ident / "ca.pem",
+            signer=pki.issuer_cert(ident),
+        )
+        times = ocsp_times(out)
+        assert times["This Update"] <= times["Produced At"], ident
+        if "Revocation Time" in times:
+            assert times["Revocation Time"] <= times["This Update"], ident
+            checked += 1
+    assert checked == 2 * (len(CRL_REASON_TEXT) + 1 + 3 + 1) - 1  # bad-int is no OCSP leaf
 
 
 @pytest.mark.parametrize("ca", CAS)
@@ -457,7 +514,7 @@ def test_every_ocsp_response_verifies_against_the_root(pki: Pki, ident: str) -> 
     assert "Response verify OK" in err
     assert "OCSP Response Status: successful (0x0)" in out
     assert ocsp_serials(out) == [serial_of(pki.cert(ident))]
-    revoked = ident not in ("web", "alice")
+    revoked = ident not in ("web", "alice", "direct")
     assert f"Cert Status: {'revoked' if revoked else 'good'}" in out
     # and looked up by CertID, as a client holding the certificate would
     code, found = ocsp_lookup(
@@ -465,6 +522,27 @@ def test_every_ocsp_response_verifies_against_the_root(pki: Pki, ident: str) -> 
     )
     assert code == 0, found
     assert f"{pki.cert(ident)}: {'revoked' if revoked else 'good'}\n" in found
+
+
+@pytest.mark.parametrize("ident", OCSP_LEAVES)
+def test_every_ocsp_response_carries_its_signer_and_verifies_with_the_trust_anchor_alone(
+    pki: Pki, ident: str
+) -> None:
+    """A stapling server sends its chain without the root, and a client has only its
+    trust anchor: the response carries its signer's certificate (RFC 6960 §4.2.1 certs),
+    so OpenSSL verifies it with nothing else given (no -verify_other)."""
+    response = pki.out / ident / "ocsp.der"
+    parsed = x509.ocsp.load_der_ocsp_response(response.read_bytes())
+    signer = x509.load_pem_x509_certificate(pki.issuer_cert(ident).read_bytes())
+    assert parsed.certificates == [signer]
+    args = ["ocsp", "-respin", response, "-no_nonce", "-CAfile", pki.out / ident / "ca.pem"]
+    result = openssl(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == "Response verify OK\n"
+    # the twin: the trust anchor of the other PKI (same names, other keys) refuses it
+    result = openssl(*args[:-1], pki.other / ident / "ca.pem")
+    assert result.returncode != 0
+    assert "Response Verify Failure" in result.stderr.decode()
 
 
 @pytest.mark.parametrize("reason", list(OCSP_REASON_CODE))
@@ -518,8 +596,20 @@ def test_ocsp_response_is_for_its_own_certificate_only(pki: Pki) -> None:
 # --- stapling in a real TLS handshake ------------------------------------------------------
 
 
-def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) -> int:
-    """s_server presenting ident's certificate and chain, stapling its ocsp.der if asked."""
+def stapling_server(
+    spawn: Spawn,
+    ident: Path,
+    *,
+    staple: Path | None,
+    version: str = "-tls1_3",
+    chain: Path | None = None,
+    www: bool = False,
+) -> int:
+    """s_server presenting ident's certificate and `chain` (default: its chain.pem, if
+    it holds anything), and nothing else; stapling `staple` if given; `www` answers
+    HTTP requests."""
+    if chain is None and (ident / "chain.pem").read_bytes():
+        chain = ident / "chain.pem"
     server: Proc | None = None
     for _ in range(5):
         port = _free_port()
@@ -531,14 +621,16 @@ def stapling_server(spawn: Spawn, ident: Path, *, staple: bool, version: str) ->
             ident / "cert.pem",
             "-key",
             ident / "key.pem",
-            "-cert_chain",
-            ident / "chain.pem",
-            "-CAfile",
-            ident / "ca.pem",
+            # no -CAfile: s_server would complete the chain from it, root included, as
+            # real servers (nginx: ssl_certificate) do not
             version,
         ]
-        if staple:
-            args += ["-status_file", ident / "ocsp.der"]
+        if chain is not None:
+            args += ["-cert_chain", chain]
+        if staple is not None:
+            args += ["-status_file", staple]
+        if www:
+            args.append("-www")
         server = spawn(*args)
         if server.wait_for("ACCEPT"):
             return port
@@ -565,22 +657,71 @@ def stapling_client(spawn: Spawn, port: int, trust: Path, version: str) -> Proc:
     return client
 
 
+def one_shot(*argv: str | Path) -> tuple[int, str]:
+    """A client that connects, judges, and exits: (exit code, stdout + stderr)."""
+    result = subprocess.run(
+        [str(a) for a in argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=3 * TIMEOUT,
+        check=False,
+    )
+    stdout, stderr = text(result)
+    return result.returncode, stdout + stderr
+
+
+def gnutls_cli(port: int, trust: Path, saved: Path) -> tuple[int, str]:
+    """`gnutls-cli --ocsp`: the handshake, the chain and the stapled response checked by
+    GnuTLS (it then asks no responder: the staple answers); the staple saved to `saved`."""
+    program = require_tool("gnutls-cli", "gnutls-bin")
+    return one_shot(
+        program, "--ocsp", "--x509cafile", trust, "--verify-hostname", "localhost",
+        "--save-ocsp", saved, "--port", str(port), "127.0.0.1",
+    )  # fmt: skip
+
+
+def curl_cert_status(port: int, trust: Path) -> tuple[int, str]:
+    """`curl --cert-status`: an HTTPS request that fails unless the staple verifies."""
+    program = require_tool("curl", "curl")
+    return one_shot(
+        program, "-sS", "-o", "/dev/null", "--cert-status", "--cacert", trust,
+        "--resolve", f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/",
+    )  # fmt: skip
+
+
+# leaves whose staples the clients judge: (signer, status); a TLS server sends no root, so
+# a root-signed response must carry the root's certificate itself (RFC 6960 §4.2.1 certs)
+STAPLED = {
+    "direct": ("root", "good"),
+    "direct-gone": ("root", "revoked"),
+    "web": ("issuing", "good"),
+    rev("keyCompromise"): ("issuing", "revoked"),
+}
+GNUTLS_TRUSTED = "- Status: The certificate is trusted. \n"
+GNUTLS_REVOKED = "- Status: The certificate is NOT trusted. The certificate chain is revoked. \n"
+GNUTLS_INVALID = "The received OCSP status response is invalid"
+
+
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
-def test_server_staples_a_good_ocsp_response(pki: Pki, spawn: Spawn, version: str) -> None:
-    web = pki.out / "web"
-    port = stapling_server(spawn, web, staple=True, version=version)
-    client = stapling_client(spawn, port, web / "ca.pem", version)
+@pytest.mark.parametrize("ident", ["web", "direct"])
+def test_server_staples_a_good_ocsp_response(
+    pki: Pki, spawn: Spawn, ident: str, version: str
+) -> None:
+    folder = pki.out / ident
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", version=version)
+    client = stapling_client(spawn, port, folder / "ca.pem", version)
     assert "Verify return code: 0 (ok)" in client.text
     assert "OCSP response: no response sent" not in client.text
     assert "OCSP Response Status: successful (0x0)" in client.text
     assert "Cert Status: good" in client.text
-    assert ocsp_serials(client.text) == [serial_of(web / "cert.pem")]
+    assert ocsp_serials(client.text) == [serial_of(folder / "cert.pem")]
 
 
-def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn) -> None:
-    ident = pki.out / rev("keyCompromise")
-    port = stapling_server(spawn, ident, staple=True, version="-tls1_3")
-    client = stapling_client(spawn, port, ident / "ca.pem", "-tls1_3")
+@pytest.mark.parametrize("ident", ["direct-gone", rev("keyCompromise")])
+def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn, ident: str) -> None:
+    folder = pki.out / ident
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der")
+    client = stapling_client(spawn, port, folder / "ca.pem", "-tls1_3")
     assert "OCSP Response Status: successful (0x0)" in client.text
     assert "Cert Status: revoked" in client.text
     assert "Revocation Reason: keyCompromise (0x1)" in client.text
@@ -588,11 +729,114 @@ def test_server_staples_a_revoked_ocsp_response(pki: Pki, spawn: Spawn) -> None:
 
 def test_server_without_status_file_staples_nothing(pki: Pki, spawn: Spawn) -> None:
     web = pki.out / "web"
-    port = stapling_server(spawn, web, staple=False, version="-tls1_3")
+    port = stapling_server(spawn, web, staple=None)
     client = stapling_client(spawn, port, web / "ca.pem", "-tls1_3")
     assert "Verify return code: 0 (ok)" in client.text  # the handshake itself is fine
     assert "OCSP response: no response sent" in client.text
     assert "Cert Status" not in client.text
+
+
+@pytest.mark.parametrize("ident", list(STAPLED))
+def test_gnutls_cli_accepts_the_staple_whoever_signed_it(
+    pki: Pki, spawn: Spawn, tmp_path: Path, ident: str
+) -> None:
+    folder, (_, status) = pki.out / ident, STAPLED[ident]
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der")
+    saved = tmp_path / "staple.der"
+    code, output = gnutls_cli(port, folder / "ca.pem", saved)
+    assert GNUTLS_INVALID not in output
+    assert saved.read_bytes() == (folder / "ocsp.der").read_bytes()  # judged: the staple
+    if status == "good":
+        assert (code, GNUTLS_TRUSTED in output) == (0, True), output
+    else:
+        assert (code, GNUTLS_REVOKED in output) == (1, True), output
+        assert "|<1>| The certificate was revoked via OCSP\n" in output
+
+
+@pytest.mark.parametrize("staple", ["another certificate's", "another CA's"])
+def test_gnutls_cli_refuses_a_staple_for_another_certificate_or_from_another_ca(
+    pki: Pki, spawn: Spawn, tmp_path: Path, staple: str
+) -> None:
+    """The twin: the same handshake with the wrong response fails (GnuTLS then finds no
+    usable staple, and no responder to ask)."""
+    folder = pki.out / "direct"
+    wrong = (
+        pki.out / "alice" / "ocsp.der"
+        if staple.startswith("another cert")
+        else (
+            pki.other / "direct" / "ocsp.der"  # the same names, another root key
+        )
+    )
+    port = stapling_server(spawn, folder, staple=wrong)
+    code, output = gnutls_cli(port, folder / "ca.pem", tmp_path / "staple.der")
+    assert code == 1, output
+    assert GNUTLS_TRUSTED not in output
+
+
+def test_gnutls_serv_staples_a_root_signed_response_gnutls_cli_accepts(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """GnuTLS at both ends: gnutls-serv checks at start-up that the response is for the
+    certificate it serves (a wrong one is refused there), then staples it."""
+    serve = require_tool("gnutls-serv", "gnutls-bin")
+    folder = pki.out / "direct"
+    refused = one_shot(
+        serve, "--x509certfile", folder / "cert.pem", "--x509keyfile", folder / "key.pem",
+        "--ocsp-response", pki.out / "alice" / "ocsp.der", "--port", str(_free_port()),
+    )  # fmt: skip
+    assert refused[0] == 1
+    assert "The OCSP response provided doesn't match the available certificates" in refused[1]
+    for _ in range(5):
+        port = _free_port()
+        server = Proc(
+            [str(serve), "--x509certfile", str(folder / "cert.pem"), "--x509keyfile",
+             str(folder / "key.pem"), "--ocsp-response", str(folder / "ocsp.der"),
+             "--port", str(port)]
+        )  # fmt: skip
+        try:
+            if not server.wait_for("listening on IPv4"):
+                continue
+            code, output = gnutls_cli(port, folder / "ca.pem", tmp_path / "staple.der")
+            assert (code, GNUTLS_TRUSTED in output) == (0, True), output
+            assert (tmp_path / "staple.der").read_bytes() == (folder / "ocsp.der").read_bytes()
+            return
+        finally:
+            server.stop()
+    pytest.fail("gnutls-serv did not start")
+
+
+@pytest.mark.parametrize("ident", list(STAPLED))
+def test_curl_accepts_the_staple_when_the_server_sends_its_signer(
+    pki: Pki, spawn: Spawn, ident: str
+) -> None:
+    """curl (OpenSSL) looks the response up by the issuer's certificate in the chain the
+    server sends: a leaf issued by a root is served with the root as its chain (README)."""
+    folder, (signer, status) = pki.out / ident, STAPLED[ident]
+    chain = folder / ("ca.pem" if signer == "root" else "chain.pem")
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", chain=chain, www=True)
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    if status == "good":
+        assert (code, output) == (0, "")
+    else:
+        assert code == 91
+        assert output == "curl: (91) SSL certificate revocation reason: keyCompromise (1)\n"
+
+
+def test_curl_cannot_look_up_a_root_signed_staple_without_the_root_in_the_chain(
+    pki: Pki, spawn: Spawn
+) -> None:
+    """The twin, and why README says to serve the root: without it curl cannot even
+    compute the response's CertID."""
+    folder = pki.out / "direct"
+    port = stapling_server(spawn, folder, staple=folder / "ocsp.der", www=True)
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    assert (code, output) == (91, "curl: (91) Error computing OCSP ID\n")
+    # and with the root but another certificate's response, it refuses that too
+    port = stapling_server(
+        spawn, folder, staple=pki.out / "alice" / "ocsp.der", chain=folder / "ca.pem", www=True
+    )
+    code, output = curl_cert_status(port, folder / "ca.pem")
+    assert code == 91 and output.startswith("curl: (91) "), output
 
 
 # --- pkilint --------------------------------------------------------------------------------
@@ -952,14 +1196,17 @@ def test_changing_revoked_at_moves_the_revocation_date(
     assert run_cli("apply", spec, "-o", out).code == 0
     serial = serial_of(out / "a" / "cert.pem")
     first = entry_date(crl_listing(crl)[serial])
-    # the spec now says when the key was really compromised (a fraction of a second too)
-    spec.write_text(crl_spec(a=', revoked: {reason: keyCompromise, at: "2026-05-06T07:08:09.75Z"}'))
+    # the spec now says when the key was really compromised (a fraction of a second too):
+    # after the certificate's notBefore, before now
+    when = cert_of(out, "a").not_valid_before_utc + timedelta(seconds=69)
+    at = f"{when:%Y-%m-%dT%H:%M:%S}.75Z"
+    spec.write_text(crl_spec(a=f', revoked: {{reason: keyCompromise, at: "{at}"}}'))
     code, document = plan_json(run_cli, spec, out)
     assert code == 2
     assert run_cli("apply", spec, "-o", out).code == 0
-    assert entry_date(crl_listing(crl)[serial]) == "May  6 07:08:09 2026 GMT" != first
+    assert entry_date(crl_listing(crl)[serial]) == openssl_date(when) != first
     assert crl_number(crl) == 3
-    assert "Revocation Time: May  6 07:08:09 2026 GMT" in ocsp_text(out, "a")
+    assert f"Revocation Time: {openssl_date(when)}" in ocsp_text(out, "a")
     # and that is where it stays: no re-signing loop over the fraction of a second
     before = snapshot(out)
     assert run_cli("plan", spec, "-o", out).code == 0
@@ -968,8 +1215,9 @@ def test_changing_revoked_at_moves_the_revocation_date(
     [crl_action] = [r for r in document["revocations"] if r["kind"] == "crl"]
     assert crl_action["crl_number"] == 3
     was = f"{openssl_time(first):%Y-%m-%d %H:%M:%S}Z"
-    now = "2026-05-06 07:08:09Z"
-    assert crl_action["reasons"] == [f"{serial_text(serial)}: revoked at {was} -> {now}"]
+    assert crl_action["reasons"] == [
+        f"{serial_text(serial)}: revoked at {was} -> {when:%Y-%m-%d %H:%M:%S}Z"
+    ]
 
 
 def test_a_reissued_ca_keeps_what_its_crl_listed(
@@ -1172,6 +1420,7 @@ def test_an_ocsp_response_without_next_update_is_re_signed(
             revocation_reason=None,
         )
         .responder_id(x509.ocsp.OCSPResponderEncoding.HASH, ca)
+        .certificates([ca])  # as pkiform signs: only nextUpdate is missing
         .sign(key, hashes.SHA256())
     )
     (out / "web" / "ocsp.der").write_bytes(open_ended.public_bytes(serialization.Encoding.DER))
@@ -1184,6 +1433,51 @@ def test_an_ocsp_response_without_next_update_is_re_signed(
     ]
     assert run_cli("apply", spec, "-o", out).code == 0
     assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_an_ocsp_response_without_its_signers_certificate_is_re_signed(
+    applied: ApplySpec, run_cli: RunCli, spawn: Spawn, tmp_path: Path
+) -> None:
+    """A root-signed response made before pkiform put the signer's certificate in it is
+    refused by GnuTLS as a staple: plan re-signs it, and then gnutls-cli accepts it."""
+    spec, out = applied(PRUNE_SPEC.replace("dns: [web.example.com]", "dns: [localhost]"))
+    ca = x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "root" / "key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    web = x509.load_pem_x509_certificate((out / "web" / "cert.pem").read_bytes())
+    this_update = datetime.now(UTC).replace(microsecond=0) - BACKDATE
+    bare = (
+        x509.ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=web,
+            issuer=ca,
+            algorithm=hashes.SHA1(),
+            cert_status=x509.ocsp.OCSPCertStatus.GOOD,
+            this_update=this_update,
+            next_update=this_update + BACKDATE + timedelta(days=7),  # as pkiform signs
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(x509.ocsp.OCSPResponderEncoding.HASH, ca)
+        .sign(key, hashes.SHA256())
+    )
+    (out / "web" / "ocsp.der").write_bytes(bare.public_bytes(serialization.Encoding.DER))
+    port = stapling_server(spawn, out / "web", staple=out / "web" / "ocsp.der")
+    code, output = gnutls_cli(port, out / "web" / "ca.pem", tmp_path / "staple.der")
+    assert code == 1 and GNUTLS_INVALID in output, output  # the defect, as GnuTLS sees it
+
+    code, plan = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert [(r["name"], r["reasons"]) for r in plan["revocations"]] == [
+        ("web", ["it does not carry its signer's certificate (clients need it to verify a staple)"])
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    fixed = x509.ocsp.load_der_ocsp_response((out / "web" / "ocsp.der").read_bytes())
+    assert fixed.certificates == [ca]
+    port = stapling_server(spawn, out / "web", staple=out / "web" / "ocsp.der")
+    code, output = gnutls_cli(port, out / "web" / "ca.pem", tmp_path / "staple.der")
+    assert (code, GNUTLS_TRUSTED in output) == (0, True), output
     assert run_cli("plan", spec, "-o", out).code == 0
 
 
@@ -1406,6 +1700,80 @@ def test_status_of_a_leaf_revoked_before_it_was_ever_issued(
     assert "not issued yet" not in status.out
 
 
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+def test_plan_and_apply_say_that_an_identity_revoked_before_it_was_issued_is_skipped(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Not "unchanged": there is nothing of it, and there will be nothing. Said in text
+    and JSON, by planning in full and by the settled mark alike; exit codes as for
+    anything else that has nothing to do."""
+    text = PRUNE_SPEC.replace(
+        "alice: {kind: client, issuer: root}",
+        "alice: {kind: client, issuer: root, revoked: {reason: keyCompromise}}",
+    )
+    spec, out = write_spec(text), tmp_path / "pki"
+    skip = {"name": "alice", "verb": "skip", "reasons": [NEVER_ISSUED], "cascade_from": None}
+    planned = run_cli("plan", spec, "-o", out)
+    assert planned.code == 2
+    assert planned.out.splitlines()[1:3] == ["    alice: skip", f"      {NEVER_ISSUED}"]
+    summary = "Plan: 2 to create, 2 CRL/OCSP to sign; 0 unchanged, 1 skipped."
+    assert planned.out.splitlines()[-1] == summary
+    assert json.loads(run_cli("plan", spec, "-o", out, "--json").out)["actions"][1] == skip
+    applied = run_cli("apply", spec, "-o", out)
+    assert applied.code == 0
+    assert applied.out.splitlines() == [
+        "  + root: create",
+        f"    alice: skip ({NEVER_ISSUED})",
+        "  + web: create",
+        "  + root: create crl.pem (CRL number 1, 0 revoked)",
+        "  + web: create ocsp.der (good, signed by root)",
+        f"Apply complete in {out}: 2 changed, 0 unchanged, 1 skipped, 2 CRL/OCSP signed.",
+    ]
+    assert not (out / "alice").exists()
+    twin = write_spec(text + "# planned in full, not answered by the settled mark\n", "twin.yaml")
+    for path, marked in ((spec, True), (twin, False)):
+        found = settled.check(path.read_bytes(), out, datetime.now(UTC))
+        assert (found is not None) is marked
+        result = run_cli("plan", path, "-o", out)
+        assert (result.code, result.err) == (0, "")
+        assert result.out == (
+            f"    alice: skip\n      {NEVER_ISSUED}\n"
+            "No changes: 2 identities up to date, 1 skipped.\n"
+        )
+        document = json.loads(run_cli("plan", path, "-o", out, "--json").out)
+        assert document["changes"] is False
+        assert [a["verb"] for a in document["actions"]] == ["unchanged", "skip", "unchanged"]
+        assert document["actions"][1] == skip
+        result = run_cli("apply", path, "-o", out)
+        assert (result.code, result.err) == (0, "")
+        assert result.out == (
+            f"    alice: skip ({NEVER_ISSUED})\n"
+            f"Apply complete in {out}: 0 changed, 2 unchanged, 1 skipped.\n"
+        )
+        document = json.loads(run_cli("apply", path, "-o", out, "--json").out)
+        assert (document["changed"], document["unchanged"]) == ([], ["root", "web"])
+        assert document["skipped"] == [skip]
+    # an empty folder of its name changes nothing, but the mark, which tells a skipped
+    # identity by its missing folder, is not made: planning in full says it
+    (out / "alice").mkdir()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert b'"settled"' not in (out / "manifest.json").read_bytes()
+    result = run_cli("plan", spec, "-o", out)
+    assert result.out == (
+        f"    alice: skip\n      {NEVER_ISSUED}\nNo changes: 2 identities up to date, 1 skipped.\n"
+    )
+    (out / "alice").rmdir()
+    # the twin: once issued and then revoked, it is frozen and listed, not skipped
+    spec.write_text(PRUNE_SPEC)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    spec.write_text(text)
+    assert run_cli("apply", spec, "-o", out).code == 0
+    result = run_cli("plan", spec, "-o", out)
+    assert (result.code, result.out) == (0, "No changes: 3 identities up to date.\n")
+
+
 REVOKED_CA_SPEC = """\
 version: 1
 defaults:
@@ -1558,3 +1926,313 @@ def test_crl_number_never_goes_back_when_crl_pem_is_lost(
     (out / "ca" / "crl.pem").unlink()  # crl.der still carries number 2
     assert run_cli("apply", spec, "-o", out).code == 0
     assert crl_number(out / "ca" / "crl.pem") == 3
+
+
+# --- revocation times ---------------------------------------------------------------------
+
+
+def crl_entry_times(crl: Path) -> dict[int, datetime]:
+    loaded = x509.load_pem_x509_crl(crl.read_bytes())
+    return {r.serial_number: r.revocation_date_utc for r in loaded}
+
+
+def test_a_revocation_within_the_backdate_moves_this_update_up_to_it(
+    run_cli: RunCli, crl_pki: tuple[Path, Path]
+) -> None:
+    """thisUpdate is backdated 5 minutes; a revocation the spec dates inside those minutes
+    brings thisUpdate (and producedAt) up to it, nextUpdate with it, rather than sign a
+    CRL that says revoked at a time after the moment it speaks for."""
+    spec, out = crl_pki
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    assert at > cert_of(out, "a").not_valid_before_utc
+    spec.write_text(crl_spec(a=f", revoked: {{reason: keyCompromise, at: {at.isoformat()}}}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    fields = crl_fields(crl)
+    this_update, next_update = (openssl_time(fields[f]) for f in ("lastUpdate", "nextUpdate"))
+    assert crl_entry_times(crl) == {serial_of(out / "a" / "cert.pem"): at}
+    assert this_update == at
+    assert next_update - this_update == timedelta(days=7) + BACKDATE  # as long as ever
+    times = ocsp_times(ocsp_text(out, "a"))
+    assert times["Revocation Time"] == at <= times["This Update"] <= times["Produced At"]
+    # the twin: b, not revoked, is answered for as of the backdated time
+    times = ocsp_times(ocsp_text(out, "b"))
+    assert times["Produced At"] < at
+    # and it stays: no re-signing over it
+    before = snapshot(out)
+    assert run_cli("plan", spec, "-o", out).code == 0
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert snapshot(out) == before
+
+
+REVOKED_AT_SPEC = """\
+version: 1
+identities:
+  ca: {{kind: root, ocsp: true}}
+  web: {{kind: server, issuer: ca, dns: [web.example.com]}}
+  old:
+    kind: client
+    issuer: ca
+    revoked: {{reason: keyCompromise, at: "{old}"}}
+  late:
+    kind: client
+    issuer: ca
+    revoked: {{reason: superseded, at: "{late}"}}
+"""
+
+
+def test_a_revoked_at_before_the_certificate_or_in_the_future_is_a_located_error(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Checked when planning, with the certificate on disk and the clock: plan and apply
+    exit 1 with every problem located, and nothing is written."""
+    spec = write_spec(REVOKED_AT_SPEC.format(old="", late="").replace("    revoked", "    # r"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    not_before = cert_of(out, "old").not_valid_before_utc
+    early = "2026-01-02T12:04:05+09:00"
+    future = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec.write_text(REVOKED_AT_SPEC.format(old=early, late=future))
+    before = snapshot(out)
+    for command in ("plan", "apply"):
+        for flags in ((), ("--json",)):
+            result = run_cli(command, spec, "-o", out, *flags)
+            assert result.code == 1, result.err
+            # --json: the same diagnostics on stdout, as for any spec error
+            diagnostics = json.loads(result.out)["diagnostics"] if flags else []
+            assert [d["path"] for d in diagnostics] == (
+                ["identities.old.revoked.at", "identities.late.revoked.at"] if flags else []
+            )
+            first, second = result.err.splitlines()
+            assert first == (
+                f"{spec}:8:42: error: identities.old.revoked.at: expected a time from its "
+                f"certificate's notBefore ({not_before:%Y-%m-%d %H:%M:%S}Z) on; got "
+                f"'{early}', before it was valid"
+            )
+            assert re.fullmatch(
+                rf"{re.escape(str(spec))}:12:39: error: identities\.late\.revoked\.at: "
+                r"expected a time no later than now \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\); got "
+                rf"'{future}', in the future \(a CRL lists revocations that have happened\)",
+                second,
+            ), second
+    assert snapshot(out) == before
+    # the twin: times between notBefore and now are fine, and listed as given
+    at = not_before + timedelta(minutes=1)
+    spec.write_text(REVOKED_AT_SPEC.format(old=at.isoformat(), late=at.isoformat()))
+    result = run_cli("apply", spec, "-o", out)
+    assert result.code == 0, result.err
+    assert crl_entry_times(out / "ca" / "crl.pem") == {
+        serial_of(out / "old" / "cert.pem"): at,
+        serial_of(out / "late" / "cert.pem"): at,
+    }
+    # the clock decides "in the future": the same spec planned as of an earlier time
+    result = run_cli("plan", spec, "-o", out, "--at", (at - HOUR).isoformat())
+    assert result.code == 1
+    assert [line.split(": ")[2] for line in result.err.splitlines()] == [
+        "identities.old.revoked.at",
+        "identities.late.revoked.at",
+    ]
+
+
+def test_the_settled_mark_holds_only_from_the_latest_revoked_at_on(
+    run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A `revoked.at` makes a clock before it an error: the mark, which holds only inside
+    its window, never answers "no changes" for such a clock (planning in full says it)."""
+    spec = write_spec(REVOKED_AT_SPEC.format(old="", late="").replace("    revoked", "    # r"))
+    out = tmp_path / "pki"
+    assert run_cli("apply", spec, "-o", out).code == 0
+    at = cert_of(out, "old").not_valid_before_utc + timedelta(minutes=1)
+    spec.write_text(REVOKED_AT_SPEC.format(old=at.isoformat(), late=at.isoformat()))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert settled.check(spec.read_bytes(), out, datetime.now(UTC)) is not None
+    assert settled.check(spec.read_bytes(), out, at - timedelta(seconds=1)) is None
+    assert run_cli("plan", spec, "-o", out).code == 0
+    result = run_cli("plan", spec, "-o", out, "--at", (at - HOUR).isoformat())
+    assert result.code == 1 and "in the future" in result.err
+
+
+# --- a live certificate is never on its issuer's CRL ----------------------------------------
+
+
+SUPERSEDE_SPEC = """\
+version: 1
+identities:
+  root: {{kind: root, validity: {validity}, revoke_superseded: true, ocsp: true}}
+  web: {{kind: server, issuer: root, dns: [localhost], ip: [127.0.0.1]{revoked}}}
+"""
+
+
+def supersede_spec(validity: str = "10y", revoked: str = "") -> str:
+    return SUPERSEDE_SPEC.format(validity=validity, revoked=revoked)
+
+
+def test_a_restored_superseded_certificate_is_reissued_not_left_live_on_the_crl(
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 19: a cert.pem restored from a backup, superseded and listed on the CRL, was
+    only given a new fullchain.pem; the CRL then said revoked and ocsp.der good for the
+    same serial, and status said ok. Plan reissues it; the CRL and the staple agree."""
+    spec, out = applied(supersede_spec())
+    backup = tmp_path / "backup-cert.pem"
+    shutil.copyfile(out / "web" / "cert.pem", backup)
+    old = serial_of(backup)
+    spec.write_text(supersede_spec(validity="9y"))  # the root is reissued, and web with it
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {old: "Superseded"}
+    shutil.copyfile(backup, out / "web" / "cert.pem")  # the restore
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    assert (
+        "        revoked (superseded) on its issuer's CRL, but the spec does not revoke it "
+        "(run pkiform apply to reissue it)" in status.out.splitlines()
+    )
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"] == {
+        "name": "web",
+        "verb": "reissue",
+        "reasons": ["cert.pem is listed as revoked (superseded) on the CRL of issuer 'root'"],
+        "cascade_from": None,
+    }
+    assert run_cli("apply", spec, "-o", out).code == 0
+    live = serial_of(out / "web" / "cert.pem")
+    assert live != old
+    assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {old: "Superseded"}
+    # openssl: the live certificate passes the CRL check and its staple says good...
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    code, found = ocsp_lookup(
+        out / "web" / "ocsp.der", trust=out / "web" / "ca.pem", issuer=crl.with_name("cert.pem"),
+        cert=out / "web" / "cert.pem",
+    )  # fmt: skip
+    assert code == 0 and f"{out / 'web' / 'cert.pem'}: good\n" in found, found
+    # ...and the restored one (archived again) is refused by the same CRL
+    result = openssl("verify", "-crl_check", "-CRLfile", crl, "-CAfile", out / "web" / "ca.pem",
+                     backup)  # fmt: skip
+    assert result.returncode != 0 and "certificate revoked" in result.stderr.decode()
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_a_ca_reissued_for_a_lost_certificate_lists_what_it_superseded_at_once(
+    applied: ApplySpec, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The CA's cert.pem is gone, its key is not: the CA is reissued with that key, and
+    every certificate below it. The CRL it signs lists the ones they replace in that same
+    apply (they name the CA's key), not at the next one: an apply then has nothing left
+    to do, and the settled mark agrees with planning in full."""
+    spec, out = applied(supersede_spec())
+    old = serial_of(out / "web" / "cert.pem")
+    (out / "root" / "cert.pem").unlink()
+    assert run_cli("apply", spec, "-o", out).code == 0
+    listing = crl_listing(out / "root" / "crl.pem")
+    assert {s: entry_reason(b) for s, b in listing.items()} == {old: "Superseded"}
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(spec.read_text() + "# planned in full\n")
+    for path in (spec, twin):
+        assert run_cli("plan", path, "-o", out).out == "No changes: 2 identities up to date.\n"
+
+
+def test_status_checks_every_live_certificate_and_its_staple_against_the_crl(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """A CRL the CA signed that lists a certificate in use (here: made by hand) is a
+    contradiction status reports, with the staple that says otherwise; apply resolves
+    it by reissuing."""
+    spec, out = applied(supersede_spec())
+    assert run_cli("status", spec, "-o", out).code == 0  # the twin: nothing to report
+    ca = x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((out / "root" / "key.pem").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    serial = serial_of(out / "web" / "cert.pem")
+    now = datetime.now(UTC).replace(microsecond=0)
+    entry = Revoked(serial=serial, at=now - HOUR, reason="keyCompromise")
+    crl = build_crl(ca, key, [entry], number=7, this_update=now, next_update=now + 7 * 24 * HOUR)
+    for filename, data in revocation_files(crl).items():
+        (out / "root" / filename).write_bytes(data)
+
+    status = run_cli("status", spec, "-o", out)
+    assert status.code == 1
+    end = cert_of(out, "web").not_valid_after_utc
+    assert status.out.splitlines()[1:] == [
+        f"error   web   server       until {end:%Y-%m-%d %H:%M}Z",
+        "        revoked (keyCompromise) on its issuer's CRL, but the spec does not revoke it "
+        "(run pkiform apply to reissue it)",
+        "        ocsp.der says good, but its issuer's CRL lists it as revoked (keyCompromise)",
+        "2 identities, 1 with errors.",
+    ]
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"]["reasons"] == [
+        "cert.pem is listed as revoked (keyCompromise) on the CRL of issuer 'root'"
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    assert set(crl_listing(out / "root" / "crl.pem")) == {serial}  # it stays revoked
+    assert crl_number(out / "root" / "crl.pem") == 8
+    assert run_cli("status", spec, "-o", out).code == 0
+
+
+@pytest.mark.parametrize("reason", ["certificateHold", "keyCompromise"])
+def test_taking_revoked_out_of_the_spec_releases_a_hold_and_reissues_anything_else(
+    applied: ApplySpec, run_cli: RunCli, reason: str
+) -> None:
+    """RFC 5280 §5.3.1: only certificateHold may come off a CRL (removeFromCRL). Any other
+    revocation is final: the identity gets a new certificate, the old one stays listed."""
+    spec, out = applied(supersede_spec())
+    spec.write_text(supersede_spec(revoked=f", revoked: {{reason: {reason}}}"))
+    assert run_cli("apply", spec, "-o", out).code == 0
+    serial = serial_of(out / "web" / "cert.pem")
+    crl = out / "root" / "crl.pem"
+    spec.write_text(supersede_spec())
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert run_cli("apply", spec, "-o", out).code == 0
+    if reason == "certificateHold":
+        assert actions(document)["web"]["verb"] == "unchanged"
+        assert serial_of(out / "web" / "cert.pem") == serial
+        assert crl_listing(crl) == {}
+    else:
+        assert actions(document)["web"]["verb"] == "reissue"
+        assert serial_of(out / "web" / "cert.pem") != serial
+        assert {s: entry_reason(b) for s, b in crl_listing(crl).items()} == {
+            serial: CRL_REASON_TEXT[reason]
+        }
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    assert "Cert Status: good" in ocsp_text(out, "web")
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0
+
+
+def test_a_certificate_restored_from_the_archive_is_reissued_when_revoke_superseded_comes(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    """The archive holds a superseded certificate, not yet listed (revoke_superseded was
+    off), and it is put back as cert.pem; then revoke_superseded is turned on. The CRL
+    lists what the archive holds, so the one in use is reissued in that same apply,
+    rather than listed while in use."""
+    text = supersede_spec().replace(", revoke_superseded: true", "")
+    spec, out = applied(text)
+    spec.write_text(text.replace("validity: 10y", "validity: 9y"))  # web reissued
+    assert run_cli("apply", spec, "-o", out).code == 0
+    [archived_cert] = archived(out, "web", "cert.pem")
+    shutil.copyfile(archived_cert, out / "web" / "cert.pem")
+    old = serial_of(archived_cert)
+    spec.write_text(supersede_spec(validity="9y"))
+    code, document = plan_json(run_cli, spec, out)
+    assert code == 2
+    assert actions(document)["web"]["reasons"] == [
+        "cert.pem is a superseded certificate (in its archive), which revoke_superseded "
+        "lists on the CRL of issuer 'root'"
+    ]
+    assert run_cli("apply", spec, "-o", out).code == 0
+    crl = out / "root" / "crl.pem"
+    assert old in crl_listing(crl) and serial_of(out / "web" / "cert.pem") not in crl_listing(crl)
+    code, output = verify(out, "web", crl)
+    assert code == 0, output
+    assert "Cert Status: good" in ocsp_text(out, "web")
+    assert run_cli("status", spec, "-o", out).code == 0
+    assert run_cli("plan", spec, "-o", out).code == 0

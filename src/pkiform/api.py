@@ -303,6 +303,8 @@ class Spec:
             passwords=passwords,
             seed_id=seed.fingerprint if seed is not None else None,
         )
+        if the_plan.revoked_at_problems:  # a spec problem first: all of them together
+            raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
         return observed, the_plan

@@ -16,14 +16,14 @@ from cryptography.x509 import ocsp
 
 from pkiform import forked, keys, outputs, seals, settled
 from pkiform.derive import Seed, derive_key
-from pkiform.errors import RefusedError, StoreError
+from pkiform.errors import RefusedError, SpecError, StoreError
 from pkiform.graph import IssuerGraph
-from pkiform.issuing import BACKDATE, Signer, issue, validity_window
+from pkiform.issuing import Signer, issue, validity_window
 from pkiform.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
-from pkiform.planner import Action, Plan, Verb, archives_to_read, quiet_window
+from pkiform.planner import CHANGES, Action, Plan, Verb, archives_to_read, quiet_window
 from pkiform.profile import desired
 from pkiform.revocation import build_crl, build_ocsp_response, crl_files
 from pkiform.revocation_planner import (
@@ -32,6 +32,7 @@ from pkiform.revocation_planner import (
     ListVerb,
     RevocationAction,
     freshness_window,
+    signing_times,
 )
 from pkiform.seals import IssuerTexts, Sealed
 from pkiform.store import (
@@ -77,6 +78,8 @@ def apply(
             f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
+    if plan.revoked_at_problems:
+        raise SpecError([*plan.revoked_at_problems, *plan.password_problems])
     if plan.password_problems:
         raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -158,7 +161,7 @@ def _shared(plan: Plan, run: _Run) -> set[IdentityName]:
     leaves = {
         a.name
         for a in plan.actions
-        if a.verb is not Verb.UNCHANGED and not run.spec.identities[a.name].kind.is_ca
+        if a.verb in CHANGES and not run.spec.identities[a.name].kind.is_ca
     }
     if len(leaves) < PARALLEL_MIN or run.rsa_keys or not forked.available():
         return set()
@@ -336,7 +339,7 @@ class _Run:
         name = action.name
         ident = self.spec.identities[name]
         obs = self.observed.identities[name]
-        if action.verb is Verb.UNCHANGED and obs.cert is None:
+        if action.verb is Verb.SKIP or (action.verb is Verb.UNCHANGED and obs.cert is None):
             return None, None
         key: keys.PrivateKey | None = obs.key
         if action.new_key:
@@ -466,8 +469,8 @@ def _revocation_files(
 ) -> dict[str, bytes]:
     """crl.pem + crl.der, or ocsp.der, signed by the CA as it stands after this apply."""
     ca_cert, ca_key = certs[action.signer], ca_keys[action.signer]
-    this_update = now.replace(microsecond=0) - BACKDATE
-    next_update = now.replace(microsecond=0) + spec.identities[action.signer].crl_validity.delta
+    validity = spec.identities[action.signer].crl_validity.delta
+    this_update, next_update = signing_times(action, validity, now)
     if action.kind is ListKind.OCSP:
         response = build_ocsp_response(
             certs[action.name],
@@ -500,7 +503,17 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     spec = run.spec
     if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
         return settled.unmarked(body)
+    # the mark's answer tells an identity skipped (revoked before it was ever issued) by
+    # its missing folder: one with a folder all the same is planned in full
+    skipped = [a.name for a in plan.actions if a.verb is Verb.SKIP]
+    if len(run.store.absent(skipped)) < len(skipped):
+        return settled.unmarked(body)
     since, until = _quiet_window(run)
+    # a plan at a clock before a revoked.at finds that `at` in the future, an error
+    # (revocation_planner.revoked_at_problems): the mark holds from the latest one on
+    since = max(
+        [since, *(i.revoked.at for i in spec.identities.values() if i.revoked and i.revoked.at)]
+    )
     if since >= until or until <= run.now:
         return settled.unmarked(body)
     return settled.mark(

@@ -16,8 +16,8 @@ from pkiform.graph import IssuerGraph
 from pkiform.model import Identity, IdentityName, Kind, Spec, serial_text
 from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
-from pkiform.planner import not_yet_valid, renewal_due
-from pkiform.revocation import crl_signed_by, ocsp_signed_by
+from pkiform.planner import never_issued, not_yet_valid, renewal_due
+from pkiform.revocation import Revoked, crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
 from pkiform.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE
 
 
@@ -95,6 +95,7 @@ def check(
 ) -> list[IdentityHealth]:
     """One verdict per identity of the spec, issuers first."""
     out = []
+    listings: dict[IdentityName, dict[int, Revoked] | None] = {}
     for name in graph.order():
         ident = spec.identities[name]
         obs = observed.identities[name]
@@ -102,10 +103,11 @@ def check(
         chain = [observed.identities[n].cert for n in chain_names]
         issuer = chain_names[0] if chain_names else None
         found = _Findings(errors=[], warnings=[], expiring=[])
-        if ident.revoked is not None and not obs.files:
+        if ident.revoked is not None and never_issued(ident, obs):
             # apply never issues what the spec revokes: nothing to have, nothing to list
             found.warnings.append(
-                f"revoked ({ident.revoked.reason}) before it was ever issued; nothing on disk"
+                f"revoked ({ident.revoked.reason}) before it was ever issued: nothing to "
+                "issue, nothing to list"
             )
         else:
             _check_files(obs, found)
@@ -113,11 +115,21 @@ def check(
                 found.errors += outputs.plain_copy_problems(ident, obs.files)
         cert = obs.cert
         issuer_crl = observed.identities[issuer].crl if issuer else None
+        if issuer is not None and issuer not in listings:
+            listings[issuer] = _listing(observed.identities[issuer])
+        listing = listings[issuer] if issuer is not None else None
+        listed = listing.get(cert.serial_number) if listing and cert is not None else None
         if cert is not None and ident.revoked is not None:
             _check_revoked(ident, cert, issuer_crl, found)
         elif cert is not None:
             anchor = chain_names[-1] if chain_names else name
             _check_certificate(ident, cert, obs, chain, anchor, now, warn_within, found)
+            if listed is not None:  # a certificate in use is never on its issuer's CRL
+                then = "take it off" if listed.reason == "certificateHold" else "reissue it"
+                found.errors.append(
+                    f"revoked ({listed.reason}) on its issuer's CRL, but the spec does not "
+                    f"revoke it (run pkiform apply to {then})"
+                )
         # a revoked identity that was issued keeps its CRL or OCSP response fresh
         # (revocation_planner.py); one revoked before it was issued has neither
         maintained = ident.revoked is None or cert is not None
@@ -126,6 +138,8 @@ def check(
         stapled = issuer is not None and spec.identities[issuer].ocsp
         if stapled and not ident.kind.is_ca and maintained:
             _check_ocsp(obs, chain[0], now, warn_within, found)
+            if listing is not None:
+                _check_staple_against_crl(obs, listed, found)
         health = (
             Health.ERROR
             if found.errors
@@ -256,6 +270,31 @@ def _check_ocsp(
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
     _fresh("ocsp.der", response.this_update_utc, response.next_update_utc, now, warn_within, found)
+
+
+def _listing(ca_obs: ObservedIdentity) -> dict[int, Revoked] | None:
+    """What the CA's CRL lists, by serial, if the CA signed it (else None: _check_crl
+    reports that CRL itself)."""
+    crl = ca_obs.crl
+    if crl is None or ca_obs.cert is None or not crl_signed_by(crl, ca_obs.cert):
+        return None
+    return {e.serial: e for e in crl_entries(crl)}
+
+
+def _check_staple_against_crl(
+    obs: ObservedIdentity, listed: Revoked | None, found: _Findings
+) -> None:
+    """The staple says what the CRL says about the same certificate."""
+    response = obs.ocsp_response
+    if response is None or obs.cert is None or response.serial_number != obs.cert.serial_number:
+        return  # reported by _check_ocsp
+    status = ocsp_status(response)
+    if listed is not None and status != "revoked":
+        found.errors.append(
+            f"ocsp.der says {status}, but its issuer's CRL lists it as revoked ({listed.reason})"
+        )
+    elif listed is None and status == "revoked":
+        found.errors.append("ocsp.der says revoked, but its issuer's CRL does not list it")
 
 
 def _absent(what: str, readable: str, obs: ObservedIdentity, found: _Findings) -> None:

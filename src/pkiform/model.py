@@ -84,6 +84,9 @@ class NameConstraints:
 class Revocation:
     reason: str  # an RFC 5280 §5.3.1 reason name, e.g. keyCompromise
     at: datetime | None = None  # None: when an apply first lists it
+    # `at` as the spec writes it, and where: planning checks it against the certificate
+    at_text: str = field(default="", compare=False)
+    at_loc: Location | None = field(default=None, compare=False)
 
 
 DEFAULT_CRL_VALIDITY = Duration(text="7d", delta=timedelta(days=7))

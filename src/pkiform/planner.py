@@ -21,7 +21,15 @@ from pkiform.observe import Observed, ObservedIdentity
 from pkiform.outputs import Material, derived_files
 from pkiform.password_planner import password_problems
 from pkiform.passwords import NO_PASSWORDS, Passwords
-from pkiform.revocation_planner import NEVER_QUIET, RevocationAction, plan_revocation
+from pkiform.revocation import Revoked
+from pkiform.revocation_planner import (
+    NEVER_QUIET,
+    CrlOnDisk,
+    RevocationAction,
+    crls_on_disk,
+    plan_revocation,
+    revoked_at_problems,
+)
 from pkiform.store import KEY_FILE, SEED_ID, seed_id_file
 
 
@@ -32,6 +40,7 @@ class Verb(StrEnum):
     REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
     BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
     UNCHANGED = "unchanged"
+    SKIP = "skip"  # revoked before it was ever issued: nothing to issue, nothing to list
 
 
 CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
@@ -63,6 +72,8 @@ class Plan:
     trust_bundle: str | None = None
     # passwords apply needs and does not have, or that do not open a key: it refuses
     password_problems: tuple[Diagnostic, ...] = ()
+    # revoked.at times no CRL may state, given the certificates and the clock: it refuses
+    revoked_at_problems: tuple[Diagnostic, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -95,6 +106,7 @@ def plan(
     `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
+    crls = crls_on_disk(spec, graph, observed)
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
@@ -123,6 +135,8 @@ def plan(
                 key_vouched=vouched,
                 material=materials.get(name),
                 seed_id=seed_id,
+                listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
+                archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
             ),
             ident,
             obs,
@@ -134,6 +148,7 @@ def plan(
         new_certs={n for n, a in decided.items() if a.new_cert},
         blocked={n for n, a in decided.items() if a.verb is Verb.BLOCKED},
         now=now,
+        crls=crls,
     )
     return Plan(
         actions=tuple(decided.values()),
@@ -150,6 +165,23 @@ def plan(
             revocations=revocations,
             passwords=passwords,
         ),
+        revoked_at_problems=revoked_at_problems(spec, observed, now),
+    )
+
+
+def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:
+    """The entry for `cert` on its issuer's CRL, as the issuer published it, if any."""
+    if cert is None or crl is None or not crl.published:
+        return None
+    return crl.entries.get(cert.serial_number)
+
+
+def _archived(obs: ObservedIdentity) -> bool:
+    """Whether cert.pem is one of the certificates in the identity's archive (read where
+    its CA lists them: revoke_superseded)."""
+    cert = obs.cert
+    return cert is not None and any(
+        c.serial_number == cert.serial_number for c in obs.archived_certs
     )
 
 
@@ -188,6 +220,8 @@ def _decide(
     key_vouched: bool = False,
     material: Material | None = None,
     seed_id: str | None = None,
+    listed: Revoked | None = None,
+    archived: bool = False,
 ) -> Action:
     def act(verb: Verb, *reasons: str, cascade: IdentityName | None = None) -> Action:
         return Action(name=ident.name, verb=verb, reasons=reasons, cascade_from=cascade)
@@ -196,6 +230,8 @@ def _decide(
         # its files are half swapped: apply completes the swap before it plans anything
         return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
     if ident.revoked is not None:
+        if never_issued(ident, obs):
+            return act(Verb.SKIP, NEVER_ISSUED)
         return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
     if not obs.has_cert_file and not obs.has_key_file:
         return act(Verb.CREATE)
@@ -236,6 +272,19 @@ def _decide(
                 if link:
                     reasons.append(link)
         reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
+        # a certificate in use is never on its issuer's CRL: one restored from a backup
+        # after it was superseded, or whose revocation the spec took back, is replaced
+        # (RFC 5280 §3.3: a revocation is final); a certificateHold is released instead
+        if issuer is not None and listed is not None and listed.reason != "certificateHold":
+            reasons.append(
+                f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer "
+                f"{issuer.name!r}"
+            )
+        elif issuer is not None and archived:  # not yet listed, but the CRL will list it
+            reasons.append(
+                "cert.pem is a superseded certificate (in its archive), which "
+                f"revoke_superseded lists on the CRL of issuer {issuer.name!r}"
+            )
     if reasons and ident.rotate_key:
         return act(
             Verb.REKEY, *reasons, "rotate_key: a fresh key at every reissue", cascade=cascade
@@ -273,6 +322,15 @@ def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -
         return action
     verb = Verb.REPAIR if action.verb is Verb.UNCHANGED else action.verb
     return replace(action, verb=verb, reasons=(*action.reasons, *notes))
+
+
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+def never_issued(ident: Identity, obs: ObservedIdentity) -> bool:
+    """Revoked while it has neither key nor certificate: apply never issues what the spec
+    revokes, so it has none to list on a CRL either."""
+    return ident.revoked is not None and not obs.has_cert_file and not obs.has_key_file
 
 
 def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -> str | None:

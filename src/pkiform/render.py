@@ -12,7 +12,7 @@ from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.health import Health, StatusReport
 from pkiform.model import Spec, serial_text
-from pkiform.planner import Action, Plan, Verb
+from pkiform.planner import CHANGES, Action, Plan, Verb
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.store import TRUST_BUNDLE
 
@@ -24,6 +24,7 @@ SYMBOLS = {
     Verb.REKEY: "-/+",
     Verb.BLOCKED: "!",
     Verb.UNCHANGED: " ",
+    Verb.SKIP: " ",
 }
 _LABELS = {
     Verb.CREATE: "create",
@@ -32,6 +33,7 @@ _LABELS = {
     Verb.REKEY: "replace key",
     Verb.BLOCKED: "blocked",
     Verb.UNCHANGED: "unchanged",
+    Verb.SKIP: "skip",
 }
 
 
@@ -40,8 +42,13 @@ def plan_text(plan: Plan, spec: Spec) -> str:
     for action in plan.actions:
         if action.verb is Verb.UNCHANGED:
             continue
-        kind = spec.identities[action.name].kind
-        lines.append(f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}")
+        if action.verb is Verb.SKIP:  # no kind: the settled mark prints it without the spec
+            lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}: {_LABELS[action.verb]}")
+        else:
+            kind = spec.identities[action.name].kind
+            lines.append(
+                f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}"
+            )
         lines += [f"      {reason}" for reason in action.reasons]
     for revocation in plan.revocations:
         lines.append(_revocation_line(revocation))
@@ -50,6 +57,7 @@ def plan_text(plan: Plan, spec: Spec) -> str:
         lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
     lines += _on_disk_only_lines(plan)
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
+    skipped = _skipped(plan)
     if plan.has_changes or plan.blocked:
         parts = [
             f"{counts[verb]} to {_LABELS[verb]}"
@@ -64,10 +72,15 @@ def plan_text(plan: Plan, spec: Spec) -> str:
             parts.append(f"{len(plan.retire)} to archive")
         if plan.blocked:
             parts.append(f"{counts[Verb.BLOCKED]} blocked")
-        lines.append(f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged.")
+        lines.append(f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}.")
     else:
-        lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date.")
+        lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}.")
     return "\n".join(lines) + "\n"
+
+
+def _skipped(plan: Plan) -> str:
+    count = sum(1 for a in plan.actions if a.verb is Verb.SKIP)
+    return f", {count} skipped" if count else ""
 
 
 def _revocation_line(action: RevocationAction) -> str:
@@ -133,7 +146,8 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
     lines = [
         f"{SYMBOLS[a.verb]:>3} {a.name}: {_LABELS[a.verb]}"
         + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
-        for a in plan.changes
+        for a in plan.actions
+        if a.verb in CHANGES or a.verb is Verb.SKIP
     ]
     lines += [_revocation_line(r) for r in plan.revocations]
     if plan.trust_bundle is not None:
@@ -141,9 +155,11 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
     lines += [f"warning: {w}" for w in runtime_warnings]
     lines += _on_disk_only_lines(plan)
     n = len(plan.changes)
-    extra = f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
+    unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
+    extra = _skipped(plan)
+    extra += f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
     extra += f", {len(plan.retire)} archived" if plan.retire else ""
-    lines.append(f"Apply complete in {out}: {n} changed, {len(plan.actions) - n} unchanged{extra}.")
+    lines.append(f"Apply complete in {out}: {n} changed, {unchanged} unchanged{extra}.")
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +168,7 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
         {
             "changed": [action_json(a) for a in plan.changes],
             "unchanged": [a.name for a in plan.actions if a.verb is Verb.UNCHANGED],
+            "skipped": [action_json(a) for a in plan.actions if a.verb is Verb.SKIP],
             "revocations": [revocation_json(r) for r in plan.revocations],
             "on_disk_only": list(plan.on_disk_only),
             "retired": list(plan.retire),

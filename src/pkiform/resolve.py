@@ -387,7 +387,12 @@ class _Resolver:
                 self.error((*path, "at"), f"not a valid date and time: {raw['at']!r}")
             else:
                 at = at.astimezone(UTC)
-        return Revocation(reason=raw["reason"], at=at)
+        if at is None:
+            return Revocation(reason=raw["reason"])
+        where = (*path, "at")
+        return Revocation(
+            reason=raw["reason"], at=at, at_text=raw["at"], at_loc=self.doc.loc(where)
+        )
 
 
 def build(doc: Document) -> tuple[Spec, list[Diagnostic]]:

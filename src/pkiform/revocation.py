@@ -119,9 +119,9 @@ def build_ocsp_response(
     this_update: datetime,
     next_update: datetime,
 ) -> ocsp.OCSPResponse:
-    """A successful OCSP response for `cert`, signed by its CA directly (RFC 6960 §4.2.2.2).
-    Its bytes depend on the arguments only: producedAt is `this_update` and the signature
-    is deterministic (see _reproducible)."""
+    """A successful OCSP response for `cert`, signed by its CA directly (RFC 6960 §4.2.2.2)
+    and carrying the CA's certificate. Its bytes depend on the arguments only: producedAt
+    is `this_update` and the signature is deterministic (see _reproducible)."""
     status = ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD
     builder = (
         ocsp.OCSPResponseBuilder()
@@ -137,6 +137,9 @@ def build_ocsp_response(
             revocation_reason=REASONS[revoked.reason] if revoked else None,
         )
         .responder_id(ocsp.OCSPResponderEncoding.HASH, ca_cert)
+        # RFC 6960 §4.2.1 certs: a stapling server sends no root, so without it GnuTLS and
+        # curl cannot verify a root-signed staple; for an intermediate it costs its size
+        .certificates([ca_cert])
     )
     return _reproducible(builder.sign(ca_key, signing_hash(ca_key)), ca_key, this_update)
 
@@ -251,6 +254,11 @@ def ocsp_signed_by(response: ocsp.OCSPResponse, ca_cert: x509.Certificate) -> bo
     except InvalidSignature:
         return False
     return True
+
+
+def ocsp_carries(response: ocsp.OCSPResponse, ca_cert: x509.Certificate) -> bool:
+    """Whether the response carries the CA's certificate, as build_ocsp_response makes it."""
+    return response.certificates == [ca_cert]
 
 
 def ocsp_status(response: ocsp.OCSPResponse) -> str:

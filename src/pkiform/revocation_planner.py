@@ -9,7 +9,7 @@ elsewhere, so they only grow.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pkiform.durations import drift_text, format_rounded
+from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.issuing import BACKDATE
 from pkiform.model import Identity, IdentityName, Spec, serial_text
@@ -27,6 +28,7 @@ from pkiform.revocation import (
     crl_entries,
     crl_number,
     crl_signed_by,
+    ocsp_carries,
     ocsp_revocation,
     ocsp_signed_by,
     ocsp_status,
@@ -67,9 +69,12 @@ def plan_revocation(
     new_certs: Collection[IdentityName],
     blocked: Collection[IdentityName],
     now: datetime,
+    crls: Mapping[IdentityName, CrlOnDisk | None] | None = None,
 ) -> tuple[RevocationAction, ...]:
     """The CRL and OCSP work, given the identities that get a new certificate and those
-    whose issuing is blocked."""
+    whose issuing is blocked (and `crls_on_disk`, if the caller has read them already)."""
+    if crls is None:
+        crls = crls_on_disk(spec, graph, observed)
     out: list[RevocationAction] = []
     for name in graph.order():
         ca = spec.identities[name]
@@ -84,7 +89,7 @@ def plan_revocation(
         # party that checks the leaf alone. It signs with the key it has, if it has one.
         if ca.revoked is not None and not ca_obs.key_matches_cert:
             continue
-        on_disk = _CrlOnDisk.of(ca_obs)
+        on_disk = crls.get(name)
         entries = _crl_entries(spec, ca, children, observed, new_certs, now, on_disk)
         crl_action = _crl_action(ca, ca_obs, name in new_certs, entries, now, on_disk)
         if crl_action is not None:
@@ -100,20 +105,91 @@ def plan_revocation(
     return tuple(out)
 
 
-def _issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | None) -> bool:
-    return ca_cert is not None and cert.issuer == ca_cert.subject
+def revoked_at_problems(spec: Spec, observed: Observed, now: datetime) -> tuple[Diagnostic, ...]:
+    """Every `revoked.at` no CRL may state: before its certificate's notBefore (it was not
+    valid yet), or after `now` (a CRL lists revocations that have happened). Each located
+    where the spec writes it: plan and apply refuse to run with any."""
+    out = []
+    for name, ident in spec.identities.items():
+        revoked = ident.revoked
+        if revoked is None or revoked.at is None:
+            continue
+        cert = observed.identities[name].cert
+        if cert is not None and revoked.at < cert.not_valid_before_utc:
+            message = (
+                f"expected a time from its certificate's notBefore "
+                f"({_stamp(cert.not_valid_before_utc)}) on; got {revoked.at_text!r}, "
+                "before it was valid"
+            )
+        elif revoked.at > now:
+            message = (
+                f"expected a time no later than now ({_stamp(now)}); got {revoked.at_text!r}, "
+                "in the future (a CRL lists revocations that have happened)"
+            )
+        else:
+            continue
+        loc = revoked.at_loc or ident.loc
+        out.append(Diagnostic(loc=loc, path=f"identities.{name}.revoked.at", message=message))
+    return tuple(out)
+
+
+def signing_times(
+    action: RevocationAction, validity: timedelta, now: datetime
+) -> tuple[datetime, datetime]:
+    """thisUpdate (an OCSP response's producedAt too) and nextUpdate of what `action`
+    signs: backdated like a certificate's notBefore, for relying parties whose clocks are
+    behind, but never to before a revocation it states (RFC 5280 §5.1.2.4: it speaks for
+    that moment; zlint e_crl_revocation_time_after_this_update), and as long as ever."""
+    stated = [e.at for e in action.entries]
+    if action.revoked is not None:
+        stated.append(action.revoked.at)
+    this_update = max([_second(now) - BACKDATE, *stated])
+    return this_update, this_update + BACKDATE + validity
+
+
+def crls_on_disk(
+    spec: Spec, graph: IssuerGraph, observed: Observed
+) -> dict[IdentityName, CrlOnDisk | None]:
+    """The crl.pem of every CA that issues anything, read and checked once per plan."""
+    return {
+        name: CrlOnDisk.of(observed.identities[name])
+        for name, ident in spec.identities.items()
+        if ident.kind.is_ca and graph.children(name)
+    }
+
+
+def _issued_by(ca_obs: ObservedIdentity) -> Callable[[x509.Certificate], bool]:
+    """Whether a certificate names this CA as its issuer: by name, or, while the CA's
+    cert.pem is missing (apply reissues it for key.pem), by key.pem's key identifier, so
+    that what it issued is still known as its own (revoke_superseded lists it)."""
+    if ca_obs.cert is not None:
+        subject = ca_obs.cert.subject
+        return lambda cert: cert.issuer == subject
+    if ca_obs.public_key is None:
+        return lambda cert: False
+    key_id = x509.SubjectKeyIdentifier.from_public_key(ca_obs.public_key).digest
+    return lambda cert: _authority_key_id(cert) == key_id
+
+
+def _authority_key_id(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _CrlOnDisk:
+class CrlOnDisk:
     """A CA's crl.pem, read and checked once per plan."""
 
-    entries: dict[int, Revoked]
+    entries: dict[int, Revoked]  # as the CRL lists them, whoever signed it
     signed: bool  # by the CA's current certificate
     published: bool  # by the CA on disk: its certificate, or, while that is missing, its key
 
     @classmethod
-    def of(cls, ca_obs: ObservedIdentity) -> _CrlOnDisk | None:
+    def of(cls, ca_obs: ObservedIdentity) -> CrlOnDisk | None:
         crl = ca_obs.crl
         if crl is None:
             return None
@@ -139,7 +215,7 @@ def _crl_entries(
     observed: Observed,
     new_certs: Collection[IdentityName],
     now: datetime,
-    on_disk: _CrlOnDisk | None,
+    on_disk: CrlOnDisk | None,
 ) -> dict[int, Revoked]:
     ca_obs = observed.identities[ca.name]
     # what was published, as far as this CA vouches for it (not a CRL copied in from
@@ -154,11 +230,16 @@ def _crl_entries(
             # a date once published stays: read back from the CRL, not kept anywhere else
             when = earlier.at
         else:
-            when = _second(now)
+            # the thisUpdate of the CRL this apply signs: a CRL speaks for that moment, so
+            # no revocation it lists may come after it (RFC 5280 §5.1.2.4)
+            when = _second(now) - BACKDATE
         return Revoked(serial=serial, at=when, reason=reason)
 
     entries: dict[int, Revoked] = {}
-    known: set[int] = set()  # serials of the certificates the spec's subjects hold now
+    # serials of the certificates the spec's subjects hold now and keep: the spec says
+    # whether they are revoked
+    known: set[int] = set()
+    issued_here = _issued_by(ca_obs)
     for child in children:
         ident = spec.identities[child]
         obs = observed.identities[child]
@@ -166,23 +247,27 @@ def _crl_entries(
         # checked by name and key identifier), else the names are compared (~20 us)
         cert = obs.cert
         if cert is not None and not (obs.sealed and ca_obs.sealed):
-            cert = cert if _issued_by(cert, ca_obs.cert) else None
-        if cert is not None:
+            cert = cert if issued_here(cert) else None
+        if cert is not None and ident.revoked is not None:
             known.add(cert.serial_number)
-            if ident.revoked is not None:
-                entries[cert.serial_number] = entry(
-                    cert.serial_number, ident.revoked.reason, ident.revoked.at
-                )
+            entries[cert.serial_number] = entry(
+                cert.serial_number, ident.revoked.reason, ident.revoked.at
+            )
+        elif cert is not None and child not in new_certs:
+            # kept in use: never on the CRL (planner reissues one listed, but for a
+            # certificateHold the spec has released)
+            known.add(cert.serial_number)
         if ca.revoke_superseded:
-            superseded = [c for c in obs.archived_certs if _issued_by(c, ca_obs.cert)]
+            superseded = [c for c in obs.archived_certs if issued_here(c)]
             if cert is not None and child in new_certs:
                 superseded.append(cert)
             for old in superseded:
-                entries.setdefault(old.serial_number, entry(old.serial_number, "superseded", None))
+                serial = old.serial_number
+                entries.setdefault(serial, listed.get(serial) or entry(serial, "superseded", None))
     # RFC 5280 §3.3: a revocation stands for the rest of the certificate's life. An entry
     # for a certificate the spec no longer accounts for (its identity removed from the
-    # spec or pruned) stays as published; only the spec un-revoking a certificate that
-    # one of its identities holds takes an entry off.
+    # spec or pruned, or reissued) stays as published; only a certificateHold that the
+    # spec releases from a certificate that stays in use comes off.
     for serial, earlier in listed.items():
         if serial not in known:
             entries.setdefault(serial, earlier)
@@ -195,7 +280,7 @@ def _crl_action(
     reissued: bool,
     entries: dict[int, Revoked],
     now: datetime,
-    on_disk: _CrlOnDisk | None,
+    on_disk: CrlOnDisk | None,
 ) -> RevocationAction | None:
     def act(verb: ListVerb, reasons: list[str], number: int) -> RevocationAction:
         return RevocationAction(
@@ -260,7 +345,10 @@ def _ocsp_action(
     obs = observed.identities[leaf.name]
     if obs.cert is None and leaf.name not in new_certs:
         return None  # nothing issued to answer for
-    revoked = entries.get(obs.cert.serial_number) if obs.cert and leaf.revoked else None
+    # what the CRL says about the certificate it answers for: a new one is good
+    revoked = None
+    if obs.cert is not None and leaf.name not in new_certs:
+        revoked = entries.get(obs.cert.serial_number)
     response = obs.ocsp_response
     reasons = []
     if response is None:
@@ -275,6 +363,10 @@ def _ocsp_action(
             reasons.append("the CA's certificate is reissued")
         elif ca_cert is None or not ocsp_signed_by(response, ca_cert):
             reasons.append("not signed by the CA's current certificate")
+        elif not ocsp_carries(response, ca_cert):
+            reasons.append(
+                "it does not carry its signer's certificate (clients need it to verify a staple)"
+            )
         status, given = "revoked" if revoked else "good", ocsp_revocation(response)
         if (was := ocsp_status(response)) != status:
             reasons.append(f"status: {was} -> {status}")
