@@ -157,6 +157,12 @@ CASES = [
         "got 'evil\\x00.example.com'",
     ),
     case(
+        "right-to-left-override",
+        ROOT + '    subject: {CN: "evil\\u202Egnp.exe"}\n',
+        "5:19: error: identities.root.subject.CN: expected text without invisible formatting "
+        "characters; got 'evil\\u202egnp.exe' (U+202E RIGHT-TO-LEFT OVERRIDE at position 5)",
+    ),
+    case(
         "block-scalar-keeps-newline",
         ROOT + "    subject:\n      CN: |\n        Example Root\n",
         "6:11: error: identities.root.subject.CN: expected text without control characters; "

@@ -223,7 +223,7 @@ class _Walker:
         tag = node.tag
         if tag == _STR_TAG:  # most scalars: tested first
             value: Any = node.value  # what SafeConstructor would return, without its dispatch
-            if _SUSPECT.search(value) is None:
+            if value.isascii() and _SUSPECT.search(value) is None:
                 return value  # text with nothing the checks below refuse
         elif tag == _TIMESTAMP_TAG:
             # a date is text to pkiform (JSON has no dates); keep it as written
@@ -263,6 +263,16 @@ class _Walker:
                     f"expected text without control characters; got {describe(value)}{hint}",
                 )
                 return _INVALID
+            if not value.isascii():  # ASCII has no format characters
+                hidden = _format_characters(value)
+                if hidden:
+                    self.error(
+                        node,
+                        path,
+                        "expected text without invisible formatting characters; "
+                        f"got {describe(value)} ({hidden})",
+                    )
+                    return _INVALID
         if isinstance(value, bool | int | float):
             self.texts[path] = node.value
         return value
@@ -339,6 +349,24 @@ class _Walker:
             # merged values keep the locations of where they were written
             merged.update(self._mapping(source, path))
         return merged
+
+
+def _format_characters(text: str, shown: int = 3) -> str:
+    """The format characters (Unicode category Cf) in `text`, by code point, name and
+    1-based position (the first `shown` of them), or "" when there are none."""
+    # Bidi overrides and isolates, zero-width joiners and spaces, soft hyphens: a name
+    # holding them displays as another (evil\u202egnp.exe shows as evilexe.png) in
+    # terminals, certificate viewers and logs. unicodedata knows every Unicode version's
+    # list, so no table here goes stale; imported only for text beyond ASCII.
+    import unicodedata
+
+    found = [(i, c) for i, c in enumerate(text) if unicodedata.category(c) == "Cf"]
+    named = [
+        f"U+{ord(c):04X} {unicodedata.name(c, 'FORMAT CHARACTER')} at position {i + 1}"
+        for i, c in found[:shown]
+    ]
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return ", ".join(named) + more
 
 
 def _syntax_error(text: str, file: str, e: yaml.MarkedYAMLError) -> Diagnostic:
