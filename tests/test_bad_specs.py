@@ -583,6 +583,19 @@ CASES = [
         "constraints of 'root' (permitted dns: example.com)",
     ),
     case(
+        "name-constraint-client-cn-java-reads-as-a-host-name",
+        ROOT
+        + "    name_constraints:\n      permitted:\n        dns: [example.com]\n"
+        + "  issuing:\n    kind: intermediate\n    issuer: root\n"
+        + "    subject: {CN: Issuing CA}\n    name_constraints: {permitted: {dns: [example.com]}}\n"
+        + "  worker:\n    kind: client\n    issuer: issuing\n    uri: [spiffe://example.com/w]\n",
+        "13:3: error: identities.worker: common name 'worker' is outside the name constraints "
+        "of 'issuing' (permitted dns: example.com): Java checks a common name that reads as a "
+        "host name against the DNS constraints when the certificate has no DNS name; give it a "
+        "DNS name (dns: [...]), or a common name inside the permitted names or one that is no "
+        "host name (e.g. with a space)",
+    ),
+    case(
         "name-constraint-ip-excluded",
         ROOT
         + "    name_constraints:\n      excluded:\n        ip: [10.0.0.0/8]\n"

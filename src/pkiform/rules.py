@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import Protocol
 
+from pkiform import name_constraints
 from pkiform.errors import Diagnostic, Severity
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
-from pkiform.resolve import dns_problem
+from pkiform.model import Identity, IdentityName, Kind, Spec
 from pkiform.schema import did_you_mean
 from pkiform.schema_compiled import ecma_regex
 from pkiform.source import Document, JsonPath, dotted
@@ -99,6 +98,7 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
     if any(depth > MAX_INTERMEDIATES + 1 for depth in depths.values()):
         return out  # chains that long are not walked for the rules below
 
+    constraining: dict[IdentityName, name_constraints.Constraining] = {}
     for name, ident in spec.identities.items():
         issuer = spec.identities.get(ident.issuer) if ident.issuer else None
         if issuer is None or not issuer.kind.is_ca:
@@ -118,10 +118,35 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
         if ident.kind is Kind.INTERMEDIATE:
             for message in _path_length_problems(spec, graph, ident.name):
                 report(("identities", name, "issuer"), message)
-        elif not ident.kind.is_ca:
-            for path, message in _name_constraint_problems(spec, graph, ident):
-                report(("identities", name, *path), message)
+        cas = _constraining(spec, graph, ident.name, constraining)
+        if cas:  # most chains have none
+            for path, message in name_constraints.problems(ident, cas):
+                where: JsonPath = ("identities", name, *path)
+                if path == ("subject", "CN") and not doc.written(where):
+                    report(("identities", name), message, key=True)  # the CN is its name
+                else:
+                    report(where, message)
     return out
+
+
+def _constraining(
+    spec: Spec,
+    graph: IssuerGraph,
+    name: IdentityName,
+    known: dict[IdentityName, name_constraints.Constraining],
+) -> list[name_constraints.Constraining]:
+    """The CAs above `name` with name constraints, nearest first; each CA's subtrees are
+    indexed once (`known`), however many certificates it issues."""
+    found = []
+    for ca_name in graph.chain(name):
+        ca = known.get(ca_name)
+        if ca is None:
+            ident = spec.identities[ca_name]
+            if ident.name_constraints is None:
+                continue
+            ca = known[ca_name] = name_constraints.Constraining.of(ident)
+        found.append(ca)
+    return found
 
 
 def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[JsonPath, str]]:
@@ -185,74 +210,6 @@ def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) ->
                 )
         if ca.kind is Kind.INTERMEDIATE:
             following += 1
-
-
-def _name_constraint_problems(
-    spec: Spec, graph: IssuerGraph, leaf: Identity
-) -> Iterator[tuple[JsonPath, str]]:
-    constraints = [
-        (ca_name, nc)
-        for ca_name in graph.chain(leaf.name)
-        if (nc := spec.identities[ca_name].name_constraints) is not None
-    ]
-    if not constraints:
-        return  # most chains have none: skip collecting the leaf's names
-    names: list[tuple[JsonPath, str, str]] = [
-        (("dns", i), "dns", n) for i, n in enumerate(leaf.dns)
-    ]
-    names += [(("ip", i), "ip", str(a)) for i, a in enumerate(leaf.ip)]
-    names += [(("email", i), "email", e) for i, e in enumerate(leaf.email)]
-    cn = leaf.common_name
-    # OpenSSL also holds a hostname-like CN to the DNS constraints when there is no DNS SAN
-    if not leaf.dns and "." in cn and dns_problem(cn) is None:
-        names.append((("subject", "CN"), "dns", cn))
-    for ca_name, nc in constraints:
-        for path, kind, value in names:
-            if _matches_any(kind, value, nc.excluded):
-                yield path, f"{value!r} is excluded by the name constraints of {ca_name!r}"
-            elif _has_kind(kind, nc.permitted) and not _matches_any(kind, value, nc.permitted):
-                allowed = ", ".join(str(v) for v in getattr(nc.permitted, kind))
-                yield (
-                    path,
-                    (
-                        f"{value!r} is outside the name constraints of {ca_name!r} "
-                        f"(permitted {kind}: {allowed})"
-                    ),
-                )
-
-
-def _has_kind(kind: str, names: NameSet) -> bool:
-    return bool(getattr(names, kind))
-
-
-def _matches_any(kind: str, value: str, names: NameSet) -> bool:
-    if kind == "dns":
-        return any(dns_within(value, c) for c in names.dns)
-    if kind == "ip":
-        address = ipaddress.ip_address(value)
-        return any(address.version == n.version and address in n for n in names.ip)
-    return any(email_within(value, c) for c in names.email)
-
-
-def dns_within(name: str, constraint: str) -> bool:
-    """RFC 5280 §4.2.1.10: `example.com` covers itself and its subdomains, `.example.com`
-    only the subdomains."""
-    name, constraint = name.lower(), constraint.lower()
-    if constraint.startswith("."):
-        return name.endswith(constraint)
-    return name == constraint or name.endswith("." + constraint)
-
-
-def email_within(address: str, constraint: str) -> bool:
-    """A mailbox matches exactly; `host` matches its mailboxes; `.domain` any mailbox below it."""
-    domain = address.rpartition("@")[2].lower()
-    constraint = constraint.lower()
-    if "@" in constraint:
-        local, _, cdomain = constraint.rpartition("@")
-        return address.rpartition("@")[0] == local and domain == cdomain
-    if constraint.startswith("."):
-        return domain.endswith(constraint)
-    return domain == constraint
 
 
 def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
