@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -135,7 +135,7 @@ class _Resolver:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
-        self.defaults: Mapping[str, Any] = doc.data.get("defaults") or {}
+        self.defaults: Mapping[str, Any] = _defaults(doc)
         # Thousands of identities share a few keys and durations: each distinct one is
         # parsed once (the values are frozen, so sharing them is safe)
         self.keys: dict[tuple[Any, Any, Any], KeySpec] = {}
@@ -386,12 +386,24 @@ class _Resolver:
         return Revocation(reason=raw["reason"], at=at)
 
 
-def build(doc: Document) -> tuple[Spec, list[Diagnostic]]:
-    """The Spec of a schema-valid document, and the value problems found on the way."""
+def build(doc: Document, only: Collection[str] | None = None) -> tuple[Spec, list[Diagnostic]]:
+    """The Spec of a schema-valid document, and the value problems found on the way.
+    With `only`, of those identities alone: the ones whose part of a document the schema
+    refused elsewhere accepted (each of them, and the defaults it takes, schema-valid)."""
     resolver = _Resolver(doc)
-    defaults = doc.data.get("defaults") or {}
+    defaults = resolver.defaults
+    if only is None:
+        raw_identities: Mapping[str, Any] = doc.data["identities"]
+    else:
+        raw_identities = {name: doc.data["identities"][name] for name in only}
     identities = {
         IdentityName(name): resolver.identity(name, raw, defaults)
-        for name, raw in doc.data["identities"].items()
+        for name, raw in raw_identities.items()
     }
     return Spec(file=doc.file, identities=identities), resolver.diagnostics
+
+
+def _defaults(doc: Document) -> Mapping[str, Any]:
+    defaults = doc.data.get("defaults")
+    # not a mapping only in a document the schema refused: no identity then takes them
+    return defaults if isinstance(defaults, dict) else {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from pkiform import name_constraints
@@ -33,10 +33,23 @@ _CA_ONLY = (
     "ocsp",
 )
 _SANS = ("dns", "ip", "email", "uri")
+_CA_KINDS = frozenset(kind.value for kind in Kind if kind.is_ca)
 
 
-def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
-    """Errors and warnings for the spec; an empty list of errors means it can be issued."""
+def check(
+    spec: Spec,
+    graph: IssuerGraph,
+    doc: Document,
+    *,
+    unjudged: Mapping[str, object] | None = None,
+) -> list[Diagnostic]:
+    """Errors and warnings for the spec; an empty list of errors means it can be issued.
+
+    `unjudged`: the identities of the document left out of `spec` because the schema
+    refused their part, with the `kind` each is written with. Naming one as an issuer is
+    no error here, and nothing is checked through it: its own errors say what is wrong.
+    """
+    unjudged = unjudged or {}
     out: list[Diagnostic] = []
 
     def report(path: JsonPath, message: str, *, warning: bool = False, key: bool = False) -> None:
@@ -62,7 +75,7 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
         for problem_path, message in _kind_fields(ident, fields):
             report((*base, *problem_path), message, key=True)
         if ident.issuer is not None and ident.kind is not Kind.ROOT:
-            _check_issuer(spec, ident, report)
+            _check_issuer(spec, ident, report, unjudged)
             issuer = spec.identities.get(ident.issuer)
             if issuer is not None and issuer.revoked is not None and ident.revoked is None:
                 report(
@@ -168,16 +181,23 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
         for field in _CA_ONLY:
             if field in fields:
                 yield (field,), f"{field} applies to CAs only, not to a {kind}"
-    if kind is Kind.SERVER and not (ident.dns or ident.ip):
+    # as written: an address refused as invalid is its own error, not a missing one
+    if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
 
 
-def _check_issuer(spec: Spec, ident: Identity, report: _Report) -> None:
+def _check_issuer(
+    spec: Spec, ident: Identity, report: _Report, unjudged: Mapping[str, object]
+) -> None:
     path: JsonPath = ("identities", ident.name, "issuer")
     assert ident.issuer is not None
     issuer = spec.identities.get(ident.issuer)
-    if issuer is None:
-        names = sorted(n for n, i in spec.identities.items() if i.kind.is_ca and n != ident.name)
+    if issuer is None and ident.issuer in unjudged:
+        pass  # its own errors are reported; whether it can issue is not known
+    elif issuer is None:
+        names: list[str] = [n for n, i in spec.identities.items() if i.kind.is_ca]
+        names += [n for n, kind in unjudged.items() if kind in _CA_KINDS]
+        names = sorted(n for n in names if n != ident.name)
         hint = did_you_mean(ident.issuer, names, cutoff=0.6)
         report(path, f"unknown identity {ident.issuer!r}{hint}")
     elif issuer.name == ident.name and ident.kind is Kind.INTERMEDIATE:
@@ -249,7 +269,7 @@ def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str,
                 False,
             )
         secrets.setdefault(where, name)
-    for path in _legacy_paths(doc):
+    for path in _legacy_paths(doc, spec):
         yield (
             path,
             "legacy PKCS#12 encryption (3DES, SHA-1) is weak: use it only for readers that "
@@ -262,14 +282,14 @@ def _first_written(doc: Document, *paths: JsonPath) -> JsonPath:
     return next((p for p in paths if doc.written(p)), paths[-1])
 
 
-def _legacy_paths(doc: Document) -> Iterator[JsonPath]:
+def _legacy_paths(doc: Document, spec: Spec) -> Iterator[JsonPath]:
     """Every `legacy: true` written under an outputs mapping, in defaults or on an identity."""
     places: list[tuple[JsonPath, object]] = [
-        (("defaults", "outputs"), (doc.data.get("defaults") or {}).get("outputs"))
+        (("defaults", "outputs"), _mapping(doc.data.get("defaults")).get("outputs"))
     ]
     places += [
-        (("identities", name, "outputs"), raw.get("outputs"))
-        for name, raw in doc.data["identities"].items()
+        (("identities", name, "outputs"), doc.data["identities"][name].get("outputs"))
+        for name in spec.identities
     ]
     for base, outputs in places:
         if not isinstance(outputs, dict):
@@ -278,3 +298,7 @@ def _legacy_paths(doc: Document) -> Iterator[JsonPath]:
             value = outputs.get(field)
             if isinstance(value, dict) and value.get("legacy") is True:
                 yield (*base, field, "legacy")
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
