@@ -4,8 +4,10 @@ index held to the name-by-name definitions of RFC 5280 §4.2.1.10."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,13 +20,132 @@ from pkiform.source import load_text
 from tests.conftest import RunCli, run_pkiform_process
 
 
-def check(text: str) -> list[str]:
-    """rules.check's diagnostics for a spec that the schema and resolve accept."""
+def check(text: str, *, unjudged: Mapping[str, str] | None = None) -> list[str]:
+    """rules.check's diagnostics for a spec that the schema and resolve accept; with
+    `unjudged`, as validation calls it when the schema refused those identities."""
     doc = load_text(text, "spec.yaml")
-    assert schema.check(doc) == []
-    spec, problems = resolve.build(doc)
+    only = [n for n in doc.data["identities"] if n not in (unjudged or {})]
+    if unjudged is None:
+        assert schema.check(doc) == []
+    spec, problems = resolve.build(doc, only=only)
     assert problems == []
-    return [str(d) for d in sorted_diagnostics(rules.check(spec, IssuerGraph.of(spec), doc))]
+    found = rules.check(spec, IssuerGraph.of(spec), doc, unjudged=unjudged)
+    return [str(d) for d in sorted_diagnostics(found)]
+
+
+ROOT = "version: 1\nidentities:\n  root:\n    kind: root\n"
+LEAF = "  web:\n    kind: server\n    issuer: root\n    dns: [web.example.com]\n"
+
+RULES = {
+    "unknown-issuer": (
+        ROOT + "  web:\n    kind: server\n    issuer: rot\n    dns: [web.example.com]\n",
+        ["7:13: error: identities.web.issuer: unknown identity 'rot' (did you mean 'root'?)"],
+    ),
+    "issuer-not-a-ca": (
+        ROOT + LEAF + "  api:\n    kind: server\n    issuer: web\n    ip: [10.0.0.1]\n",
+        [
+            "11:13: error: identities.api.issuer: 'web' is a server, not a CA: only a root or "
+            "intermediate can issue"
+        ],
+    ),
+    "root-with-issuer": (
+        ROOT + "    issuer: root\n",
+        ["5:5: error: identities.root.issuer: a root is self-signed and takes no issuer"],
+    ),
+    "missing-issuer": (
+        ROOT + "  web:\n    kind: server\n    dns: [web.example.com]\n",
+        ["5:3: error: identities.web: missing required field 'issuer' (every server needs one)"],
+    ),
+    "cycle": (
+        ROOT
+        + "  a:\n    kind: intermediate\n    issuer: b\n"
+        + "  b:\n    kind: intermediate\n    issuer: a\n",
+        ["7:13: error: identities.a.issuer: issuer cycle: a -> b -> a"],
+    ),
+    "path-length": (
+        ROOT + "    path_length: 0\n" + "  issuing:\n    kind: intermediate\n    issuer: root\n",
+        [
+            "8:13: error: identities.issuing.issuer: 'root' has path_length 0: it cannot "
+            "issue an intermediate CA"
+        ],
+    ),
+    "server-without-names": (
+        ROOT + "  web:\n    kind: server\n    issuer: root\n",
+        [
+            "5:3: error: identities.web: a server needs at least one 'dns' or 'ip' name (TLS "
+            "clients check it)"
+        ],
+    ),
+    "san-on-a-ca": (
+        ROOT + "    dns: [ca.example.com]\n",
+        [
+            "5:5: error: identities.root.dns: subject alternative names are for leaves; CAs "
+            "carry none"
+        ],
+    ),
+    "ca-field-on-a-leaf": (
+        ROOT + LEAF + "    path_length: 0\n",
+        [
+            "9:5: error: identities.web.path_length: path_length applies to CAs only, "
+            "not to a server"
+        ],
+    ),
+    "renew-before-not-shorter": (
+        ROOT + LEAF + "    validity: 30d\n    renew_before: 30d\n",
+        [
+            "10:19: error: identities.web.renew_before: renew_before (30d) must be shorter "
+            "than validity (30d), or every apply would reissue it"
+        ],
+    ),
+    "revoked-issuer": (
+        ROOT
+        + "  issuing:\n    kind: intermediate\n    issuer: root\n"
+        + "    revoked: {reason: keyCompromise}\n"
+        + "  web:\n    kind: server\n    issuer: issuing\n    dns: [web.example.com]\n",
+        [
+            "11:13: error: identities.web.issuer: issuer 'issuing' is revoked: nothing it "
+            "signs can be trusted; revoke 'web' too or move it to another issuer"
+        ],
+    ),
+    "reserved-name": (
+        "version: 1\nidentities:\n  archive:\n    kind: root\n",
+        [
+            "3:3: error: identities.archive: invalid identity name 'archive': the output "
+            "directory keeps its own archive there; choose another name"
+        ],
+    ),
+    "outlives-its-issuer": (
+        ROOT + "    validity: 1y\n" + LEAF + "    validity: 2y\n",
+        [
+            "10:15: warning: identities.web.validity: 2y outlives its issuer 'root' (1y); its "
+            "certificate will end when the issuer's does"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RULES))
+def test_each_rule_says_exactly_what_is_wrong(case: str) -> None:
+    spec, expected = RULES[case]
+    assert check(spec) == [f"spec.yaml:{line}" for line in expected]
+
+
+# -- identities the schema refused -----------------------------------------------------------
+
+
+def test_an_unjudged_issuer_is_no_unknown_identity() -> None:
+    spec = "version: 1\nidentities:\n  ca1:\n    kind: root\n" + LEAF.replace("root", "ca1")
+    assert check(spec, unjudged={"ca1": "root"}) == []
+
+
+def test_an_unjudged_ca_is_suggested_for_a_misspelt_issuer() -> None:
+    spec = (
+        "version: 1\nidentities:\n  ca1:\n    kind: root\n  ca9:\n    kind: server\n"
+        + LEAF.replace("root", "ca2")
+    )
+    assert check(spec, unjudged={"ca1": "root", "ca9": "server"}) == [
+        "spec.yaml:9:13: error: identities.web.issuer: unknown identity 'ca2' (did you mean 'ca1'?)"
+    ]
 
 
 CONSTRAINED = """\
