@@ -250,7 +250,7 @@ class Constraining:
         if self.excluded.matches(kind, value):
             return f"excluded by the name constraints of {self.name!r}"
         if self.permitted.has(kind) and not self.permitted.matches(kind, value):
-            allowed = _listing([str(v) for v in getattr(self.permitted.names, kind)])
+            allowed = _listing(getattr(self.permitted.names, kind))
             return f"outside the name constraints of {self.name!r} (permitted {kind}: {allowed})"
         return None
 
@@ -335,10 +335,11 @@ def _with_others(refusals: Sequence[tuple[str, str]]) -> str:
     why = refusals[0][1]
     if len(refusals) == 1:
         return why
-    others = _listing([repr(ca) for ca, _ in refusals[1:]])
+    others = _listing([repr(ca) for ca, _ in refusals[1:]])  # a chain is short
     return f"{why}, and the constraints of {others} refuse it too"
 
 
-def _listing(values: Sequence[str]) -> str:
-    shown = ", ".join(values[:SHOWN])
+def _listing(values: Sequence[object]) -> str:
+    """The first few values, and how many more: only those are turned into text."""
+    shown = ", ".join(str(v) for v in values[:SHOWN])
     return shown if len(values) <= SHOWN else f"{shown} and {len(values) - SHOWN} more"
