@@ -1079,6 +1079,21 @@ def test_a_refused_key_is_not_also_a_missing_field(run_cli: RunCli, tmp_path: Pa
     ]
 
 
+def test_a_refused_network_does_not_make_its_addresses_outside_the_others(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + "    name_constraints: {permitted: {ip: [10.0.0.1/8, 192.168.0.0/16]}}\n"
+        "  web:\n    kind: server\n    issuer: root\n    ip: [10.1.2.3]\n",
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [
+        f"{path}:5:41: error: identities.root.name_constraints.permitted.ip[0]: expected a "
+        "network in CIDR form like 10.0.0.0/8; got '10.0.0.1/8' (host bits are set)"
+    ]
+
+
 UNION_BASE = """\
 version: 1
 identities:

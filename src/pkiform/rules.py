@@ -8,7 +8,7 @@ from typing import Protocol
 from pkiform import name_constraints
 from pkiform.errors import Diagnostic, Severity
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Kind, Spec
+from pkiform.model import Identity, IdentityName, Kind, NameConstraints, Spec
 from pkiform.schema import did_you_mean
 from pkiform.schema_compiled import ecma_regex
 from pkiform.source import Document, JsonPath, dotted
@@ -111,7 +111,7 @@ def check(
     if any(depth > MAX_INTERMEDIATES + 1 for depth in depths.values()):
         return out  # chains that long are not walked for the rules below
 
-    constraining: dict[IdentityName, name_constraints.Constraining] = {}
+    constraining: dict[IdentityName, name_constraints.Constraining | None] = {}
     for name, ident in spec.identities.items():
         issuer = spec.identities.get(ident.issuer) if ident.issuer else None
         if issuer is None or not issuer.kind.is_ca:
@@ -131,7 +131,7 @@ def check(
         if ident.kind is Kind.INTERMEDIATE:
             for message in _path_length_problems(spec, graph, ident.name):
                 report(("identities", name, "issuer"), message)
-        cas = _constraining(spec, graph, ident.name, constraining)
+        cas = _constraining(spec, graph, doc, ident.name, constraining)
         if cas:  # most chains have none
             for path, message in name_constraints.problems(ident, cas):
                 where: JsonPath = ("identities", name, *path)
@@ -145,21 +145,33 @@ def check(
 def _constraining(
     spec: Spec,
     graph: IssuerGraph,
+    doc: Document,
     name: IdentityName,
-    known: dict[IdentityName, name_constraints.Constraining],
+    known: dict[IdentityName, name_constraints.Constraining | None],
 ) -> list[name_constraints.Constraining]:
     """The CAs above `name` with name constraints, nearest first; each CA's subtrees are
     indexed once (`known`), however many certificates it issues."""
     found = []
     for ca_name in graph.chain(name):
-        ca = known.get(ca_name)
-        if ca is None:
+        if ca_name not in known:
             ident = spec.identities[ca_name]
-            if ident.name_constraints is None:
-                continue
-            ca = known[ca_name] = name_constraints.Constraining.of(ident)
-        found.append(ca)
+            nc = ident.name_constraints
+            complete = nc is not None and _all_networks_resolved(doc, ca_name, nc)
+            known[ca_name] = name_constraints.Constraining.of(ident) if complete else None
+        ca = known[ca_name]
+        if ca is not None:
+            found.append(ca)
     return found
+
+
+def _all_networks_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
+    """Whether resolve took every network the CA lists: with one refused (its own error),
+    names meant to be inside it would only be reported again as outside the rest."""
+    raw = doc.data["identities"][name]["name_constraints"]
+    return all(
+        len((raw.get(side) or {}).get("ip", [])) == len(getattr(nc, side).ip)
+        for side in ("permitted", "excluded")
+    )
 
 
 def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[JsonPath, str]]:
