@@ -1094,6 +1094,44 @@ def test_a_refused_network_does_not_make_its_addresses_outside_the_others(
     ]
 
 
+@pytest.mark.parametrize(
+    ("constraint", "name", "expected"),
+    [
+        (
+            "dns: [example.com., example.net]",
+            "dns: [web.example.com]",
+            "5:42: error: identities.root.name_constraints.permitted.dns[0]: expected a DNS "
+            "name; got 'example.com.' (empty label)",
+        ),
+        (
+            "email: [example.com]",
+            "email: [alice]",
+            "10:13: error: identities.web.email[0]: expected an email address like "
+            "alice@example.com; got 'alice'",
+        ),
+        (
+            "dns: [example.com]",
+            "dns: [-web.example.org]",
+            "10:11: error: identities.web.dns[0]: expected a DNS name; got '-web.example.org' "
+            "(label '-web': use lowercase letters, digits and '-', not at either end, at most "
+            "63 characters)",
+        ),
+    ],
+    ids=["refused-subtree", "refused-email", "refused-dns-name"],
+)
+def test_a_refused_name_or_subtree_is_not_also_outside_the_constraints(
+    constraint: str, name: str, expected: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + f"    name_constraints: {{permitted: {{{constraint}}}}}\n"
+        f"  web:\n    kind: client\n    issuer: root\n    subject: {{CN: Web Client}}\n"
+        f"    {name}\n",
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [f"{path}:{expected}"]
+
+
 UNION_BASE = """\
 version: 1
 identities:

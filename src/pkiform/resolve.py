@@ -206,15 +206,21 @@ class _Resolver:
         return tuple(out)
 
     def names(self, path: JsonPath, raw: list[str], *, constraint: bool = False) -> tuple[str, ...]:
+        # a refused name is left out, as a refused address is: reported once, never judged
+        refused = False
         for index, name in enumerate(raw):
             problem = dns_problem(name, constraint=constraint)
             if problem:
                 self.error((*path, index), problem)
+                refused = True
+        if refused:
+            return tuple(n for n in raw if dns_problem(n, constraint=constraint) is None)
         return tuple(raw)
 
     def emails(
         self, path: JsonPath, raw: list[str], *, constraint: bool = False
     ) -> tuple[str, ...]:
+        accepted = []
         for index, address in enumerate(raw):
             if constraint and "@" not in address:
                 problem = dns_problem(address, constraint=True)
@@ -222,7 +228,9 @@ class _Resolver:
                 problem = email_problem(address)
             if problem:
                 self.error((*path, index), problem)
-        return tuple(raw)
+            else:
+                accepted.append(address)
+        return tuple(accepted)
 
     def usages(self, path: JsonPath, raw: list[str]) -> tuple[str, ...]:
         for index, usage in enumerate(raw):

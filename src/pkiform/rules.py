@@ -156,7 +156,7 @@ def _constraining(
         if ca_name not in known:
             ident = spec.identities[ca_name]
             nc = ident.name_constraints
-            complete = nc is not None and _all_networks_resolved(doc, ca_name, nc)
+            complete = nc is not None and _all_resolved(doc, ca_name, nc)
             known[ca_name] = name_constraints.Constraining.of(ident) if complete else None
         ca = known[ca_name]
         if ca is not None:
@@ -164,13 +164,14 @@ def _constraining(
     return found
 
 
-def _all_networks_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
-    """Whether resolve took every network the CA lists: with one refused (its own error),
+def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
+    """Whether resolve took every subtree the CA lists: with one refused (its own error),
     names meant to be inside it would only be reported again as outside the rest."""
     raw = doc.data["identities"][name]["name_constraints"]
     return all(
-        len((raw.get(side) or {}).get("ip", [])) == len(getattr(nc, side).ip)
+        len((raw.get(side) or {}).get(kind, [])) == len(getattr(getattr(nc, side), kind))
         for side in ("permitted", "excluded")
+        for kind in ("dns", "ip", "email")
     )
 
 
