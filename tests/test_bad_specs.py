@@ -7,11 +7,14 @@ value the user has to change.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pkiform import schema
 from pkiform.errors import SpecError
@@ -136,6 +139,8 @@ CASES = [
         "version: !!python/name:os.system 1\nidentities: {}\n",
         "1:10: error: version: unsupported YAML tag '!!python/name:os.system': a spec holds "
         "only strings, numbers, booleans, lists and mappings",
+        # independent of the refused version: reported in the same run
+        "2:13: error: identities: expected at least one identity; got an empty mapping",
     ),
     case(
         "set-tag-on-mapping",
@@ -155,6 +160,12 @@ CASES = [
         ROOT + '    subject: {CN: "evil\\0.example.com"}\n',
         "5:19: error: identities.root.subject.CN: expected text without control characters; "
         "got 'evil\\x00.example.com'",
+    ),
+    case(
+        "right-to-left-override",
+        ROOT + '    subject: {CN: "evil\\u202Egnp.exe"}\n',
+        "5:19: error: identities.root.subject.CN: expected text without invisible formatting "
+        "characters; got 'evil\\u202egnp.exe' (U+202E RIGHT-TO-LEFT OVERRIDE at position 5)",
     ),
     case(
         "block-scalar-keeps-newline",
@@ -577,6 +588,19 @@ CASES = [
         "constraints of 'root' (permitted dns: example.com)",
     ),
     case(
+        "name-constraint-client-cn-java-reads-as-a-host-name",
+        ROOT
+        + "    name_constraints:\n      permitted:\n        dns: [example.com]\n"
+        + "  issuing:\n    kind: intermediate\n    issuer: root\n"
+        + "    subject: {CN: Issuing CA}\n    name_constraints: {permitted: {dns: [example.com]}}\n"
+        + "  worker:\n    kind: client\n    issuer: issuing\n    uri: [spiffe://example.com/w]\n",
+        "13:3: error: identities.worker: common name 'worker' is outside the name constraints "
+        "of 'issuing' (permitted dns: example.com): Java checks a common name that reads as a "
+        "host name against the DNS constraints when the certificate has no DNS name; give it a "
+        "DNS name (dns: [...]), or a common name inside the permitted names or one that is no "
+        "host name (e.g. with a space)",
+    ),
+    case(
         "name-constraint-ip-excluded",
         ROOT
         + "    name_constraints:\n      excluded:\n        ip: [10.0.0.0/8]\n"
@@ -851,6 +875,341 @@ def test_semantic_errors_reported_together(run_cli: RunCli, tmp_path: Path) -> N
         f"{path}:17:10: error: identities.api.ip[0]: expected an IPv4 or IPv6 address; "
         "got '10.0.0.300'",
     ]
+
+
+# -- independent problems come out together, without follow-on errors -------------------------
+
+# issue 12: the schema error on ca1 used to hide web's unknown issuer until it was fixed
+SCHEMA_AND_RULE = """\
+version: 1
+identities:
+  ca1:
+    kind: root
+    key: {type: rsa, size: 1024}
+  web:
+    kind: server
+    issuer: ca2
+    dns: [web.example.com]
+"""
+SCHEMA_AND_RULE_ERRORS = [
+    "5:28: error: identities.ca1.key.size: expected one of 2048, 3072, 4096; got 1024 "
+    "(RSA keys under 2048 bits are refused)",
+    "8:13: error: identities.web.issuer: unknown identity 'ca2' (did you mean 'ca1'?)",
+]
+
+FOUR_TYPOS = """\
+version: 1
+identities:
+  root:
+    kind: root
+    vaildity: 10y
+  issuing:
+    kind: intermediate
+    issuer: rot
+  web:
+    kind: sever
+    issuer: issuing
+    dns: [web.example.com]
+  api:
+    kind: server
+    issuer: issuing
+    ip: [10.0.0.256]
+"""
+FOUR_TYPOS_ERRORS = [
+    "5:5: error: identities.root.vaildity: unknown field 'vaildity' (did you mean 'validity'?)",
+    "8:13: error: identities.issuing.issuer: unknown identity 'rot' (did you mean 'root'?)",
+    "10:11: error: identities.web.kind: expected one of root, intermediate, server, client; "
+    "got 'sever' (did you mean 'server'?)",
+    "16:10: error: identities.api.ip[0]: expected an IPv4 or IPv6 address; got '10.0.0.256'",
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [(SCHEMA_AND_RULE, SCHEMA_AND_RULE_ERRORS), (FOUR_TYPOS, FOUR_TYPOS_ERRORS)],
+    ids=["schema-and-rule", "four-typos"],
+)
+def test_independent_problems_are_reported_in_one_run(
+    spec: str, expected: list[str], run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, spec)
+    result = run_cli("validate", path)
+    assert (result.code, result.out) == (1, "")
+    assert result.err.splitlines() == [f"{path}:{line}" for line in expected]
+
+
+def test_the_api_carries_every_independent_problem() -> None:
+    import pkiform
+
+    with pytest.raises(pkiform.SpecError) as caught:
+        pkiform.loads(FOUR_TYPOS, file="spec.yaml")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        f"spec.yaml:{line}" for line in FOUR_TYPOS_ERRORS
+    ]
+    assert [d.path for d in caught.value.diagnostics] == [
+        "identities.root.vaildity",
+        "identities.issuing.issuer",
+        "identities.web.kind",
+        "identities.api.ip[0]",
+    ]
+
+
+# a broken intermediate between a constrained root with path_length 0 and what it issues:
+# judged as if it were not there, sub and api would be 'unknown identity' errors, and web
+# outside the root's name constraints two intermediates below a path_length of 0
+THROUGH_A_BROKEN_CA = """\
+version: 1
+identities:
+  root:
+    kind: root
+    path_length: 0
+    name_constraints: {permitted: {dns: [example.com]}}
+  issuing:
+    kind: intermediate
+    issuer: root
+    key: {type: ec, curve: P-192}
+  sub:
+    kind: intermediate
+    issuer: issuing
+    subject: {CN: Sub CA}
+  web:
+    kind: server
+    issuer: sub
+    dns: [web.example.org]
+  api:
+    kind: server
+    issuer: issuing
+    dns: [api.example.org]
+"""
+
+
+def test_nothing_is_reported_about_what_depends_on_a_broken_identity(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, THROUGH_A_BROKEN_CA)
+    result = run_cli("validate", path)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"{path}:10:28: error: identities.issuing.key.curve: expected one of P-256, P-384, "
+        "P-521; got 'P-192'"
+    ]
+
+
+# defaults.validity is broken: web, which inherits it, cannot be judged (its renew_before
+# is compared with its validity); root and api set their own and are
+BROKEN_DEFAULTS = """\
+version: 1
+defaults:
+  validity: 90 days
+identities:
+  root:
+    kind: root
+    validity: 10y
+    renew_before: 11y
+  web:
+    kind: server
+    issuer: root
+    renew_before: 300d
+    dns: [web.example.com]
+  api:
+    kind: server
+    issuer: rot
+    validity: 30d
+    dns: [api.example.com]
+"""
+
+
+def test_identities_are_judged_unless_they_inherit_broken_defaults(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, BROKEN_DEFAULTS)
+    result = run_cli("validate", path)
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"{path}:3:13: error: defaults.validity: expected a duration like 90d, 12h, 2w or 10y; "
+        "got '90 days'",
+        f"{path}:8:19: error: identities.root.renew_before: renew_before (11y) must be shorter "
+        "than validity (10y), or every apply would reissue it",
+        f"{path}:16:13: error: identities.api.issuer: unknown identity 'rot' "
+        "(did you mean 'root'?)",
+    ]
+
+
+def test_a_source_problem_does_not_hide_the_others(run_cli: RunCli, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        SCHEMA_AND_RULE + "  api:\n    kind: server\n    issuer: ca1\n"
+        '    subject: {CN: "api\\u200b"}\n    dns: [api.example.com]\n    dns: [x]\n',
+    )
+    result = run_cli("validate", path)
+    assert result.code == 1
+    assert result.err.splitlines() == [f"{path}:{line}" for line in SCHEMA_AND_RULE_ERRORS] + [
+        f"{path}:13:19: error: identities.api.subject.CN: expected text without invisible "
+        "formatting characters; got 'api\\u200b' (U+200B ZERO WIDTH SPACE at position 4)",
+        f"{path}:15:5: error: identities.api: duplicate key 'dns' (first at 14:5)",
+    ]
+
+
+def test_an_identity_with_a_refused_value_still_shows_its_other_problems(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + "  web:\n    kind: server\n    issuer: root\n"
+        '    subject: {CN: "web\\u200b"}\n    dns: [web.example.com]\n    vaildity: 90d\n',
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [
+        f"{path}:8:19: error: identities.web.subject.CN: expected text without invisible "
+        "formatting characters; got 'web\\u200b' (U+200B ZERO WIDTH SPACE at position 4)",
+        f"{path}:10:5: error: identities.web.vaildity: unknown field 'vaildity' "
+        "(did you mean 'validity'?)",
+    ]
+
+
+def test_a_refused_key_is_not_also_a_missing_field(run_cli: RunCli, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + '  web:\n    "kind\\u200b": server\n    issuer: root\n    dns: [web.example.com]\n',
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [
+        f"{path}:6:5: error: identities.web: expected text without invisible formatting "
+        "characters; got 'kind\\u200b' (U+200B ZERO WIDTH SPACE at position 5)",
+    ]
+
+
+def test_a_refused_network_does_not_make_its_addresses_outside_the_others(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + "    name_constraints: {permitted: {ip: [10.0.0.1/8, 192.168.0.0/16]}}\n"
+        "  web:\n    kind: server\n    issuer: root\n    ip: [10.1.2.3]\n",
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [
+        f"{path}:5:41: error: identities.root.name_constraints.permitted.ip[0]: expected a "
+        "network in CIDR form like 10.0.0.0/8; got '10.0.0.1/8' (host bits are set)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "name", "expected"),
+    [
+        (
+            "dns: [example.com., example.net]",
+            "dns: [web.example.com]",
+            "5:42: error: identities.root.name_constraints.permitted.dns[0]: expected a DNS "
+            "name; got 'example.com.' (empty label)",
+        ),
+        (
+            "email: [example.com]",
+            "email: [alice]",
+            "10:13: error: identities.web.email[0]: expected an email address like "
+            "alice@example.com; got 'alice'",
+        ),
+        (
+            "dns: [example.com]",
+            "dns: [-web.example.org]",
+            "10:11: error: identities.web.dns[0]: expected a DNS name; got '-web.example.org' "
+            "(label '-web': use lowercase letters, digits and '-', not at either end, at most "
+            "63 characters)",
+        ),
+    ],
+    ids=["refused-subtree", "refused-email", "refused-dns-name"],
+)
+def test_a_refused_name_or_subtree_is_not_also_outside_the_constraints(
+    constraint: str, name: str, expected: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        ROOT + f"    name_constraints: {{permitted: {{{constraint}}}}}\n"
+        f"  web:\n    kind: client\n    issuer: root\n    subject: {{CN: Web Client}}\n"
+        f"    {name}\n",
+    )
+    result = run_cli("validate", path)
+    assert result.err.splitlines() == [f"{path}:{expected}"]
+
+
+UNION_BASE = """\
+version: 1
+identities:
+  root:
+    kind: root
+    subject: {CN: Root CA}
+  issuing:
+    kind: intermediate
+    issuer: root
+    subject: {CN: Issuing CA}
+    name_constraints: {permitted: {dns: [example.com]}}
+"""
+
+# one line each, written under an identity: some break it for the schema, some for the
+# values resolve checks, some for the rules, some in the YAML itself (written twice, a
+# field is a duplicate key)
+DEFECTS = [
+    "key: {type: rsa, size: 1024}",
+    "vaildity: 90d",
+    "validity: 90 days",
+    "subject: {C: NO}",
+    'subject: {CN: "x\\u202ey"}',
+    "subject: {CN: !!binary eA==}",
+    "ip: [10.0.0.300]",
+    "dns: [Web.example.com]",
+    "dns: [web.example.org]",
+    "email: [not-an-email]",
+    "renew_before: 100d",
+    "issuer: ca2",
+    "path_length: 1",
+    "rotate_key: yes please",
+]
+
+
+def broken_identity(name: str, kind: str, issuer: str, defects: list[str]) -> str:
+    return f"  {name}:\n    kind: {kind}\n    issuer: {issuer}\n" + "".join(
+        f"    {d}\n" for d in defects
+    )
+
+
+def located(text: str) -> list[tuple[int, int, str, str, str]]:
+    """Every diagnostic of a spec as (line, column, severity, path, message)."""
+    try:
+        validate_text(text, "spec.yaml")
+    except SpecError as e:
+        return [(d.loc.line, d.loc.col, d.severity, d.path, d.message) for d in e.diagnostics]
+    return []
+
+
+_BROKEN = st.tuples(
+    st.sampled_from(["server", "client"]),
+    st.sampled_from(["root", "issuing"]),
+    st.lists(st.sampled_from(DEFECTS), min_size=1, max_size=3),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(a=_BROKEN, b=_BROKEN)
+def test_diagnostics_of_independent_identities_are_the_union_of_each_alone(
+    a: tuple[str, str, list[str]], b: tuple[str, str, list[str]]
+) -> None:
+    first, second = broken_identity("alpha", *a), broken_identity("bravo", *b)
+    alone_a, alone_b = located(UNION_BASE + first), located(UNION_BASE + second)
+    assume(alone_a and alone_b)
+    shift = first.count("\n")  # bravo comes after alpha when both are there
+    base_lines = UNION_BASE.count("\n")
+
+    def moved(line: int) -> int:
+        return line + shift if line > base_lines else line
+
+    def moved_message(message: str) -> str:  # "duplicate key 'dns' (first at 14:5)"
+        return re.sub(r"first at (\d+):", lambda m: f"first at {moved(int(m[1]))}:", message)
+
+    moved_b = [
+        (moved(line), col, sev, path, moved_message(msg)) for line, col, sev, path, msg in alone_b
+    ]
+    both = located(UNION_BASE + first + second)
+    assert sorted(both) == sorted(set(alone_a) | set(moved_b))
 
 
 WARNS = """\

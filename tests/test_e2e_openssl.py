@@ -95,15 +95,19 @@ def matrix_spec() -> dict[str, Any]:
             "key": KEYS["rsa2048"],
             "dns": ["mix-rsa.example.net"],
         },
+        # with no DNS name under a name-constrained CA, a CN that reads as a host name
+        # would be refused by Java (tests/test_java_pkix.py): these CNs have spaces
         "mix-ed25519-client": {
             "kind": "client",
             "issuer": "rsa4096-int",
             "key": KEYS["ed25519"],
+            "subject": {"CN": "mix ed25519 client"},
         },
         "mix-p256-server": {
             "kind": "server",
             "issuer": "ed448-int",
             "key": KEYS["p256"],
+            "subject": {"CN": "mix p256 server"},
             "ip": ["127.0.0.2"],
         },
         "deep-root": {"kind": "root", "key": KEYS["p256"], "validity": "10y"},

@@ -20,6 +20,7 @@ LAYERS = {
     "kubernetes": 1,
     "schema": 2,
     "resolve": 2,
+    "name_constraints": 2,
     "graph": 2,
     "store": 2,
     "forked": 2,

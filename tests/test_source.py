@@ -198,6 +198,81 @@ def test_non_string_keys() -> None:
     ]
 
 
+# -- invisible format characters (Unicode category Cf) ------------------------------------
+
+FORMAT = "expected text without invisible formatting characters"
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("evil\u202egnp.exe", "U+202E RIGHT-TO-LEFT OVERRIDE at position 5"),
+        ("ali\u200dce", "U+200D ZERO WIDTH JOINER at position 4"),
+        ("\u200cbob", "U+200C ZERO WIDTH NON-JOINER at position 1"),
+        ("web\u200b", "U+200B ZERO WIDTH SPACE at position 4"),
+        ("soft\u00adhyphen", "U+00AD SOFT HYPHEN at position 5"),
+        (
+            "x\u2066y\u2069",
+            "U+2066 LEFT-TO-RIGHT ISOLATE at position 2, "
+            "U+2069 POP DIRECTIONAL ISOLATE at position 4",
+        ),
+        ("bom\ufeff", "U+FEFF ZERO WIDTH NO-BREAK SPACE at position 4"),
+        ("tag\U000e0041", "U+E0041 TAG LATIN CAPITAL LETTER A at position 4"),
+        (
+            "\u200b" * 5,
+            "U+200B ZERO WIDTH SPACE at position 1, U+200B ZERO WIDTH SPACE at "
+            "position 2, U+200B ZERO WIDTH SPACE at position 3 and 2 more",
+        ),
+    ],
+)
+def test_format_characters_are_refused_by_code_point_and_name(value: str, named: str) -> None:
+    escaped = value.encode("unicode_escape").decode("ascii")
+    with pytest.raises(SpecError) as exc:
+        load_text(f'version: 1\nidentities:\n  ca:\n    subject: {{O: "{escaped}"}}\n', "f.yaml")
+    assert errors(exc) == [
+        f"f.yaml:4:18: error: identities.ca.subject.O: {FORMAT}; got {value!r} ({named})"
+    ]
+
+
+def test_a_format_character_is_never_printed_raw() -> None:
+    with pytest.raises(SpecError) as exc:
+        load_text("a: evil\u202egnp.exe\n", "f.yaml")
+    assert errors(exc) == [
+        f"f.yaml:1:4: error: a: {FORMAT}; got 'evil\\u202egnp.exe' "
+        "(U+202E RIGHT-TO-LEFT OVERRIDE at position 5)"
+    ]
+    assert all(str(d).isprintable() for d in exc.value.diagnostics)
+
+
+def test_a_format_character_in_a_key_is_refused() -> None:
+    with pytest.raises(SpecError) as exc:
+        load_text('identities:\n  "web\\u2060": {kind: root}\n', "f.yaml")
+    assert errors(exc) == [
+        f"f.yaml:2:3: error: identities: {FORMAT}; got 'web\\u2060' "
+        "(U+2060 WORD JOINER at position 4)"
+    ]
+
+
+def test_every_format_character_is_refused() -> None:
+    """Whatever Unicode version this Python knows: the check asks unicodedata, no table."""
+    import sys
+    import unicodedata
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if unicodedata.category(char) != "Cf":
+            continue
+        with pytest.raises(SpecError) as exc:
+            load_text(f'a: "x\\U{code:08x}"\n', "f.yaml")
+        assert f"U+{code:04X} " in errors(exc)[0]
+
+
+def test_text_beyond_ascii_without_format_characters_is_accepted() -> None:
+    text = "Café Müller, 株式会社, Ελληνικά, emoji 🙂, non-breaking\u00a0space"
+    doc = load_text(f"a: {text}\n", "f.yaml")
+    assert doc.data == {"a": text}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

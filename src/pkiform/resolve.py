@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -135,7 +135,7 @@ class _Resolver:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
-        self.defaults: Mapping[str, Any] = doc.data.get("defaults") or {}
+        self.defaults: Mapping[str, Any] = _defaults(doc)
         # Thousands of identities share a few keys and durations: each distinct one is
         # parsed once (the values are frozen, so sharing them is safe)
         self.keys: dict[tuple[Any, Any, Any], KeySpec] = {}
@@ -206,15 +206,21 @@ class _Resolver:
         return tuple(out)
 
     def names(self, path: JsonPath, raw: list[str], *, constraint: bool = False) -> tuple[str, ...]:
+        # a refused name is left out, as a refused address is: reported once, never judged
+        refused = False
         for index, name in enumerate(raw):
             problem = dns_problem(name, constraint=constraint)
             if problem:
                 self.error((*path, index), problem)
+                refused = True
+        if refused:
+            return tuple(n for n in raw if dns_problem(n, constraint=constraint) is None)
         return tuple(raw)
 
     def emails(
         self, path: JsonPath, raw: list[str], *, constraint: bool = False
     ) -> tuple[str, ...]:
+        accepted = []
         for index, address in enumerate(raw):
             if constraint and "@" not in address:
                 problem = dns_problem(address, constraint=True)
@@ -222,7 +228,9 @@ class _Resolver:
                 problem = email_problem(address)
             if problem:
                 self.error((*path, index), problem)
-        return tuple(raw)
+            else:
+                accepted.append(address)
+        return tuple(accepted)
 
     def usages(self, path: JsonPath, raw: list[str]) -> tuple[str, ...]:
         for index, usage in enumerate(raw):
@@ -395,12 +403,24 @@ class _Resolver:
         )
 
 
-def build(doc: Document) -> tuple[Spec, list[Diagnostic]]:
-    """The Spec of a schema-valid document, and the value problems found on the way."""
+def build(doc: Document, only: Collection[str] | None = None) -> tuple[Spec, list[Diagnostic]]:
+    """The Spec of a schema-valid document, and the value problems found on the way.
+    With `only`, of those identities alone: the ones whose part of a document the schema
+    refused elsewhere accepted (each of them, and the defaults it takes, schema-valid)."""
     resolver = _Resolver(doc)
-    defaults = doc.data.get("defaults") or {}
+    defaults = resolver.defaults
+    if only is None:
+        raw_identities: Mapping[str, Any] = doc.data["identities"]
+    else:
+        raw_identities = {name: doc.data["identities"][name] for name in only}
     identities = {
         IdentityName(name): resolver.identity(name, raw, defaults)
-        for name, raw in doc.data["identities"].items()
+        for name, raw in raw_identities.items()
     }
     return Spec(file=doc.file, identities=identities), resolver.diagnostics
+
+
+def _defaults(doc: Document) -> Mapping[str, Any]:
+    defaults = doc.data.get("defaults")
+    # not a mapping only in a document the schema refused: no identity then takes them
+    return defaults if isinstance(defaults, dict) else {}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from pkiform import name_constraints
 from pkiform.errors import Diagnostic, Severity
 from pkiform.graph import IssuerGraph
-from pkiform.model import Identity, IdentityName, Kind, NameSet, Spec
-from pkiform.resolve import dns_problem
+from pkiform.model import Identity, IdentityName, Kind, NameConstraints, Spec
 from pkiform.schema import did_you_mean
 from pkiform.schema_compiled import ecma_regex
 from pkiform.source import Document, JsonPath, dotted
@@ -34,10 +33,23 @@ _CA_ONLY = (
     "ocsp",
 )
 _SANS = ("dns", "ip", "email", "uri")
+_CA_KINDS = frozenset(kind.value for kind in Kind if kind.is_ca)
 
 
-def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
-    """Errors and warnings for the spec; an empty list of errors means it can be issued."""
+def check(
+    spec: Spec,
+    graph: IssuerGraph,
+    doc: Document,
+    *,
+    unjudged: Mapping[str, object] | None = None,
+) -> list[Diagnostic]:
+    """Errors and warnings for the spec; an empty list of errors means it can be issued.
+
+    `unjudged`: the identities of the document left out of `spec` because the schema
+    refused their part, with the `kind` each is written with. Naming one as an issuer is
+    no error here, and nothing is checked through it: its own errors say what is wrong.
+    """
+    unjudged = unjudged or {}
     out: list[Diagnostic] = []
 
     def report(path: JsonPath, message: str, *, warning: bool = False, key: bool = False) -> None:
@@ -63,7 +75,7 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
         for problem_path, message in _kind_fields(ident, fields):
             report((*base, *problem_path), message, key=True)
         if ident.issuer is not None and ident.kind is not Kind.ROOT:
-            _check_issuer(spec, ident, report)
+            _check_issuer(spec, ident, report, unjudged)
             issuer = spec.identities.get(ident.issuer)
             if issuer is not None and issuer.revoked is not None and ident.revoked is None:
                 report(
@@ -99,6 +111,7 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
     if any(depth > MAX_INTERMEDIATES + 1 for depth in depths.values()):
         return out  # chains that long are not walked for the rules below
 
+    constraining: dict[IdentityName, name_constraints.Constraining | None] = {}
     for name, ident in spec.identities.items():
         issuer = spec.identities.get(ident.issuer) if ident.issuer else None
         if issuer is None or not issuer.kind.is_ca:
@@ -118,10 +131,48 @@ def check(spec: Spec, graph: IssuerGraph, doc: Document) -> list[Diagnostic]:
         if ident.kind is Kind.INTERMEDIATE:
             for message in _path_length_problems(spec, graph, ident.name):
                 report(("identities", name, "issuer"), message)
-        elif not ident.kind.is_ca:
-            for path, message in _name_constraint_problems(spec, graph, ident):
-                report(("identities", name, *path), message)
+        cas = _constraining(spec, graph, doc, ident.name, constraining)
+        if cas:  # most chains have none
+            for path, message in name_constraints.problems(ident, cas):
+                where: JsonPath = ("identities", name, *path)
+                if path == ("subject", "CN") and not doc.written(where):
+                    report(("identities", name), message, key=True)  # the CN is its name
+                else:
+                    report(where, message)
     return out
+
+
+def _constraining(
+    spec: Spec,
+    graph: IssuerGraph,
+    doc: Document,
+    name: IdentityName,
+    known: dict[IdentityName, name_constraints.Constraining | None],
+) -> list[name_constraints.Constraining]:
+    """The CAs above `name` with name constraints, nearest first; each CA's subtrees are
+    indexed once (`known`), however many certificates it issues."""
+    found = []
+    for ca_name in graph.chain(name):
+        if ca_name not in known:
+            ident = spec.identities[ca_name]
+            nc = ident.name_constraints
+            complete = nc is not None and _all_resolved(doc, ca_name, nc)
+            known[ca_name] = name_constraints.Constraining.of(ident) if complete else None
+        ca = known[ca_name]
+        if ca is not None:
+            found.append(ca)
+    return found
+
+
+def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
+    """Whether resolve took every subtree the CA lists: with one refused (its own error),
+    names meant to be inside it would only be reported again as outside the rest."""
+    raw = doc.data["identities"][name]["name_constraints"]
+    return all(
+        len((raw.get(side) or {}).get(kind, [])) == len(getattr(getattr(nc, side), kind))
+        for side in ("permitted", "excluded")
+        for kind in ("dns", "ip", "email")
+    )
 
 
 def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[JsonPath, str]]:
@@ -143,16 +194,23 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
         for field in _CA_ONLY:
             if field in fields:
                 yield (field,), f"{field} applies to CAs only, not to a {kind}"
-    if kind is Kind.SERVER and not (ident.dns or ident.ip):
+    # as written: an address refused as invalid is its own error, not a missing one
+    if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
 
 
-def _check_issuer(spec: Spec, ident: Identity, report: _Report) -> None:
+def _check_issuer(
+    spec: Spec, ident: Identity, report: _Report, unjudged: Mapping[str, object]
+) -> None:
     path: JsonPath = ("identities", ident.name, "issuer")
     assert ident.issuer is not None
     issuer = spec.identities.get(ident.issuer)
-    if issuer is None:
-        names = sorted(n for n, i in spec.identities.items() if i.kind.is_ca and n != ident.name)
+    if issuer is None and ident.issuer in unjudged:
+        pass  # its own errors are reported; whether it can issue is not known
+    elif issuer is None:
+        names: list[str] = [n for n, i in spec.identities.items() if i.kind.is_ca]
+        names += [n for n, kind in unjudged.items() if kind in _CA_KINDS]
+        names = sorted(n for n in names if n != ident.name)
         hint = did_you_mean(ident.issuer, names, cutoff=0.6)
         report(path, f"unknown identity {ident.issuer!r}{hint}")
     elif issuer.name == ident.name and ident.kind is Kind.INTERMEDIATE:
@@ -185,74 +243,6 @@ def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) ->
                 )
         if ca.kind is Kind.INTERMEDIATE:
             following += 1
-
-
-def _name_constraint_problems(
-    spec: Spec, graph: IssuerGraph, leaf: Identity
-) -> Iterator[tuple[JsonPath, str]]:
-    constraints = [
-        (ca_name, nc)
-        for ca_name in graph.chain(leaf.name)
-        if (nc := spec.identities[ca_name].name_constraints) is not None
-    ]
-    if not constraints:
-        return  # most chains have none: skip collecting the leaf's names
-    names: list[tuple[JsonPath, str, str]] = [
-        (("dns", i), "dns", n) for i, n in enumerate(leaf.dns)
-    ]
-    names += [(("ip", i), "ip", str(a)) for i, a in enumerate(leaf.ip)]
-    names += [(("email", i), "email", e) for i, e in enumerate(leaf.email)]
-    cn = leaf.common_name
-    # OpenSSL also holds a hostname-like CN to the DNS constraints when there is no DNS SAN
-    if not leaf.dns and "." in cn and dns_problem(cn) is None:
-        names.append((("subject", "CN"), "dns", cn))
-    for ca_name, nc in constraints:
-        for path, kind, value in names:
-            if _matches_any(kind, value, nc.excluded):
-                yield path, f"{value!r} is excluded by the name constraints of {ca_name!r}"
-            elif _has_kind(kind, nc.permitted) and not _matches_any(kind, value, nc.permitted):
-                allowed = ", ".join(str(v) for v in getattr(nc.permitted, kind))
-                yield (
-                    path,
-                    (
-                        f"{value!r} is outside the name constraints of {ca_name!r} "
-                        f"(permitted {kind}: {allowed})"
-                    ),
-                )
-
-
-def _has_kind(kind: str, names: NameSet) -> bool:
-    return bool(getattr(names, kind))
-
-
-def _matches_any(kind: str, value: str, names: NameSet) -> bool:
-    if kind == "dns":
-        return any(dns_within(value, c) for c in names.dns)
-    if kind == "ip":
-        address = ipaddress.ip_address(value)
-        return any(address.version == n.version and address in n for n in names.ip)
-    return any(email_within(value, c) for c in names.email)
-
-
-def dns_within(name: str, constraint: str) -> bool:
-    """RFC 5280 §4.2.1.10: `example.com` covers itself and its subdomains, `.example.com`
-    only the subdomains."""
-    name, constraint = name.lower(), constraint.lower()
-    if constraint.startswith("."):
-        return name.endswith(constraint)
-    return name == constraint or name.endswith("." + constraint)
-
-
-def email_within(address: str, constraint: str) -> bool:
-    """A mailbox matches exactly; `host` matches its mailboxes; `.domain` any mailbox below it."""
-    domain = address.rpartition("@")[2].lower()
-    constraint = constraint.lower()
-    if "@" in constraint:
-        local, _, cdomain = constraint.rpartition("@")
-        return address.rpartition("@")[0] == local and domain == cdomain
-    if constraint.startswith("."):
-        return domain.endswith(constraint)
-    return domain == constraint
 
 
 def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
@@ -301,7 +291,7 @@ def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str,
                 False,
             )
         secrets.setdefault(where, name)
-    for path in _legacy_paths(doc):
+    for path in _legacy_paths(doc, spec):
         yield (
             path,
             "legacy PKCS#12 encryption (3DES, SHA-1) is weak: use it only for readers that "
@@ -322,14 +312,14 @@ def _first_written(doc: Document, *paths: JsonPath) -> JsonPath:
     return next((p for p in paths if doc.written(p)), paths[-1])
 
 
-def _legacy_paths(doc: Document) -> Iterator[JsonPath]:
+def _legacy_paths(doc: Document, spec: Spec) -> Iterator[JsonPath]:
     """Every `legacy: true` written under an outputs mapping, in defaults or on an identity."""
     places: list[tuple[JsonPath, object]] = [
-        (("defaults", "outputs"), (doc.data.get("defaults") or {}).get("outputs"))
+        (("defaults", "outputs"), _mapping(doc.data.get("defaults")).get("outputs"))
     ]
     places += [
-        (("identities", name, "outputs"), raw.get("outputs"))
-        for name, raw in doc.data["identities"].items()
+        (("identities", name, "outputs"), doc.data["identities"][name].get("outputs"))
+        for name in spec.identities
     ]
     for base, outputs in places:
         if not isinstance(outputs, dict):
@@ -338,3 +328,7 @@ def _legacy_paths(doc: Document) -> Iterator[JsonPath]:
             value = outputs.get(field)
             if isinstance(value, dict) and value.get("legacy") is True:
                 yield (*base, field, "legacy")
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}

@@ -24,6 +24,9 @@ _CANDIDATES = (
     Path(__file__).resolve().parents[2] / "schemas" / "pkiform.schema.json",
 )
 
+# a located message, and the path of the part of the document it makes unusable
+Found = tuple[Diagnostic, JsonPath]
+
 IDENTITY_NAME_RULE = (
     "use 1 to 64 lowercase letters, digits, '.', '_' or '-', starting and ending with a "
     "letter or digit (it becomes a folder name)"
@@ -75,15 +78,21 @@ def _validator() -> Any:
 
 def check(doc: Document) -> list[Diagnostic]:
     """Every schema violation in the document, located and worded for a person."""
+    return [diagnostic for diagnostic, _ in problems(doc)]
+
+
+def problems(doc: Document) -> list[Found]:
+    """Every schema violation, each with the path of the part it breaks: the value that
+    is wrong, the unknown field, the missing one."""
     # the compiled schema only says yes or no, many times faster than jsonschema; a
     # refused document goes through jsonschema, the one source of the messages (if it
     # finds nothing after all, the answer is its empty list)
     if _compiled()(doc.data):
         return []
-    diagnostics: list[Diagnostic] = []
+    found: list[Found] = []
     for error in _validator().iter_errors(doc.data):
-        diagnostics.extend(_explain(doc, error))
-    return diagnostics
+        found.extend(_explain(doc, error))
+    return found
 
 
 def _leaves(error: jsonschema.ValidationError) -> Iterator[jsonschema.ValidationError]:
@@ -101,19 +110,16 @@ def _data_at(data: Any, path: JsonPath) -> Any:
     return data
 
 
-def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Diagnostic]:
+def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Found]:
     path: JsonPath = tuple(error.absolute_path)
     schema_at: tuple[str | int, ...] = tuple(error.absolute_schema_path)
     validator = error.validator
     instance: Any = error.instance
     schema: Any = error.schema
 
-    def at(
-        p: JsonPath, message: str, *, key: bool = False, shown: JsonPath | None = None
-    ) -> Diagnostic:
-        return Diagnostic(
-            loc=doc.loc(p, key=key), path=dotted(p if shown is None else shown), message=message
-        )
+    def at(p: JsonPath, message: str, *, key: bool = False, shown: JsonPath | None = None) -> Found:
+        where = dotted(p if shown is None else shown)
+        return Diagnostic(loc=doc.loc(p, key=key), path=where, message=message), p
 
     if "propertyNames" in schema_at:
         for sub in _leaves(error):
@@ -137,7 +143,8 @@ def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Diagn
     if validator == "required":
         for field in schema.get("required", []):
             if isinstance(instance, dict) and field not in instance:
-                yield at(path, f"missing required field {field!r}", key=True)
+                diagnostic, _ = at(path, f"missing required field {field!r}", key=True)
+                yield diagnostic, (*path, field)
         return
     if schema is False:
         yield from _not_allowed(doc, path, schema_at, at)
@@ -146,8 +153,8 @@ def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Diagn
 
 
 def _not_allowed(
-    doc: Document, path: JsonPath, schema_at: JsonPath, at: Callable[..., Diagnostic]
-) -> Iterator[Diagnostic]:
+    doc: Document, path: JsonPath, schema_at: JsonPath, at: Callable[..., Found]
+) -> Iterator[Found]:
     """A `"size": false` under if/then: a field the sibling `type` rules out."""
     # jsonschema leaves the property out of a false schema's path: find it again
     if schema_at and schema_at[-1] == "properties":

@@ -76,6 +76,10 @@ class Document:
     texts: Mapping[JsonPath, str] = field(default_factory=dict)
     # SHA-256 of the source as UTF-8, which is what the spec file holds (settled.py)
     digest: str | None = None
+    # read with keep_going: the values refused here (their paths hold no usable data,
+    # or a mapping lost a key), for the later checks to leave alone
+    problems: tuple[Diagnostic, ...] = ()
+    broken: frozenset[JsonPath] = frozenset()
 
     def loc(self, path: JsonPath, *, key: bool = False) -> Location:
         """The location of a path's value (or key), else of its nearest written ancestor."""
@@ -203,36 +207,50 @@ class _Walker:
         self.locations: dict[JsonPath, tuple[Position, Position]] = {}
         self.texts: dict[JsonPath, str] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.broken: set[JsonPath] = set()  # what each problem leaves without usable data
         self.constructor = yaml.constructor.SafeConstructor()
 
-    def error(self, node: yaml.Node, path: JsonPath, message: str) -> None:
+    def error(
+        self, node: yaml.Node, path: JsonPath, message: str, *, breaks: JsonPath | None = None
+    ) -> None:
         self.diagnostics.append(
             Diagnostic(loc=_loc(self.file, node.start_mark), path=dotted(path), message=message)
         )
+        self.broken.add(path if breaks is None else breaks)
 
-    def _unsupported_tag(self, node: yaml.Node, path: JsonPath) -> _Invalid:
+    def _unsupported_tag(
+        self, node: yaml.Node, path: JsonPath, *, breaks: JsonPath | None = None
+    ) -> _Invalid:
         self.error(
             node,
             path,
             f"unsupported YAML tag {_short_tag(node.tag)!r}: a spec holds only strings, "
             "numbers, booleans, lists and mappings",
+            breaks=breaks,
         )
         return _INVALID
 
-    def scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+    def scalar(
+        self, node: yaml.ScalarNode, path: JsonPath, *, breaks: JsonPath | None = None
+    ) -> Any:
         tag = node.tag
         if tag == _STR_TAG:  # most scalars: tested first
             value: Any = node.value  # what SafeConstructor would return, without its dispatch
-            if _SUSPECT.search(value) is None:
+            if value.isascii() and _SUSPECT.search(value) is None:
                 return value  # text with nothing the checks below refuse
         elif tag == _TIMESTAMP_TAG:
             # a date is text to pkiform (JSON has no dates); keep it as written
             value = node.value
         elif tag == _BINARY_TAG:
-            self.error(node, path, "expected text; got a !!binary value (binary data is refused)")
+            self.error(
+                node,
+                path,
+                "expected text; got a !!binary value (binary data is refused)",
+                breaks=breaks,
+            )
             return _INVALID
         elif tag not in _PLAIN_SCALAR_TAGS:
-            return self._unsupported_tag(node, path)
+            return self._unsupported_tag(node, path, breaks=breaks)
         else:
             try:
                 value = self.constructor.construct_object(node)
@@ -241,12 +259,16 @@ class _Walker:
                     node,
                     path,
                     f"expected a {_short_tag(node.tag)} value; got {describe(node.value)}",
+                    breaks=breaks,
                 )
                 return _INVALID
         if isinstance(value, str):
             if _SURROGATE.search(value):
                 self.error(
-                    node, path, f"expected Unicode text; got {describe(value)} (a lone surrogate)"
+                    node,
+                    path,
+                    f"expected Unicode text; got {describe(value)} (a lone surrogate)",
+                    breaks=breaks,
                 )
                 return _INVALID
             control = _CONTROL.search(value)
@@ -261,8 +283,20 @@ class _Walker:
                     node,
                     path,
                     f"expected text without control characters; got {describe(value)}{hint}",
+                    breaks=breaks,
                 )
                 return _INVALID
+            if not value.isascii():  # ASCII has no format characters
+                hidden = _format_characters(value)
+                if hidden:
+                    self.error(
+                        node,
+                        path,
+                        "expected text without invisible formatting characters; "
+                        f"got {describe(value)} ({hidden})",
+                        breaks=breaks,
+                    )
+                    return _INVALID
         if isinstance(value, bool | int | float):
             self.texts[path] = node.value
         return value
@@ -298,7 +332,10 @@ class _Walker:
             if not isinstance(key_node, _ScalarNode):
                 self.error(key_node, path, "expected a plain string as a mapping key")
                 continue
-            key = self.scalar(key_node, path)
+            # a refused key loses its value: what it names, as written, is broken (at the
+            # top level, where it may be 'identities', the whole spec)
+            lost: JsonPath = (*path, str(key_node.value)) if path else ()
+            key = self.scalar(key_node, path, breaks=lost)
             if key is _INVALID:
                 continue
             if not isinstance(key, str):
@@ -312,6 +349,7 @@ class _Walker:
                     key_node,
                     path,
                     f"expected a string as a mapping key; got {describe(key)}{hint}",
+                    breaks=lost,
                 )
                 continue
             if key in first_seen:
@@ -320,6 +358,7 @@ class _Walker:
                     key_node,
                     path,
                     f"duplicate key {key!r} (first at {first.line + 1}:{first.column + 1})",
+                    breaks=lost,
                 )
                 continue
             first_seen[key] = key_node
@@ -339,6 +378,24 @@ class _Walker:
             # merged values keep the locations of where they were written
             merged.update(self._mapping(source, path))
         return merged
+
+
+def _format_characters(text: str, shown: int = 3) -> str:
+    """The format characters (Unicode category Cf) in `text`, by code point, name and
+    1-based position (the first `shown` of them), or "" when there are none."""
+    # Bidi overrides and isolates, zero-width joiners and spaces, soft hyphens: a name
+    # holding them displays as another (evil\u202egnp.exe shows as evilexe.png) in
+    # terminals, certificate viewers and logs. unicodedata knows every Unicode version's
+    # list, so no table here goes stale; imported only for text beyond ASCII.
+    import unicodedata
+
+    found = [(i, c) for i, c in enumerate(text) if unicodedata.category(c) == "Cf"]
+    named = [
+        f"U+{ord(c):04X} {unicodedata.name(c, 'FORMAT CHARACTER')} at position {i + 1}"
+        for i, c in found[:shown]
+    ]
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return ", ".join(named) + more
 
 
 def _syntax_error(text: str, file: str, e: yaml.MarkedYAMLError) -> Diagnostic:
@@ -439,8 +496,11 @@ def _check_events(text: str, file: str, loader: Any = _Loader) -> None:
         )
 
 
-def load_text(text: str, file: str) -> Document:
-    """Parse spec text; raise SpecError with located diagnostics on any problem."""
+def load_text(text: str, file: str, *, keep_going: bool = False) -> Document:
+    """Parse spec text; raise SpecError with located diagnostics on any problem. With
+    `keep_going`, a value refused here (a control character, a duplicate key, a YAML tag)
+    is kept on the Document (`problems`, `broken`) for validation to report with the rest;
+    text that cannot be parsed at all still raises."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(
             [_at_start(file, f"spec too large: expected at most {MAX_FILE_BYTES} bytes")]
@@ -460,7 +520,7 @@ def load_text(text: str, file: str) -> Document:
             [Diagnostic(loc=_loc(file, e.node.start_mark), path="", message=e.message)]
         ) from None
     data = walker.walk(root, ())
-    if walker.diagnostics:
+    if walker.diagnostics and not keep_going:
         raise SpecError(walker.diagnostics)
     walker.locations[()] = (root.start_mark, root.start_mark)
     return Document(
@@ -469,11 +529,13 @@ def load_text(text: str, file: str) -> Document:
         locations=walker.locations,
         texts=walker.texts,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        problems=tuple(walker.diagnostics),
+        broken=frozenset(walker.broken),
     )
 
 
-def load_path(path: Path) -> Document:
-    """Read and parse a spec file."""
+def load_path(path: Path, *, keep_going: bool = False) -> Document:
+    """Read and parse a spec file (`keep_going`: as load_text)."""
     name = str(path)
     try:
         size = path.stat().st_size
@@ -492,11 +554,12 @@ def load_path(path: Path) -> Document:
         raise PkiformError(f"{name}: is a directory, expected a YAML file") from None
     except OSError as e:
         raise PkiformError(f"{name}: cannot read: {e.strerror}") from None
-    return load_bytes(raw, name)
+    return load_bytes(raw, name, keep_going=keep_going)
 
 
-def load_bytes(raw: bytes, name: str) -> Document:
-    """Parse a spec's bytes (a file's, or standard input's), as read from `name`."""
+def load_bytes(raw: bytes, name: str, *, keep_going: bool = False) -> Document:
+    """Parse a spec's bytes (a file's, or standard input's), as read from `name`
+    (`keep_going`: as load_text)."""
     if len(raw) > MAX_FILE_BYTES:  # before decoding: a cut may split a character
         raise SpecError(
             [_at_start(name, f"spec too large: expected at most {MAX_FILE_BYTES} bytes")]
@@ -515,7 +578,7 @@ def load_bytes(raw: bytes, name: str) -> Document:
                 )
             ]
         ) from None
-    return load_text(text, name)
+    return load_text(text, name, keep_going=keep_going)
 
 
 def _at_start(file: str, message: str) -> Diagnostic:

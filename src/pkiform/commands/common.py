@@ -16,6 +16,6 @@ def load(spec: SpecInput, stderr: TextIO) -> ValidSpec:
     if spec.data is None:
         valid = validate_path(spec.path)
     else:
-        valid = validate_document(load_bytes(spec.data, spec.name))
+        valid = validate_document(load_bytes(spec.data, spec.name, keep_going=True))
     stderr.write(diagnostics_text(valid.warnings))
     return valid
