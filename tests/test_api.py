@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 import pkiform
 from pkiform.errors import PkiformError, RefusedError, StoreError
-from pkiform.keys import spki_der
+from pkiform.x509.keys import spki_der
 from tests.conftest import EXAMPLES, RunCli, openssl, snapshot
 from tests.test_e2e_tls import assert_connected, assert_rejected, exchange
 

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pkiform import schema
 from pkiform.errors import SpecError
-from pkiform.model import IdentityName
-from pkiform.source import MAX_FILE_BYTES, MAX_NODES, Document
-from pkiform.validation import validate_text
+from pkiform.spec import schema
+from pkiform.spec.load import validate_text
+from pkiform.spec.model import IdentityName
+from pkiform.spec.source import MAX_FILE_BYTES, MAX_NODES, Document
 from tests.conftest import RunCli
 
 ROOT = """\

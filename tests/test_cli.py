@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import pkiform
-from pkiform import __version__, settled
+from pkiform._version import __version__
+from pkiform.cache import settled
 from pkiform.cli import main
-from pkiform.schema import schema_path
+from pkiform.spec.schema import schema_path
 from tests.conftest import (
     EXAMPLES,
     ROOT,
@@ -413,7 +414,7 @@ def test_errors_in_a_spec_from_standard_input_are_located_in_stdin(tmp_path: Pat
 
 def test_the_standard_input_limit_is_the_spec_files() -> None:
     from pkiform.commands import spec_input
-    from pkiform.source import MAX_FILE_BYTES
+    from pkiform.spec.source import MAX_FILE_BYTES
 
     assert spec_input._LIMIT == MAX_FILE_BYTES
 

@@ -31,8 +31,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pkiform import keys
-from pkiform.derive import (
+from pkiform.spec.model import KeySpec, KeyType
+from pkiform.x509 import keys
+from pkiform.x509.derive import (
     _EC_ORDER,
     MR_ROUNDS,
     RSA_E,
@@ -43,9 +44,8 @@ from pkiform.derive import (
     derive_key,
     derive_serial,
 )
-from pkiform.keys import CURVES, hash_for
-from pkiform.model import KeySpec, KeyType
-from pkiform.revocation import (
+from pkiform.x509.keys import CURVES, hash_for
+from pkiform.x509.revocation import (
     Revoked,
     build_crl,
     build_ocsp_response,
@@ -174,8 +174,8 @@ def test_a_name_with_nul_is_refused() -> None:
 
 CHILD = """
 import json, sys
-from pkiform.derive import Seed, derive_key, derive_serial
-from pkiform.model import KeySpec, KeyType
+from pkiform.x509.derive import Seed, derive_key, derive_serial
+from pkiform.spec.model import KeySpec, KeyType
 from cryptography.hazmat.primitives import serialization as s
 seed = Seed.from_bytes(sys.stdin.buffer.read())
 def der(key):

@@ -54,7 +54,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pkiform.execute import PARALLEL_MIN
+from pkiform.apply.run import PARALLEL_MIN
 from tests.conftest import ApplySpec, RunCli, leaf_lines, openssl, pkiform_env, run_python, snapshot
 
 # one process: the kill points count one sequence of changes (tests/test_forked.py

@@ -26,7 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import pkiform
-from pkiform import execute, forked
+from pkiform.apply import parallel as forked
+from pkiform.apply import run as execute
 from tests.conftest import (
     leaf_lines,
     openssl,
@@ -267,7 +268,7 @@ def test_progress_names_every_identity_once_in_the_parent(spec: Path, tmp_path: 
 # forked.Child on its own, in a fresh process (no test runner's threads at the fork)
 CHILD = r"""
 import os, sys
-from pkiform import forked
+from pkiform.apply import parallel as forked
 from pkiform.errors import StoreError
 
 class Unpicklable(Exception):

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pkiform.errors import SpecError
-from pkiform.validation import ValidSpec, validate_text
+from pkiform.spec.load import ValidSpec, validate_text
 from tests.conftest import EXAMPLES, RunCli
 
 # PKIFORM_FUZZ_SCALE=100 runs a hundred times the examples: the long run by hand

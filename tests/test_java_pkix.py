@@ -25,13 +25,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkiform import issuing, keys, profile, resolve
 from pkiform.errors import SpecError
-from pkiform.issuing import Signer
-from pkiform.keys import PrivateKey
-from pkiform.model import Identity, IdentityName, Spec
-from pkiform.source import load_text
-from pkiform.validation import validate_text
+from pkiform.spec import resolve
+from pkiform.spec.load import validate_text
+from pkiform.spec.model import Identity, IdentityName, Spec
+from pkiform.spec.source import load_text
+from pkiform.x509 import issuing, keys, profile
+from pkiform.x509.issuing import Signer
+from pkiform.x509.keys import PrivateKey
 from tests.conftest import EXAMPLES, apply_quietly, missing_tool, openssl, require_tool
 
 SOURCE = Path(__file__).with_name("java") / "PkixCheck.java"

@@ -14,9 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pkiform import durations, settled
-from pkiform.issuing import BACKDATE
-from pkiform.model import serial_text
+from pkiform import durations
+from pkiform.cache import settled
+from pkiform.spec.model import serial_text
+from pkiform.x509.issuing import BACKDATE
 from tests.conftest import RunCli, openssl, snapshot
 
 SPEC = """\
@@ -669,9 +670,9 @@ def test_tampered_leaf_cert_is_reissued_with_its_key(
 
 
 def test_only_ca_private_keys_are_held_in_memory(applied: tuple[Path, Path]) -> None:
-    from pkiform.observe import observe
-    from pkiform.store import Store
-    from pkiform.validation import validate_path
+    from pkiform.disk.observe import observe
+    from pkiform.disk.store import Store
+    from pkiform.spec.load import validate_path
 
     spec, out = applied
     valid = validate_path(spec)

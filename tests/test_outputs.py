@@ -29,8 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from pkiform.model import serial_text
-from pkiform.passwords import Password
+from pkiform.secrets.passwords import Password
+from pkiform.spec.model import serial_text
 from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
 from tests.test_e2e_tls import assert_connected, client_context, exchange
 from tests.test_store import crash_at_rename
@@ -237,8 +237,8 @@ def test_key_derivation_counts_are_measured_and_stated_in_the_readme(built: Pki)
     cryptography release at hand (CI runs it with the newest and with the floor
     pyproject.toml declares): cryptography offers no setting for the PKCS#8 count nor
     for the PKCS#12 MAC's, so README must say what they are."""
-    from pkiform.keys import PKCS8_ROUNDS
-    from pkiform.pkcs12 import LEGACY_ROUNDS, MAC_ROUNDS, MODERN_ROUNDS
+    from pkiform.formats.pkcs12 import LEGACY_ROUNDS, MAC_ROUNDS, MODERN_ROUNDS
+    from pkiform.x509.keys import PKCS8_ROUNDS
 
     for name in ("root", "api"):
         assert _pbkdf2_iterations(built.dir(name) / "key.pem") == PKCS8_ROUNDS == 2048
@@ -1195,8 +1195,8 @@ def test_a_password_never_shows_in_a_repr() -> None:
 
 
 def test_a_password_file_may_end_with_a_newline(tmp_path: Path) -> None:
-    from pkiform.read_passwords import read_passwords
-    from pkiform.validation import validate_text
+    from pkiform.secrets.read import read_passwords
+    from pkiform.spec.load import validate_text
 
     spec = validate_text(
         "version: 1\nidentities:\n  root:\n    kind: root\n"

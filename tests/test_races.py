@@ -29,7 +29,7 @@ from tests.test_faults import (
 
 GATED = r"""
 import runpy, sys
-import pkiform.cli, pkiform.commands.apply, pkiform.validation  # start-up, before the gate
+import pkiform.cli, pkiform.commands.apply, pkiform.spec.load  # start-up, before the gate
 print("ready", flush=True)
 sys.stdin.read(1)
 sys.argv = ["pkiform", *sys.argv[1:]]

@@ -170,7 +170,7 @@ def test_the_manifest_is_marked_with_the_seed_fingerprint_never_the_seed(
 
 
 def pkiform_seed_fingerprint(material: bytes) -> str:
-    from pkiform.derive import Seed
+    from pkiform.x509.derive import Seed
 
     return Seed.from_bytes(material).fingerprint
 
@@ -587,7 +587,7 @@ def test_the_api_refuses_the_same_seeds(tmp_path: Path) -> None:
 
 
 def test_one_trailing_line_ending_is_ignored_and_nothing_else() -> None:
-    from pkiform.derive import Seed
+    from pkiform.x509.derive import Seed
 
     plain = Seed.from_bytes(b"Kq3v9Zp1Xw7Lm2Rt").fingerprint
     for ending in (b"\n", b"\r\n"):

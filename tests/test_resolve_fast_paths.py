@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pkiform.errors import SpecError
-from pkiform.model import NO_OUTPUTS, IdentityName
-from pkiform.resolve import dns_problem
-from pkiform.validation import validate_text
+from pkiform.spec.load import validate_text
+from pkiform.spec.model import NO_OUTPUTS, IdentityName
+from pkiform.spec.resolve import dns_problem
 
 
 @pytest.mark.parametrize(

@@ -39,11 +39,11 @@ from pkilint import loader, pkix, validation
 from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension, name, ocsp
 
-from pkiform import settled
+from pkiform.cache import settled
 from pkiform.cli import main
-from pkiform.model import serial_text
-from pkiform.revocation import Revoked, build_crl
-from pkiform.revocation import crl_files as revocation_files
+from pkiform.spec.model import serial_text
+from pkiform.x509.revocation import Revoked, build_crl
+from pkiform.x509.revocation import crl_files as revocation_files
 from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port

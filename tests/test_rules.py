@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkiform import resolve, rules, schema
 from pkiform.errors import sorted_diagnostics
-from pkiform.graph import IssuerGraph
-from pkiform.model import NameSet
-from pkiform.name_constraints import NameIndex, dns_within, email_within
-from pkiform.source import load_text
+from pkiform.spec import resolve, rules, schema
+from pkiform.spec.graph import IssuerGraph
+from pkiform.spec.model import NameSet
+from pkiform.spec.name_constraints import NameIndex, dns_within, email_within
+from pkiform.spec.source import load_text
 from tests.conftest import RunCli, run_pkiform_process
 
 

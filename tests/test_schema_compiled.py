@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import specs
-from pkiform import schema
 from pkiform.errors import PkiformError
-from pkiform.schema_compiled import SchemaCompileError, compile_schema
-from pkiform.source import load_path, load_text
+from pkiform.spec import schema
+from pkiform.spec.schema_fast import SchemaCompileError, compile_schema
+from pkiform.spec.source import load_path, load_text
 from tests.conftest import EXAMPLES, run_python
 from tests.test_bad_specs import CASES
 

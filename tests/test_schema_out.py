@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pkiform.schema import schema_text
+from pkiform.spec.schema import schema_text
 from tests.conftest import EXAMPLES, RunCli, run_python
 
 MODELINE = "# yaml-language-server: $schema=./pkiform.schema.json"

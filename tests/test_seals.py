@@ -1,4 +1,4 @@
-"""Seals (src/pkiform/seals.py): a plan on an up-to-date directory skips re-checking
+"""Seals (src/pkiform/cache/seals.py): a plan on an up-to-date directory skips re-checking
 what cannot have changed, and never what can.
 
 Each case applies a real spec, then changes one thing: a file's bytes, the spec of
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from pkiform import seals
-from pkiform.observe import observe
-from pkiform.store import Store
-from pkiform.validation import validate_path
+from pkiform.cache import seals
+from pkiform.disk.observe import observe
+from pkiform.disk.store import Store
+from pkiform.spec.load import validate_path
 from tests.conftest import ApplySpec, RunCli, snapshot
 
 SPEC = """\

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 import pkiform
-from pkiform import passwords
 from pkiform.errors import StoreError
-from pkiform.passwords import Password
+from pkiform.secrets import passwords
+from pkiform.secrets.passwords import Password
 from tests.conftest import RunCli, pkiform_env, snapshot
 
 NUL_PASSWORD = b"hunter2\0TopSecret-p12"
@@ -252,7 +252,7 @@ def test_a_password_cryptography_would_choke_on_is_never_handed_to_it(tmp_path: 
     # arguments on fd 2 before Python can catch anything
     code = (
         "from cryptography.hazmat.primitives.serialization import pkcs12\n"
-        "from pkiform.passwords import SecretError, guard\n"
+        "from pkiform.secrets.passwords import SecretError, guard\n"
         f"password = {NUL_PASSWORD!r}\n"
         "try:\n"
         "    guard(lambda: pkcs12.load_pkcs12(b'0', password), path='pki/web/bundle.p12',\n"

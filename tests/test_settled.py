@@ -1,4 +1,4 @@
-"""The settled mark (src/pkiform/settled.py): plan and apply on an up-to-date directory
+"""The settled mark (src/pkiform/cache/settled.py): plan and apply on an up-to-date directory
 answer without reading the spec, and only when planning in full would answer the same.
 
 Every case applies a real spec, then plans or applies twice: once with the spec file
@@ -25,12 +25,12 @@ from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pkiform import settled
-from pkiform.issuing import BACKDATE
-from pkiform.model import Duration, Identity
-from pkiform.planner import _time_reasons, quiet_window
-from pkiform.revocation_planner import NEVER_QUIET, _freshness, freshness_window
-from pkiform.validation import validate_text
+from pkiform.cache import settled
+from pkiform.plan.identities import _time_reasons, quiet_window
+from pkiform.plan.revocations import NEVER_QUIET, _freshness, freshness_window
+from pkiform.spec.load import validate_text
+from pkiform.spec.model import Duration, Identity
+from pkiform.x509.issuing import BACKDATE
 from tests.conftest import ApplySpec, RunCli, invoke, pkiform_env, run_python, snapshot
 
 SPEC = """\
@@ -108,14 +108,14 @@ def test_the_answer_loads_neither_the_spec_nor_cryptography(applied: ApplySpec) 
         "import sys; from pkiform.cli import main; "
         f"code = main(['plan', {str(spec)!r}, '-o', {str(out)!r}]); "
         "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.source', 'pkiform.api')))"
+        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.spec.source', 'pkiform.api')))"
     )
     result = run_python("-c", probe, env=pkiform_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "0 []"
     twin = probe.replace(repr(str(spec)), repr(str(full_twin(spec))))
     loaded = run_python("-c", twin, env=pkiform_env()).stdout.splitlines()[-1]
-    assert "cryptography" in loaded and "pkiform.source" in loaded  # the probe can tell
+    assert "cryptography" in loaded and "pkiform.spec.source" in loaded  # the probe can tell
 
 
 def test_the_answer_for_a_spec_on_standard_input_comes_from_the_bytes_read(
@@ -126,7 +126,7 @@ def test_the_answer_for_a_spec_on_standard_input_comes_from_the_bytes_read(
         "import sys; from pkiform.cli import main; "
         f"code = main(['plan', '-', '-o', {str(out)!r}]); "
         "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.source', 'pkiform.api')))"
+        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.spec.source', 'pkiform.api')))"
     )
     for data, loaded in ((spec.read_bytes(), False), (full_twin(spec).read_bytes(), True)):
         result = subprocess.run(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pkiform import source
 from pkiform.errors import Location, PkiformError, SpecError
-from pkiform.source import Document, describe, dotted, load_path, load_text
+from pkiform.spec import source
+from pkiform.spec.source import Document, describe, dotted, load_path, load_text
 
 SPEC = """\
 # a comment first

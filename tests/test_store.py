@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pkiform.store import Store
+from pkiform.disk.store import Store
 from tests.conftest import ApplySpec, RunCli, snapshot
 
 SPEC = """\

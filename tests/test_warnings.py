@@ -13,7 +13,7 @@ def _warn_from(module: str) -> None:
     )
 
 
-@pytest.mark.parametrize("module", ["pkiform.keys", "pkiform.commands.plan", "tests.test_api"])
+@pytest.mark.parametrize("module", ["pkiform.x509.keys", "pkiform.commands.plan", "tests.test_api"])
 def test_a_warning_from_pkiform_or_its_tests_is_an_error(module: str) -> None:
     with pytest.raises(DeprecationWarning):
         _warn_from(module)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from pkiform._version import __version__
 
 if TYPE_CHECKING:
     from pkiform.api import PKI, Applied, IssuedIdentity, Spec, from_dict, json_schema, load, loads
     from pkiform.errors import Diagnostic, PkiformError, SpecError
-    from pkiform.planner import Action, Plan, Verb
+    from pkiform.plan.identities import Action, Plan, Verb
 
 __all__ = [
     "PKI",
@@ -26,6 +26,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "Verb",
+    "__version__",
     "from_dict",
     "json_schema",
     "load",
@@ -44,9 +45,9 @@ _HOMES = {
     "Diagnostic": "errors",
     "PkiformError": "errors",
     "SpecError": "errors",
-    "Action": "planner",
-    "Plan": "planner",
-    "Verb": "planner",
+    "Action": "plan.identities",
+    "Plan": "plan.identities",
+    "Verb": "plan.identities",
 }
 
 

@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from cryptography import x509
 
-from pkiform import execute, health, keys, render, seals
-from pkiform.derive import Seed, SeedError
+from pkiform import render
+from pkiform.apply import run as execute
+from pkiform.cache import seals
+from pkiform.disk.observe import Observed, observe
+from pkiform.disk.store import CERT_FILE, KEY_FILE, SEED_ID, Store, seed_id_of
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
-from pkiform.model import IdentityName, Kind, PasswordSource
-from pkiform.model import Spec as SpecData
-from pkiform.observe import Observed, observe
-from pkiform.passwords import (
+from pkiform.plan.identities import Plan, archives_to_read
+from pkiform.plan.identities import plan as make_plan
+from pkiform.secrets.passwords import (
     Password,
     PasswordError,
     Passwords,
@@ -39,12 +41,15 @@ from pkiform.passwords import (
     guard,
     require_upfront,
 )
-from pkiform.planner import Plan, archives_to_read
-from pkiform.planner import plan as make_plan
-from pkiform.read_passwords import read_password, read_passwords
-from pkiform.schema import schema_text
-from pkiform.store import CERT_FILE, KEY_FILE, SEED_ID, Store, seed_id_of
-from pkiform.validation import ValidSpec, validate_path, validate_text
+from pkiform.secrets.read import read_password, read_passwords
+from pkiform.spec.load import ValidSpec, validate_path, validate_text
+from pkiform.spec.model import IdentityName, Kind, PasswordSource
+from pkiform.spec.model import Spec as SpecData
+from pkiform.spec.schema import schema_text
+from pkiform.status import StatusReport, trust_bundle_problems
+from pkiform.status import check as check_status
+from pkiform.x509 import keys
+from pkiform.x509.derive import Seed, SeedError
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
     import ssl
@@ -206,7 +211,7 @@ class Spec:
         *,
         at: datetime | None = None,
         warn_within: timedelta | None = None,
-    ) -> health.StatusReport:
+    ) -> StatusReport:
         """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
         trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
         # status checks only what opens; a missing password is not an error here (one
@@ -221,11 +226,11 @@ class Spec:
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
         spec = self.valid.spec
-        return health.StatusReport(
+        return StatusReport(
             identities=tuple(
-                health.check(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+                check_status(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
             ),
-            trust_bundle=health.trust_bundle_problems(spec, observed),
+            trust_bundle=trust_bundle_problems(spec, observed),
         )
 
     def graph(self, fmt: str = "text") -> str:

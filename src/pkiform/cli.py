@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
-from pkiform import __version__, durations
+from pkiform import durations
+from pkiform._version import __version__
 from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import PkiformError, SpecError, diagnostics_json, diagnostics_text
 
 if TYPE_CHECKING:
-    from pkiform.derive import Seed
+    from pkiform.x509.derive import Seed
 
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
 SEED_ENV = "PKIFORM_SEED"
@@ -71,7 +72,7 @@ def _seed(args: argparse.Namespace) -> Seed | None:
     """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED. Errors say where
     it came from, never what it is."""
     # imported only with a seed: derive loads cryptography
-    from pkiform.read_passwords import Refused, read_small_file
+    from pkiform.secrets.read import Refused, read_small_file
 
     path: Path | None = getattr(args, "seed_file", None)
     if path is None:
@@ -90,7 +91,7 @@ def _seed(args: argparse.Namespace) -> Seed | None:
 
 
 def _checked_seed(origin: str, material: bytes) -> Seed:
-    from pkiform.derive import Seed, SeedError
+    from pkiform.x509.derive import Seed, SeedError
 
     try:
         return Seed.from_bytes(material)
@@ -279,7 +280,7 @@ def main(
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
         if getattr(args, "json", False):
-            from pkiform.passwords import PasswordError  # a valid spec, a password missing
+            from pkiform.secrets.passwords import PasswordError  # a valid spec, a password missing
 
             out.write(diagnostics_json(e.diagnostics, valid=isinstance(e, PasswordError)))
         return 1

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pkiform import kubernetes
+from pkiform.disk.store import TRUST_BUNDLE
 from pkiform.errors import Diagnostic
-from pkiform.graph import IssuerGraph
-from pkiform.health import Health, StatusReport
-from pkiform.model import Spec, serial_text
-from pkiform.planner import CHANGES, Action, Plan, Verb
-from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
-from pkiform.store import TRUST_BUNDLE
+from pkiform.formats import kubernetes
+from pkiform.plan.identities import CHANGES, Action, Plan, Verb
+from pkiform.plan.revocations import ListKind, ListVerb, RevocationAction
+from pkiform.spec.graph import IssuerGraph
+from pkiform.spec.model import Spec, serial_text
+from pkiform.status import Health, StatusReport
 
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {

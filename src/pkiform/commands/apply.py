@@ -10,10 +10,10 @@ from pkiform.commands.spec_input import SpecInput
 
 if TYPE_CHECKING:
     from pkiform.api import Spec
-    from pkiform.planner import Plan
+    from pkiform.plan.identities import Plan
 
 if TYPE_CHECKING:
-    from pkiform.derive import Seed
+    from pkiform.x509.derive import Seed
 
 
 def run(
@@ -79,8 +79,8 @@ def run(
 
 def _ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
     """A warning for each Secret printed that holds a CA's key (the CA asked for it)."""
-    from pkiform.kubernetes import identity_of
-    from pkiform.model import IdentityName
+    from pkiform.formats.kubernetes import identity_of
+    from pkiform.spec.model import IdentityName
 
     identities = spec.valid.spec.identities
     found = []
@@ -99,8 +99,8 @@ def _signed_ahead(plan: Plan, now: datetime, clock: datetime) -> str:
     """The warning for `--at` later than the clock (beyond the backdating) when the apply
     signed something: relying parties refuse it until then, and plan finds it due."""
     from pkiform.durations import format_rounded
-    from pkiform.issuing import BACKDATE
-    from pkiform.revocation_planner import ListVerb
+    from pkiform.plan.revocations import ListVerb
+    from pkiform.x509.issuing import BACKDATE
 
     start = now.replace(microsecond=0) - BACKDATE
     signed = any(a.new_cert for a in plan.actions) or any(

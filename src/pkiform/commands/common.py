@@ -6,8 +6,8 @@ from typing import TextIO
 
 from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import diagnostics_text
-from pkiform.source import load_bytes
-from pkiform.validation import ValidSpec, validate_document, validate_path
+from pkiform.spec.load import ValidSpec, validate_document, validate_path
+from pkiform.spec.source import load_bytes
 
 
 def load(spec: SpecInput, stderr: TextIO) -> ValidSpec:

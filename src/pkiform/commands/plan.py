@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands import up_to_date
 from pkiform.commands.spec_input import SpecInput
-from pkiform.store import Store
+from pkiform.disk.store import Store
 
 if TYPE_CHECKING:
-    from pkiform.derive import Seed
+    from pkiform.x509.derive import Seed
 
 EXIT_CHANGES = 2
 

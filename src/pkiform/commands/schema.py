@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform.errors import PkiformError
-from pkiform.schema import schema_text
+from pkiform.spec.schema import schema_text
 
 # far above the schema's size: a bigger file is something else, and is not read whole
 _MAX_SCHEMA_BYTES = 1 << 20
@@ -23,7 +23,7 @@ def run(*, out: Path | None = None, stdout: TextIO) -> int:
     if existing != data:
         if existing is not None and not _is_pkiform_schema(existing, data):
             raise _not_a_schema(out)
-        from pkiform.store import replace_file  # only here: printing stays as light as it was
+        from pkiform.disk.store import replace_file  # only here: printing stays as light as it was
 
         replace_file(out, data)
     # editors (yaml-language-server) resolve a relative $schema against the spec's folder

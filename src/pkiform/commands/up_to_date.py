@@ -1,4 +1,4 @@
-"""plan and apply on an output directory whose settled mark holds (settled.py): their
+"""plan and apply on an output directory whose settled mark holds (cache/settled.py): their
 answer, nothing to do, without loading the spec, cryptography or a certificate. They
 print what planning in full prints when it finds nothing to do (tests/test_settled.py
 holds the two to the same bytes)."""
@@ -10,8 +10,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from pkiform import settled
-from pkiform.store import Store
+from pkiform.cache import settled
+from pkiform.disk.store import Store
 
 
 def plan(source: bytes | None, out: Path, now: datetime, *, as_json: bool) -> str | None:

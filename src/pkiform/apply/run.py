@@ -1,0 +1,663 @@
+"""Carry out a plan: keys, signatures and file replacements, issuers first."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+
+from pkiform.apply import parallel as forked
+from pkiform.cache import seals, settled
+from pkiform.cache.seals import IssuerTexts, Sealed
+from pkiform.disk.observe import Observed, ObservedIdentity
+from pkiform.disk.store import (
+    CERT_FILE,
+    FILES,
+    KEY_DER,
+    KEY_FILE,
+    SECRET,
+    SEED_ID,
+    TRUST_BUNDLE,
+    Store,
+    seed_id_file,
+)
+from pkiform.errors import RefusedError, SpecError, StoreError
+from pkiform.formats import outputs
+from pkiform.formats.outputs import Material, derived_files
+from pkiform.plan.identities import CHANGES, Action, Plan, Verb, archives_to_read, quiet_window
+from pkiform.plan.revocations import (
+    NEVER_QUIET,
+    ListKind,
+    ListVerb,
+    RevocationAction,
+    freshness_window,
+    signing_times,
+)
+from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
+from pkiform.spec.graph import IssuerGraph
+from pkiform.spec.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
+from pkiform.x509 import keys
+from pkiform.x509.derive import Seed, derive_key
+from pkiform.x509.issuing import Signer, issue, validity_window
+from pkiform.x509.profile import desired
+from pkiform.x509.revocation import build_crl, build_ocsp_response, crl_files
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    warnings: tuple[str, ...]  # found while issuing, e.g. a validity clamped to the issuer's
+    secrets: tuple[bytes, ...] = ()  # every secret.yaml as it now is, in issuing order
+
+
+def apply(
+    plan: Plan,
+    spec: Spec,
+    graph: IssuerGraph,
+    observed: Observed,
+    store: Store,
+    now: datetime,
+    *,
+    stamp: str,
+    seed: Seed | None = None,
+    on_done: Callable[[IdentityName], None] | None = None,
+    passwords: Passwords = NO_PASSWORDS,
+    settle: str | None = None,
+) -> Applied:
+    """Execute every change in `plan`; refuse up front if any identity is blocked or a
+    password it needs is missing. With a seed, keys and serials are derived from it
+    instead of drawn at random. `settle`: the digest of the spec source, when the
+    directory this apply leaves may carry the settled mark (cache/settled.py)."""
+    if plan.blocked:
+        names = ", ".join(a.name for a in plan.blocked)
+        raise RefusedError(
+            f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
+            f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
+        )
+    if plan.revoked_at_problems:
+        raise SpecError([*plan.revoked_at_problems, *plan.password_problems])
+    if plan.password_problems:
+        raise PasswordError(plan.password_problems)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        run = _Run(
+            spec=spec,
+            graph=graph,
+            store=store,
+            observed=observed,
+            now=now,
+            seed=seed,
+            passwords=passwords,
+            rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
+        )
+        return _apply(plan, run, stamp, on_done, settle)
+
+
+def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
+    return derive_key(seed, ident.name, ident.key) if seed else keys.generate(ident.key)
+
+
+def _start_rsa_keys(
+    plan: Plan, spec: Spec, pool: ThreadPoolExecutor, seed: Seed | None
+) -> dict[IdentityName, Future[keys.PrivateKey]]:
+    """RSA key generation, started for every identity that needs a new RSA key.
+    cryptography releases the GIL there (2x on two cores); EC and EdDSA keys are
+    too quick to gain from threads, so they are made inline. (Derived RSA keys are
+    found in Python and hold the GIL: no gain, no loss.)"""
+    return {
+        a.name: pool.submit(_new_key, spec.identities[a.name], seed)
+        for a in plan.actions
+        if a.new_key and spec.identities[a.name].key.type is KeyType.RSA
+    }
+
+
+def _apply(
+    plan: Plan,
+    run: _Run,
+    stamp: str,
+    on_done: Callable[[IdentityName], None] | None,
+    settle: str | None,
+) -> Applied:
+    spec, store = run.spec, run.store
+    writer = _Writer(run, stamp, on_done)
+    shared = _shared(plan, run)
+    for action in plan.actions:
+        if action.name not in shared:
+            writer.add(action)
+    writer.flush()
+    if shared:  # every CA is done: the leaves left need nothing from each other
+        _write_in_two([a for a in plan.actions if a.name in shared], writer)
+    for revocation in plan.revocations:
+        writer.batch.append((revocation.name, run.revocation_files(revocation)))
+    writer.flush()
+    for retired in plan.retire:
+        store.retire(retired, stamp)
+    roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
+    store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
+    body = manifest_body(
+        spec,
+        run.graph,
+        run.certs,
+        seed=run.seed,
+        made=run.manifest_entries,
+        seals=run.seals_made,
+        found=run.observed.sealed,
+    )
+    store.write_manifest(_settled(plan, run, body, settle))
+    # in the plan's order, whichever process made them
+    position = {a.name: i for i, a in enumerate(plan.actions)}
+    return Applied(
+        warnings=tuple(text for _, text in sorted(run.warnings, key=lambda w: position[w[0]])),
+        secrets=tuple(writer.secrets[n] for n in sorted(writer.secrets, key=position.__getitem__)),
+    )
+
+
+def _shared(plan: Plan, run: _Run) -> set[IdentityName]:
+    """The leaves to issue and write in two processes: enough of them to be worth a
+    fork, and no RSA key threads running (fork is safe only in a single thread)."""
+    leaves = {
+        a.name
+        for a in plan.actions
+        if a.verb in CHANGES and not run.spec.identities[a.name].kind.is_ca
+    }
+    if len(leaves) < PARALLEL_MIN or run.rsa_keys or not forked.available():
+        return set()
+    return leaves
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What the rest of an apply needs of an identity that the child issued."""
+
+    name: IdentityName
+    cert_der: bytes
+    manifest_entry: str
+    secret: bytes | None  # secret.yaml, when asked for
+
+
+# a child's record: per batch, what it wrote and the warnings it found
+_Record = tuple[list[_Written], list[tuple[IdentityName, str]]]
+
+
+def _write_in_two(actions: list[Action], writer: _Writer) -> None:
+    """Carry out `actions` (leaves, each on its own) half here, half in a forked child
+    that writes its folders itself: key generation, signing and file creation run on
+    both cores. The child sends back what the rest of the apply needs."""
+    run, half = writer.run, len(actions) // 2
+
+    def child(send: Callable[[_Record], None]) -> None:
+        writer.on_done = None  # progress is the parent's to show, as records arrive
+        for chunk in _chunks(actions[half:]):
+            warned = len(run.warnings)
+            for action in chunk:
+                writer.add(action)
+            writer.flush()
+            send(([_written(a.name, run, writer) for a in chunk], run.warnings[warned:]))
+
+    def receive(record: _Record) -> None:
+        written, warnings = record
+        for done in written:
+            run.certs[done.name] = x509.load_der_x509_certificate(done.cert_der)
+            run.manifest_entries[done.name] = done.manifest_entry
+            if done.secret is not None:
+                writer.secrets[done.name] = done.secret
+            if writer.on_done is not None:
+                writer.on_done(done.name)
+        run.warnings.extend(warnings)
+
+    worker = forked.Child(child)
+    try:
+        for chunk in _chunks(actions[:half]):
+            for action in chunk:
+                writer.add(action)
+            writer.flush()
+            for action in chunk:  # made now, while the child works, as the child makes its own
+                run.manifest_entries[action.name] = _entry(action.name, run)
+            for record in worker.arrived():
+                receive(record)
+        for record in worker.finish():
+            receive(record)
+    except BaseException:
+        worker.kill()
+        raise
+
+
+def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
+    return _Written(
+        name=name,
+        cert_der=run.certs[name].public_bytes(serialization.Encoding.DER),
+        manifest_entry=_entry(name, run),
+        secret=writer.secrets.get(name),
+    )
+
+
+def _entry(name: IdentityName, run: _Run) -> str:
+    """The manifest line of an identity this apply has just written."""
+    cert, sealed = run.certs[name], run.seals_made.get(name)
+    return manifest_entry(run.spec.identities[name], run.graph, cert, sealed)
+
+
+def _chunks(actions: list[Action]) -> Iterator[list[Action]]:
+    for start in range(0, len(actions), BATCH):
+        yield actions[start : start + BATCH]
+
+
+@dataclass(slots=True)
+class _Writer:
+    """Carries out actions one by one and writes their files in durable batches."""
+
+    run: _Run
+    stamp: str
+    on_done: Callable[[IdentityName], None] | None
+    batch: list[tuple[str, dict[str, bytes]]] = field(default_factory=list)
+    in_place: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    secrets: dict[IdentityName, bytes] = field(default_factory=dict)  # every secret.yaml
+
+    def add(self, action: Action) -> None:
+        run, name = self.run, action.name
+        obs = run.observed.identities[name]
+        cert, key = run.carry_out(action)
+        if cert is None:
+            return
+        if action.verb is Verb.UNCHANGED:
+            ident = run.spec.identities[name]
+            if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
+                self.secrets[name] = obs.files[SECRET]
+            run.seal(name, obs.files, unchanged=True)
+            return
+        issuers = [run.certs[n] for n in run.graph.chain(name)]
+        wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
+        changed = {f: d for f, d in wanted.items() if obs.files.get(f) != d}
+        self.batch.append((name, changed))
+        run.seal(name, {**obs.files, **changed}, unchanged=False)
+        if rewritten_keys:
+            self.in_place[name] = rewritten_keys
+        if SECRET in wanted:
+            self.secrets[name] = wanted[SECRET]
+        if len(self.batch) >= BATCH:
+            self.flush()
+        if self.on_done is not None:
+            self.on_done(name)
+
+    def flush(self) -> None:
+        self.run.store.replace_batch(self.batch, self.stamp, in_place=self.in_place)
+        self.batch, self.in_place = [], {}
+
+
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    """What every step of one apply works with, and what it has made so far: every
+    certificate (chains are built from them) and the CAs' keys (they sign); no other
+    private key outlives its identity's turn."""
+
+    spec: Spec
+    graph: IssuerGraph
+    store: Store
+    observed: Observed
+    now: datetime
+    seed: Seed | None
+    passwords: Passwords
+    rsa_keys: dict[IdentityName, Future[keys.PrivateKey]]
+    certs: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
+    ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
+    warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
+    manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made already
+    # each identity's cert.pem as this apply leaves it (digest), and its seal
+    cert_digests: dict[IdentityName, bytes] = field(default_factory=dict)
+    seals_made: dict[IdentityName, bytes] = field(default_factory=dict)
+    issuer_texts: IssuerTexts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.issuer_texts = IssuerTexts(self.spec)
+
+    def seal(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
+        """Note the seal of an identity whose files this apply leaves as `files`
+        (issuers come first: their cert.pem is part of it)."""
+        ident = self.spec.identities[name]
+        pem = files.get(CERT_FILE)
+        if pem is not None:
+            self.cert_digests[name] = seals.cert_digest(pem)
+        issuer_certs = [self.cert_digests.get(n) for n in self.graph.chain(name)]
+        if not seals.eligible(ident, files) or None in issuer_certs:
+            return
+        found = self.observed.sealed.get(name)
+        if unchanged and found is not None:
+            own = found.own
+        else:
+            own = seals.own_digest(ident, self.issuer_texts.of(ident), files)
+        self.seals_made[name] = seals.seal(own, (d for d in issuer_certs if d is not None))
+
+    def key_password(self, name: IdentityName) -> Password | None:
+        return self.passwords.get(self.spec.identities[name].key_password)
+
+    def carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
+        """The identity's certificate after this apply, new or the one on disk (None:
+        revoked before it was ever issued), and its private key if it was needed."""
+        name = action.name
+        ident = self.spec.identities[name]
+        obs = self.observed.identities[name]
+        if action.verb is Verb.SKIP or (action.verb is Verb.UNCHANGED and obs.cert is None):
+            return None, None
+        key: keys.PrivateKey | None = obs.key
+        if action.new_key:
+            pending = self.rsa_keys.pop(name, None)
+            key = pending.result() if pending else _new_key(ident, self.seed)
+        elif key is None and (
+            action.new_cert or (action.verb is Verb.REPAIR and outputs.needs_encryption(ident, obs))
+        ):
+            key = _reload_key(self.store, name, self.key_password(name))
+        if action.new_cert:
+            assert key is not None
+            cert = issue(
+                ident, desired(ident, self._issuer(ident)), key, self._signer(ident),
+                self.now, seed=self.seed,
+            )  # fmt: skip
+        else:
+            assert obs.cert is not None
+            cert = obs.cert
+        self.certs[name] = cert
+        if key is not None and ident.kind.is_ca:
+            self.ca_keys[name] = key
+        return cert, key
+
+    def _issuer(self, ident: Identity) -> Identity | None:
+        return self.spec.identities[ident.issuer] if ident.issuer else None
+
+    def _signer(self, ident: Identity) -> Signer | None:
+        issuer = self._issuer(ident)
+        if issuer is None:
+            return None
+        signer = Signer(cert=self.certs[issuer.name], key=self.ca_keys[issuer.name])
+        if _clamped_by(ident, signer.cert, self.now) > CLAMP_NOTICE:
+            self.warnings.append(
+                (
+                    ident.name,
+                    f"{ident.name}: validity clamped to end with its issuer {issuer.name!r} "
+                    f"({signer.cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z)",
+                )
+            )
+        return signer
+
+    def revocation_files(self, action: RevocationAction) -> dict[str, bytes]:
+        return _revocation_files(
+            action, self.observed, self.certs, self.ca_keys, self.spec, self.now
+        )
+
+
+def _files(
+    action: Action,
+    run: _Run,
+    obs: ObservedIdentity,
+    cert: x509.Certificate,
+    key: keys.PrivateKey | None,
+    issuers: list[x509.Certificate],
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Every file of an identity that changes (or may: the caller compares bytes), and the
+    key files rewritten in place: a plain key encrypted is the same key, and neither its
+    plain version nor a plain copy of it beside it (key.der, secret.yaml) may linger in
+    the archive."""
+    name = action.name
+    ident = run.spec.identities[name]
+    password = run.key_password(name)
+    wanted = derived_files(cert, issuers)
+    if run.seed is not None:  # in the same group as the key it vouches for
+        wanted[SEED_ID] = seed_id_file(run.seed.fingerprint)
+    key_pem = obs.files.get(KEY_FILE)
+    in_place: tuple[str, ...] = ()
+    key_path = run.store.root / name / KEY_FILE
+    if action.new_key or outputs.needs_encryption(ident, obs):
+        assert key is not None
+        secret = password.reveal() if password else None
+        key_pem = wanted[KEY_FILE] = guard(
+            lambda: keys.to_pem(key, secret),
+            path=key_path,
+            doing=f"writing the key.pem of {name!r}",
+            passwords=[secret],
+        )
+        in_place = () if action.new_key else (KEY_FILE, KEY_DER)
+    plain_copies = outputs.plain_copy_replacements(ident, obs.files, key_pem)
+    wanted |= plain_copies
+    if not action.new_key:  # an old key's copies go to the archive with its key.pem
+        in_place = tuple(dict.fromkeys((*in_place, *plain_copies)))
+    chain = run.graph.chain(name)
+    material = Material(
+        cert=cert, issuers=issuers, anchor=chain[-1] if chain else name, key_pem=key_pem
+    )
+    private_key = (
+        (lambda: key)
+        if key is not None
+        else functools.partial(_reload_key, run.store, name, password)
+    )
+    rewrite = list(outputs.stale_sealed(ident, obs, material))
+    wanted |= guard(
+        lambda: outputs.build(ident, material, rewrite, run.passwords, private_key),
+        path=run.store.root / name,
+        doing=f"writing the outputs of {name!r}",
+    )
+    return wanted, in_place
+
+
+def _reload_key(store: Store, name: IdentityName, password: Password | None) -> keys.PrivateKey:
+    """A leaf's key, read again when it is reissued or bundled: observe keeps no leaf keys."""
+    path = store.root / name / KEY_FILE
+    data = store.read(name, KEY_FILE)
+    if data is None:
+        raise StoreError(f"{path}: vanished during apply")
+    secret = password.reveal() if password else None
+    try:
+        return guard(
+            lambda: keys.load_pem(data, secret),
+            path=path,
+            doing=f"opening the key.pem of {name!r}",
+            passwords=[secret],
+            keep=(keys.KeyLoadError,),
+        )
+    except keys.KeyLoadError as e:
+        raise StoreError(f"{path}: {e}") from e
+
+
+def _revocation_files(
+    action: RevocationAction,
+    observed: Observed,
+    certs: Mapping[IdentityName, x509.Certificate],
+    ca_keys: Mapping[IdentityName, keys.PrivateKey],
+    spec: Spec,
+    now: datetime,
+) -> dict[str, bytes]:
+    """crl.pem + crl.der, or ocsp.der, signed by the CA as it stands after this apply."""
+    ca_cert, ca_key = certs[action.signer], ca_keys[action.signer]
+    validity = spec.identities[action.signer].crl_validity.delta
+    this_update, next_update = signing_times(action, validity, now)
+    if action.kind is ListKind.OCSP:
+        response = build_ocsp_response(
+            certs[action.name],
+            ca_cert,
+            ca_key,
+            action.revoked,
+            this_update=this_update,
+            next_update=next_update,
+        )
+        return {"ocsp.der": response.public_bytes(serialization.Encoding.DER)}
+    if action.verb is ListVerb.REWRITE:
+        existing = observed.identities[action.name].crl
+        assert existing is not None
+        return {"crl.der": crl_files(existing)["crl.der"]}
+    crl = build_crl(
+        ca_cert,
+        ca_key,
+        action.entries,
+        number=action.number,
+        this_update=this_update,
+        next_update=next_update,
+    )
+    return crl_files(crl)
+
+
+def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> bytes:
+    """manifest.json, with the settled mark (cache/settled.py) when this apply leaves the
+    directory as a plan would find it until some time yet to come: nothing to do. Not
+    where a password is needed to check files (no digest stands in for opening them)."""
+    spec = run.spec
+    if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
+        return settled.unmarked(body)
+    # the mark's answer tells an identity skipped (revoked before it was ever issued) by
+    # its missing folder: one with a folder all the same is planned in full
+    skipped = [a.name for a in plan.actions if a.verb is Verb.SKIP]
+    if len(run.store.absent(skipped)) < len(skipped):
+        return settled.unmarked(body)
+    since, until = _quiet_window(run)
+    # a plan at a clock before a revoked.at finds that `at` in the future, an error
+    # (revocation_planner.revoked_at_problems): the mark holds from the latest one on
+    since = max(
+        [since, *(i.revoked.at for i in spec.identities.values() if i.revoked and i.revoked.at)]
+    )
+    if since >= until or until <= run.now:
+        return settled.unmarked(body)
+    return settled.mark(
+        body,
+        spec=spec_digest,
+        order=[a.name for a in plan.actions],
+        archives=archives_to_read(spec, run.graph),
+        since=since,
+        until=until,
+        root=run.store.root,
+    )
+
+
+def _quiet_window(run: _Run) -> tuple[datetime, datetime]:
+    """When the clock alone gives a plan of the directory, as this apply leaves it,
+    nothing to do: from the first instant returned (when everything in it is valid) until
+    just before the second (a renewal, a CRL or OCSP response to re-sign). The planner's
+    time checks, inverted. CRLs and OCSP responses are read back, whether this apply
+    signed them or kept them."""
+    spec, certs, store = run.spec, run.certs, run.store
+    windows = [(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))]
+    for name, ident in spec.identities.items():
+        cert = certs.get(name)
+        if cert is None:
+            if ident.revoked:
+                continue  # revoked before it was ever issued: a plan leaves it be
+            return NEVER_QUIET
+        issuer = spec.identities[ident.issuer] if ident.issuer else None
+        windows.append(quiet_window(ident, cert, certs.get(issuer.name) if issuer else None))
+        try:
+            if ident.kind.is_ca and run.graph.children(name):
+                crl = x509.load_pem_x509_crl(store.read(name, "crl.pem") or b"")
+                windows.append(freshness_window(crl.last_update_utc, crl.next_update_utc, ident))
+            if issuer is not None and issuer.ocsp and not ident.kind.is_ca:
+                response = ocsp.load_der_ocsp_response(store.read(name, "ocsp.der") or b"")
+                windows.append(
+                    freshness_window(response.this_update_utc, response.next_update_utc, issuer)
+                )
+        except ValueError:  # not written: a plan would have something to do
+            return NEVER_QUIET
+    return max(w[0] for w in windows), min(w[1] for w in windows)
+
+
+# identities written per durable batch: bounds memory while syncs stay few
+BATCH = 256
+
+# leaves to write below which a second process costs more than it saves
+PARALLEL_MIN = 128
+
+# a leaf as long-lived as its CA is clamped by the seconds between their issuing: not news
+CLAMP_NOTICE = timedelta(hours=1)
+
+
+def _clamped_by(ident: Identity, issuer_cert: x509.Certificate, now: datetime) -> timedelta:
+    _, not_after = validity_window(ident, issuer_cert, now)
+    return now.replace(microsecond=0) + ident.validity.delta - not_after
+
+
+def manifest(
+    spec: Spec,
+    graph: IssuerGraph,
+    certs: Mapping[IdentityName, x509.Certificate],
+    *,
+    seed: Seed | None = None,
+) -> bytes:
+    """manifest.json: every identity, what it is, where its files are, and its seal
+    (cache/seals.py). Derived, not state, but for one mark: the fingerprint of the seed a
+    reproducible PKI came from."""
+    return settled.unmarked(manifest_body(spec, graph, certs, seed=seed))
+
+
+def manifest_body(
+    spec: Spec,
+    graph: IssuerGraph,
+    certs: Mapping[IdentityName, x509.Certificate],
+    *,
+    seed: Seed | None = None,
+    made: Mapping[IdentityName, str] | None = None,
+    seals: Mapping[IdentityName, bytes] | None = None,
+    found: Mapping[IdentityName, Sealed] | None = None,
+) -> bytes:
+    """manifest.json up to the end of its identities, for `settled` to close. `made`:
+    lines already made (by the process that issued them, as it went); `found`: entries whose
+    seal held when read, kept if it still does."""
+    made, seals, found = made or {}, seals or {}, found or {}
+    lines = []
+    for name in sorted(certs):
+        line = made.get(name)
+        if line is None:
+            sealed, old = seals.get(name), found.get(name)
+            if old is not None and old.seal == sealed:
+                line = _manifest_line(name, old.entry)
+            else:
+                line = manifest_entry(spec.identities[name], graph, certs[name], sealed)
+        lines.append(line)
+    top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
+    if seed:
+        top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
+    body = ",\n".join(lines)
+    return f'{{{top}, "identities": {{\n{body}\n}}'.encode()
+
+
+def manifest_entry(
+    ident: Identity, graph: IssuerGraph, cert: x509.Certificate, sealed: bytes | None
+) -> str:
+    """One identity's line of the manifest."""
+    name = ident.name
+    entry = {
+        "kind": str(ident.kind),
+        "issuer": ident.issuer,
+        "chain": graph.chain(name),
+        "subject": cert.subject.rfc4514_string(),
+        "serial": serial_text(cert.serial_number),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "key": str(ident.key),
+        "fingerprints": {
+            "cert_sha256": cert.fingerprint(hashes.SHA256()).hex(),
+            "public_key_sha256": keys.fingerprint(cert.public_key()),
+        },
+        "files": {
+            **{f.removesuffix(".pem"): f"{name}/{f}" for f in FILES},
+            **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
+        },
+    }
+    return _manifest_line(name, seals.signed_entry(entry, sealed))
+
+
+def _manifest_line(name: str, entry: Mapping[str, object]) -> str:
+    # one identity a line: diffable, and written by json's C encoder (indent= is not)
+    return f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
+
+
+REPRODUCIBLE = "reproducible"
+
+
+def manifest_seed(data: bytes | None) -> str | None:
+    """The seed fingerprint a manifest is marked with; None when unmarked or unreadable."""
+    try:
+        mark = json.loads(data or b"{}").get(REPRODUCIBLE)
+    except (ValueError, AttributeError):
+        return None
+    seed = mark.get("seed") if isinstance(mark, dict) else None
+    return seed if isinstance(seed, str) else None

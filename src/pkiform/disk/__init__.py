@@ -1,0 +1,1 @@
+"""The output directory: bytes in and out (store), manifest.json, the facts read (observe)."""

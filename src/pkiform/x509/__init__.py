@@ -1,0 +1,1 @@
+"""Keys and X.509: profile, signing, derivation, CRLs and OCSP responses, drift."""
