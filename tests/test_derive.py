@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from pkiform.spec.model import KeySpec, KeyType
 from pkiform.x509 import keys
+from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.derive import (
     _EC_ORDER,
     MR_ROUNDS,
@@ -45,13 +46,7 @@ from pkiform.x509.derive import (
     derive_serial,
 )
 from pkiform.x509.keys import CURVES, hash_for
-from pkiform.x509.revocation import (
-    Revoked,
-    build_crl,
-    build_ocsp_response,
-    ocsp_signed_by,
-    ocsp_status,
-)
+from pkiform.x509.revocation import build_crl, build_ocsp_response, ocsp_signed_by, ocsp_status
 from tests.conftest import openssl, pkiform_env
 
 SEED_TEXT = b"pkiform test seed, not a secret"

@@ -32,7 +32,7 @@ ROLES: dict[str, set[str]] = {
     "render": BASE | {"spec", "formats", "plan", "status"},
     "api": BASE
     | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache", "status", "apply", "render"},
-    "commands": BASE | {"spec", "cache", "render", "api", "commands"},
+    "commands": BASE | {"spec", "plan", "cache", "render", "api", "commands"},
     "cli": BASE | {"commands"},
     "pytest_plugin": {"errors", "api"},
     "__main__": {"cli"},
@@ -41,6 +41,8 @@ ROLES: dict[str, set[str]] = {
 # modules a room may not import although the room may import their package
 FORBIDDEN = {
     "plan": {"disk.store", "x509.issuing"},  # plan decides from facts; it never reads or signs
+    # the shells build and render plans (plan.types); they never plan themselves
+    "commands": {"plan.planner", "plan.identities", "plan.revocations", "plan.passwords"},
 }
 # modules whose imports, followed to the end, must never load cryptography: what
 # `pkiform --version`, `validate` and an up-to-date plan or apply run
@@ -56,29 +58,22 @@ LIGHT = (
 )
 # imports that break the roles, being moved out room by room (this list only shrinks)
 NOT_YET: set[tuple[str, str]] = {
-    ("commands.apply", "x509.issuing"),
     ("cli", "secrets.passwords"),
     ("cli", "secrets.read"),
     ("cli", "x509.derive"),
-    ("commands.apply", "plan.revocations"),
     ("commands.apply", "x509.derive"),
-    ("commands.apply", "plan.identities"),
     ("commands.plan", "x509.derive"),
-    ("formats.outputs", "disk.store"),
     ("commands.apply", "formats.kubernetes"),
     ("commands.plan", "disk.store"),
     ("commands.schema", "disk.store"),
     ("commands.up_to_date", "disk.store"),
     ("disk.observe", "cache.seals"),
-    ("formats.outputs", "disk.observe"),
     ("plan.identities", "disk.store"),
     ("plan.passwords", "disk.store"),
-    ("plan.revocations", "x509.issuing"),
-    ("plan.identities", "x509.issuing"),
     ("render", "disk.store"),
     ("spec.rules", "disk.store"),
 }
-NOT_YET_HEAVY = {"render"}
+NOT_YET_HEAVY: set[str] = set()
 # presentation and process control stay in the shells
 SHELL_ONLY = {"argparse", "sys"}
 SHELLS = {"commands", "cli", "pytest_plugin", "__main__"}

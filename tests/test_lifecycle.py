@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pkiform import durations
 from pkiform.cache import settled
+from pkiform.durations import BACKDATE
 from pkiform.spec.model import serial_text
-from pkiform.x509.issuing import BACKDATE
 from tests.conftest import RunCli, openssl, snapshot
 
 SPEC = """\

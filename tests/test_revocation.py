@@ -41,9 +41,10 @@ from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cache import settled
 from pkiform.cli import main
+from pkiform.formats.pem import crl_files as revocation_files
 from pkiform.spec.model import serial_text
-from pkiform.x509.revocation import Revoked, build_crl
-from pkiform.x509.revocation import crl_files as revocation_files
+from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.revocation import build_crl
 from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn
 from tests.processes import free_port as _free_port

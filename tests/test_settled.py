@@ -26,11 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pkiform.cache import settled
-from pkiform.plan.identities import _time_reasons, quiet_window
-from pkiform.plan.revocations import NEVER_QUIET, _freshness, freshness_window
+from pkiform.durations import BACKDATE
+from pkiform.plan.due import NEVER_QUIET, certificate_due, freshness_window, list_due, quiet_window
 from pkiform.spec.load import validate_text
 from pkiform.spec.model import Duration, Identity
-from pkiform.x509.issuing import BACKDATE
 from tests.conftest import ApplySpec, RunCli, invoke, pkiform_env, run_python, snapshot
 
 SPEC = """\
@@ -369,7 +368,7 @@ def test_quiet_window_is_when_a_certificate_is_valid_and_not_yet_due(
         ident = identity(timedelta(days=validity), renew_before)
         cert, issuer_cert = certs[prefix + leaf], certs[prefix + issuer]
         assert_inverted(
-            functools.partial(_time_reasons, ident, cert, issuer_cert),
+            functools.partial(certificate_due, ident, cert, issuer_cert),
             quiet_window(ident, cert, issuer_cert),
             cert.not_valid_before_utc,
         )
@@ -391,7 +390,7 @@ def test_freshness_window_is_when_a_crl_is_valid_and_not_yet_due(
     length = BACKDATE + timedelta(days=crl_days, seconds=drift)  # 1 s of drift is allowed
     for next_update in (this_update + length, None):
         assert_inverted(
-            functools.partial(_freshness, this_update, next_update, ca),
+            functools.partial(list_due, this_update, next_update, ca),
             freshness_window(this_update, next_update, ca),
             this_update,
         )

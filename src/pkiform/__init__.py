@@ -13,7 +13,7 @@ from pkiform._version import __version__
 if TYPE_CHECKING:
     from pkiform.api import PKI, Applied, IssuedIdentity, Spec, from_dict, json_schema, load, loads
     from pkiform.errors import Diagnostic, PkiformError, SpecError
-    from pkiform.plan.identities import Action, Plan, Verb
+    from pkiform.plan.types import Action, Plan, Verb
 
 __all__ = [
     "PKI",

@@ -29,10 +29,13 @@ from pkiform import render
 from pkiform.apply import run as execute
 from pkiform.cache import seals
 from pkiform.disk.observe import Observed, observe
-from pkiform.disk.store import CERT_FILE, KEY_FILE, SEED_ID, Store, seed_id_of
+from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
-from pkiform.plan.identities import Plan, archives_to_read
-from pkiform.plan.identities import plan as make_plan
+from pkiform.formats.seed_id import seed_id_of
+from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
+from pkiform.plan.planner import archives_to_read
+from pkiform.plan.planner import plan as make_plan
+from pkiform.plan.types import Plan
 from pkiform.secrets.passwords import (
     Password,
     PasswordError,
@@ -372,19 +375,19 @@ class IssuedIdentity:
 
     @property
     def cert_path(self) -> Path:
-        return self.dir / "cert.pem"
+        return self.dir / CERT_FILE
 
     @property
     def chain_path(self) -> Path:
-        return self.dir / "chain.pem"
+        return self.dir / CHAIN_FILE
 
     @property
     def fullchain_path(self) -> Path:
-        return self.dir / "fullchain.pem"
+        return self.dir / FULLCHAIN_FILE
 
     @property
     def ca_path(self) -> Path:
-        return self.dir / "ca.pem"
+        return self.dir / CA_FILE
 
     @property
     def key_pem(self) -> bytes:
@@ -392,19 +395,19 @@ class IssuedIdentity:
 
     @property
     def cert_pem(self) -> bytes:
-        return self._file("cert.pem")
+        return self._file(CERT_FILE)
 
     @property
     def chain_pem(self) -> bytes:
-        return self._file("chain.pem")
+        return self._file(CHAIN_FILE)
 
     @property
     def fullchain_pem(self) -> bytes:
-        return self._file("fullchain.pem")
+        return self._file(FULLCHAIN_FILE)
 
     @property
     def ca_pem(self) -> bytes:
-        return self._file("ca.pem")
+        return self._file(CA_FILE)
 
     @property
     def key(self) -> keys.PrivateKey:
@@ -423,17 +426,17 @@ class IssuedIdentity:
 
     @property
     def cert(self) -> x509.Certificate:
-        return self._certs("cert.pem")[0]
+        return self._certs(CERT_FILE)[0]
 
     @property
     def chain(self) -> list[x509.Certificate]:
         """The issuing CAs above this identity, nearest first, root excluded."""
-        return self._certs("chain.pem", empty_ok=True)
+        return self._certs(CHAIN_FILE, empty_ok=True)
 
     @property
     def ca(self) -> x509.Certificate:
         """The root certificate this identity's chain ends in: its trust anchor."""
-        return self._certs("ca.pem")[0]
+        return self._certs(CA_FILE)[0]
 
     def server_context(
         self, *, client_auth: bool = True, trust: IssuedIdentity | None = None

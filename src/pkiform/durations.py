@@ -10,6 +10,10 @@ UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1
 UNITS["y"] = 365 * UNITS["d"]  # design.md §1: a year is 365 days
 MAX = 100 * UNITS["y"]
 
+# what pkiform signs starts this long before the clock: peers whose clocks run a little
+# slow would reject "not yet valid" (certificates, CRLs, OCSP responses alike)
+BACKDATE = timedelta(minutes=5)
+
 # what messages show besides the spec's units (format_span), largest first
 _ALL_UNITS = {"y": UNITS["y"], "w": UNITS["w"], "d": UNITS["d"], "h": UNITS["h"]}
 _ALL_UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pkiform.disk.store import TRUST_BUNDLE
 from pkiform.errors import Diagnostic
 from pkiform.formats import kubernetes
-from pkiform.plan.identities import CHANGES, Action, Plan, Verb
-from pkiform.plan.revocations import ListKind, ListVerb, RevocationAction
+from pkiform.layout import TRUST_BUNDLE
+from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Spec, serial_text
-from pkiform.status import Health, StatusReport
+
+if TYPE_CHECKING:  # status loads cryptography; a plan is rendered without it
+    from pkiform.status import StatusReport
+
+# status.Health's values, as reports carry them
+_OK, _ERROR = "ok", "error"
 
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {
@@ -190,9 +194,9 @@ def status_text(report: StatusReport) -> str:
         lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
         lines += [f"        {p}" for p in r.problems]
     if report.trust_bundle:
-        lines.append(f"{Health.ERROR:<7} {TRUST_BUNDLE}")
+        lines.append(f"{_ERROR:<7} {TRUST_BUNDLE}")
         lines += [f"        {p}" for p in report.trust_bundle]
-    bad = sum(1 for r in report if r.health is Health.ERROR)
+    bad = sum(1 for r in report if r.health == _ERROR)
     expiring = sum(1 for r in report if r.expiring)
     soon = f", {expiring} expiring within the window" if expiring else ""
     bundle = f"; {TRUST_BUNDLE} has errors" if report.trust_bundle else ""
@@ -220,7 +224,7 @@ def status_json(report: StatusReport) -> str:
                 for r in report
             ],
             "trust_bundle": {
-                "health": str(Health.ERROR if report.trust_bundle else Health.OK),
+                "health": _ERROR if report.trust_bundle else _OK,
                 "problems": list(report.trust_bundle),
             },
         }

@@ -11,14 +11,17 @@ from typing import overload
 from cryptography import x509
 
 from pkiform.disk.observe import Observed, ObservedIdentity
-from pkiform.disk.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.durations import format_rounded, format_span
-from pkiform.formats import outputs
-from pkiform.formats.outputs import Material, derived_files
-from pkiform.plan.identities import never_issued, not_yet_valid, renewal_due
+from pkiform.formats import outputs, pem
+from pkiform.formats.outputs import Material
+from pkiform.formats.pem import derived_files
+from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
+from pkiform.plan.due import not_yet_valid, renewal_due
+from pkiform.plan.identities import never_issued
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, Spec, serial_text
-from pkiform.x509.revocation import Revoked, crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
+from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.revocation import crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
 
 
 class Health(StrEnum):
@@ -65,12 +68,12 @@ class StatusReport(Sequence[IdentityHealth]):
 
 
 def trust_bundle_problems(spec: Spec, observed: Observed) -> tuple[str, ...]:
-    """What is wrong with trust-bundle.pem, as plan finds it (outputs.trust_bundle_problem):
+    """What is wrong with trust-bundle.pem, as plan finds it (formats/pem.py):
     missing, or not every root of the spec, sorted by name."""
     roots = {
         n: observed.identities[n].cert for n, i in spec.identities.items() if i.kind is Kind.ROOT
     }
-    problem = outputs.trust_bundle_problem(observed.trust_bundle, roots)
+    problem = pem.trust_bundle_problem(observed.trust_bundle, roots)
     if problem is None:
         return ()
     if observed.trust_bundle is None:
@@ -247,11 +250,11 @@ def _check_crl(
 ) -> None:
     crl = obs.crl
     if crl is None:
-        _absent("crl.pem", "a readable CRL", obs, found)
+        _absent(CRL_PEM, "a readable CRL", obs, found)
         return
     if obs.cert is None or not crl_signed_by(crl, obs.cert):
         found.errors.append("crl.pem is not signed by this CA's certificate")
-    _fresh("crl.pem", crl.last_update_utc, crl.next_update_utc, now, warn_within, found)
+    _fresh(CRL_PEM, crl.last_update_utc, crl.next_update_utc, now, warn_within, found)
 
 
 def _check_ocsp(
@@ -263,13 +266,13 @@ def _check_ocsp(
 ) -> None:
     response = obs.ocsp_response
     if response is None:
-        _absent("ocsp.der", "a readable OCSP response", obs, found)
+        _absent(OCSP_DER, "a readable OCSP response", obs, found)
         return
     if ca_cert is None or not ocsp_signed_by(response, ca_cert):
         found.errors.append("ocsp.der is not signed by the issuing CA")
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
-    _fresh("ocsp.der", response.this_update_utc, response.next_update_utc, now, warn_within, found)
+    _fresh(OCSP_DER, response.this_update_utc, response.next_update_utc, now, warn_within, found)
 
 
 def _listing(ca_obs: ObservedIdentity) -> dict[int, Revoked] | None:

@@ -18,29 +18,28 @@ from pkiform.apply import parallel as forked
 from pkiform.cache import seals, settled
 from pkiform.cache.seals import IssuerTexts, Sealed
 from pkiform.disk.observe import Observed, ObservedIdentity
-from pkiform.disk.store import (
+from pkiform.disk.store import Store
+from pkiform.errors import RefusedError, SpecError, StoreError
+from pkiform.formats import outputs, pem
+from pkiform.formats.outputs import Material
+from pkiform.formats.pem import crl_files, derived_files
+from pkiform.formats.seed_id import seed_id_file
+from pkiform.layout import (
     CERT_FILE,
-    FILES,
+    CRL_DER,
+    CRL_PEM,
+    IDENTITY_FILES,
     KEY_DER,
     KEY_FILE,
+    OCSP_DER,
     SECRET,
     SEED_ID,
     TRUST_BUNDLE,
-    Store,
-    seed_id_file,
 )
-from pkiform.errors import RefusedError, SpecError, StoreError
-from pkiform.formats import outputs
-from pkiform.formats.outputs import Material, derived_files
-from pkiform.plan.identities import CHANGES, Action, Plan, Verb, archives_to_read, quiet_window
-from pkiform.plan.revocations import (
-    NEVER_QUIET,
-    ListKind,
-    ListVerb,
-    RevocationAction,
-    freshness_window,
-    signing_times,
-)
+from pkiform.plan.due import NEVER_QUIET, freshness_window, quiet_window
+from pkiform.plan.planner import archives_to_read
+from pkiform.plan.revocations import signing_times
+from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
@@ -48,7 +47,7 @@ from pkiform.x509 import keys
 from pkiform.x509.derive import Seed, derive_key
 from pkiform.x509.issuing import Signer, issue, validity_window
 from pkiform.x509.profile import desired
-from pkiform.x509.revocation import build_crl, build_ocsp_response, crl_files
+from pkiform.x509.revocation import build_crl, build_ocsp_response
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,7 +138,7 @@ def _apply(
     for retired in plan.retire:
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
-    store.write_top(TRUST_BUNDLE, outputs.trust_bundle(roots))
+    store.write_top(TRUST_BUNDLE, pem.trust_bundle(roots))
     body = manifest_body(
         spec,
         run.graph,
@@ -483,11 +482,11 @@ def _revocation_files(
             this_update=this_update,
             next_update=next_update,
         )
-        return {"ocsp.der": response.public_bytes(serialization.Encoding.DER)}
+        return {OCSP_DER: response.public_bytes(serialization.Encoding.DER)}
     if action.verb is ListVerb.REWRITE:
         existing = observed.identities[action.name].crl
         assert existing is not None
-        return {"crl.der": crl_files(existing)["crl.der"]}
+        return {CRL_DER: crl_files(existing)[CRL_DER]}
     crl = build_crl(
         ca_cert,
         ca_key,
@@ -548,10 +547,10 @@ def _quiet_window(run: _Run) -> tuple[datetime, datetime]:
         windows.append(quiet_window(ident, cert, certs.get(issuer.name) if issuer else None))
         try:
             if ident.kind.is_ca and run.graph.children(name):
-                crl = x509.load_pem_x509_crl(store.read(name, "crl.pem") or b"")
+                crl = x509.load_pem_x509_crl(store.read(name, CRL_PEM) or b"")
                 windows.append(freshness_window(crl.last_update_utc, crl.next_update_utc, ident))
             if issuer is not None and issuer.ocsp and not ident.kind.is_ca:
-                response = ocsp.load_der_ocsp_response(store.read(name, "ocsp.der") or b"")
+                response = ocsp.load_der_ocsp_response(store.read(name, OCSP_DER) or b"")
                 windows.append(
                     freshness_window(response.this_update_utc, response.next_update_utc, issuer)
                 )
@@ -638,7 +637,7 @@ def manifest_entry(
             "public_key_sha256": keys.fingerprint(cert.public_key()),
         },
         "files": {
-            **{f.removesuffix(".pem"): f"{name}/{f}" for f in FILES},
+            **{f.removesuffix(".pem"): f"{name}/{f}" for f in IDENTITY_FILES},
             **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
         },
     }

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pkiform._version import __version__
-from pkiform.disk.store import CERT_FILE, KEY_FILE, REVOCATION_FILES
+from pkiform.layout import CERT_FILE, KEY_FILE, REVOCATION_FILES
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Spec
 

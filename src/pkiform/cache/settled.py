@@ -30,8 +30,9 @@ from datetime import datetime
 from pathlib import Path
 
 from pkiform._version import __version__
-from pkiform.disk.store import ARCHIVE, LOCK, MANIFEST, TRUST_BUNDLE, Store
+from pkiform.disk.store import Store
 from pkiform.errors import StoreError
+from pkiform.layout import ARCHIVE, LOCK, MANIFEST, TRUST_BUNDLE
 
 # manifest.json is written one identity a line; the mark follows the identities' block
 _FIELD = b', "settled": '

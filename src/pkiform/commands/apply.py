@@ -10,7 +10,7 @@ from pkiform.commands.spec_input import SpecInput
 
 if TYPE_CHECKING:
     from pkiform.api import Spec
-    from pkiform.plan.identities import Plan
+    from pkiform.plan.types import Plan
 
 if TYPE_CHECKING:
     from pkiform.x509.derive import Seed
@@ -98,9 +98,8 @@ def _ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
 def _signed_ahead(plan: Plan, now: datetime, clock: datetime) -> str:
     """The warning for `--at` later than the clock (beyond the backdating) when the apply
     signed something: relying parties refuse it until then, and plan finds it due."""
-    from pkiform.durations import format_rounded
-    from pkiform.plan.revocations import ListVerb
-    from pkiform.x509.issuing import BACKDATE
+    from pkiform.durations import BACKDATE, format_rounded
+    from pkiform.plan.types import ListVerb
 
     start = now.replace(microsecond=0) - BACKDATE
     signed = any(a.new_cert for a in plan.actions) or any(

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from pkiform.cache.seals import Sealed
-from pkiform.disk.store import BUNDLE, KEY_FILE, TRUST_BUNDLE, TRUSTSTORE, Store
+from pkiform.disk.store import Store
 from pkiform.formats import pkcs12
+from pkiform.layout import BUNDLE, CERT_FILE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.secrets.passwords import IdentityPasswords, guard
 from pkiform.spec.model import IdentityName
 from pkiform.x509.keys import (
@@ -58,11 +58,11 @@ class ObservedIdentity:
 
     @property
     def has_cert_file(self) -> bool:
-        return "cert.pem" in self.files
+        return CERT_FILE in self.files
 
     @property
     def has_key_file(self) -> bool:
-        return "key.pem" in self.files
+        return KEY_FILE in self.files
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,10 +78,6 @@ class Observed:
 SealCheck = Callable[
     [bytes | None, Mapping[IdentityName, Mapping[str, bytes]]], Mapping[IdentityName, Sealed]
 ]
-
-
-def cert_pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def observe_one(
@@ -101,7 +97,7 @@ def observe_one(
     around it would treat its files as missing and replace them, a CA key included."""
     passwords = passwords or IdentityPasswords()
     files, interrupted = read if read is not None else store.read_identity(name)
-    cert, cert_problem = _parse_cert(files.get("cert.pem"))
+    cert, cert_problem = _parse_cert(files.get(CERT_FILE))
     key_data = files.get(KEY_FILE)
     key_password = passwords.key.reveal() if passwords.key else None
     key_path = store.root / name / KEY_FILE
@@ -135,8 +131,8 @@ def observe_one(
         p12=_open_p12(files, passwords, store.root / name),
         interrupted=interrupted,
         sealed=sealed and cert is not None,
-        crl=_parse_crl(files.get("crl.pem")),
-        ocsp_response=_parse_ocsp(files.get("ocsp.der")),
+        crl=_parse_crl(files.get(CRL_PEM)),
+        ocsp_response=_parse_ocsp(files.get(OCSP_DER)),
         archived_certs=tuple(_archived(store, name)) if archive else (),
     )
 

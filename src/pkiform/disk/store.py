@@ -34,36 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from pkiform.errors import LockBusy, StoreError
-
-FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
-# signed revocation data: public, re-made from the spec at will, refreshed every few
-# days, so a newer one simply replaces the old instead of filling the archive
-REVOCATION_FILES = ("crl.pem", "crl.der", "ocsp.der")
-# the outputs an identity may ask for beside its PEM files (formats/outputs.py makes them)
-CERT_DER = "cert.der"
-KEY_DER = "key.der"
-BUNDLE = "bundle.p12"
-TRUSTSTORE = "truststore.p12"
-SECRET = "secret.yaml"
-OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
-# reproducible mode's mark, beside each key derived from a seed: the seed's public id.
-# It travels with the keys, so no lost or deleted manifest.json lets random keys in
-SEED_ID = "seed-id"
-_READ_ORDER = FILES + REVOCATION_FILES + OUTPUT_FILES + (SEED_ID,)
-KEY_FILE = "key.pem"
-CERT_FILE = "cert.pem"
-# files that hold a private key, plain or encrypted: created 0600
-PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET))
-MANIFEST = "manifest.json"
-TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI
-LOCK = ".lock"
-# staged files sit beside the live ones as .pending.<file>; the marker that makes
-# a staged group final is .pending.COMMIT
-PENDING = ".pending."
-COMMIT = PENDING + "COMMIT"
-# a new identity's folder is built as .new.<name>, then renamed to <name>
-NEW = ".new."
-ARCHIVE = "archive"
+from pkiform.layout import (
+    ARCHIVE,
+    CERT_FILE,
+    COMMIT,
+    IDENTITY_FOLDER,
+    KEY_FILE,
+    LOCK,
+    MANIFEST,
+    NEW,
+    PENDING,
+    PRIVATE_FILES,
+    REVOCATION_FILES,
+    TRUST_BUNDLE,
+)
 
 _PRIVATE = 0o600
 _PUBLIC = 0o644
@@ -71,7 +55,7 @@ _PUBLIC = 0o644
 _READ_SIZE = 1 << 16
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 # the names in an identity's folder that pkiform reads or writes: none may be a link
-_OWN_NAMES = frozenset((*_READ_ORDER, ARCHIVE))
+_OWN_NAMES = frozenset((*IDENTITY_FOLDER, ARCHIVE))
 _LINK = "is a symlink; pkiform does not follow links"
 _HOLDER_RETRIES = 3
 
@@ -148,7 +132,7 @@ class Store:
                 raise StoreError(f"{entry.path}: {_LINK}")
         present = {entry.name: entry.path for entry in entries}
         found = {}
-        for filename in _READ_ORDER:
+        for filename in IDENTITY_FOLDER:
             if filename in present:
                 data = self._read(present[filename])
                 if data is not None:
@@ -407,7 +391,7 @@ class Store:
         if not (
             isinstance(marker, dict)
             and isinstance(marker.get("files"), list)
-            and all(f in _READ_ORDER for f in marker["files"])
+            and all(f in IDENTITY_FOLDER for f in marker["files"])
             and isinstance(marker.get("in_place", []), list)
             and all(f in marker["files"] for f in marker.get("in_place", []))
             and isinstance(marker.get("archive"), str)
@@ -530,21 +514,6 @@ def replace_file(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             staged.unlink()
         raise StoreError(f"{path}: cannot write: {e.strerror}") from e
-
-
-def seed_id_file(fingerprint: str) -> bytes:
-    """The bytes of a seed-id file for the seed with this (public) fingerprint."""
-    return f"{fingerprint}\n".encode()
-
-
-def seed_id_of(data: bytes | None) -> str | None:
-    """The fingerprint a seed-id file names, None when there is none; a file pkiform did
-    not write reads as `garbled` (never shown as it is: it could be anything)."""
-    if data is None:
-        return None
-    text = data.removesuffix(b"\n")
-    hex_digits = len(text) == 32 and all(c in b"0123456789abcdef" for c in text)
-    return text.decode() if hex_digits else "garbled"
 
 
 def _remove_unfinished(path: Path) -> None:

@@ -11,16 +11,43 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkiform.disk.observe import ObservedIdentity, cert_pem
-from pkiform.disk.store import BUNDLE, CERT_DER, KEY_DER, KEY_FILE, SECRET, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.formats import kubernetes, pkcs12
+from pkiform.formats.pem import derived_files
+from pkiform.layout import (
+    BUNDLE,
+    CA_FILE,
+    CERT_DER,
+    FULLCHAIN_FILE,
+    KEY_DER,
+    KEY_FILE,
+    SECRET,
+    TRUSTSTORE,
+)
 from pkiform.secrets.passwords import Passwords
-from pkiform.spec.model import Identity, IdentityName, Pkcs12Output, serial_text
-from pkiform.x509.keys import PrivateKey, pem_to_der
+from pkiform.spec.model import Identity, Pkcs12Output, serial_text
+from pkiform.x509.keys import PrivateKey, PublicKey, pem_to_der
+
+
+class Found(Protocol):
+    """What the outputs are judged against: an identity's folder as found (disk.observe's
+    ObservedIdentity is one)."""
+
+    @property
+    def files(self) -> Mapping[str, bytes]: ...  # every file read, by name
+
+    @property
+    def p12(self) -> Mapping[str, pkcs12.Contents | None]: ...  # opened PKCS#12 files
+
+    @property
+    def public_key(self) -> PublicKey | None: ...  # of key.pem, when it is usable
+
+    @property
+    def key_encrypted(self) -> bool: ...  # key.pem is encrypted PKCS#8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,22 +64,6 @@ class Material:
         return self.issuers[-1] if self.issuers else self.cert
 
 
-def derived_files(
-    cert: x509.Certificate, issuer_chain: Sequence[x509.Certificate]
-) -> dict[str, bytes]:
-    """cert.pem, chain.pem, fullchain.pem and ca.pem for a certificate and the certificates
-    of its issuers, nearest first (empty for a root)."""
-    root = issuer_chain[-1] if issuer_chain else cert
-    chain_pem = b"".join(cert_pem(c) for c in issuer_chain[:-1])  # root excluded
-    own = cert_pem(cert)
-    return {
-        "cert.pem": own,
-        "chain.pem": chain_pem,
-        "fullchain.pem": own + chain_pem,
-        "ca.pem": cert_pem(root),
-    }
-
-
 def manifest_files(ident: Identity) -> dict[str, str]:
     """The outputs an identity asks for, by the name manifest.json gives each."""
     wanted = {
@@ -65,7 +76,7 @@ def manifest_files(ident: Identity) -> dict[str, str]:
     return {label: filename for label, filename in wanted.items() if filename}
 
 
-def needs_encryption(ident: Identity, obs: ObservedIdentity) -> bool:
+def needs_encryption(ident: Identity, obs: Found) -> bool:
     """key.pem is a plain key the spec now wants encrypted: rewritten, same key."""
     return (
         ident.key_password is not None
@@ -162,9 +173,9 @@ def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
             identity=ident.name,
             serial=serial_text(m.cert.serial_number),
             not_after=m.cert.not_valid_after_utc,
-            fullchain_pem=pem["fullchain.pem"],
+            fullchain_pem=pem[FULLCHAIN_FILE],
             key_pem=m.key_pem,
-            ca_pem=pem["ca.pem"],
+            ca_pem=pem[CA_FILE],
         )
     return files
 
@@ -198,7 +209,7 @@ def file_problems(wanted: Mapping[str, bytes], files: Mapping[str, bytes]) -> di
     return out
 
 
-def stale(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
+def stale(ident: Identity, obs: Found, m: Material) -> dict[str, str]:
     """Every output that does not hold what it should, with why; empty when all do. A plain
     copy of the key is left out: plain_copy_repairs and plain_copy_problems say more."""
     problems = file_problems(fixed(ident, m), obs.files) | stale_sealed(ident, obs, m)
@@ -207,7 +218,7 @@ def stale(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]
     return problems
 
 
-def stale_sealed(ident: Identity, obs: ObservedIdentity, m: Material) -> dict[str, str]:
+def stale_sealed(ident: Identity, obs: Found, m: Material) -> dict[str, str]:
     """The PKCS#12 outputs that do not hold what they should, with why: the only ones
     apply must be told to rewrite (the others it compares byte for byte)."""
     out = {}
@@ -262,19 +273,3 @@ def build(
                 [(m.anchor, m.root)], password.reveal(), legacy=output.legacy
             )
     return files
-
-
-def trust_bundle(roots: Mapping[IdentityName, x509.Certificate]) -> bytes:
-    """trust-bundle.pem: every root of the spec, sorted by name."""
-    return b"".join(cert_pem(roots[name]) for name in sorted(roots))
-
-
-def trust_bundle_problem(
-    have: bytes | None, roots: Mapping[IdentityName, x509.Certificate | None]
-) -> str | None:
-    """Why trust-bundle.pem does not hold the roots it should, or None (also when a root
-    has no certificate yet: the bundle is made after it is issued)."""
-    certs = {n: c for n, c in roots.items() if c is not None}
-    if len(certs) != len(roots) or have == trust_bundle(certs):
-        return None
-    return f"{TRUST_BUNDLE} is missing" if have is None else f"{TRUST_BUNDLE} is out of date"

@@ -2,213 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime
 
 from cryptography import x509
 
-from pkiform.disk.observe import Observed, ObservedIdentity
-from pkiform.disk.store import KEY_FILE, SEED_ID, seed_id_file
-from pkiform.durations import drift_text, format_rounded
-from pkiform.errors import Diagnostic
+from pkiform.disk.observe import ObservedIdentity
 from pkiform.formats import outputs
-from pkiform.formats.outputs import Material, derived_files
-from pkiform.plan.passwords import password_problems
-from pkiform.plan.revocations import (
-    NEVER_QUIET,
-    CrlOnDisk,
-    RevocationAction,
-    crls_on_disk,
-    plan_revocation,
-    revoked_at_problems,
-)
-from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
-from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Kind, Spec
+from pkiform.formats.outputs import Material
+from pkiform.formats.pem import derived_files
+from pkiform.formats.seed_id import seed_id_file
+from pkiform.layout import SEED_ID
+from pkiform.plan.due import certificate_due
+from pkiform.plan.types import NEVER_ISSUED, Action, Verb
+from pkiform.spec.model import Identity, IdentityName
+from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.drift import differences
-from pkiform.x509.issuing import BACKDATE
 from pkiform.x509.keys import spec_of
-from pkiform.x509.revocation import Revoked
 
 
-class Verb(StrEnum):
-    CREATE = "create"  # nothing on disk yet
-    REISSUE = "reissue"  # new certificate, same key
-    REKEY = "rekey"  # new key and new certificate
-    REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
-    BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
-    UNCHANGED = "unchanged"
-    SKIP = "skip"  # revoked before it was ever issued: nothing to issue, nothing to list
-
-
-CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Action:
-    name: IdentityName
-    verb: Verb
-    reasons: tuple[str, ...] = ()
-    cascade_from: IdentityName | None = None
-
-    @property
-    def new_key(self) -> bool:
-        return self.verb in (Verb.CREATE, Verb.REKEY)
-
-    @property
-    def new_cert(self) -> bool:
-        return self.verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    actions: tuple[Action, ...]  # every identity, issuers first
-    revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
-    on_disk_only: tuple[str, ...] = ()  # identity folders the spec no longer names
-    retire: tuple[str, ...] = ()  # those of them that apply --prune moves to the archive
-    # why trust-bundle.pem is rewritten while no root's certificate changes, else None
-    trust_bundle: str | None = None
-    # passwords apply needs and does not have, or that do not open a key: it refuses
-    password_problems: tuple[Diagnostic, ...] = ()
-    # revoked.at times no CRL may state, given the certificates and the clock: it refuses
-    revoked_at_problems: tuple[Diagnostic, ...] = ()
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(
-            self.changes or self.revocations or self.retire or self.trust_bundle is not None
-        )
-
-    @property
-    def changes(self) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.verb in CHANGES)
-
-    @property
-    def blocked(self) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.verb is Verb.BLOCKED)
-
-
-def plan(
-    spec: Spec,
-    graph: IssuerGraph,
-    observed: Observed,
-    now: datetime,
-    *,
-    rekey: Collection[IdentityName] = (),
-    prune: bool = False,
-    passwords: Passwords = NO_PASSWORDS,
-    seed_id: str | None = None,
-) -> Plan:
-    """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
-    responses, then (with `prune`) the retired folders; and the passwords it lacks.
-    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
-    decided: dict[IdentityName, Action] = {}
-    materials: dict[IdentityName, Material] = {}
-    crls = crls_on_disk(spec, graph, observed)
-    for name in graph.order():
-        ident = spec.identities[name]
-        issuer = spec.identities[ident.issuer] if ident.issuer else None
-        obs = observed.identities[name]
-        chain = graph.chain(name)
-        issuer_chain = [observed.identities[n].cert for n in chain]
-        issuers = [c for c in issuer_chain if c is not None]
-        if obs.cert is not None and len(issuers) == len(issuer_chain):
-            materials[name] = Material(
-                cert=obs.cert,
-                issuers=issuers,
-                anchor=chain[-1] if chain else name,
-                key_pem=obs.files.get(KEY_FILE),
-            )
-        # certificates this CA issued were signed by key.pem: its cert.pem is what changed
-        vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
-        decided[name] = _with_plain_copies(
-            _decide(
-                ident,
-                issuer,
-                obs,
-                issuer_chain,
-                decided.get(issuer.name) if issuer else None,
-                now,
-                name in rekey,
-                key_vouched=vouched,
-                material=materials.get(name),
-                seed_id=seed_id,
-                listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
-                archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
-            ),
-            ident,
-            obs,
-        )
-    revocations = plan_revocation(
-        spec,
-        graph,
-        observed,
-        new_certs={n for n, a in decided.items() if a.new_cert},
-        blocked={n for n, a in decided.items() if a.verb is Verb.BLOCKED},
-        now=now,
-        crls=crls,
-    )
-    return Plan(
-        actions=tuple(decided.values()),
-        revocations=revocations,
-        on_disk_only=observed.on_disk_only,
-        retire=observed.on_disk_only if prune else (),
-        trust_bundle=_trust_bundle_problem(spec, observed, decided),
-        password_problems=password_problems(
-            spec,
-            observed,
-            new_keys={n for n, a in decided.items() if a.new_key},
-            new_certs={n for n, a in decided.items() if a.new_cert},
-            repaired={n: materials.get(n) for n, a in decided.items() if a.verb is Verb.REPAIR},
-            revocations=revocations,
-            passwords=passwords,
-        ),
-        revoked_at_problems=revoked_at_problems(spec, observed, now),
-    )
-
-
-def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:
-    """The entry for `cert` on its issuer's CRL, as the issuer published it, if any."""
-    if cert is None or crl is None or not crl.published:
-        return None
-    return crl.entries.get(cert.serial_number)
-
-
-def _archived(obs: ObservedIdentity) -> bool:
-    """Whether cert.pem is one of the certificates in the identity's archive (read where
-    its CA lists them: revoke_superseded)."""
-    cert = obs.cert
-    return cert is not None and any(
-        c.serial_number == cert.serial_number for c in obs.archived_certs
-    )
-
-
-def _trust_bundle_problem(
-    spec: Spec, observed: Observed, decided: Mapping[IdentityName, Action]
-) -> str | None:
-    """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
-    one does, that is reason enough, and the root's own action says so)."""
-    roots = [n for n, ident in spec.identities.items() if ident.kind is Kind.ROOT]
-    if any(decided[n].new_cert for n in roots):
-        return None
-    return outputs.trust_bundle_problem(
-        observed.trust_bundle, {n: observed.identities[n].cert for n in roots}
-    )
-
-
-def archives_to_read(spec: Spec, graph: IssuerGraph) -> set[IdentityName]:
-    """Identities whose archived certificates a CRL must list (revoke_superseded)."""
-    return {
-        child
-        for name, ident in spec.identities.items()
-        if ident.revoke_superseded
-        for child in graph.children(name)
-    }
-
-
-def _decide(
+def decide(
     ident: Identity,
     issuer: Identity | None,
     obs: ObservedIdentity,
@@ -271,7 +84,7 @@ def _decide(
                 link = _issuer_link_problem(cert, issuer_cert if issuer else cert, issuer)
                 if link:
                     reasons.append(link)
-        reasons.extend(_time_reasons(ident, cert, issuer_cert, now))
+        reasons.extend(certificate_due(ident, cert, issuer_cert, now))
         # a certificate in use is never on its issuer's CRL: one restored from a backup
         # after it was superseded, or whose revocation the spec took back, is replaced
         # (RFC 5280 §3.3: a revocation is final); a certificateHold is released instead
@@ -310,7 +123,7 @@ def _decide(
     return act(Verb.UNCHANGED)
 
 
-def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -> Action:
+def with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -> Action:
     """Whatever else apply does to an identity, it replaces the plain copies of a key that
     key.encrypt protects (execute._files), and plan says so; they alone make a repair."""
     if ident.key_password is None or ident.revoked is not None:
@@ -322,9 +135,6 @@ def _with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -
         return action
     verb = Verb.REPAIR if action.verb is Verb.UNCHANGED else action.verb
     return replace(action, verb=verb, reasons=(*action.reasons, *notes))
-
-
-NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
 
 
 def never_issued(ident: Identity, obs: ObservedIdentity) -> bool:
@@ -392,74 +202,3 @@ def _key_id(cert: x509.Certificate, kind: type[AKI | SKI]) -> bytes | None:
         return cert.extensions.get_extension_for_class(kind).value.key_identifier
     except x509.ExtensionNotFound:
         return None
-
-
-def _time_reasons(
-    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
-) -> list[str]:
-    drift = _validity_drift(ident, cert, issuer_cert)
-    if drift:
-        return [drift]
-    not_after = cert.not_valid_after_utc
-    if not_after <= now:
-        return [f"expired {not_after:%Y-%m-%d %H:%M}Z ({format_rounded(now - not_after)} ago)"]
-    early = not_yet_valid(cert.not_valid_before_utc, now)
-    if early:
-        return [early]
-    due = renewal_due(ident, cert, issuer_cert, now)
-    return [due] if due else []
-
-
-def not_yet_valid(not_before: datetime, now: datetime) -> str | None:
-    """Why a certificate is not valid at `now`: signed for a later time (`apply --at`, or
-    a clock since set back by more than the backdating), which peers refuse until then."""
-    if not_before > now:
-        return (
-            f"not valid before {not_before:%Y-%m-%d %H:%M}Z (in {format_rounded(not_before - now)})"
-        )
-    return None
-
-
-def _validity_drift(
-    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None
-) -> str | None:
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    issuer_end = issuer_cert.not_valid_after_utc if issuer_cert else None
-    # a certificate cut short to end with its issuer is what the spec allows, not drift
-    clamped = issuer_end is not None and not_after == issuer_end
-    length = not_after - not_before
-    wanted = ident.validity.delta + BACKDATE
-    if abs(length - wanted) > timedelta(seconds=1) and not (clamped and length < wanted):
-        return drift_text("validity", length, BACKDATE, str(ident.validity))
-    return None
-
-
-def quiet_window(
-    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None
-) -> tuple[datetime, datetime]:
-    """The time checks inverted: `_time_reasons` finds nothing to say about this
-    certificate from the first instant returned (its notBefore) until just before the
-    second (its renewal or expiry); NEVER_QUIET if it has something to say at any time."""
-    if _validity_drift(ident, cert, issuer_cert):
-        return NEVER_QUIET
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    if issuer_cert is not None and issuer_cert.not_valid_after_utc <= not_after:
-        return not_before, not_after  # never due for renewal (a new one would end no later)
-    # renewal_due holds once both its conditions do
-    return not_before, max(not_after - ident.renew_before.delta, not_after - ident.validity.delta)
-
-
-def renewal_due(
-    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
-) -> str | None:
-    """Why the certificate is due for renewal, or None. A certificate cut short to end with
-    its issuer is not due because of that: a new one would end no later."""
-    not_after = cert.not_valid_after_utc
-    left = not_after - now
-    fresh_end = now + ident.validity.delta
-    if issuer_cert is not None:
-        fresh_end = min(fresh_end, issuer_cert.not_valid_after_utc)
-    if left < ident.renew_before.delta and fresh_end > not_after:
-        left_text = format_rounded(left)
-        return f"expires {not_after:%Y-%m-%d} (in {left_text}) < renew_before {ident.renew_before}"
-    return None

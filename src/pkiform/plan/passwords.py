@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from pkiform.disk.observe import Observed
-from pkiform.disk.store import BUNDLE
 from pkiform.errors import Diagnostic
 from pkiform.formats import outputs
 from pkiform.formats.outputs import Material
-from pkiform.plan.revocations import RevocationAction
+from pkiform.layout import BUNDLE
+from pkiform.plan.types import RevocationAction
 from pkiform.secrets.passwords import Passwords, diagnostic, missing
 from pkiform.spec.model import IdentityName, PasswordSource, Spec
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pkiform.disk.observe import Observed, ObservedIdentity
-from pkiform.durations import drift_text, format_rounded
+from pkiform.durations import BACKDATE
 from pkiform.errors import Diagnostic
+from pkiform.layout import CRL_DER, CRL_PEM, OCSP_DER
+from pkiform.plan.due import list_due
+from pkiform.plan.types import ListKind, ListVerb, RevocationAction
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Spec, serial_text
-from pkiform.x509.issuing import BACKDATE
+from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import (
-    Revoked,
     crl_entries,
     crl_number,
     crl_signed_by,
@@ -33,33 +34,6 @@ from pkiform.x509.revocation import (
     ocsp_signed_by,
     ocsp_status,
 )
-
-
-class ListKind(StrEnum):
-    CRL = "crl"
-    OCSP = "ocsp"
-
-
-class ListVerb(StrEnum):
-    CREATE = "create"
-    RESIGN = "re-sign"
-    REWRITE = "rewrite"  # crl.der out of step with crl.pem: same CRL, no new signature
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RevocationAction:
-    kind: ListKind
-    name: IdentityName  # the CA for a CRL, the leaf for an OCSP response
-    signer: IdentityName
-    verb: ListVerb
-    reasons: tuple[str, ...] = ()
-    entries: tuple[Revoked, ...] = ()  # CRL: every entry it will list
-    number: int = 0  # CRL: its CRL number
-    revoked: Revoked | None = None  # OCSP: the certificate's revocation, if any
-
-    @property
-    def file(self) -> str:
-        return "crl.pem" if self.kind is ListKind.CRL else "ocsp.der"
 
 
 def plan_revocation(
@@ -295,7 +269,7 @@ def _crl_action(
 
     crl = obs.crl
     if crl is None or on_disk is None:
-        return act(ListVerb.CREATE, [_absent("crl.pem", obs)], _last_number(obs) + 1)
+        return act(ListVerb.CREATE, [_absent(CRL_PEM, obs)], _last_number(obs) + 1)
     reasons = []
     if reissued:
         reasons.append("the CA's certificate is reissued")
@@ -315,10 +289,10 @@ def _crl_action(
             reasons.append(
                 f"{serial_text(s)}: revoked at {_stamp(was.at)} -> {_stamp(now_wanted.at)}"
             )
-    reasons += _freshness(crl.last_update_utc, crl.next_update_utc, ca, now)
+    reasons += list_due(crl.last_update_utc, crl.next_update_utc, ca, now)
     if reasons:
         return act(ListVerb.RESIGN, reasons, _last_number(obs) + 1)
-    if obs.files.get("crl.der") != crl.public_bytes(serialization.Encoding.DER):
+    if obs.files.get(CRL_DER) != crl.public_bytes(serialization.Encoding.DER):
         return act(ListVerb.REWRITE, ["crl.der does not match crl.pem"], crl_number(crl))
     return None
 
@@ -327,7 +301,7 @@ def _last_number(obs: ObservedIdentity) -> int:
     """The highest CRL number on disk, in crl.pem or crl.der: if one of them was lost or
     replaced, the other still keeps the sequence from going back."""
     numbers = [crl_number(obs.crl)] if obs.crl else []
-    der = obs.files.get("crl.der")
+    der = obs.files.get(CRL_DER)
     if der is not None:
         with contextlib.suppress(ValueError):  # unreadable: crl.pem decides
             numbers.append(crl_number(x509.load_der_x509_crl(der)))
@@ -352,7 +326,7 @@ def _ocsp_action(
     response = obs.ocsp_response
     reasons = []
     if response is None:
-        reasons.append(_absent("ocsp.der", obs))
+        reasons.append(_absent(OCSP_DER, obs))
     else:
         ca_cert = observed.identities[ca.name].cert
         if leaf.name in new_certs:
@@ -379,7 +353,7 @@ def _ocsp_action(
             )
         # one without nextUpdate never lapses for a client, but status calls it stale: one
         # pkiform signs has it, and apply mends what status reports
-        reasons += _freshness(response.this_update_utc, response.next_update_utc, ca, now)
+        reasons += list_due(response.this_update_utc, response.next_update_utc, ca, now)
     if not reasons:
         return None
     return RevocationAction(
@@ -390,54 +364,6 @@ def _ocsp_action(
         reasons=tuple(reasons),
         revoked=revoked,
     )
-
-
-def _freshness(
-    this_update: datetime, next_update: datetime | None, ca: Identity, now: datetime
-) -> list[str]:
-    drift = _drift(this_update, next_update, ca)
-    if drift:
-        return [drift]
-    assert next_update is not None
-    if this_update > now:  # signed for a later time: relying parties refuse it until then
-        ahead = format_rounded(this_update - now)
-        return [f"not yet valid: thisUpdate {this_update:%Y-%m-%d %H:%M}Z (in {ahead})"]
-    validity = ca.crl_validity.delta
-    left = next_update - now
-    if left <= timedelta(0):
-        return [f"expired: nextUpdate {next_update:%Y-%m-%d %H:%M}Z ({format_rounded(-left)} ago)"]
-    # re-signed with a third of its life left, so relying parties never see it lapse
-    if left < validity / 3:
-        return [
-            f"nextUpdate {next_update:%Y-%m-%d %H:%M}Z (in {format_rounded(left)}) "
-            f"< a third of crl_validity {ca.crl_validity}"
-        ]
-    return []
-
-
-def _drift(this_update: datetime, next_update: datetime | None, ca: Identity) -> str | None:
-    if next_update is None:
-        return "it has no nextUpdate"
-    validity = ca.crl_validity.delta
-    if abs((next_update - this_update) - (validity + BACKDATE)) > timedelta(seconds=1):
-        length = next_update - this_update
-        return drift_text("crl_validity", length, BACKDATE, str(ca.crl_validity))
-    return None
-
-
-# a window of time in which nothing is quiet: first instant after last
-NEVER_QUIET = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
-
-
-def freshness_window(
-    this_update: datetime, next_update: datetime | None, ca: Identity
-) -> tuple[datetime, datetime]:
-    """`_freshness` inverted: it finds nothing to say from the first instant returned
-    (thisUpdate) until just before the second (when the CRL or response is due for
-    re-signing); NEVER_QUIET if it has something to say at any time."""
-    if next_update is None or _drift(this_update, next_update, ca):
-        return NEVER_QUIET
-    return this_update, next_update - ca.crl_validity.delta / 3
 
 
 def _absent(filename: str, obs: ObservedIdentity) -> str:

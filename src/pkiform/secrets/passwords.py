@@ -13,6 +13,7 @@ from os import PathLike
 from typing import TypeVar
 
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError
+from pkiform.layout import BUNDLE, TRUSTSTORE
 from pkiform.spec.model import IdentityName, PasswordSource, Spec
 
 # cryptography's OpenSSL backend encrypts a PEM key with at most 1023 bytes of password,
@@ -204,4 +205,4 @@ def missing(passwords: Passwords, source: PasswordSource, need: str, *more: str)
     return diagnostic(source, f"{passwords.why_missing(source)}; needed {need}{others}")
 
 
-_FILES = {"pkcs12": "bundle.p12", "truststore": "truststore.p12"}
+_FILES = {"pkcs12": BUNDLE, "truststore": TRUSTSTORE}

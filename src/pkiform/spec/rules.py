@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-from pkiform.disk.store import ARCHIVE, MANIFEST, TRUST_BUNDLE
 from pkiform.errors import Diagnostic, Severity
+from pkiform.layout import RESERVED_NAMES
 from pkiform.spec import name_constraints
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, Spec
@@ -17,8 +17,6 @@ from pkiform.spec.source import Document, JsonPath, dotted
 # OpenSSL's default verify depth: intermediates allowed between a leaf and its root
 MAX_INTERMEDIATES = 100
 
-# names the output directory itself uses beside the identities' folders
-RESERVED_NAMES = (MANIFEST, ARCHIVE, TRUST_BUNDLE)
 
 # a Secret's name is a DNS subdomain (RFC 1123), as the schema's outputs.kubernetes.name
 _KUBERNETES_NAME = ecma_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

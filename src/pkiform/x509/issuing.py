@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pkiform.durations import BACKDATE
 from pkiform.errors import PkiformError
 from pkiform.spec.model import Identity
 from pkiform.x509.derive import Seed, derive_serial
 from pkiform.x509.keys import PrivateKey, deterministic_ecdsa, signing_hash, spki_der
 from pkiform.x509.profile import Profile
-
-# backdate: peers whose clocks run a little slow would reject "not yet valid"
-BACKDATE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -12,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
+from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.keys import PrivateKey, deterministic_ecdsa, signing_hash
 
 REASONS = {
@@ -26,15 +26,6 @@ REASONS = {
     "aACompromise": x509.ReasonFlags.aa_compromise,
 }
 _REASON_NAMES = {flag: name for name, flag in REASONS.items()}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Revoked:
-    """One CRL entry."""
-
-    serial: int
-    at: datetime
-    reason: str  # a key of REASONS
 
 
 def build_crl(
@@ -101,13 +92,6 @@ def crl_signed_by(crl: x509.CertificateRevocationList, ca_cert: x509.Certificate
         return crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key())  # type: ignore[arg-type]
     except (InvalidSignature, TypeError, ValueError):
         return False
-
-
-def crl_files(crl: x509.CertificateRevocationList) -> dict[str, bytes]:
-    return {
-        "crl.pem": crl.public_bytes(serialization.Encoding.PEM),
-        "crl.der": crl.public_bytes(serialization.Encoding.DER),
-    }
 
 
 def build_ocsp_response(

@@ -1,0 +1,64 @@
+"""The PEM (and DER) files every identity has, made from certificates: cert.pem,
+chain.pem, fullchain.pem, ca.pem, trust-bundle.pem, and a CA's crl.pem and crl.der."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pkiform.layout import (
+    CA_FILE,
+    CERT_FILE,
+    CHAIN_FILE,
+    CRL_DER,
+    CRL_PEM,
+    FULLCHAIN_FILE,
+    TRUST_BUNDLE,
+)
+from pkiform.spec.model import IdentityName
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def derived_files(
+    cert: x509.Certificate, issuer_chain: Sequence[x509.Certificate]
+) -> dict[str, bytes]:
+    """cert.pem, chain.pem, fullchain.pem and ca.pem for a certificate and the certificates
+    of its issuers, nearest first (empty for a root)."""
+    root = issuer_chain[-1] if issuer_chain else cert
+    chain_pem = b"".join(cert_pem(c) for c in issuer_chain[:-1])  # root excluded
+    own = cert_pem(cert)
+    return {
+        CERT_FILE: own,
+        CHAIN_FILE: chain_pem,
+        FULLCHAIN_FILE: own + chain_pem,
+        CA_FILE: cert_pem(root),
+    }
+
+
+def trust_bundle(roots: Mapping[IdentityName, x509.Certificate]) -> bytes:
+    """trust-bundle.pem: every root of the spec, sorted by name."""
+    return b"".join(cert_pem(roots[name]) for name in sorted(roots))
+
+
+def trust_bundle_problem(
+    have: bytes | None, roots: Mapping[IdentityName, x509.Certificate | None]
+) -> str | None:
+    """Why trust-bundle.pem does not hold the roots it should, or None (also when a root
+    has no certificate yet: the bundle is made after it is issued)."""
+    certs = {n: c for n, c in roots.items() if c is not None}
+    if len(certs) != len(roots) or have == trust_bundle(certs):
+        return None
+    return f"{TRUST_BUNDLE} is missing" if have is None else f"{TRUST_BUNDLE} is out of date"
+
+
+def crl_files(crl: x509.CertificateRevocationList) -> dict[str, bytes]:
+    """crl.pem and crl.der: the same CRL, for readers of either encoding."""
+    return {
+        CRL_PEM: crl.public_bytes(serialization.Encoding.PEM),
+        CRL_DER: crl.public_bytes(serialization.Encoding.DER),
+    }

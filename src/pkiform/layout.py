@@ -1,0 +1,61 @@
+"""Every name in the output directory, in one place (README, "The output directory").
+
+    DIR/manifest.json  DIR/trust-bundle.pem  DIR/archive/<stamp>/<name>/  DIR/.lock
+    DIR/<name>/key.pem cert.pem chain.pem fullchain.pem ca.pem   (every identity)
+               crl.pem crl.der ocsp.der                          (signed revocation data)
+               cert.der key.der bundle.p12 truststore.p12 secret.yaml   (outputs)
+               seed-id                                           (reproducible mode)
+               archive/<stamp>/                                  (what was replaced)
+
+Standard library only: the spec's rules (reserved names), the planner and the store all
+name files from here, and none of them needs the others for it.
+"""
+
+from __future__ import annotations
+
+KEY_FILE = "key.pem"
+CERT_FILE = "cert.pem"
+CHAIN_FILE = "chain.pem"
+FULLCHAIN_FILE = "fullchain.pem"
+CA_FILE = "ca.pem"
+# what every identity has: its key, its certificate, and the chain files made from them
+IDENTITY_FILES = (KEY_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, CA_FILE)
+
+CRL_PEM = "crl.pem"
+CRL_DER = "crl.der"
+OCSP_DER = "ocsp.der"
+# signed revocation data: public, re-made from the spec at will, refreshed every few
+# days, so a newer one simply replaces the old instead of filling the archive
+REVOCATION_FILES = (CRL_PEM, CRL_DER, OCSP_DER)
+
+# the outputs an identity may ask for beside its PEM files (formats/outputs.py makes them)
+CERT_DER = "cert.der"
+KEY_DER = "key.der"
+BUNDLE = "bundle.p12"
+TRUSTSTORE = "truststore.p12"
+SECRET = "secret.yaml"
+OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
+
+# reproducible mode's mark, beside each key derived from a seed: the seed's public id.
+# It travels with the keys, so no lost or deleted manifest.json lets random keys in
+SEED_ID = "seed-id"
+
+# every file of an identity's folder pkiform reads or writes, in the order it reads them
+IDENTITY_FOLDER = IDENTITY_FILES + REVOCATION_FILES + OUTPUT_FILES + (SEED_ID,)
+# files that hold a private key, plain or encrypted: created 0600
+PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET))
+
+MANIFEST = "manifest.json"
+TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI
+ARCHIVE = "archive"  # DIR/archive (retired identities) and DIR/<name>/archive (replaced files)
+LOCK = ".lock"
+# names the output directory itself uses beside the identities' folders: no identity
+# may take one
+RESERVED_NAMES = (MANIFEST, ARCHIVE, TRUST_BUNDLE)
+
+# a replacement in progress: staged files sit beside the live ones as .pending.<file>,
+# and the marker that makes a staged group final is .pending.COMMIT; a new identity's
+# folder is built as .new.<name>, then renamed to <name>
+PENDING = ".pending."
+COMMIT = PENDING + "COMMIT"
+NEW = ".new."

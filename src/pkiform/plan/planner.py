@@ -1,0 +1,141 @@
+"""The plan: what apply must do to make the output directory match the spec, identity by
+identity in issuing order, then the CRLs and OCSP responses, then what `--prune`
+retires. A pure function of the spec, the facts on disk and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+
+from cryptography import x509
+
+from pkiform.disk.observe import Observed, ObservedIdentity
+from pkiform.formats import pem
+from pkiform.formats.outputs import Material
+from pkiform.layout import KEY_FILE
+from pkiform.plan.identities import decide, with_plain_copies
+from pkiform.plan.passwords import password_problems
+from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
+from pkiform.plan.types import Action, Plan, Verb
+from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
+from pkiform.spec.graph import IssuerGraph
+from pkiform.spec.model import IdentityName, Kind, Spec
+from pkiform.x509.crl_entry import Revoked
+
+
+def plan(
+    spec: Spec,
+    graph: IssuerGraph,
+    observed: Observed,
+    now: datetime,
+    *,
+    rekey: Collection[IdentityName] = (),
+    prune: bool = False,
+    passwords: Passwords = NO_PASSWORDS,
+    seed_id: str | None = None,
+) -> Plan:
+    """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
+    responses, then (with `prune`) the retired folders; and the passwords it lacks.
+    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
+    decided: dict[IdentityName, Action] = {}
+    materials: dict[IdentityName, Material] = {}
+    crls = crls_on_disk(spec, graph, observed)
+    for name in graph.order():
+        ident = spec.identities[name]
+        issuer = spec.identities[ident.issuer] if ident.issuer else None
+        obs = observed.identities[name]
+        chain = graph.chain(name)
+        issuer_chain = [observed.identities[n].cert for n in chain]
+        issuers = [c for c in issuer_chain if c is not None]
+        if obs.cert is not None and len(issuers) == len(issuer_chain):
+            materials[name] = Material(
+                cert=obs.cert,
+                issuers=issuers,
+                anchor=chain[-1] if chain else name,
+                key_pem=obs.files.get(KEY_FILE),
+            )
+        # certificates this CA issued were signed by key.pem: its cert.pem is what changed
+        vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
+        decided[name] = with_plain_copies(
+            decide(
+                ident,
+                issuer,
+                obs,
+                issuer_chain,
+                decided.get(issuer.name) if issuer else None,
+                now,
+                name in rekey,
+                key_vouched=vouched,
+                material=materials.get(name),
+                seed_id=seed_id,
+                listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
+                archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
+            ),
+            ident,
+            obs,
+        )
+    revocations = plan_revocation(
+        spec,
+        graph,
+        observed,
+        new_certs={n for n, a in decided.items() if a.new_cert},
+        blocked={n for n, a in decided.items() if a.verb is Verb.BLOCKED},
+        now=now,
+        crls=crls,
+    )
+    return Plan(
+        actions=tuple(decided.values()),
+        revocations=revocations,
+        on_disk_only=observed.on_disk_only,
+        retire=observed.on_disk_only if prune else (),
+        trust_bundle=_trust_bundle_problem(spec, observed, decided),
+        password_problems=password_problems(
+            spec,
+            observed,
+            new_keys={n for n, a in decided.items() if a.new_key},
+            new_certs={n for n, a in decided.items() if a.new_cert},
+            repaired={n: materials.get(n) for n, a in decided.items() if a.verb is Verb.REPAIR},
+            revocations=revocations,
+            passwords=passwords,
+        ),
+        revoked_at_problems=revoked_at_problems(spec, observed, now),
+    )
+
+
+def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:
+    """The entry for `cert` on its issuer's CRL, as the issuer published it, if any."""
+    if cert is None or crl is None or not crl.published:
+        return None
+    return crl.entries.get(cert.serial_number)
+
+
+def _archived(obs: ObservedIdentity) -> bool:
+    """Whether cert.pem is one of the certificates in the identity's archive (read where
+    its CA lists them: revoke_superseded)."""
+    cert = obs.cert
+    return cert is not None and any(
+        c.serial_number == cert.serial_number for c in obs.archived_certs
+    )
+
+
+def _trust_bundle_problem(
+    spec: Spec, observed: Observed, decided: Mapping[IdentityName, Action]
+) -> str | None:
+    """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
+    one does, that is reason enough, and the root's own action says so)."""
+    roots = [n for n, ident in spec.identities.items() if ident.kind is Kind.ROOT]
+    if any(decided[n].new_cert for n in roots):
+        return None
+    return pem.trust_bundle_problem(
+        observed.trust_bundle, {n: observed.identities[n].cert for n in roots}
+    )
+
+
+def archives_to_read(spec: Spec, graph: IssuerGraph) -> set[IdentityName]:
+    """Identities whose archived certificates a CRL must list (revoke_superseded)."""
+    return {
+        child
+        for name, ident in spec.identities.items()
+        if ident.revoke_superseded
+        for child in graph.children(name)
+    }

@@ -1,0 +1,98 @@
+"""What a plan is made of: plain data, no cryptography, so that the settled mark's
+answer (commands/up_to_date.py) builds and renders one without loading any."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pkiform.errors import Diagnostic
+from pkiform.layout import CRL_PEM, OCSP_DER
+from pkiform.spec.model import IdentityName
+from pkiform.x509.crl_entry import Revoked
+
+NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
+
+
+class Verb(StrEnum):
+    CREATE = "create"  # nothing on disk yet
+    REISSUE = "reissue"  # new certificate, same key
+    REKEY = "rekey"  # new key and new certificate
+    REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
+    BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
+    UNCHANGED = "unchanged"
+    SKIP = "skip"  # revoked before it was ever issued: nothing to issue, nothing to list
+
+
+CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    name: IdentityName
+    verb: Verb
+    reasons: tuple[str, ...] = ()
+    cascade_from: IdentityName | None = None
+
+    @property
+    def new_key(self) -> bool:
+        return self.verb in (Verb.CREATE, Verb.REKEY)
+
+    @property
+    def new_cert(self) -> bool:
+        return self.verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE)
+
+
+class ListKind(StrEnum):
+    CRL = "crl"
+    OCSP = "ocsp"
+
+
+class ListVerb(StrEnum):
+    CREATE = "create"
+    RESIGN = "re-sign"
+    REWRITE = "rewrite"  # crl.der out of step with crl.pem: same CRL, no new signature
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationAction:
+    kind: ListKind
+    name: IdentityName  # the CA for a CRL, the leaf for an OCSP response
+    signer: IdentityName
+    verb: ListVerb
+    reasons: tuple[str, ...] = ()
+    entries: tuple[Revoked, ...] = ()  # CRL: every entry it will list
+    number: int = 0  # CRL: its CRL number
+    revoked: Revoked | None = None  # OCSP: the certificate's revocation, if any
+
+    @property
+    def file(self) -> str:
+        return CRL_PEM if self.kind is ListKind.CRL else OCSP_DER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    actions: tuple[Action, ...]  # every identity, issuers first
+    revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
+    on_disk_only: tuple[str, ...] = ()  # identity folders the spec no longer names
+    retire: tuple[str, ...] = ()  # those of them that apply --prune moves to the archive
+    # why trust-bundle.pem is rewritten while no root's certificate changes, else None
+    trust_bundle: str | None = None
+    # passwords apply needs and does not have, or that do not open a key: it refuses
+    password_problems: tuple[Diagnostic, ...] = ()
+    # revoked.at times no CRL may state, given the certificates and the clock: it refuses
+    revoked_at_problems: tuple[Diagnostic, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(
+            self.changes or self.revocations or self.retire or self.trust_bundle is not None
+        )
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.verb in CHANGES)
+
+    @property
+    def blocked(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.verb is Verb.BLOCKED)
