@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from pkiform.errors import SpecError
 from pkiform.spec import resolve
 from pkiform.spec.load import validate_text
-from pkiform.spec.model import Identity, IdentityName, Spec
+from pkiform.spec.model import Identity, IdentityName, ResolvedSpec
 from pkiform.spec.source import load_text
 from pkiform.x509 import issuing, keys, profile
 from pkiform.x509.issuing import Signer
@@ -227,12 +227,12 @@ class Issuer:
             self._issue(spec, name)
         self.cas = {name: self.issued[name] for name in CAS}
 
-    def _spec(self, text: str) -> Spec:
+    def _spec(self, text: str) -> ResolvedSpec:
         spec, problems = resolve.build(load_text(text, "probe.yaml"))
         assert problems == []
         return spec
 
-    def _issue(self, spec: Spec, name: str) -> Issued:
+    def _issue(self, spec: ResolvedSpec, name: str) -> Issued:
         ident: Identity = spec.identities[IdentityName(name)]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
         key = keys.generate(ident.key)

@@ -9,7 +9,6 @@ changed, and plan must then find what the full check finds.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -39,11 +38,9 @@ def sealed(spec: Path, out: Path) -> set[str]:
     """The identities whose seal holds for what is on disk now."""
     valid = validate_path(spec)
     observed = observe(
-        Store(out),
-        valid.spec.identities,
-        seal_check=functools.partial(seals.holding, valid.spec, valid.graph),
+        Store(out), valid.spec.identities, vouch=seals.Reader(valid.spec, valid.graph).vouch
     )
-    return set(observed.sealed)
+    return {name for name, obs in observed.identities.items() if obs.vouched}
 
 
 def plan_actions(run_cli: RunCli, spec: Path, out: Path, *at: str) -> dict[str, dict[str, object]]:

@@ -14,7 +14,6 @@ other failure is a `PkiformError`. The command line is a thin layer over this mo
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,11 @@ from cryptography import x509
 from pkiform import render
 from pkiform.apply import run as execute
 from pkiform.cache import seals
+from pkiform.disk import manifest
 from pkiform.disk.observe import Observed, observe
 from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
+from pkiform.formats.kubernetes import identity_of
 from pkiform.formats.seed_id import seed_id_of
 from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
 from pkiform.plan.planner import archives_to_read
@@ -44,15 +45,15 @@ from pkiform.secrets.passwords import (
     guard,
     require_upfront,
 )
-from pkiform.secrets.read import read_password, read_passwords
+from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
 from pkiform.spec.load import ValidSpec, validate_path, validate_text
-from pkiform.spec.model import IdentityName, Kind, PasswordSource
-from pkiform.spec.model import Spec as SpecData
+from pkiform.spec.model import IdentityName, Kind, PasswordSource, ResolvedSpec
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
 from pkiform.status import check as check_status
 from pkiform.x509 import keys
-from pkiform.x509.derive import Seed, SeedError
+from pkiform.x509.derive import Seed as Seed  # re-exported: the type of seeds
+from pkiform.x509.derive import SeedError
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
     import ssl
@@ -181,15 +182,15 @@ class Spec:
         spec = _for_seed(self.valid.spec, the_seed)
         with store.locked(timeout=lock_timeout):
             store.recover()
-            observed, the_plan = self._observe_and_plan(
+            observed, the_plan, found = self._observe_and_plan(
                 store, spec, now, rekey, prune, the_seed, passwords
             )
             if on_planned is not None:
                 on_planned(the_plan)
-            if the_seed and execute.manifest_seed(observed.manifest) is None:
+            if the_seed and manifest.seed(observed.manifest) is None:
                 # marked before the first key is written: an interrupted apply resumes
                 # as the reproducible PKI it began as
-                store.write_manifest(execute.manifest(spec, self.valid.graph, {}, seed=the_seed))
+                store.write_manifest(manifest.close(manifest.body([], seed=the_seed.fingerprint)))
             applied = execute.apply(
                 the_plan,
                 spec,
@@ -202,6 +203,7 @@ class Spec:
                 on_done=on_done,
                 passwords=passwords,
                 settle=self._settle(the_seed),
+                sealed=seals.Writer(spec, self.valid.graph, found.found),
             )
         warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
         return Applied(
@@ -278,26 +280,27 @@ class Spec:
     def _observe_and_plan(
         self,
         store: Store,
-        spec: SpecData,
+        spec: ResolvedSpec,
         now: datetime,
         rekey: Sequence[str],
         prune: bool,
         seed: Seed | None,
         passwords: Passwords,
-    ) -> tuple[Observed, Plan]:
+    ) -> tuple[Observed, Plan, seals.Reader]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
         graph = self.valid.graph
         unknown = [n for n in rekey if n not in spec.identities]
         if unknown:
             raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
+        found = seals.Reader(spec, graph)
         observed = observe(
             store,
             spec.identities,
             with_archive=archives_to_read(spec, graph),
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
-            seal_check=functools.partial(seals.holding, spec, graph),
+            vouch=found.vouch,
         )
         _refuse_mixing(store, observed, seed)
         names = [IdentityName(n) for n in rekey]
@@ -315,7 +318,7 @@ class Spec:
             raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
-        return observed, the_plan
+        return observed, the_plan, found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -496,6 +499,47 @@ class IssuedIdentity:
             raise StoreError(f"{self.dir / filename}: not a PEM certificate file") from None
 
 
+def read_seed(seed_file: Path | None, variable: tuple[str, str | None]) -> Seed | None:
+    """The reproducible-mode seed the command line names: the file wins over the
+    environment `variable` (name, value); None when neither gives one. Errors say where
+    it came from, never what it is."""
+    name, value = variable
+    if seed_file is None:
+        if not value:
+            return None
+        # the variable's own bytes, UTF-8 or not (os.environ escapes what is not)
+        return _seed_from(name, os.fsencode(value))
+    try:
+        material = read_small_file(seed_file, holding="the seed")
+    except Refused as e:
+        raise PkiformError(f"--seed-file {seed_file}: {e}") from None
+    except OSError as e:
+        raise PkiformError(f"--seed-file {seed_file}: cannot read: {e.strerror}") from None
+    return _seed_from(f"--seed-file {seed_file}", material)
+
+
+def _seed_from(origin: str, material: bytes) -> Seed:
+    try:
+        return Seed.from_bytes(material)
+    except SeedError as e:
+        raise PkiformError(f"{origin}: {e}") from None
+
+
+def ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
+    """A warning for each Secret printed that holds a CA's key (the CA asked for it)."""
+    identities = spec.valid.spec.identities
+    found = []
+    for document in secrets:
+        ident = identities.get(IdentityName(identity_of(document) or ""))
+        if ident is not None and ident.kind.is_ca and ident.outputs.kubernetes is not None:
+            found.append(
+                f"Secret {ident.outputs.kubernetes.name!r} holds the private key of CA "
+                f"{ident.name!r}; whoever can read it in the cluster can issue certificates "
+                "in the CA's name"
+            )
+    return found
+
+
 def _seed(seed: SeedLike | None) -> Seed | None:
     if seed is None:
         return None
@@ -520,7 +564,7 @@ def _seed(seed: SeedLike | None) -> Seed | None:
         raise PkiformError(f"seed: {e}") from None
 
 
-def _for_seed(spec: SpecData, seed: Seed | None) -> SpecData:
+def _for_seed(spec: ResolvedSpec, seed: Seed | None) -> ResolvedSpec:
     """A derived key depends on the seed, name and key spec only, so `rotate_key` could
     only ever give the same key back: in reproducible mode it is off (and said so)."""
     if seed is None or not any(i.rotate_key for i in spec.identities.values()):
@@ -529,7 +573,7 @@ def _for_seed(spec: SpecData, seed: Seed | None) -> SpecData:
     return dataclasses.replace(spec, identities=identities)
 
 
-def _seed_warnings(spec: SpecData, seed: Seed | None) -> tuple[str, ...]:
+def _seed_warnings(spec: ResolvedSpec, seed: Seed | None) -> tuple[str, ...]:
     if seed is None:
         return ()
     warnings = []
@@ -557,7 +601,7 @@ def _refuse_mixing(store: Store, observed: Observed, seed: Seed | None) -> None:
     says which seed made it (its seed-id, written with its key); manifest.json says so
     for the whole directory, and alone vouches for folders an older pkiform derived
     without a seed-id."""
-    marked = execute.manifest_seed(observed.manifest)
+    marked = manifest.seed(observed.manifest)
     where = store.root
     same = " (--seed-file or PKIFORM_SEED), or use another output directory"
     if seed is None and marked is not None:

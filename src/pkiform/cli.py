@@ -5,25 +5,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
+from typing import BinaryIO, NoReturn, TextIO
 
 from pkiform import durations
 from pkiform._version import __version__
+from pkiform.commands import seed
 from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import PkiformError, SpecError, diagnostics_json, diagnostics_text
 
-if TYPE_CHECKING:
-    from pkiform.x509.derive import Seed
-
 EXIT_USAGE = 64  # os.EX_USAGE; argparse's own 2 would read as "plan found changes"
-SEED_ENV = "PKIFORM_SEED"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,37 +63,6 @@ def _duration(text: str) -> timedelta:
             f"expected a positive duration like 30d, 12h or 2w; got {text!r}"
         )
     return delta
-
-
-def _seed(args: argparse.Namespace) -> Seed | None:
-    """The reproducible-mode seed: --seed-file wins over $PKIFORM_SEED. Errors say where
-    it came from, never what it is."""
-    # imported only with a seed: derive loads cryptography
-    from pkiform.secrets.read import Refused, read_small_file
-
-    path: Path | None = getattr(args, "seed_file", None)
-    if path is None:
-        value = os.environ.get(SEED_ENV)
-        if not value:
-            return None
-        # the variable's own bytes, UTF-8 or not (os.environ escapes what is not)
-        return _checked_seed(SEED_ENV, os.fsencode(value))
-    try:
-        material = read_small_file(path, holding="the seed")
-    except Refused as e:
-        raise PkiformError(f"--seed-file {path}: {e}") from None
-    except OSError as e:
-        raise PkiformError(f"--seed-file {path}: cannot read: {e.strerror}") from None
-    return _checked_seed(f"--seed-file {path}", material)
-
-
-def _checked_seed(origin: str, material: bytes) -> Seed:
-    from pkiform.x509.derive import Seed, SeedError
-
-    try:
-        return Seed.from_bytes(material)
-    except SeedError as e:
-        raise PkiformError(f"{origin}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                 type=Path,
                 metavar="FILE",
                 help=f"reproducible mode: derive every key, serial and signature from the "
-                f"secret in FILE (or ${SEED_ENV}); for development and tests only",
+                f"secret in FILE (or ${seed.ENV}); for development and tests only",
             )
 
     validate = command("validate", "check the spec; print every problem")
@@ -206,58 +172,104 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(
-    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, stdin: BinaryIO | None
-) -> int:
-    # only the command that runs is imported: `validate` never loads cryptography
-    command = importlib.import_module(f"pkiform.commands.{args.command}")
-    now: datetime = getattr(args, "at", None) or datetime.now(UTC)
-    spec = None
-    if args.command != "schema":
-        spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
-    runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: command.run(spec, as_json=args.json, stdout=stdout, stderr=stderr),
-        "plan": lambda: command.run(
-            spec,
-            args.out,
-            now=now,
-            rekey=args.rekey,
-            prune=args.prune,
-            seed=_seed(args),
-            allow_paths=args.allow_path,
-            as_json=args.json,
-            stdout=stdout,
-            stderr=stderr,
-        ),
-        "apply": lambda: command.run(
-            spec,
-            args.out,
-            now=now,
-            rekey=args.rekey,
-            prune=args.prune,
-            seed=_seed(args),
-            allow_paths=args.allow_path,
-            lock_timeout=args.lock_timeout,
-            quiet=args.quiet,
-            emit=args.emit,
-            as_json=args.json,
-            stdout=stdout,
-            stderr=stderr,
-        ),
-        "status": lambda: command.run(
-            spec,
-            args.out,
-            now=now,
-            warn_within=args.warn_within,
-            allow_paths=args.allow_path,
-            as_json=args.json,
-            stdout=stdout,
-            stderr=stderr,
-        ),
-        "graph": lambda: command.run(spec, fmt=args.format, stdout=stdout, stderr=stderr),
-        "schema": lambda: command.run(out=args.out, stdout=stdout),
-    }
-    return runners[args.command]()
+@dataclass(frozen=True, slots=True)
+class _Streams:
+    out: TextIO
+    err: TextIO
+    stdin: BinaryIO | None
+
+
+def _spec(args: argparse.Namespace, io: _Streams) -> SpecInput:
+    return SpecInput.of(args.spec, io.stdin or sys.stdin.buffer)  # standard input, once
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    at: datetime | None = args.at
+    return at or datetime.now(UTC)
+
+
+# Each command is imported only when it runs (`validate` never loads cryptography), and
+# called by name with its typed keyword arguments, which mypy checks against its run().
+
+
+def _validate(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import validate
+
+    return validate.run(_spec(args, io), as_json=args.json, stdout=io.out, stderr=io.err)
+
+
+def _plan(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import plan
+
+    return plan.run(
+        _spec(args, io),
+        args.out,
+        now=_now(args),
+        rekey=args.rekey,
+        prune=args.prune,
+        seed_file=args.seed_file,
+        allow_paths=args.allow_path,
+        as_json=args.json,
+        stdout=io.out,
+        stderr=io.err,
+    )
+
+
+def _apply(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import apply
+
+    return apply.run(
+        _spec(args, io),
+        args.out,
+        now=_now(args),
+        rekey=args.rekey,
+        prune=args.prune,
+        seed_file=args.seed_file,
+        allow_paths=args.allow_path,
+        lock_timeout=args.lock_timeout,
+        quiet=args.quiet,
+        emit=args.emit,
+        as_json=args.json,
+        stdout=io.out,
+        stderr=io.err,
+    )
+
+
+def _status(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import status
+
+    return status.run(
+        _spec(args, io),
+        args.out,
+        now=_now(args),
+        warn_within=args.warn_within,
+        allow_paths=args.allow_path,
+        as_json=args.json,
+        stdout=io.out,
+        stderr=io.err,
+    )
+
+
+def _graph(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import graph
+
+    return graph.run(_spec(args, io), fmt=args.format, stdout=io.out, stderr=io.err)
+
+
+def _schema(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import schema
+
+    return schema.run(out=args.out, stdout=io.out)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, _Streams], int]] = {
+    "validate": _validate,
+    "plan": _plan,
+    "apply": _apply,
+    "status": _status,
+    "graph": _graph,
+    "schema": _schema,
+}
 
 
 def main(
@@ -276,13 +288,11 @@ def main(
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         with _without_cycle_collection():
-            return _dispatch(args, out, err, stdin)
+            return COMMANDS[args.command](args, _Streams(out, err, stdin))
     except SpecError as e:
         err.write(diagnostics_text(e.diagnostics))
         if getattr(args, "json", False):
-            from pkiform.secrets.passwords import PasswordError  # a valid spec, a password missing
-
-            out.write(diagnostics_json(e.diagnostics, valid=isinstance(e, PasswordError)))
+            out.write(diagnostics_json(e.diagnostics, valid=e.spec_valid))
         return 1
     except PkiformError as e:
         err.write(f"pkiform: error: {e}\n")

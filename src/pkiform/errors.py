@@ -80,6 +80,9 @@ class PkiformError(Exception):
 class SpecError(PkiformError):
     """The spec is invalid; carries every problem found, errors and warnings."""
 
+    # located in the spec, but the spec itself is valid (a password it names is missing)
+    spec_valid = False
+
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = sorted_diagnostics(diagnostics)
         errors = [d for d in self.diagnostics if d.severity is Severity.ERROR]

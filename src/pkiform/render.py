@@ -12,7 +12,7 @@ from pkiform.formats import kubernetes
 from pkiform.layout import TRUST_BUNDLE
 from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Spec, serial_text
+from pkiform.spec.model import ResolvedSpec, serial_text
 
 if TYPE_CHECKING:  # status loads cryptography; a plan is rendered without it
     from pkiform.status import StatusReport
@@ -41,18 +41,17 @@ _LABELS = {
 }
 
 
-def plan_text(plan: Plan, spec: Spec) -> str:
+def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
+    """The plan for people: each change with its reasons, then a summary line. `spec`
+    gives each identity's kind; the settled mark's answer, which has no spec, holds no
+    change that would show one."""
     lines = []
     for action in plan.actions:
         if action.verb is Verb.UNCHANGED:
             continue
-        if action.verb is Verb.SKIP:  # no kind: the settled mark prints it without the spec
-            lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}: {_LABELS[action.verb]}")
-        else:
-            kind = spec.identities[action.name].kind
-            lines.append(
-                f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}"
-            )
+        ident = spec.identities.get(action.name) if spec else None
+        kind = f" ({ident.kind})" if ident is not None and action.verb is not Verb.SKIP else ""
+        lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}{kind}: {_LABELS[action.verb]}")
         lines += [f"      {reason}" for reason in action.reasons]
     for revocation in plan.revocations:
         lines.append(_revocation_line(revocation))
@@ -231,7 +230,7 @@ def status_json(report: StatusReport) -> str:
     )
 
 
-def graph_text(spec: Spec, graph: IssuerGraph) -> str:
+def graph_text(spec: ResolvedSpec, graph: IssuerGraph) -> str:
     lines: list[str] = []
 
     def describe(name: str) -> str:
@@ -253,7 +252,7 @@ def graph_text(spec: Spec, graph: IssuerGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def graph_dot(spec: Spec, graph: IssuerGraph) -> str:
+def graph_dot(spec: ResolvedSpec, graph: IssuerGraph) -> str:
     lines = ["digraph pkiform {", "  rankdir=TB;", "  node [shape=box];"]
     for name in graph.order():
         ident = spec.identities[name]
@@ -267,7 +266,7 @@ def graph_dot(spec: Spec, graph: IssuerGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def graph_mermaid(spec: Spec, graph: IssuerGraph) -> str:
+def graph_mermaid(spec: ResolvedSpec, graph: IssuerGraph) -> str:
     lines = ["graph TD"]
     ids = {name: f"n{i}" for i, name in enumerate(graph.order())}
     for name, node in ids.items():

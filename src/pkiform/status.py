@@ -19,7 +19,7 @@ from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TR
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Kind, Spec, serial_text
+from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec, serial_text
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
 
@@ -67,7 +67,7 @@ class StatusReport(Sequence[IdentityHealth]):
         return len(self.identities)
 
 
-def trust_bundle_problems(spec: Spec, observed: Observed) -> tuple[str, ...]:
+def trust_bundle_problems(spec: ResolvedSpec, observed: Observed) -> tuple[str, ...]:
     """What is wrong with trust-bundle.pem, as plan finds it (formats/pem.py):
     missing, or not every root of the spec, sorted by name."""
     roots = {
@@ -89,7 +89,7 @@ class _Findings:
 
 
 def check(
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     observed: Observed,
     now: datetime,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +15,7 @@ from cryptography.x509 import ocsp
 
 from pkiform.apply import parallel as forked
 from pkiform.cache import seals, settled
-from pkiform.cache.seals import IssuerTexts, Sealed
+from pkiform.disk import manifest
 from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.disk.store import Store
 from pkiform.errors import RefusedError, SpecError, StoreError
@@ -25,7 +24,6 @@ from pkiform.formats.outputs import Material
 from pkiform.formats.pem import crl_files, derived_files
 from pkiform.formats.seed_id import seed_id_file
 from pkiform.layout import (
-    CERT_FILE,
     CRL_DER,
     CRL_PEM,
     IDENTITY_FILES,
@@ -42,7 +40,7 @@ from pkiform.plan.revocations import signing_times
 from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, KeyType, Kind, Spec, serial_text
+from pkiform.spec.model import Identity, IdentityName, KeyType, Kind, ResolvedSpec, serial_text
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed, derive_key
 from pkiform.x509.issuing import Signer, issue, validity_window
@@ -51,14 +49,14 @@ from pkiform.x509.revocation import build_crl, build_ocsp_response
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Applied:
+class Outcome:
     warnings: tuple[str, ...]  # found while issuing, e.g. a validity clamped to the issuer's
     secrets: tuple[bytes, ...] = ()  # every secret.yaml as it now is, in issuing order
 
 
 def apply(
     plan: Plan,
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     observed: Observed,
     store: Store,
@@ -69,11 +67,13 @@ def apply(
     on_done: Callable[[IdentityName], None] | None = None,
     passwords: Passwords = NO_PASSWORDS,
     settle: str | None = None,
-) -> Applied:
+    sealed: seals.Writer | None = None,
+) -> Outcome:
     """Execute every change in `plan`; refuse up front if any identity is blocked or a
     password it needs is missing. With a seed, keys and serials are derived from it
     instead of drawn at random. `settle`: the digest of the spec source, when the
-    directory this apply leaves may carry the settled mark (cache/settled.py)."""
+    directory this apply leaves may carry the settled mark (cache/settled.py); `sealed`:
+    the seals' writer, given what a reader found when the plan was made (cache/seals.py)."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
@@ -94,6 +94,7 @@ def apply(
             seed=seed,
             passwords=passwords,
             rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
+            sealer=sealed or seals.Writer(spec, graph),
         )
         return _apply(plan, run, stamp, on_done, settle)
 
@@ -103,7 +104,7 @@ def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
 
 
 def _start_rsa_keys(
-    plan: Plan, spec: Spec, pool: ThreadPoolExecutor, seed: Seed | None
+    plan: Plan, spec: ResolvedSpec, pool: ThreadPoolExecutor, seed: Seed | None
 ) -> dict[IdentityName, Future[keys.PrivateKey]]:
     """RSA key generation, started for every identity that needs a new RSA key.
     cryptography releases the GIL there (2x on two cores); EC and EdDSA keys are
@@ -122,7 +123,7 @@ def _apply(
     stamp: str,
     on_done: Callable[[IdentityName], None] | None,
     settle: str | None,
-) -> Applied:
+) -> Outcome:
     spec, store = run.spec, run.store
     writer = _Writer(run, stamp, on_done)
     shared = _shared(plan, run)
@@ -139,19 +140,12 @@ def _apply(
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
     store.write_top(TRUST_BUNDLE, pem.trust_bundle(roots))
-    body = manifest_body(
-        spec,
-        run.graph,
-        run.certs,
-        seed=run.seed,
-        made=run.manifest_entries,
-        seals=run.seals_made,
-        found=run.observed.sealed,
-    )
+    lines = [run.manifest_entries.get(n) or _entry(n, run) for n in sorted(run.certs)]
+    body = manifest.body(lines, seed=run.seed.fingerprint if run.seed else None)
     store.write_manifest(_settled(plan, run, body, settle))
     # in the plan's order, whichever process made them
     position = {a.name: i for i, a in enumerate(plan.actions)}
-    return Applied(
+    return Outcome(
         warnings=tuple(text for _, text in sorted(run.warnings, key=lambda w: position[w[0]])),
         secrets=tuple(writer.secrets[n] for n in sorted(writer.secrets, key=position.__getitem__)),
     )
@@ -237,9 +231,12 @@ def _written(name: IdentityName, run: _Run, writer: _Writer) -> _Written:
 
 
 def _entry(name: IdentityName, run: _Run) -> str:
-    """The manifest line of an identity this apply has just written."""
-    cert, sealed = run.certs[name], run.seals_made.get(name)
-    return manifest_entry(run.spec.identities[name], run.graph, cert, sealed)
+    """The manifest line of an identity as this apply leaves it."""
+    kept = run.sealer.kept(name)
+    if kept is not None:  # as found: the line is written again as read
+        return manifest.line(name, kept)
+    fresh = manifest_entry(run.spec.identities[name], run.graph, run.certs[name])
+    return manifest.line(name, run.sealer.entry(name, fresh))
 
 
 def _chunks(actions: list[Action]) -> Iterator[list[Action]]:
@@ -268,13 +265,13 @@ class _Writer:
             ident = run.spec.identities[name]
             if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
                 self.secrets[name] = obs.files[SECRET]
-            run.seal(name, obs.files, unchanged=True)
+            run.sealer.note(name, obs.files, unchanged=True)
             return
         issuers = [run.certs[n] for n in run.graph.chain(name)]
         wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
         changed = {f: d for f, d in wanted.items() if obs.files.get(f) != d}
         self.batch.append((name, changed))
-        run.seal(name, {**obs.files, **changed}, unchanged=False)
+        run.sealer.note(name, {**obs.files, **changed}, unchanged=False)
         if rewritten_keys:
             self.in_place[name] = rewritten_keys
         if SECRET in wanted:
@@ -295,7 +292,7 @@ class _Run:
     certificate (chains are built from them) and the CAs' keys (they sign); no other
     private key outlives its identity's turn."""
 
-    spec: Spec
+    spec: ResolvedSpec
     graph: IssuerGraph
     store: Store
     observed: Observed
@@ -306,31 +303,8 @@ class _Run:
     certs: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
     ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
     warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
+    sealer: seals.Writer
     manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made already
-    # each identity's cert.pem as this apply leaves it (digest), and its seal
-    cert_digests: dict[IdentityName, bytes] = field(default_factory=dict)
-    seals_made: dict[IdentityName, bytes] = field(default_factory=dict)
-    issuer_texts: IssuerTexts = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.issuer_texts = IssuerTexts(self.spec)
-
-    def seal(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
-        """Note the seal of an identity whose files this apply leaves as `files`
-        (issuers come first: their cert.pem is part of it)."""
-        ident = self.spec.identities[name]
-        pem = files.get(CERT_FILE)
-        if pem is not None:
-            self.cert_digests[name] = seals.cert_digest(pem)
-        issuer_certs = [self.cert_digests.get(n) for n in self.graph.chain(name)]
-        if not seals.eligible(ident, files) or None in issuer_certs:
-            return
-        found = self.observed.sealed.get(name)
-        if unchanged and found is not None:
-            own = found.own
-        else:
-            own = seals.own_digest(ident, self.issuer_texts.of(ident), files)
-        self.seals_made[name] = seals.seal(own, (d for d in issuer_certs if d is not None))
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)
@@ -433,7 +407,7 @@ def _files(
         if key is not None
         else functools.partial(_reload_key, run.store, name, password)
     )
-    rewrite = list(outputs.stale_sealed(ident, obs, material))
+    rewrite = list(outputs.stale_protected(ident, obs, material))
     wanted |= guard(
         lambda: outputs.build(ident, material, rewrite, run.passwords, private_key),
         path=run.store.root / name,
@@ -466,7 +440,7 @@ def _revocation_files(
     observed: Observed,
     certs: Mapping[IdentityName, x509.Certificate],
     ca_keys: Mapping[IdentityName, keys.PrivateKey],
-    spec: Spec,
+    spec: ResolvedSpec,
     now: datetime,
 ) -> dict[str, bytes]:
     """crl.pem + crl.der, or ocsp.der, signed by the CA as it stands after this apply."""
@@ -503,13 +477,13 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     directory as a plan would find it until some time yet to come: nothing to do. Not
     where a password is needed to check files (no digest stands in for opening them)."""
     spec = run.spec
-    if spec_digest is None or any(seals.needs_password(i) for i in spec.identities.values()):
-        return settled.unmarked(body)
+    if spec_digest is None or any(i.password_sources() for i in spec.identities.values()):
+        return manifest.close(body)
     # the mark's answer tells an identity skipped (revoked before it was ever issued) by
     # its missing folder: one with a folder all the same is planned in full
     skipped = [a.name for a in plan.actions if a.verb is Verb.SKIP]
     if len(run.store.absent(skipped)) < len(skipped):
-        return settled.unmarked(body)
+        return manifest.close(body)
     since, until = _quiet_window(run)
     # a plan at a clock before a revoked.at finds that `at` in the future, an error
     # (revocation_planner.revoked_at_problems): the mark holds from the latest one on
@@ -517,7 +491,7 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
         [since, *(i.revoked.at for i in spec.identities.values() if i.revoked and i.revoked.at)]
     )
     if since >= until or until <= run.now:
-        return settled.unmarked(body)
+        return manifest.close(body)
     return settled.mark(
         body,
         spec=spec_digest,
@@ -574,56 +548,12 @@ def _clamped_by(ident: Identity, issuer_cert: x509.Certificate, now: datetime) -
     return now.replace(microsecond=0) + ident.validity.delta - not_after
 
 
-def manifest(
-    spec: Spec,
-    graph: IssuerGraph,
-    certs: Mapping[IdentityName, x509.Certificate],
-    *,
-    seed: Seed | None = None,
-) -> bytes:
-    """manifest.json: every identity, what it is, where its files are, and its seal
-    (cache/seals.py). Derived, not state, but for one mark: the fingerprint of the seed a
-    reproducible PKI came from."""
-    return settled.unmarked(manifest_body(spec, graph, certs, seed=seed))
-
-
-def manifest_body(
-    spec: Spec,
-    graph: IssuerGraph,
-    certs: Mapping[IdentityName, x509.Certificate],
-    *,
-    seed: Seed | None = None,
-    made: Mapping[IdentityName, str] | None = None,
-    seals: Mapping[IdentityName, bytes] | None = None,
-    found: Mapping[IdentityName, Sealed] | None = None,
-) -> bytes:
-    """manifest.json up to the end of its identities, for `settled` to close. `made`:
-    lines already made (by the process that issued them, as it went); `found`: entries whose
-    seal held when read, kept if it still does."""
-    made, seals, found = made or {}, seals or {}, found or {}
-    lines = []
-    for name in sorted(certs):
-        line = made.get(name)
-        if line is None:
-            sealed, old = seals.get(name), found.get(name)
-            if old is not None and old.seal == sealed:
-                line = _manifest_line(name, old.entry)
-            else:
-                line = manifest_entry(spec.identities[name], graph, certs[name], sealed)
-        lines.append(line)
-    top = f'"pkiform_manifest": 1, "trust_bundle": {json.dumps(TRUST_BUNDLE)}'
-    if seed:
-        top += f', "{REPRODUCIBLE}": {{"seed": "{seed.fingerprint}"}}'
-    body = ",\n".join(lines)
-    return f'{{{top}, "identities": {{\n{body}\n}}'.encode()
-
-
 def manifest_entry(
-    ident: Identity, graph: IssuerGraph, cert: x509.Certificate, sealed: bytes | None
-) -> str:
-    """One identity's line of the manifest."""
+    ident: Identity, graph: IssuerGraph, cert: x509.Certificate
+) -> dict[str, object]:
+    """One identity's manifest entry, made from its certificate (disk/manifest.py)."""
     name = ident.name
-    entry = {
+    entry: dict[str, object] = {
         "kind": str(ident.kind),
         "issuer": ident.issuer,
         "chain": graph.chain(name),
@@ -641,22 +571,4 @@ def manifest_entry(
             **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
         },
     }
-    return _manifest_line(name, seals.signed_entry(entry, sealed))
-
-
-def _manifest_line(name: str, entry: Mapping[str, object]) -> str:
-    # one identity a line: diffable, and written by json's C encoder (indent= is not)
-    return f"  {json.dumps(name)}: {json.dumps(entry, sort_keys=True)}"
-
-
-REPRODUCIBLE = "reproducible"
-
-
-def manifest_seed(data: bytes | None) -> str | None:
-    """The seed fingerprint a manifest is marked with; None when unmarked or unreadable."""
-    try:
-        mark = json.loads(data or b"{}").get(REPRODUCIBLE)
-    except (ValueError, AttributeError):
-        return None
-    seed = mark.get("seed") if isinstance(mark, dict) else None
-    return seed if isinstance(seed, str) else None
+    return entry

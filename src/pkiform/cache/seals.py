@@ -13,6 +13,11 @@ The files are still read, every one of them: the output directory stays the stat
 The seal also covers its own manifest entry, so a hand-edited entry is rebuilt, and
 a manifest deleted or damaged costs only time. Identities whose checks need a
 password (an encrypted key, PKCS#12 outputs) are never sealed, nor revoked ones.
+
+The rest of pkiform sees two objects: a Reader, which tells observe which identities a
+manifest vouches for (disk/observe.py then skips what the seal stands for, and the
+planner's comparisons come out equal), and a Writer, which gives an apply the entry to
+write for each identity. Only this module knows what a seal is made of.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pkiform._version import __version__
+from pkiform.disk import manifest
 from pkiform.layout import CERT_FILE, KEY_FILE, REVOCATION_FILES
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Spec
+from pkiform.spec.model import Identity, IdentityName, ResolvedSpec
 
 _SEAL = "seal"
 # the spec of an identity, but where it was written
@@ -35,31 +41,118 @@ _SPEC_FIELDS = tuple(f.name for f in fields(Identity) if f.name != "loc")
 _UNSEALED_FILES = frozenset(REVOCATION_FILES)
 
 
-def eligible(ident: Identity, files: Mapping[str, bytes]) -> bool:
-    """Whether the identity can be sealed: checked without any password, not frozen by
-    revocation, and with a key and a certificate to vouch for each other."""
-    return (
-        not needs_password(ident)
-        and ident.revoked is None
-        and KEY_FILE in files
-        and CERT_FILE in files
-    )
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """An identity found as the apply that sealed it left it."""
+
+    own: bytes  # _own_digest
+    seal: bytes
+    entry: dict[str, Any]  # its manifest entry, seal included
 
 
-def needs_password(ident: Identity) -> bool:
-    """Whether checking the identity's files takes a password (no digest can say they
-    still open with the one the spec now names)."""
-    return (
-        ident.key_password is not None
-        or ident.outputs.pkcs12 is not None
-        or ident.outputs.truststore is not None
-    )
+class Reader:
+    """Which identities a manifest's seals vouch for: those whose spec, files and issuers'
+    certificates are what they were when an apply found them consistent."""
+
+    def __init__(self, spec: ResolvedSpec, graph: IssuerGraph) -> None:
+        self._spec = spec
+        self._graph = graph
+        self.found: dict[IdentityName, _Found] = {}  # for the Writer of the same run
+
+    def vouch(
+        self, manifest_data: bytes | None, files: Mapping[IdentityName, Mapping[str, bytes]]
+    ) -> frozenset[IdentityName]:
+        """Of the identities whose `files` were read, those whose manifest entry carries
+        the seal of what was read now."""
+        entries = manifest.entries(manifest_data)
+        issuer_texts = _IssuerTexts(self._spec)
+        cert_digests: dict[IdentityName, bytes] = {}
+        for name, own_files in files.items():
+            entry = entries.get(name)
+            ident = self._spec.identities[name]
+            if entry is None or not _eligible(ident, own_files):
+                continue
+            chain = self._graph.chain(name)
+            if any(CERT_FILE not in files.get(n, {}) for n in chain):
+                continue
+            own = _own_digest(ident, issuer_texts.of(ident), own_files)
+            for n in chain:
+                if n not in cert_digests:
+                    cert_digests[n] = _cert_digest(files[n][CERT_FILE])
+            sealed = _seal(own, (cert_digests[n] for n in chain))
+            if _holds(entry, sealed):
+                self.found[name] = _Found(own=own, seal=sealed, entry=entry)
+        return frozenset(self.found)
 
 
-def own_digest(ident: Identity, issuer_text: str, files: Mapping[str, bytes]) -> bytes:
+class Writer:
+    """The seals an apply leaves, identity by identity in issuing order (an issuer's
+    cert.pem is part of its subjects' seals), and the manifest entries that carry them."""
+
+    def __init__(
+        self,
+        spec: ResolvedSpec,
+        graph: IssuerGraph,
+        found: Mapping[IdentityName, _Found] | None = None,
+    ) -> None:
+        self._spec = spec
+        self._graph = graph
+        self._found = found or {}
+        self._issuer_texts = _IssuerTexts(spec)
+        self._cert_digests: dict[IdentityName, bytes] = {}
+        self._made: dict[IdentityName, bytes] = {}
+
+    def note(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
+        """The identity's files as this apply leaves them (`unchanged`: as it found them)."""
+        ident = self._spec.identities[name]
+        pem = files.get(CERT_FILE)
+        if pem is not None:
+            self._cert_digests[name] = _cert_digest(pem)
+        issuer_certs = [self._cert_digests.get(n) for n in self._graph.chain(name)]
+        if not _eligible(ident, files) or None in issuer_certs:
+            return
+        found = self._found.get(name)
+        if unchanged and found is not None:
+            own = found.own
+        else:
+            own = _own_digest(ident, self._issuer_texts.of(ident), files)
+        self._made[name] = _seal(own, (d for d in issuer_certs if d is not None))
+
+    def entry(self, name: IdentityName, fresh: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The manifest entry to write for an identity whose entry made now would be
+        `fresh`: the one found, if its seal is this apply's too (an identity left as it
+        was keeps its line byte for byte), else `fresh` carrying this apply's seal."""
+        sealed, old = self._made.get(name), self._found.get(name)
+        if old is not None and old.seal == sealed:
+            return old.entry
+        result = {k: v for k, v in fresh.items() if k != _SEAL}
+        if sealed is not None:
+            result[_SEAL] = _bind(sealed, result)
+        return result
+
+    def kept(self, name: IdentityName) -> Mapping[str, Any] | None:
+        """The entry found for an identity, if this apply leaves its seal as it was: its
+        line is written again as read, without making a fresh one."""
+        old = self._found.get(name)
+        return old.entry if old is not None and old.seal == self._made.get(name) else None
+
+
+def vouches_for(ident: Identity) -> bool:
+    """Whether a seal can ever vouch for the identity: its checks need no password (no
+    digest can say a file still opens with the one the spec now names; the spec's model
+    says which outputs take one), and revocation has not frozen it."""
+    return not ident.password_sources() and ident.revoked is None
+
+
+def _eligible(ident: Identity, files: Mapping[str, bytes]) -> bool:
+    """A key and a certificate to vouch for each other, where a seal can vouch at all."""
+    return vouches_for(ident) and KEY_FILE in files and CERT_FILE in files
+
+
+def _own_digest(ident: Identity, issuer_text: str, files: Mapping[str, bytes]) -> bytes:
     """The part of the seal that is the identity's own: its spec, its issuer's (as
-    IssuerTexts gives it) and its files."""
-    h = hashlib.sha256(f"pkiform {__version__}\0{spec_text(ident)}\0{issuer_text}".encode())
+    _IssuerTexts gives it) and its files."""
+    h = hashlib.sha256(f"pkiform {__version__}\0{_spec_text(ident)}\0{issuer_text}".encode())
     for filename in sorted(files):
         if filename not in _UNSEALED_FILES:
             data = files[filename]
@@ -68,15 +161,15 @@ def own_digest(ident: Identity, issuer_text: str, files: Mapping[str, bytes]) ->
     return h.digest()
 
 
-def spec_text(ident: Identity) -> str:
+def _spec_text(ident: Identity) -> str:
     """An identity's resolved spec as text, but for where it was written."""
     return repr(tuple(getattr(ident, f) for f in _SPEC_FIELDS))
 
 
-class IssuerTexts:
-    """The spec_text of each identity's issuer, made once: a thousand leaves share one."""
+class _IssuerTexts:
+    """The _spec_text of each identity's issuer, made once: a thousand leaves share one."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: ResolvedSpec) -> None:
         self._spec = spec
         self._texts: dict[IdentityName, str] = {}
 
@@ -84,15 +177,15 @@ class IssuerTexts:
         if ident.issuer is None:
             return "-"
         if ident.issuer not in self._texts:
-            self._texts[ident.issuer] = spec_text(self._spec.identities[ident.issuer])
+            self._texts[ident.issuer] = _spec_text(self._spec.identities[ident.issuer])
         return self._texts[ident.issuer]
 
 
-def cert_digest(cert_pem: bytes) -> bytes:
+def _cert_digest(cert_pem: bytes) -> bytes:
     return hashlib.sha256(cert_pem).digest()
 
 
-def seal(own: bytes, issuer_certs: Iterable[bytes]) -> bytes:
+def _seal(own: bytes, issuer_certs: Iterable[bytes]) -> bytes:
     """The whole seal: the identity's own digest and the digests of its issuers'
     cert.pem, nearest first."""
     h = hashlib.sha256(own)
@@ -101,69 +194,13 @@ def seal(own: bytes, issuer_certs: Iterable[bytes]) -> bytes:
     return h.digest()
 
 
-def signed_entry(entry: Mapping[str, Any], sealed: bytes | None) -> dict[str, Any]:
-    """A manifest entry carrying `sealed` (if any), bound to the entry's own content."""
-    result = {k: v for k, v in entry.items() if k != _SEAL}
-    if sealed is not None:
-        result[_SEAL] = _bind(sealed, result)
-    return result
-
-
-def holds(entry: object, sealed: bytes) -> bool:
+def _holds(entry: object, sealed: bytes) -> bool:
     """Whether a manifest entry carries this seal and is as the apply that sealed it
     wrote it."""
     if not isinstance(entry, dict) or not isinstance(entry.get(_SEAL), str):
         return False
     rest = {k: v for k, v in entry.items() if k != _SEAL}
     return bool(entry[_SEAL] == _bind(sealed, rest))
-
-
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """An identity found as the apply that sealed it left it."""
-
-    own: bytes  # own_digest
-    seal: bytes
-    entry: dict[str, Any]  # its manifest entry, seal included
-
-
-def holding(
-    spec: Spec,
-    graph: IssuerGraph,
-    manifest: bytes | None,
-    files: Mapping[IdentityName, Mapping[str, bytes]],
-) -> dict[IdentityName, Sealed]:
-    """The identities (of those whose `files` were read) whose manifest entry carries
-    the seal of what was read now."""
-    entries = recorded(manifest)
-    found: dict[IdentityName, Sealed] = {}
-    issuer_texts = IssuerTexts(spec)
-    cert_digests: dict[IdentityName, bytes] = {}
-    for name, own_files in files.items():
-        entry = entries.get(name)
-        ident = spec.identities[name]
-        if entry is None or not eligible(ident, own_files):
-            continue
-        chain = graph.chain(name)
-        if any(CERT_FILE not in files.get(n, {}) for n in chain):
-            continue
-        own = own_digest(ident, issuer_texts.of(ident), own_files)
-        for n in chain:
-            if n not in cert_digests:
-                cert_digests[n] = cert_digest(files[n][CERT_FILE])
-        sealed = seal(own, (cert_digests[n] for n in chain))
-        if holds(entry, sealed):
-            found[name] = Sealed(own=own, seal=sealed, entry=entry)
-    return found
-
-
-def recorded(manifest: bytes | None) -> dict[IdentityName, Any]:
-    """The identities' entries of a manifest; none when it is missing or unreadable."""
-    try:
-        entries = json.loads(manifest or b"{}").get("identities")
-    except (ValueError, AttributeError):
-        return {}
-    return entries if isinstance(entries, dict) else {}
 
 
 def _bind(sealed: bytes, entry: Mapping[str, Any]) -> str:

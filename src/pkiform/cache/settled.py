@@ -30,14 +30,11 @@ from datetime import datetime
 from pathlib import Path
 
 from pkiform._version import __version__
+from pkiform.disk import manifest
 from pkiform.disk.store import Store
 from pkiform.errors import StoreError
 from pkiform.layout import ARCHIVE, LOCK, MANIFEST, TRUST_BUNDLE
 
-# manifest.json is written one identity a line; the mark follows the identities' block
-_FIELD = b', "settled": '
-_MARK = b"\n}" + _FIELD
-_CLOSE = b"}\n"
 # what the output directory holds besides identity folders: manifest.json counts by
 # its body (the mark cannot cover itself), the lock file holds nothing, and the folders
 # `apply --prune` retired are no plan's business
@@ -67,7 +64,7 @@ def mark(
     anything the mark could not vouch for."""
     files = survey(root, order, body, archives)
     if files is None:
-        return body + _CLOSE
+        return manifest.close(body)
     fields: dict[str, object] = {
         "pkiform": _code(),
         "spec": spec,
@@ -77,12 +74,7 @@ def mark(
         "archives": sorted(archives),
     }
     fields["digest"] = _digest(fields, files)
-    return body + _FIELD + json.dumps(fields).encode() + _CLOSE
-
-
-def unmarked(body: bytes) -> bytes:
-    """manifest.json without a mark: `body` closed."""
-    return body + _CLOSE
+    return manifest.close(body, fields)
 
 
 def check(source: bytes, root: Path, now: datetime, *, files: bool = True) -> Settled | None:
@@ -91,15 +83,13 @@ def check(source: bytes, root: Path, now: datetime, *, files: bool = True) -> Se
     they are (unless `files` is false: a first look, to be confirmed) and the clock at
     `now`; None if anything differs."""
     try:
-        manifest = Store(root).read_manifest()
+        found = manifest.marked(Store(root).read_manifest())
     except (OSError, StoreError):
         return None  # planning in full says what is wrong
-    at = manifest.rfind(_MARK) if manifest is not None else -1
-    if manifest is None or at < 0:
+    if found is None:
         return None
-    body = manifest[: at + len(_MARK) - len(_FIELD)]
+    body, fields = found.body, found.fields
     try:
-        fields = json.loads(manifest[at + len(_MARK) : -len(_CLOSE)])
         since = datetime.fromisoformat(fields["from"])
         until = datetime.fromisoformat(fields["until"])
         order = tuple(fields["order"])
@@ -111,13 +101,26 @@ def check(source: bytes, root: Path, now: datetime, *, files: bool = True) -> Se
         ):
             return None
         if files:
-            found = survey(root, order, body, set(fields["archives"]))
+            surveyed = survey(root, order, body, set(fields["archives"]))
             recorded = {k: v for k, v in fields.items() if k != "digest"}
-            if found is None or fields["digest"] != _digest(recorded, found):
+            if surveyed is None or fields["digest"] != _digest(recorded, surveyed):
                 return None
     except (ValueError, KeyError, TypeError, AttributeError):  # not a mark this code wrote
         return None
     return Settled(order=order)
+
+
+def check_locked(
+    source: bytes, root: Path, now: datetime, *, lock_timeout: float
+) -> Settled | None:
+    """check(), as an apply must make it: a first look without the files, then, if the
+    mark may hold, the whole check under the directory's lock (never half-way through
+    another apply's writes). The lock is not taken where the mark cannot hold: taking it
+    would create a missing directory."""
+    if check(source, root, now, files=False) is None:
+        return None
+    with Store(root).locked(timeout=lock_timeout):
+        return check(source, root, now)
 
 
 def survey(

@@ -5,15 +5,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pkiform.commands import up_to_date
+from pkiform.commands import seed, up_to_date
 from pkiform.commands.spec_input import SpecInput
 
 if TYPE_CHECKING:
-    from pkiform.api import Spec
     from pkiform.plan.types import Plan
-
-if TYPE_CHECKING:
-    from pkiform.x509.derive import Seed
 
 
 def run(
@@ -23,7 +19,7 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
-    seed: Seed | None,
+    seed_file: Path | None,
     allow_paths: Sequence[Path] = (),
     lock_timeout: float,
     quiet: bool,
@@ -34,14 +30,14 @@ def run(
 ) -> int:
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
-    if not rekey and seed is None and emit is None:
+    if not rekey and not seed.asked(seed_file) and emit is None:
         source = spec_input.source()
         answer = up_to_date.apply(source, out, now, as_json=as_json, lock_timeout=lock_timeout)
         if answer is not None:
             stdout.write(answer)
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
-    from pkiform.api import Spec
+    from pkiform.api import Spec, ca_secrets
     from pkiform.commands.common import load
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
@@ -54,7 +50,7 @@ def run(
             at=now,
             rekey=rekey,
             prune=prune,
-            seed=seed,
+            seed=seed.read(seed_file),
             lock_timeout=lock_timeout,
             on_planned=lambda plan: progress.start(len(plan.changes)),
             on_done=progress.step,
@@ -71,28 +67,10 @@ def run(
     if emit == "kubernetes":
         if not applied.secrets:
             stderr.write("pkiform: warning: no identity asks for outputs.kubernetes\n")
-        for warning in _ca_secrets(spec, applied.secrets):
+        for warning in ca_secrets(spec, applied.secrets):
             stderr.write(f"pkiform: warning: {warning}\n")
         stdout.write(kubernetes_stream(applied.secrets))
     return 0
-
-
-def _ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
-    """A warning for each Secret printed that holds a CA's key (the CA asked for it)."""
-    from pkiform.formats.kubernetes import identity_of
-    from pkiform.spec.model import IdentityName
-
-    identities = spec.valid.spec.identities
-    found = []
-    for document in secrets:
-        ident = identities.get(IdentityName(identity_of(document) or ""))
-        if ident is not None and ident.kind.is_ca and ident.outputs.kubernetes is not None:
-            found.append(
-                f"Secret {ident.outputs.kubernetes.name!r} holds the private key of CA "
-                f"{ident.name!r}; whoever can read it in the cluster can issue certificates "
-                "in the CA's name"
-            )
-    return found
 
 
 def _signed_ahead(plan: Plan, now: datetime, clock: datetime) -> str:

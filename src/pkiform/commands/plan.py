@@ -3,14 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from pkiform.commands import up_to_date
+from pkiform.commands import seed, up_to_date
 from pkiform.commands.spec_input import SpecInput
 from pkiform.disk.store import Store
-
-if TYPE_CHECKING:
-    from pkiform.x509.derive import Seed
 
 EXIT_CHANGES = 2
 
@@ -22,7 +19,7 @@ def run(
     now: datetime,
     rekey: Sequence[str],
     prune: bool,
-    seed: Seed | None,
+    seed_file: Path | None,
     allow_paths: Sequence[Path] = (),
     as_json: bool,
     stdout: TextIO,
@@ -30,7 +27,7 @@ def run(
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     Store(out).check_usable()  # an output directory apply would refuse: no plan for it
-    if not rekey and seed is None:
+    if not rekey and not seed.asked(seed_file):
         answer = up_to_date.plan(spec_input.source(), out, now, as_json=as_json)
         if answer is not None:
             stdout.write(answer)
@@ -41,7 +38,7 @@ def run(
     from pkiform.render import plan_json, plan_text
 
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
-    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
+    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed.read(seed_file))
     valid = spec.valid
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)

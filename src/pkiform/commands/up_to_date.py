@@ -1,42 +1,28 @@
 """plan and apply on an output directory whose settled mark holds (cache/settled.py): their
-answer, nothing to do, without loading the spec, cryptography or a certificate. They
-print what planning in full prints when it finds nothing to do (tests/test_settled.py
-holds the two to the same bytes)."""
+answer, nothing to do, without loading the spec, cryptography or a certificate. The
+answer is a Plan of identities left as they are, rendered as planning in full renders
+its plan (tests/test_settled.py holds the two to the same bytes)."""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
 
 from pkiform.cache import settled
-from pkiform.disk.store import Store
+from pkiform.plan.types import NEVER_ISSUED, Action, Plan, Verb
+from pkiform.render import applied_json, applied_text, plan_json, plan_text
+from pkiform.spec.model import IdentityName
 
 
 def plan(source: bytes | None, out: Path, now: datetime, *, as_json: bool) -> str | None:
     """What `pkiform plan` prints, if the mark holds for the spec's bytes `source`; None
     to plan in full (also when the spec could not be read: that says what is wrong)."""
     found = settled.check(source, out, now) if source is not None else None
-    skipped = _skipped(out, found.order) if found is not None else None
-    if found is None or skipped is None:
+    answer = _plan(out, found)
+    if answer is None:
         return None
-    if not as_json:
-        lines = "".join(f"    {n}: skip\n      {NEVER_ISSUED}\n" for n in skipped)
-        up_to_date = len(found.order) - len(skipped)
-        return f"{lines}No changes: {up_to_date} identities up to date{_count(skipped)}.\n"
-    actions = [_action(n, skipped) for n in found.order]
-    return _dump(
-        {
-            "changes": False,
-            "actions": actions,
-            "revocations": [],
-            "on_disk_only": [],
-            "retire": [],
-            "trust_bundle": None,
-            "warnings": [],
-        }
-    )
+    return plan_json(answer) if as_json else plan_text(answer, None)
 
 
 def apply(
@@ -45,56 +31,30 @@ def apply(
     """What `pkiform apply` prints, if the mark holds for the spec's bytes `source`; None
     to apply in full. The files are read under the lock, as an apply in full reads
     them: never half-way through another apply's writes."""
-    if source is None or settled.check(source, out, now, files=False) is None:
-        return None  # and the lock is not taken: it would create a missing directory
-    with Store(out).locked(timeout=lock_timeout):
-        found = settled.check(source, out, now)
-    skipped = _skipped(out, found.order) if found is not None else None
-    if found is None or skipped is None:
+    found = settled.check_locked(source, out, now, lock_timeout=lock_timeout) if source else None
+    answer = _plan(out, found)
+    if answer is None:
         return None
-    unchanged = [n for n in found.order if n not in set(skipped)]
-    if not as_json:
-        lines = "".join(f"    {n}: skip ({NEVER_ISSUED})\n" for n in skipped)
-        counts = f"{len(unchanged)} unchanged{_count(skipped)}"
-        return f"{lines}Apply complete in {out}: 0 changed, {counts}.\n"
-    return _dump(
-        {
-            "changed": [],
-            "unchanged": unchanged,
-            "skipped": [_action(n, skipped) for n in skipped],
-            "revocations": [],
-            "on_disk_only": [],
-            "retired": [],
-            "warnings": [],
-        }
-    )
+    return applied_json(answer, ()) if as_json else applied_text(answer, (), out)
 
 
-# planner.NEVER_ISSUED, as render prints it (planner imports cryptography; this may not)
-NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"
-
-
-def _skipped(out: Path, order: tuple[str, ...]) -> list[str] | None:
-    """The identities plan skips: revoked before they were ever issued. An apply leaves
-    the mark only where each of them has no folder (execute._settled), and every other
-    identity has one; the mark holds while that is so. One listing of the directory;
-    None if it cannot be read (planning in full says why)."""
+def _plan(out: Path, found: settled.Settled | None) -> Plan | None:
+    """The plan a mark that holds stands for: every identity left as it is, those revoked
+    before they were ever issued skipped. An apply leaves the mark only where each of
+    those has no folder (apply/run.py), and every other identity has one; it holds while
+    that is so. One listing of the directory; None if it cannot be read (planning in full
+    says why)."""
+    if found is None:
+        return None
     try:
         folders = {entry.name for entry in os.scandir(out)}
     except OSError:
         return None
-    return [name for name in order if name not in folders]
-
-
-def _count(skipped: list[str]) -> str:
-    return f", {len(skipped)} skipped" if skipped else ""
-
-
-def _action(name: str, skipped: list[str]) -> dict[str, object]:
-    if name in skipped:
-        return {"name": name, "verb": "skip", "reasons": [NEVER_ISSUED], "cascade_from": None}
-    return {"name": name, "verb": "unchanged", "reasons": [], "cascade_from": None}
-
-
-def _dump(document: object) -> str:
-    return json.dumps(document, indent=2) + "\n"
+    return Plan(
+        actions=tuple(
+            Action(name=IdentityName(name), verb=Verb.UNCHANGED)
+            if name in folders
+            else Action(name=IdentityName(name), verb=Verb.SKIP, reasons=(NEVER_ISSUED,))
+            for name in found.order
+        )
+    )

@@ -9,7 +9,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509 import ocsp
 
-from pkiform.cache.seals import Sealed
 from pkiform.disk.store import Store
 from pkiform.formats import pkcs12
 from pkiform.layout import BUNDLE, CERT_FILE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
@@ -48,7 +47,9 @@ class ObservedIdentity:
     # None when the password does not open them (absent: not there, or no password)
     p12: Mapping[str, pkcs12.Contents | None] = field(default_factory=dict)
     interrupted: bool = False  # an apply stopped half-way through replacing its files
-    sealed: bool = False  # spec, files and issuers as the apply that sealed it left them
+    # a cache (cache/seals.py) vouches that its spec, files and issuers are as an apply
+    # that found them consistent left them: what it checked then is not checked again
+    vouched: bool = False
     crl: x509.CertificateRevocationList | None = None
     ocsp_response: ocsp.OCSPResponse | None = None
     archived_certs: tuple[x509.Certificate, ...] = ()  # read only where a CA needs them
@@ -71,12 +72,11 @@ class Observed:
     on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
     manifest: bytes | None = None
     trust_bundle: bytes | None = None
-    sealed: Mapping[IdentityName, Sealed] = field(default_factory=dict)  # see cache/seals.py
 
 
-# given the manifest and every identity's files: those whose seal holds (seals.holding)
-SealCheck = Callable[
-    [bytes | None, Mapping[IdentityName, Mapping[str, bytes]]], Mapping[IdentityName, Sealed]
+# given the manifest and every identity's files: the identities a cache vouches for
+Vouch = Callable[
+    [bytes | None, Mapping[IdentityName, Mapping[str, bytes]]], Collection[IdentityName]
 ]
 
 
@@ -88,7 +88,7 @@ def observe_one(
     keep_key: bool = False,
     passwords: IdentityPasswords | None = None,
     read: tuple[dict[str, bytes], bool] | None = None,
-    sealed: bool = False,
+    vouched: bool = False,
 ) -> ObservedIdentity:
     """Read and parse one identity's files (and the certificates it archived, if asked),
     opening the encrypted ones whose passwords are given.
@@ -103,7 +103,7 @@ def observe_one(
     key_path = store.root / name / KEY_FILE
     key: PrivateKey | None
     public_key: PublicKey | None
-    if sealed and cert is not None:
+    if vouched and cert is not None:
         # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
         # which signs, is loaded
         key = _parse_key(key_data, key_password, key_path)[0] if keep_key else None
@@ -130,7 +130,7 @@ def observe_one(
         key_refused=locked and key_password is not None,
         p12=_open_p12(files, passwords, store.root / name),
         interrupted=interrupted,
-        sealed=sealed and cert is not None,
+        vouched=vouched and cert is not None,
         crl=_parse_crl(files.get(CRL_PEM)),
         ocsp_response=_parse_ocsp(files.get(OCSP_DER)),
         archived_certs=tuple(_archived(store, name)) if archive else (),
@@ -144,18 +144,18 @@ def observe(
     with_archive: Collection[IdentityName] = (),
     keep_keys: Collection[IdentityName] = (),
     passwords: Mapping[IdentityName, IdentityPasswords] | None = None,
-    seal_check: SealCheck | None = None,
+    vouch: Vouch | None = None,
 ) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name.
     Private keys are kept only for `keep_keys` (the CAs, which sign); encrypted files are
-    opened with `passwords` where given; with `seal_check`, what a seal vouches for is
+    opened with `passwords` where given; with `vouch`, what a cache vouches for is
     not parsed and compared again."""
     passwords = passwords or {}
     manifest = store.read_manifest()
     reads = {name: store.read_identity(name) for name in names}
-    sealed = (
-        seal_check(manifest, {n: files for n, (files, stopped) in reads.items() if not stopped})
-        if seal_check is not None
+    vouched = (
+        vouch(manifest, {n: files for n, (files, stopped) in reads.items() if not stopped})
+        if vouch is not None
         else {}
     )
     identities = {
@@ -166,7 +166,7 @@ def observe(
             keep_key=name in keep_keys,
             passwords=passwords.get(name),
             read=read,
-            sealed=name in sealed,
+            vouched=name in vouched,
         )
         for name, read in reads.items()
     }
@@ -177,7 +177,6 @@ def observe(
         on_disk_only=others,
         manifest=manifest,
         trust_bundle=store.read_top(TRUST_BUNDLE),
-        sealed=sealed,
     )
 
 

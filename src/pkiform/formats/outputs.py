@@ -180,7 +180,7 @@ def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
     return files
 
 
-def _sealed(ident: Identity, m: Material) -> dict[str, tuple[Pkcs12Output, pkcs12.Contents]]:
+def _password_protected(ident: Identity, m: Material) -> dict[str, tuple[Pkcs12Output, pkcs12.Contents]]:
     """The PKCS#12 outputs asked for, with what each must hold."""
     out = {}
     bundle, store = ident.outputs.pkcs12, ident.outputs.truststore
@@ -212,17 +212,17 @@ def file_problems(wanted: Mapping[str, bytes], files: Mapping[str, bytes]) -> di
 def stale(ident: Identity, obs: Found, m: Material) -> dict[str, str]:
     """Every output that does not hold what it should, with why; empty when all do. A plain
     copy of the key is left out: plain_copy_repairs and plain_copy_problems say more."""
-    problems = file_problems(fixed(ident, m), obs.files) | stale_sealed(ident, obs, m)
+    problems = file_problems(fixed(ident, m), obs.files) | stale_protected(ident, obs, m)
     for filename in plain_copies(ident, obs.files):
         problems.pop(filename, None)
     return problems
 
 
-def stale_sealed(ident: Identity, obs: Found, m: Material) -> dict[str, str]:
+def stale_protected(ident: Identity, obs: Found, m: Material) -> dict[str, str]:
     """The PKCS#12 outputs that do not hold what they should, with why: the only ones
     apply must be told to rewrite (the others it compares byte for byte)."""
     out = {}
-    for filename, (output, expected) in _sealed(ident, m).items():
+    for filename, (output, expected) in _password_protected(ident, m).items():
         if filename not in obs.files:
             out[filename] = f"{filename} is missing"
         elif filename not in obs.p12:
@@ -259,7 +259,7 @@ def build(
     that differ), the PKCS#12 ones only when named in `rewrite`. `key` is called only when a
     bundle needs the private key."""
     files = fixed(ident, m)
-    for filename, (output, _) in _sealed(ident, m).items():
+    for filename, (output, _) in _password_protected(ident, m).items():
         if filename not in rewrite:
             continue
         password = passwords.get(output.password)

@@ -78,7 +78,7 @@ def decide(
         reasons.append("cert.pem does not match key.pem")
     else:
         issuer_cert = issuer_chain[0] if issuer_chain else None
-        if not obs.sealed:  # a seal vouches for these, as for the repairs below
+        if not obs.vouched:  # a cache vouches for these, as for the repairs below
             reasons.extend(differences(ident, issuer, cert))
             if cascade is None:
                 link = _issuer_link_problem(cert, issuer_cert if issuer else cert, issuer)
@@ -107,7 +107,7 @@ def decide(
     # a folder a pkiform without seed-id files derived (its manifest.json vouched for it)
     marker = {SEED_ID: seed_id_file(seed_id)} if seed_id is not None else {}
     repairs = list(outputs.file_problems(marker, obs.files).values())
-    if obs.sealed and not repairs:
+    if obs.vouched and not repairs:
         return act(Verb.UNCHANGED)
 
     # no material: an issuer has no certificate, is planned as create, and cascades

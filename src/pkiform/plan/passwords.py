@@ -18,11 +18,11 @@ from pkiform.formats.outputs import Material
 from pkiform.layout import BUNDLE
 from pkiform.plan.types import RevocationAction
 from pkiform.secrets.passwords import Passwords, diagnostic, missing
-from pkiform.spec.model import IdentityName, PasswordSource, Spec
+from pkiform.spec.model import IdentityName, PasswordSource, ResolvedSpec
 
 
 def password_problems(
-    spec: Spec,
+    spec: ResolvedSpec,
     observed: Observed,
     *,
     new_keys: Collection[IdentityName],
@@ -63,7 +63,7 @@ def password_problems(
             need(name, f"to encrypt the key of {name!r}")
         elif locked(name) and name in new_certs:
             need(name, f"to read the key of {name!r} for its new certificate")
-        elif locked(name) and material and BUNDLE in outputs.stale_sealed(ident, obs, material):
+        elif locked(name) and material and BUNDLE in outputs.stale_protected(ident, obs, material):
             need(name, f"to put the key of {name!r} into {BUNDLE}")
         if name in new_certs and ident.issuer is not None and locked(ident.issuer):
             need(

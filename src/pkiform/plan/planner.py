@@ -19,12 +19,12 @@ from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, r
 from pkiform.plan.types import Action, Plan, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import IdentityName, Kind, Spec
+from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
 from pkiform.x509.crl_entry import Revoked
 
 
 def plan(
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     observed: Observed,
     now: datetime,
@@ -119,7 +119,7 @@ def _archived(obs: ObservedIdentity) -> bool:
 
 
 def _trust_bundle_problem(
-    spec: Spec, observed: Observed, decided: Mapping[IdentityName, Action]
+    spec: ResolvedSpec, observed: Observed, decided: Mapping[IdentityName, Action]
 ) -> str | None:
     """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
     one does, that is reason enough, and the root's own action says so)."""
@@ -131,7 +131,7 @@ def _trust_bundle_problem(
     )
 
 
-def archives_to_read(spec: Spec, graph: IssuerGraph) -> set[IdentityName]:
+def archives_to_read(spec: ResolvedSpec, graph: IssuerGraph) -> set[IdentityName]:
     """Identities whose archived certificates a CRL must list (revoke_superseded)."""
     return {
         child

@@ -23,7 +23,7 @@ from pkiform.layout import CRL_DER, CRL_PEM, OCSP_DER
 from pkiform.plan.due import list_due
 from pkiform.plan.types import ListKind, ListVerb, RevocationAction
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Spec, serial_text
+from pkiform.spec.model import Identity, IdentityName, ResolvedSpec, serial_text
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import (
     crl_entries,
@@ -37,7 +37,7 @@ from pkiform.x509.revocation import (
 
 
 def plan_revocation(
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     observed: Observed,
     new_certs: Collection[IdentityName],
@@ -79,7 +79,9 @@ def plan_revocation(
     return tuple(out)
 
 
-def revoked_at_problems(spec: Spec, observed: Observed, now: datetime) -> tuple[Diagnostic, ...]:
+def revoked_at_problems(
+    spec: ResolvedSpec, observed: Observed, now: datetime
+) -> tuple[Diagnostic, ...]:
     """Every `revoked.at` no CRL may state: before its certificate's notBefore (it was not
     valid yet), or after `now` (a CRL lists revocations that have happened). Each located
     where the spec writes it: plan and apply refuse to run with any."""
@@ -122,7 +124,7 @@ def signing_times(
 
 
 def crls_on_disk(
-    spec: Spec, graph: IssuerGraph, observed: Observed
+    spec: ResolvedSpec, graph: IssuerGraph, observed: Observed
 ) -> dict[IdentityName, CrlOnDisk | None]:
     """The crl.pem of every CA that issues anything, read and checked once per plan."""
     return {
@@ -183,7 +185,7 @@ def _signed_by_key(crl: x509.CertificateRevocationList, ca_obs: ObservedIdentity
 
 
 def _crl_entries(
-    spec: Spec,
+    spec: ResolvedSpec,
     ca: Identity,
     children: list[IdentityName],
     observed: Observed,
@@ -220,7 +222,7 @@ def _crl_entries(
         # the child's certificate if this CA issued it: a seal vouches for that (it was
         # checked by name and key identifier), else the names are compared (~20 us)
         cert = obs.cert
-        if cert is not None and not (obs.sealed and ca_obs.sealed):
+        if cert is not None and not (obs.vouched and ca_obs.vouched):
             cert = cert if issued_here(cert) else None
         if cert is not None and ident.revoked is not None:
             known.add(cert.serial_number)

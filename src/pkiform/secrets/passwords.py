@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError
 from pkiform.layout import BUNDLE, TRUSTSTORE
-from pkiform.spec.model import IdentityName, PasswordSource, Spec
+from pkiform.spec.model import IdentityName, PasswordSource, ResolvedSpec
 
 # cryptography's OpenSSL backend encrypts a PEM key with at most 1023 bytes of password,
 # and `openssl ... -passin file:` reads no more (apps/lib/apps.c, APP_PASS_LEN - 1)
@@ -94,6 +94,8 @@ class IdentityPasswords:
 class PasswordError(SpecError):
     """A password the run needs is missing or wrong; located where the spec names it."""
 
+    spec_valid = True
+
 
 class SecretError(PkiformError):
     """A library failed while it held a password or a private key. Its own message is
@@ -141,7 +143,7 @@ def guard(
     )
 
 
-def sources(spec: Spec) -> list[PasswordSource]:
+def sources(spec: ResolvedSpec) -> list[PasswordSource]:
     """Every password source of the spec, once each, at the first place it is written."""
     seen: dict[PasswordSource, PasswordSource] = {}
     for ident in spec.identities.values():
@@ -150,19 +152,11 @@ def sources(spec: Spec) -> list[PasswordSource]:
     return list(seen.values())
 
 
-def _sources_of(spec: Spec, name: IdentityName) -> Iterator[tuple[str, PasswordSource]]:
-    ident = spec.identities[name]
-    if ident.key_password is not None:
-        yield "key", ident.key_password
-    for what, output in (
-        ("pkcs12", ident.outputs.pkcs12),
-        ("truststore", ident.outputs.truststore),
-    ):
-        if output is not None:
-            yield what, output.password
+def _sources_of(spec: ResolvedSpec, name: IdentityName) -> Iterator[tuple[str, PasswordSource]]:
+    yield from spec.identities[name].password_sources()
 
 
-def by_identity(spec: Spec, passwords: Passwords) -> dict[IdentityName, IdentityPasswords]:
+def by_identity(spec: ResolvedSpec, passwords: Passwords) -> dict[IdentityName, IdentityPasswords]:
     """For each identity with encrypted files, the passwords that open them (when read)."""
     out = {}
     for name in spec.identities:
@@ -178,7 +172,7 @@ def diagnostic(source: PasswordSource, message: str) -> Diagnostic:
     return Diagnostic(loc=loc, path=source.path, message=message)
 
 
-def require_upfront(spec: Spec, passwords: Passwords, *, new: Collection[str]) -> None:
+def require_upfront(spec: ResolvedSpec, passwords: Passwords, *, new: Collection[str]) -> None:
     """Raise PasswordError for every missing password that plan and apply need whatever is
     on disk: those of the PKCS#12 outputs (to check and write them), and those of the
     encrypted keys of the `new` identities (no folder yet: their keys are made now).

@@ -21,7 +21,7 @@ from pkiform.secrets.passwords import (
     password_problem,
     sources,
 )
-from pkiform.spec.model import PasswordSource, Spec
+from pkiform.spec.model import PasswordSource, ResolvedSpec
 
 # a password file holds one line; a seed file one line of base64: anything larger is a
 # mistake (or /dev/zero under another name) and is not read at all
@@ -43,7 +43,7 @@ class Refused(Exception):
 
 
 def read_passwords(
-    spec: Spec,
+    spec: ResolvedSpec,
     base: Path,
     environ: Mapping[str, str] | None = None,
     *,

@@ -6,7 +6,7 @@ import graphlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pkiform.spec.model import IdentityName, Kind, Spec
+from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
 
 
 class CycleFound(Exception):
@@ -33,7 +33,7 @@ class IssuerGraph:
         object.__setattr__(self, "_children", children)
 
     @classmethod
-    def of(cls, spec: Spec) -> IssuerGraph:
+    def of(cls, spec: ResolvedSpec) -> IssuerGraph:
         """The graph of a spec. A root's `issuer`, and an issuer that is unknown or not a
         CA, are errors rules.py reports, not edges."""
         edges: dict[IdentityName, IdentityName | None] = {}

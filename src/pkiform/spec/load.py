@@ -1,4 +1,4 @@
-"""The whole validation pipeline: file -> Document -> schema -> Spec -> rules.
+"""The whole validation pipeline: file -> Document -> schema -> ResolvedSpec -> rules.
 
 Every problem comes out in one run: the semantic checks (resolve's values, then the rules)
 run on every identity whose part of the spec the YAML reader and the schema accepted, and
@@ -15,7 +15,7 @@ from typing import Any
 from pkiform.errors import Diagnostic, Severity, SpecError, sorted_diagnostics
 from pkiform.spec import resolve, rules, schema
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Spec
+from pkiform.spec.model import ResolvedSpec
 from pkiform.spec.source import Document, JsonPath, describe, load_path, load_text
 
 
@@ -23,7 +23,7 @@ from pkiform.spec.source import Document, JsonPath, describe, load_path, load_te
 class ValidSpec:
     """A spec that passed every check, its issuer graph, and the warnings to show."""
 
-    spec: Spec
+    spec: ResolvedSpec
     graph: IssuerGraph
     warnings: tuple[Diagnostic, ...]
     source_digest: str | None = None  # of the spec's text, when it was read from text

@@ -132,6 +132,13 @@ class Outputs:
     der: bool = False
     kubernetes: KubernetesOutput | None = None
 
+    def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
+        """The outputs that take a password to write and to check, each with its source:
+        the one place that says so (secrets read them, cache/seals.py never vouches for
+        an identity with one). A new password-protected output is added here."""
+        protected = (("pkcs12", self.pkcs12), ("truststore", self.truststore))
+        return tuple((what, o.password) for what, o in protected if o is not None)
+
 
 NO_OUTPUTS = Outputs()
 
@@ -165,13 +172,19 @@ class Identity:
     key_password: PasswordSource | None = None
     outputs: Outputs = NO_OUTPUTS
 
+    def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
+        """Every password the identity's files take, with what it is for: its key's
+        (key.encrypt), then its outputs'."""
+        key = (("key", self.key_password),) if self.key_password is not None else ()
+        return key + self.outputs.password_sources()
+
     @property
     def common_name(self) -> str:
         return dict(self.subject)["CN"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Spec:
+class ResolvedSpec:
     file: str
     identities: Mapping[IdentityName, Identity]
 

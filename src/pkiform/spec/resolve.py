@@ -32,8 +32,8 @@ from pkiform.spec.model import (
     Outputs,
     PasswordSource,
     Pkcs12Output,
+    ResolvedSpec,
     Revocation,
-    Spec,
 )
 from pkiform.spec.source import Document, JsonPath, describe, dotted
 
@@ -403,7 +403,9 @@ class _Resolver:
         )
 
 
-def build(doc: Document, only: Collection[str] | None = None) -> tuple[Spec, list[Diagnostic]]:
+def build(
+    doc: Document, only: Collection[str] | None = None
+) -> tuple[ResolvedSpec, list[Diagnostic]]:
     """The Spec of a schema-valid document, and the value problems found on the way.
     With `only`, of those identities alone: the ones whose part of a document the schema
     refused elsewhere accepted (each of them, and the defaults it takes, schema-valid)."""
@@ -417,7 +419,7 @@ def build(doc: Document, only: Collection[str] | None = None) -> tuple[Spec, lis
         IdentityName(name): resolver.identity(name, raw, defaults)
         for name, raw in raw_identities.items()
     }
-    return Spec(file=doc.file, identities=identities), resolver.diagnostics
+    return ResolvedSpec(file=doc.file, identities=identities), resolver.diagnostics
 
 
 def _defaults(doc: Document) -> Mapping[str, Any]:

@@ -9,7 +9,7 @@ from pkiform.errors import Diagnostic, Severity
 from pkiform.layout import RESERVED_NAMES
 from pkiform.spec import name_constraints
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, Spec
+from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec
 from pkiform.spec.schema import did_you_mean
 from pkiform.spec.schema_fast import ecma_regex
 from pkiform.spec.source import Document, JsonPath, dotted
@@ -35,7 +35,7 @@ _CA_KINDS = frozenset(kind.value for kind in Kind if kind.is_ca)
 
 
 def check(
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     doc: Document,
     *,
@@ -141,7 +141,7 @@ def check(
 
 
 def _constraining(
-    spec: Spec,
+    spec: ResolvedSpec,
     graph: IssuerGraph,
     doc: Document,
     name: IdentityName,
@@ -198,7 +198,7 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
 
 
 def _check_issuer(
-    spec: Spec, ident: Identity, report: _Report, unjudged: Mapping[str, object]
+    spec: ResolvedSpec, ident: Identity, report: _Report, unjudged: Mapping[str, object]
 ) -> None:
     path: JsonPath = ("identities", ident.name, "issuer")
     assert ident.issuer is not None
@@ -226,7 +226,9 @@ class _Report(Protocol):
     ) -> None: ...
 
 
-def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) -> Iterator[str]:
+def _path_length_problems(
+    spec: ResolvedSpec, graph: IssuerGraph, name: IdentityName
+) -> Iterator[str]:
     """pathLenConstraint: how many intermediates may follow a CA in a chain (RFC 5280 §4.2.1.9)."""
     following = 1  # intermediates between the CA being checked and `name`, `name` included
     for ca_name in graph.chain(name):
@@ -243,7 +245,7 @@ def _path_length_problems(spec: Spec, graph: IssuerGraph, name: IdentityName) ->
             following += 1
 
 
-def _output_problems(spec: Spec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
+def _output_problems(spec: ResolvedSpec, doc: Document) -> Iterator[tuple[JsonPath, str, bool]]:
     """Outputs that cannot be written as asked; legacy encryption, and a CA skipped by
     defaults.outputs.kubernetes (warnings)."""
     secrets: dict[tuple[str | None, str], str] = {}
@@ -310,7 +312,7 @@ def _first_written(doc: Document, *paths: JsonPath) -> JsonPath:
     return next((p for p in paths if doc.written(p)), paths[-1])
 
 
-def _legacy_paths(doc: Document, spec: Spec) -> Iterator[JsonPath]:
+def _legacy_paths(doc: Document, spec: ResolvedSpec) -> Iterator[JsonPath]:
     """Every `legacy: true` written under an outputs mapping, in defaults or on an identity."""
     places: list[tuple[JsonPath, object]] = [
         (("defaults", "outputs"), _mapping(doc.data.get("defaults")).get("outputs"))
