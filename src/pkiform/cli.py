@@ -55,8 +55,6 @@ def _seconds(text: str) -> float:
 
 
 def _duration(text: str) -> timedelta:
-    from pkiform import durations  # stdlib only: keeps argument parsing light
-
     delta = durations.parse(text)
     if delta is None or delta <= timedelta(0):
         raise argparse.ArgumentTypeError(

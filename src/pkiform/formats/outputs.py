@@ -180,7 +180,9 @@ def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
     return files
 
 
-def _password_protected(ident: Identity, m: Material) -> dict[str, tuple[Pkcs12Output, pkcs12.Contents]]:
+def _password_protected(
+    ident: Identity, m: Material
+) -> dict[str, tuple[Pkcs12Output, pkcs12.Contents]]:
     """The PKCS#12 outputs asked for, with what each must hold."""
     out = {}
     bundle, store = ident.outputs.pkcs12, ident.outputs.truststore
