@@ -144,6 +144,30 @@ NO_OUTPUTS = Outputs()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CsrKey:
+    """The private key stays on the host that made a certificate request: pkiform signs the
+    CSR at `path` (as written; relative to the spec file's folder) and holds no key."""
+
+    path: str
+    loc: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenKey:
+    """A CA key inside a PKCS#11 token, named by an RFC 7512 URI: generated and used there,
+    never in a file; its PIN comes from `pin` (or the URI's pin-source)."""
+
+    uri: str
+    pin: PasswordSource | None = None
+    loc: Location | None = field(default=None, compare=False)
+
+
+# where an identity's private key lives when it is not the key.pem pkiform makes in its
+# folder (None): with its owner (a CSR), or in a token
+KeySource = CsrKey | TokenKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
     name: IdentityName
     kind: Kind
@@ -171,6 +195,7 @@ class Identity:
     # key.encrypt: key.pem (and key.der) as encrypted PKCS#8 with this password
     key_password: PasswordSource | None = None
     outputs: Outputs = NO_OUTPUTS
+    key_source: KeySource | None = None  # None: key.pem in its folder, made by pkiform
 
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
         """Every password the identity's files take, with what it is for: its key's
