@@ -25,6 +25,7 @@ LAYERS = {
     "store": 2,
     "forked": 2,
     "passwords": 2,
+    "x509": 2,  # the package: token_*.py import only errors and model
     "rules": 3,
     "profile": 3,
     "keys": 3,
