@@ -814,6 +814,25 @@ except Pkcs11Missing as e:
 """
 
 
+LIGHT = """\
+import sys
+{hide}
+from pkiform.x509.token_session import pkcs11_installed
+from pkiform.x509.token_uri import parse_token_uri
+
+parse_token_uri("pkcs11:token=pki;object=ca?module-path=/usr/lib/softhsm/libsofthsm2.so")
+print(pkcs11_installed(), sorted({{"cryptography", "pkcs11"}} & sys.modules.keys()))
+"""
+
+
+def test_validating_a_token_uri_imports_neither_cryptography_nor_pkcs11(tmp_path: Path) -> None:
+    script = tmp_path / "light.py"
+    script.write_text(LIGHT.format(hide=""))
+    assert run_python(script).stdout == "True []\n"
+    script.write_text(LIGHT.format(hide='sys.modules["pkcs11"] = None  # not installed'))
+    assert run_python(script).stdout == "False ['pkcs11']\n"
+
+
 def test_pkiform_imports_python_pkcs11_only_to_open_a_token(tmp_path: Path) -> None:
     script = tmp_path / "imports.py"
     script.write_text(IMPORTS.format(hide=""))

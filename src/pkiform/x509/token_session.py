@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import importlib.util
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ if TYPE_CHECKING:
 
 _PIN_KEY = secrets.token_bytes(32)
 _LOAD_ERROR = "OS exception while loading "
+
+
+def pkcs11_installed() -> bool:
+    """Whether python-pkcs11 is there, found without importing it (nor cryptography):
+    for `pkiform validate` to refuse a token key with the extra to install."""
+    return importlib.util.find_spec("pkcs11") is not None
 
 
 def require_pkcs11(uri: TokenUri) -> None:
