@@ -204,6 +204,17 @@ def test_a_missing_key_is_none_or_key_not_found(
     )
 
 
+def test_a_key_pkiform_makes_needs_a_label(softhsm: SoftHsm, run: TokenRun) -> None:  # noqa: F811
+    uri = parse_token_uri(f"pkcs11:token=pki;id=%AB%CD%EF%01?module-path={softhsm.module}")
+    for change in (generate_key, rekey):
+        with pytest.raises(KeyUnusable) as caught:
+            change(login(run, uri), uri, P256, now=NOW)
+        assert str(caught.value) == (
+            "pkcs11:token=pki;id=%AB%CD%EF%01: pkiform labels the keys it makes: "
+            "add object=LABEL to the URI"
+        )
+
+
 def test_rsa_sizes_the_token_cannot_make_are_refused_before_anything_is_made(
     softhsm: SoftHsm,  # noqa: F811
     run: TokenRun,
