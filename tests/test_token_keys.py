@@ -18,14 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pkiform import keys
 from pkiform.model import KeySpec, KeyType
-from pkiform.x509.token_changes import (
-    Recovery,
-    generate_key,
-    interrupted,
-    recover,
-    rekey,
-    replaced_label,
-)
+from pkiform.x509.token_changes import generate_key, rekey
 from pkiform.x509.token_errors import (
     GenerationUnsupported,
     KeyAmbiguous,
@@ -43,6 +36,7 @@ from pkiform.x509.token_errors import (
     WrongPin,
 )
 from pkiform.x509.token_keys import KeyProtection, TokenKey, check_spec, find_key, require_key
+from pkiform.x509.token_recovery import Recovery, interrupted, recover, replaced_label
 from pkiform.x509.token_session import TokenRun, TokenSession
 from pkiform.x509.token_uri import TokenUri, parse_token_uri
 from tests.conftest import run_python
@@ -812,7 +806,7 @@ IMPORTS = """\
 import sys
 {hide}
 import pkiform.cli, pkiform.keys, pkiform.revocation
-from pkiform.x509 import token_changes, token_keys, token_session
+from pkiform.x509 import token_changes, token_keys, token_recovery, token_session
 from pkiform.x509.token_errors import Pkcs11Missing
 from pkiform.x509.token_uri import parse_token_uri
 

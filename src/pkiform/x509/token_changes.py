@@ -17,7 +17,7 @@ rekey: the same, with, between the check and the promotion, the commit: the old 
 key takes L.replaced-S (then its new id), and the old public key after it.
 
 Each step is one C_SetAttributeValue, so a crash (SIGKILL, power) stops between two,
-and recover() tells from the labels alone where:
+and token_recovery.recover() tells from the labels alone where:
 - no L.pending object: nothing to do;
 - a private key still labelled L (a rekey before its commit), or no pending private key
   (killed inside C_GenerateKeyPair): L.pending becomes L.abandoned-S, the key in use is
@@ -32,7 +32,6 @@ The final id is the URI's id or else the key's subject key identifier (RFC 5280
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -60,7 +59,6 @@ from pkiform.x509.token_keys import (
     only_one,
     pending_objects,
     read_key,
-    read_public,
     require_label,
     stamp,
 )
@@ -75,14 +73,6 @@ if TYPE_CHECKING:
 _PARAMS = {spec: params for params, spec in CURVE_PARAMS.items() if params[0] == 0x06}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recovery:
-    """What recover() did: finished the interrupted run, or set its pending pair aside."""
-
-    finished: bool
-    message: str
-
-
 def generate_key(session: TokenSession, uri: TokenUri, spec: KeySpec, *, now: datetime) -> TokenKey:
     """A new key pair for `spec`, made in the token and labelled as `uri` says.
 
@@ -92,7 +82,7 @@ def generate_key(session: TokenSession, uri: TokenUri, spec: KeySpec, *, now: da
     check_free(session, uri, label)
     when = stamp(now)
     new = _make_checked(session, uri, spec, label, when)
-    _promote(session, uri, label, new.public_object, new.private_object, _final_id(uri, new))
+    promote(session, uri, label, new.public_object, new.private_object, final_id(uri, new))
     return _found(session, uri)
 
 
@@ -110,78 +100,9 @@ def rekey(session: TokenSession, uri: TokenUri, spec: KeySpec, *, now: datetime)
         )
     new = _make_checked(session, uri, spec, label, when)
     for obj in old:  # the commit: the old private key first
-        _retire(session, uri, obj, label, when)
-    _promote(session, uri, label, new.public_object, new.private_object, _final_id(uri, new))
+        retire(session, uri, obj, label, when)
+    promote(session, uri, label, new.public_object, new.private_object, final_id(uri, new))
     return _found(session, uri)
-
-
-def interrupted(session: TokenSession, uri: TokenUri) -> bool:
-    """Whether a crashed generation or rekey of this key awaits recover() (read only:
-    for plan to say so)."""
-    return uri.object is not None and bool(pending_objects(session, uri.object))
-
-
-def recover(session: TokenSession, uri: TokenUri, *, now: datetime) -> Recovery | None:
-    """Finish or set aside what a crashed generate_key or rekey left; None when there
-    was nothing. Running it again finds nothing."""
-    import pkcs11
-
-    label = uri.object
-    if label is None:
-        return None
-    private = session.objects(pkcs11.ObjectClass.PRIVATE_KEY, label=label + PENDING)
-    public = session.objects(pkcs11.ObjectClass.PUBLIC_KEY, label=label + PENDING)
-    if not private and not public:
-        return None
-    if len(private) > 1 or len(public) > 1:
-        raise TokenFailure(
-            uri.canonical,
-            f"several objects in token {session.label!r} are labelled {label + PENDING!r}: "
-            "pkiform did not make them; relabel or delete them by hand",
-        )
-    when = _pending_stamp([*private, *public]) or stamp(now)
-    in_use = session.objects(pkcs11.ObjectClass.PRIVATE_KEY, label=label)
-    if in_use or not private:
-        return _abandon(session, uri, label, [*private, *public], when)
-    public_class = pkcs11.ObjectClass.PUBLIC_KEY
-    new_public = public[0] if public else _single(session.objects(public_class, label=label))
-    try:
-        new = read_key(session, uri, private[0], new_public)
-        _check_kept(session, uri, new)
-    except TokenError:
-        return _abandon(session, uri, label, [*private, *public], when)
-    if public:  # any public key labelled L now is the old one: set it aside first
-        for old in session.objects(public_class, label=label):
-            _retire(session, uri, old, label, when)
-    if uri.id is not None:
-        for cls in (pkcs11.ObjectClass.PRIVATE_KEY, public_class):
-            for old in session.objects(cls, label=label + REPLACED + when, id=uri.id):
-                _set(session, uri, old, pkcs11.Attribute.ID, _replaced_id(uri.id, when))
-    _promote(session, uri, label, new.public_object, new.private_object, _final_id(uri, new))
-    return Recovery(
-        finished=True,
-        message=f"finished an interrupted key generation or rekey: the new key took the "
-        f"label {label!r} in token {session.label!r}",
-    )
-
-
-def replaced_label(session: TokenSession, uri: TokenUri, public_key: object) -> str | None:
-    """The label of the key pkiform replaced that has this public key (`L.replaced-S`),
-    or None: tells a key a rekey replaced from one that changed behind pkiform's back."""
-    import pkcs11
-
-    if uri.object is None:
-        return None
-    prefix = uri.object + REPLACED
-    for obj in session.objects(pkcs11.ObjectClass.PUBLIC_KEY):
-        label = obj[pkcs11.Attribute.LABEL]
-        if isinstance(label, str) and label.startswith(prefix):
-            try:
-                if read_public(session, uri, obj) == public_key:
-                    return label
-            except TokenError:
-                continue  # not a key pkiform can read: not one it replaced
-    return None
 
 
 def _old_objects(session: TokenSession, uri: TokenUri) -> list[pkcs11.Object]:
@@ -213,10 +134,10 @@ def _make_checked(
     public, private = _generate(session, uri, spec, label, when)
     try:
         key = read_key(session, uri, private, public)
-        _check_kept(session, uri, key)
+        check_kept(session, uri, key)
         check_spec(key, spec)
     except TokenError:
-        _abandon(session, uri, label, [private, public], when)
+        abandon(session, uri, label, [private, public], when)
         raise
     return key
 
@@ -281,7 +202,8 @@ def _check_size(session: TokenSession, uri: TokenUri, spec: KeySpec) -> None:
         )
 
 
-def _check_kept(session: TokenSession, uri: TokenUri, key: TokenKey) -> None:
+def check_kept(session: TokenSession, uri: TokenUri, key: TokenKey) -> None:
+    """KeyNotProtected unless the token keeps the new key as it was told to."""
     if not key.protection.kept:
         raise KeyNotProtected(
             uri.canonical,
@@ -290,17 +212,19 @@ def _check_kept(session: TokenSession, uri: TokenUri, key: TokenKey) -> None:
         )
 
 
-def _final_id(uri: TokenUri, key: TokenKey) -> bytes:
+def final_id(uri: TokenUri, key: TokenKey) -> bytes:
+    """The id a new key takes: the URI's, or its subject key identifier."""
     if uri.id is not None:
         return uri.id
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key).digest
 
 
-def _replaced_id(ident: bytes, when: str) -> bytes:
+def replaced_id(ident: bytes, when: str) -> bytes:
+    """The id a replaced key gives the URI's up for: `<id>.replaced-S`."""
     return ident + REPLACED.encode() + when.encode()
 
 
-def _promote(
+def promote(
     session: TokenSession,
     uri: TokenUri,
     label: str,
@@ -313,43 +237,39 @@ def _promote(
 
     for obj in (public, private):
         if obj is not None:
-            _set(session, uri, obj, pkcs11.Attribute.ID, ident)
-            _set(session, uri, obj, pkcs11.Attribute.LABEL, label)
+            set_attribute(session, uri, obj, pkcs11.Attribute.ID, ident)
+            set_attribute(session, uri, obj, pkcs11.Attribute.LABEL, label)
 
 
-def _retire(
-    session: TokenSession, uri: TokenUri, obj: pkcs11.Object, label: str, when: str
-) -> None:
+def retire(session: TokenSession, uri: TokenUri, obj: pkcs11.Object, label: str, when: str) -> None:
     """An old object takes L.replaced-S, then gives up the URI's id (if it names one)."""
     import pkcs11
 
-    _set(session, uri, obj, pkcs11.Attribute.LABEL, label + REPLACED + when)
+    set_attribute(session, uri, obj, pkcs11.Attribute.LABEL, label + REPLACED + when)
     if uri.id is not None:
-        _set(session, uri, obj, pkcs11.Attribute.ID, _replaced_id(uri.id, when))
+        set_attribute(session, uri, obj, pkcs11.Attribute.ID, replaced_id(uri.id, when))
 
 
-def _abandon(
+def abandon(
     session: TokenSession, uri: TokenUri, label: str, objects: list[pkcs11.Object], when: str
-) -> Recovery:
+) -> str:
+    """Pending objects set aside as L.abandoned-S, never deleted; that label."""
     import pkcs11
 
     aside = label + ABANDONED + when
     for obj in objects:
-        _set(session, uri, obj, pkcs11.Attribute.LABEL, aside)
-    return Recovery(
-        finished=False,
-        message=f"set aside the key pair an interrupted run left unfinished in token "
-        f"{session.label!r}, as {aside!r}; the key labelled {label!r} is unchanged",
-    )
+        set_attribute(session, uri, obj, pkcs11.Attribute.LABEL, aside)
+    return aside
 
 
-def _set(
+def set_attribute(
     session: TokenSession,
     uri: TokenUri,
     obj: pkcs11.Object,
     attribute: pkcs11.Attribute,
     value: str | bytes,
 ) -> None:
+    """One change to a token object, through TokenSession.set; TokenFailure if refused."""
     import pkcs11
 
     try:
@@ -376,17 +296,3 @@ def _labelled(session: TokenSession, label: str) -> bool:
         session.objects(cls, label=label)
         for cls in (pkcs11.ObjectClass.PRIVATE_KEY, pkcs11.ObjectClass.PUBLIC_KEY)
     )
-
-
-def _pending_stamp(objects: list[pkcs11.Object]) -> str | None:
-    import pkcs11
-
-    for obj in objects:
-        ident = obj[pkcs11.Attribute.ID]
-        if isinstance(ident, bytes) and ident.startswith(PENDING_ID):
-            return ident[len(PENDING_ID) :].decode("ascii", "replace")
-    return None
-
-
-def _single(objects: list[pkcs11.Object]) -> pkcs11.Object | None:
-    return objects[0] if len(objects) == 1 else None

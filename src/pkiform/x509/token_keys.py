@@ -5,7 +5,7 @@ The token layer, as a caller uses it (python-pkcs11 is imported only by `login`)
     uri = parse_token_uri(text)                  # token_uri: TokenUriError, for the spec
     with TokenRun(module_env=environ.get("PKCS11_MODULE")) as run:   # token_session
         session = run.login(uri, pin)             # pin: bytes; one login per token
-        recover(session, uri, now=now)           # token_changes: finish a crashed run
+        recover(session, uri, now=now)           # token_recovery: finish a crashed run
         key = find_key(session, uri)             # TokenKey | None (require_key: or raise)
         check_spec(key, spec)                    # KeyMismatch: never a silent rekey
         key = generate_key(session, uri, spec, now=now)   # token_changes: when missing
@@ -16,7 +16,8 @@ A TokenKey's `private_key` is a cryptography private key whose sign() goes throu
 token (token_signers); it refuses to be exported. Every failure is a TokenError
 (token_errors) whose message names the URI, never the PIN. pkiform never deletes or
 overwrites a token object: it creates key pairs and relabels them (token_changes says
-how, and how recover() finishes what a crash interrupted).
+how; token_recovery finishes what a crash interrupted, and tells a key pkiform replaced
+from one that changed behind its back).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def find_key(session: TokenSession, uri: TokenUri) -> TokenKey | None:
     """The key pair `uri` names, or None when the token has no such private key.
 
     KeyInterrupted when there is none because a crashed run left it in between (call
-    token_changes.recover); KeyAmbiguous, KeyUnusable or KeyCannotSign for a key pkiform
+    token_recovery.recover); KeyAmbiguous, KeyUnusable or KeyCannotSign for a key pkiform
     cannot sign with."""
     import pkcs11
 

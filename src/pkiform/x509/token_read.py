@@ -81,6 +81,7 @@ def id_text(value: bytes) -> str:
 
 
 def ids_text(objects: list[pkcs11.Object]) -> str:
+    """The ids of these objects, as a URI writes them, for a message."""
     import pkcs11
 
     return ", ".join(id_text(bytes(o[pkcs11.Attribute.ID])) for o in objects)
@@ -94,6 +95,7 @@ def search(
     label: str | None = None,
     id: bytes | None = None,
 ) -> list[pkcs11.Object]:
+    """The objects of class `cls` with this label and id; TokenFailure if the search fails."""
     import pkcs11
 
     try:
@@ -107,6 +109,7 @@ def search(
 def get(
     session: TokenSession, uri: TokenUri, obj: pkcs11.Object, attribute: pkcs11.Attribute
 ) -> object:
+    """One attribute of an object; TokenFailure naming it if the token will not say."""
     import pkcs11
 
     try:
@@ -121,6 +124,7 @@ def get(
 def get_bytes(
     session: TokenSession, uri: TokenUri, obj: pkcs11.Object, attribute: pkcs11.Attribute
 ) -> bytes:
+    """A byte-string attribute (CKA_ID, CKA_MODULUS, CKA_EC_POINT, ...)."""
     value = get(session, uri, obj, attribute)
     if not isinstance(value, bytes):
         raise TokenFailure(
@@ -130,6 +134,7 @@ def get_bytes(
 
 
 def key_spec(session: TokenSession, uri: TokenUri, private: pkcs11.Object, label: str) -> KeySpec:
+    """The KeySpec of a key object; KeyUnusable for a type pkiform does not sign with."""
     import pkcs11
 
     kind = get(session, uri, private, pkcs11.Attribute.KEY_TYPE)
@@ -179,6 +184,8 @@ def public_key_from(
     spec: KeySpec,
     label: str,
 ) -> TokenPublicKey:
+    """The public key of the pair: from its public key object, or an RSA private key's
+    modulus and exponent when it has none."""
     import pkcs11
 
     a = pkcs11.Attribute
@@ -257,6 +264,7 @@ def pairs(signer: TokenPrivateKey, public: TokenPublicKey) -> bool:
 
 
 def unpaired(label: str, session: TokenSession) -> str:
+    """The reason given when a public key object does not belong to the private key."""
     return (
         f"the public key object with the id of {label!r} in token {session.label!r} "
         "does not match its private key"
@@ -264,6 +272,7 @@ def unpaired(label: str, session: TokenSession) -> str:
 
 
 def protection(session: TokenSession, uri: TokenUri, private: pkcs11.Object) -> KeyProtection:
+    """What the token says of how it keeps this private key."""
     import pkcs11
 
     a = pkcs11.Attribute

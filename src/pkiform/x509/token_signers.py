@@ -67,6 +67,7 @@ class TokenSigning:
             ) from e
 
     def refuse_export(self) -> NoReturn:
+        """NotExportable: the private value never leaves the token."""
         raise NotExportable(
             self.uri, f"the key {self.label!r} stays in the token: it cannot be exported"
         )
@@ -79,6 +80,7 @@ class TokenBacked:
 
     @property
     def token_signing(self) -> TokenSigning:
+        """The token object this key signs with."""
         return self._signing
 
     def private_bytes(
