@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 
 from pkiform.spec.model import KeySpec, KeyType
+from pkiform.x509.token_signers import TokenBacked
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
 PublicKey = CertificatePublicKeyTypes
@@ -98,7 +99,10 @@ def deterministic_ecdsa_supported() -> bool:
 def deterministic_ecdsa(key: PrivateKey) -> bool | None:
     """cryptography's `ecdsa_deterministic=` for a signer: RFC 6979 nonces for EC keys
     where OpenSSL has them, so equal input gives an equal signature and none depends on
-    the RNG's health; None for RSA (PKCS#1 v1.5) and EdDSA, deterministic already."""
+    the RNG's health; None for RSA (PKCS#1 v1.5) and EdDSA, deterministic already, and for
+    a key in a PKCS#11 token, whose CKM_ECDSA takes the token's own nonce."""
+    if isinstance(key, TokenBacked):
+        return None
     if isinstance(key, ec.EllipticCurvePrivateKey) and deterministic_ecdsa_supported():
         return True
     return None
