@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pkiform.spec.model import KeySpec, KeyType
+from pkiform.spec.token_uri import TokenUri, parse_token_uri
 from pkiform.x509 import keys
 from pkiform.x509.token_changes import generate_key, rekey
 from pkiform.x509.token_errors import (
@@ -38,7 +39,6 @@ from pkiform.x509.token_errors import (
 from pkiform.x509.token_keys import KeyProtection, TokenKey, check_spec, find_key, require_key
 from pkiform.x509.token_recovery import Recovery, interrupted, recover, replaced_label
 from pkiform.x509.token_session import TokenRun, TokenSession
-from pkiform.x509.token_uri import TokenUri, parse_token_uri
 from tests.conftest import run_python
 from tests.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture)
 
@@ -628,7 +628,7 @@ from datetime import UTC, datetime
 from pkiform.spec.model import KeySpec, KeyType
 from pkiform.x509.token_changes import generate_key, rekey
 from pkiform.x509.token_session import TokenRun, TokenSession
-from pkiform.x509.token_uri import parse_token_uri
+from pkiform.spec.token_uri import parse_token_uri
 
 operation, uri_text, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 changes = 0
@@ -808,7 +808,7 @@ import sys
 import pkiform.cli, pkiform.x509.keys, pkiform.x509.revocation
 from pkiform.x509 import token_changes, token_keys, token_recovery, token_session
 from pkiform.x509.token_errors import Pkcs11Missing
-from pkiform.x509.token_uri import parse_token_uri
+from pkiform.spec.token_uri import parse_token_uri
 
 uri = parse_token_uri("pkcs11:token=pki;object=ca")
 print(sys.modules.get("pkcs11") is not None)
@@ -822,8 +822,8 @@ except Pkcs11Missing as e:
 LIGHT = """\
 import sys
 {hide}
-from pkiform.x509.token_session import pkcs11_installed
-from pkiform.x509.token_uri import parse_token_uri
+from pkiform.spec.token_uri import pkcs11_installed
+from pkiform.spec.token_uri import parse_token_uri
 
 parse_token_uri("pkcs11:token=pki;object=ca?module-path=/usr/lib/softhsm/libsofthsm2.so")
 print(pkcs11_installed(), sorted({{"cryptography", "pkcs11"}} & sys.modules.keys()))

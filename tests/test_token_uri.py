@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pkiform.x509.token_uri import TokenUri, TokenUriError, parse_token_uri
+from pkiform.spec.token_uri import TokenUri, TokenUriError, parse_token_uri
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 

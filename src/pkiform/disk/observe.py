@@ -56,6 +56,13 @@ class ObservedIdentity:
     # where key.pem and cert.pem do not match, what else on disk knows key.pem's key:
     key_holders: tuple[IdentityName, ...] = ()  # identities whose cert.pem is for this key
     key_issued: tuple[IdentityName, ...] = ()  # identities whose cert.pem it signed (by AKI)
+    # a key pkiform does not keep in key.pem: where it is (e.g. "the token pkcs11:...");
+    # public_key, key and key_problem then speak of it
+    key_elsewhere: str | None = None
+    key_pending: str | None = None  # what apply finishes there first (a crashed change)
+    # where it is says this key replaced the one cert.pem holds, in a run that stopped
+    # before it reissued the certificates: cert.pem is what must change, not the key
+    key_replaced_cert: bool = False
 
     @property
     def has_cert_file(self) -> bool:
@@ -64,6 +71,25 @@ class ObservedIdentity:
     @property
     def has_key_file(self) -> bool:
         return KEY_FILE in self.files
+
+    @property
+    def has_key(self) -> bool:
+        """Whether there is a key to keep: key.pem, or the key where it lives instead."""
+        if self.key_elsewhere is not None:
+            return self.public_key is not None
+        return self.has_key_file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyElsewhere:
+    """What was found of a private key that pkiform does not keep in key.pem (a key in a
+    PKCS#11 token; the key behind a certificate request)."""
+
+    where: str  # for messages: "the token pkcs11:token=pki;object=root-ca"
+    public_key: PublicKey | None  # None: there is no such key (yet)
+    private_key: PrivateKey | None = None  # what signs with it, where pkiform can
+    pending: str | None = None  # a crashed change there that apply finishes first
+    replaced_cert: bool = False  # it replaced the key cert.pem holds (see ObservedIdentity)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +115,7 @@ def observe_one(
     passwords: IdentityPasswords | None = None,
     read: tuple[dict[str, bytes], bool] | None = None,
     vouched: bool = False,
+    elsewhere: KeyElsewhere | None = None,
 ) -> ObservedIdentity:
     """Read and parse one identity's files (and the certificates it archived, if asked),
     opening the encrypted ones whose passwords are given.
@@ -103,7 +130,15 @@ def observe_one(
     key_path = store.root / name / KEY_FILE
     key: PrivateKey | None
     public_key: PublicKey | None
-    if vouched and cert is not None:
+    if elsewhere is not None:
+        key, public_key, locked = elsewhere.private_key, elsewhere.public_key, False
+        key_problem = None if public_key is not None else f"{elsewhere.where} holds no key"
+        matches = (
+            cert is not None
+            and public_key is not None
+            and spki_der(public_key) == spki_der(cert.public_key())
+        )
+    elif vouched and cert is not None:
         # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
         # which signs, is loaded
         key = _parse_key(key_data, key_password, key_path)[0] if keep_key else None
@@ -134,6 +169,9 @@ def observe_one(
         crl=_parse_crl(files.get(CRL_PEM)),
         ocsp_response=_parse_ocsp(files.get(OCSP_DER)),
         archived_certs=tuple(_archived(store, name)) if archive else (),
+        key_elsewhere=elsewhere.where if elsewhere is not None else None,
+        key_pending=elsewhere.pending if elsewhere is not None else None,
+        key_replaced_cert=elsewhere is not None and elsewhere.replaced_cert,
     )
 
 
@@ -145,12 +183,14 @@ def observe(
     keep_keys: Collection[IdentityName] = (),
     passwords: Mapping[IdentityName, IdentityPasswords] | None = None,
     vouch: Vouch | None = None,
+    elsewhere: Mapping[IdentityName, KeyElsewhere] | None = None,
 ) -> Observed:
     """Facts for every named identity, and the identity folders the spec does not name.
     Private keys are kept only for `keep_keys` (the CAs, which sign); encrypted files are
     opened with `passwords` where given; with `vouch`, what a cache vouches for is
-    not parsed and compared again."""
-    passwords = passwords or {}
+    not parsed and compared again; `elsewhere` says what was found of the keys pkiform
+    does not keep in key.pem."""
+    passwords, elsewhere = passwords or {}, elsewhere or {}
     manifest = store.read_manifest()
     reads = {name: store.read_identity(name) for name in names}
     vouched = (
@@ -166,7 +206,8 @@ def observe(
             keep_key=name in keep_keys,
             passwords=passwords.get(name),
             read=read,
-            vouched=name in vouched,
+            vouched=name in vouched and name not in elsewhere,
+            elsewhere=elsewhere.get(name),
         )
         for name, read in reads.items()
     }

@@ -42,11 +42,15 @@ def decide(
     if obs.interrupted:
         # its files are half swapped: apply completes the swap before it plans anything
         return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
+    if obs.key_pending is not None:  # likewise where the key lives (a token)
+        return act(Verb.REPAIR, obs.key_pending)
     if ident.revoked is not None:
         if never_issued(ident, obs):
             return act(Verb.SKIP, NEVER_ISSUED)
         return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
-    if not obs.has_cert_file and not obs.has_key_file:
+    if not obs.has_cert_file and not obs.has_key:
+        if obs.key_elsewhere is not None:
+            return act(Verb.CREATE, f"a new key in {obs.key_elsewhere}")
         return act(Verb.CREATE)
     if rekey_requested:
         return act(Verb.REKEY, "--rekey asked for a new key")
@@ -75,7 +79,7 @@ def decide(
     if cert is None:
         reasons.append(obs.cert_problem or "cert.pem is missing")
     elif not (obs.key_matches_cert or obs.key_locked):
-        reasons.append("cert.pem does not match key.pem")
+        reasons.append(f"cert.pem does not match {_key_name(obs)}")
     else:
         issuer_cert = issuer_chain[0] if issuer_chain else None
         if not obs.vouched:  # a cache vouches for these, as for the repairs below
@@ -160,11 +164,17 @@ def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -
         return f"key: {have or 'unsupported type'} -> {ident.key}"
     if obs.cert is None or obs.key_matches_cert:
         return None
+    key = _key_name(obs)
     if obs.key_holders:
-        return f"key.pem does not match cert.pem: it is the key of identity {obs.key_holders[0]!r}"
+        return f"{key} does not match cert.pem: it is the key of identity {obs.key_holders[0]!r}"
     if ident.kind.is_ca and not key_vouched:
-        return "key.pem does not match cert.pem"
+        return f"{key} does not match cert.pem"
     return None
+
+
+def _key_name(obs: ObservedIdentity) -> str:
+    """How messages name the identity's key: key.pem, or where it lives instead."""
+    return "key.pem" if obs.key_elsewhere is None else f"the key in {obs.key_elsewhere}"
 
 
 def _spec_changed_key(ident: Identity, obs: ObservedIdentity) -> bool:

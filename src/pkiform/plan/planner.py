@@ -55,7 +55,9 @@ def plan(
                 key_pem=obs.files.get(KEY_FILE),
             )
         # certificates this CA issued were signed by key.pem: its cert.pem is what changed
-        vouched = bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
+        vouched = obs.key_replaced_cert or (
+            bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
+        )
         decided[name] = with_plain_copies(
             decide(
                 ident,

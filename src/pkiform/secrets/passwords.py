@@ -87,6 +87,7 @@ class IdentityPasswords:
     """The passwords that open one identity's files, where it has them."""
 
     key: Password | None = None
+    pin: Password | None = None  # the token's, for a key in a PKCS#11 token
     pkcs12: Password | None = None
     truststore: Password | None = None
 
@@ -174,8 +175,9 @@ def diagnostic(source: PasswordSource, message: str) -> Diagnostic:
 
 def require_upfront(spec: ResolvedSpec, passwords: Passwords, *, new: Collection[str]) -> None:
     """Raise PasswordError for every missing password that plan and apply need whatever is
-    on disk: those of the PKCS#12 outputs (to check and write them), and those of the
-    encrypted keys of the `new` identities (no folder yet: their keys are made now).
+    on disk: those of the PKCS#12 outputs (to check and write them), the PINs of tokens
+    that hold CA keys (to find and check the key), and those of the encrypted keys of the
+    `new` identities (no folder yet: their keys are made now).
     Called before anything is written, so a missing variable leaves no trace."""
     needs: dict[PasswordSource, list[str]] = {}
     for name, ident in spec.identities.items():
@@ -184,13 +186,17 @@ def require_upfront(spec: ResolvedSpec, passwords: Passwords, *, new: Collection
         for what, source in _sources_of(spec, name):
             if source in passwords.found or (what == "key" and name not in new):
                 continue
-            needs.setdefault(source, []).append(
-                f"to encrypt the new key of {name!r}"
-                if what == "key"
-                else f"to check and write the {_FILES[what]} of {name!r}"
-            )
+            needs.setdefault(source, []).append(_need(what, name))
     if needs:
         raise PasswordError([missing(passwords, source, *why) for source, why in needs.items()])
+
+
+def _need(what: str, name: str) -> str:
+    if what == "key":
+        return f"to encrypt the new key of {name!r}"
+    if what == "pin":
+        return f"to open the token that holds the key of {name!r}"
+    return f"to check and write the {_FILES[what]} of {name!r}"
 
 
 def missing(passwords: Passwords, source: PasswordSource, need: str, *more: str) -> Diagnostic:

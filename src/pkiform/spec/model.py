@@ -198,10 +198,12 @@ class Identity:
     key_source: KeySource | None = None  # None: key.pem in its folder, made by pkiform
 
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
-        """Every password the identity's files take, with what it is for: its key's
-        (key.encrypt), then its outputs'."""
+        """Every password the identity's files and keys take, with what it is for: its
+        key's (key.encrypt), its token's PIN, then its outputs'."""
         key = (("key", self.key_password),) if self.key_password is not None else ()
-        return key + self.outputs.password_sources()
+        token = self.key_source if isinstance(self.key_source, TokenKey) else None
+        pin = (("pin", token.pin),) if token is not None and token.pin is not None else ()
+        return key + pin + self.outputs.password_sources()
 
     @property
     def common_name(self) -> str:

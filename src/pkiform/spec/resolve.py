@@ -34,8 +34,10 @@ from pkiform.spec.model import (
     Pkcs12Output,
     ResolvedSpec,
     Revocation,
+    TokenKey,
 )
 from pkiform.spec.source import Document, JsonPath, describe, dotted
+from pkiform.spec.token_uri import TokenUriError, parse_token_uri
 
 DEFAULT_VALIDITY = {
     Kind.ROOT: "10y",
@@ -315,7 +317,37 @@ class _Resolver:
                 (*key_path, "encrypt"), (key_raw or {}).get("encrypt")
             ),
             outputs=self.outputs(name, raw, defaults),
+            key_source=self.token_key(key_path, key_raw or {}),
         )
+
+    def token_key(self, path: JsonPath, raw: Mapping[str, Any]) -> TokenKey | None:
+        """key.pkcs11: the URI, checked, and where the token's PIN comes from (pin_env,
+        pin_file, or the URI's pin-source)."""
+        text = raw.get("pkcs11")
+        if text is None:
+            return None
+        where = (*path, "pkcs11")
+        try:
+            uri = parse_token_uri(text)
+        except TokenUriError as e:
+            self.error(where, str(e))
+            return None
+        given = [f for f in ("pin_env", "pin_file") if f in raw]
+        if len(given) > 1 or (given and uri.pin_source is not None):
+            self.error(path, "give one of pin_env, pin_file or the URI's pin-source, not several")
+            return None
+        pin = None
+        if given:
+            pin_path = (*path, given[0])
+            pin = PasswordSource(
+                env=raw.get("pin_env"),
+                file=raw.get("pin_file"),
+                path=dotted(pin_path),
+                loc=self.doc.loc(pin_path),
+            )
+        elif uri.pin_file is not None:
+            pin = PasswordSource(file=uri.pin_file, path=dotted(where), loc=self.doc.loc(where))
+        return TokenKey(uri=text, pin=pin, loc=self.doc.loc(where))
 
     def password_source(
         self, path: JsonPath, raw: Mapping[str, Any] | None

@@ -9,10 +9,11 @@ from pkiform.errors import Diagnostic, Severity
 from pkiform.layout import RESERVED_NAMES
 from pkiform.spec import name_constraints
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec
+from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec, TokenKey
 from pkiform.spec.schema import did_you_mean
 from pkiform.spec.schema_fast import ecma_regex
 from pkiform.spec.source import Document, JsonPath, dotted
+from pkiform.spec.token_uri import PKCS11_EXTRA, pkcs11_installed
 
 # OpenSSL's default verify depth: intermediates allowed between a leaf and its root
 MAX_INTERMEDIATES = 100
@@ -195,6 +196,38 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
     # as written: an address refused as invalid is its own error, not a missing one
     if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
+    yield from _token_key_fields(ident, fields.get("key"))
+
+
+def _token_key_fields(ident: Identity, key: object) -> Iterator[tuple[JsonPath, str]]:
+    """key.pkcs11 and its PIN: a CA's key in a PKCS#11 token (resolve.py parsed the URI)."""
+    if not isinstance(key, dict):
+        return
+    for pin in ("pin_env", "pin_file"):
+        if pin in key and "pkcs11" not in key:
+            yield ("key", pin), f"{pin} is the PIN of a token: it goes with key.pkcs11"
+    if "pkcs11" not in key:
+        return
+    if not ident.kind.is_ca:
+        yield (
+            ("key", "pkcs11"),
+            f"a key in a PKCS#11 token is for CAs (roots and intermediates); a {ident.kind}'s "
+            "key lives on the host that uses it",
+        )
+    if "encrypt" in key:
+        yield ("key", "encrypt"), "a key in a token has no key.pem to encrypt; remove encrypt"
+    token = ident.key_source
+    if isinstance(token, TokenKey) and token.pin is None:
+        yield (
+            ("key", "pkcs11"),
+            "the token's PIN comes from pin_env, pin_file or the URI's pin-source; give one "
+            "(never the PIN itself)",
+        )
+    if not pkcs11_installed():
+        yield (
+            ("key", "pkcs11"),
+            f"a key in a PKCS#11 token needs python-pkcs11, which is not installed: {PKCS11_EXTRA}",
+        )
 
 
 def _check_issuer(

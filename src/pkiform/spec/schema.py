@@ -204,6 +204,8 @@ _PATTERN_HINTS = {
         "OCSPSigning or a dotted OID"
     ),
     "password_env": "the name of an environment variable like P12_PASSWORD (letters, digits, '_')",
+    "pin_env": "the name of an environment variable like PKI_PIN (letters, digits, '_')",
+    "pkcs11": "an RFC 7512 URI like pkcs11:token=pki;object=root-ca",
     # outputs.kubernetes: Kubernetes object names (RFC 1123)
     "name": "a Kubernetes name: lowercase letters, digits, '-' and '.'",
     "namespace": "a Kubernetes namespace: lowercase letters, digits and '-'",

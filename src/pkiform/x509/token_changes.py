@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from pkiform.spec.model import KeySpec, KeyType
+from pkiform.spec.token_uri import TokenUri
 from pkiform.x509.token_errors import (
     GenerationUnsupported,
     KeyInterrupted,
@@ -63,7 +64,6 @@ from pkiform.x509.token_keys import (
     stamp,
 )
 from pkiform.x509.token_read import CURVE_PARAMS, find_public_object, get, search
-from pkiform.x509.token_uri import TokenUri
 
 if TYPE_CHECKING:
     import pkcs11

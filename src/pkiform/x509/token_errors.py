@@ -7,8 +7,7 @@ import re
 
 from pkiform.errors import PkiformError
 from pkiform.spec.model import KeySpec
-
-PKCS11_EXTRA = "pip install 'pkiform[pkcs11]'"
+from pkiform.spec.token_uri import PKCS11_EXTRA as PKCS11_EXTRA  # re-exported
 
 
 class TokenError(PkiformError):

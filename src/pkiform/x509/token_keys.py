@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pkiform.spec.model import KeySpec
+from pkiform.spec.token_uri import TokenUri
 from pkiform.x509.token_errors import (
     KeyAmbiguous,
     KeyCannotSign,
@@ -57,7 +58,6 @@ from pkiform.x509.token_signers import (
     TokenSigning,
     token_private_key,
 )
-from pkiform.x509.token_uri import TokenUri
 
 if TYPE_CHECKING:
     import pkcs11

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
 from pkiform.spec.model import KeySpec, KeyType
+from pkiform.spec.token_uri import TokenUri
 from pkiform.x509.token_errors import KeyAmbiguous, KeyUnusable, TokenFailure, ckr_name
 from pkiform.x509.token_signers import (
     TokenECPrivateKey,
@@ -19,7 +20,6 @@ from pkiform.x509.token_signers import (
     TokenPublicKey,
     TokenRSAPrivateKey,
 )
-from pkiform.x509.token_uri import TokenUri
 
 if TYPE_CHECKING:
     import pkcs11

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pkiform.spec.token_uri import TokenUri
 from pkiform.x509.token_changes import (
     abandon,
     check_kept,
@@ -26,7 +27,6 @@ from pkiform.x509.token_keys import (
     read_public,
     stamp,
 )
-from pkiform.x509.token_uri import TokenUri
 
 if TYPE_CHECKING:
     import pkcs11

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import importlib.util
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from pkiform.spec.token_uri import TokenUri
 from pkiform.x509.token_errors import (
     PKCS11_EXTRA,
     ModuleError,
@@ -30,7 +30,6 @@ from pkiform.x509.token_errors import (
     WrongPin,
     ckr_name,
 )
-from pkiform.x509.token_uri import TokenUri
 
 if TYPE_CHECKING:
     import pkcs11
@@ -39,12 +38,6 @@ if TYPE_CHECKING:
 
 _PIN_KEY = secrets.token_bytes(32)
 _LOAD_ERROR = "OS exception while loading "
-
-
-def pkcs11_installed() -> bool:
-    """Whether python-pkcs11 is there, found without importing it (nor cryptography):
-    for `pkiform validate` to refuse a token key with the extra to install."""
-    return importlib.util.find_spec("pkcs11") is not None
 
 
 def require_pkcs11(uri: TokenUri) -> None:

@@ -11,11 +11,22 @@ message the caller turns into a located spec error. A TokenUri never holds a PIN
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 import string
 from dataclasses import dataclass
 
 from pkiform.errors import PkiformError
+
+# what installs python-pkcs11, the one binding pkiform uses (MIT; PyKCS11 is GPL)
+PKCS11_EXTRA = "pip install 'pkiform[pkcs11]'"
+
+
+def pkcs11_installed() -> bool:
+    """Whether python-pkcs11 is there, found without importing it (nor cryptography):
+    for `pkiform validate` to refuse a token key with the extra to install."""
+    return importlib.util.find_spec("pkcs11") is not None
+
 
 SCHEME = "pkcs11:"
 
