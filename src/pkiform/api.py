@@ -28,7 +28,7 @@ from pkiform import render
 from pkiform.apply import run as execute
 from pkiform.cache import seals
 from pkiform.disk import manifest
-from pkiform.disk.observe import Observed, observe
+from pkiform.disk.observe import KeyElsewhere, Observed, observe
 from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.formats.kubernetes import identity_of
@@ -57,6 +57,8 @@ from pkiform.x509.derive import SeedError
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
     import ssl
+
+    from pkiform.x509.token_use import TokenKeys
 
 DEFAULT_OUT = Path("pki")
 
@@ -157,7 +159,10 @@ class Spec:
         store.check_usable()
         passwords = self._passwords(store)
         spec = _for_seed(self.valid.spec, the_seed)
-        return self._observe_and_plan(store, spec, _now(at), rekey, prune, the_seed, passwords)[1]
+        with self._tokens(spec, passwords, the_seed) as tokens:
+            return self._observe_and_plan(
+                store, spec, _now(at), rekey, prune, the_seed, passwords, tokens
+            )[1]
 
     def apply(
         self,
@@ -180,10 +185,12 @@ class Spec:
         store, the_seed = Store(Path(out)), _seed(seed)
         passwords = self._passwords(store)  # before the lock creates the directory
         spec = _for_seed(self.valid.spec, the_seed)
-        with store.locked(timeout=lock_timeout):
+        # the tokens first: a spec they refuse leaves no directory behind
+        with self._tokens(spec, passwords, the_seed) as tokens, store.locked(timeout=lock_timeout):
             store.recover()
+            recovered = tokens.recover(now) if tokens else []
             observed, the_plan, found = self._observe_and_plan(
-                store, spec, now, rekey, prune, the_seed, passwords
+                store, spec, now, rekey, prune, the_seed, passwords, tokens
             )
             if on_planned is not None:
                 on_planned(the_plan)
@@ -204,8 +211,9 @@ class Spec:
                 passwords=passwords,
                 settle=self._settle(the_seed),
                 sealed=seals.Writer(spec, self.valid.graph, found.found),
+                tokens=tokens if tokens else None,
             )
-        warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
+        warnings = (*recovered, *_seed_warnings(self.valid.spec, the_seed), *applied.warnings)
         return Applied(
             plan=the_plan, warnings=warnings, pki=self.read(out), secrets=applied.secrets
         )
@@ -227,10 +235,14 @@ class Spec:
             if os.path.lexists(out):
                 raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
-        observed = observe(
-            store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
-        )
         spec = self.valid.spec
+        with self._tokens(spec, found, None) as tokens:
+            observed = observe(
+                store,
+                spec.identities,
+                passwords=by_identity(spec, found),
+                elsewhere=_keys_in_tokens(tokens, store, (), lenient=True) if tokens else None,
+            )
         return StatusReport(
             identities=tuple(
                 check_status(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
@@ -268,6 +280,21 @@ class Spec:
         require_upfront(spec, found, new=store.absent(encrypting))
         return found
 
+    def _tokens(self, spec: ResolvedSpec, passwords: Passwords, seed: Seed | None) -> TokenKeys:
+        """The run's keys in PKCS#11 tokens (none: nothing is opened, nor imported)."""
+        from pkiform.x509.token_use import TokenKeys, token_keys
+
+        keys = token_keys(spec)
+        if keys and seed is not None:
+            raise PkiformError(
+                f"reproducible mode derives every key from the seed, and the key of "
+                f"{', '.join(keys)} lives in a PKCS#11 token, where it cannot be derived: "
+                "plan and apply such a spec without a seed"
+            )
+        pins = {name: passwords.get(key.pin) for name, key in keys.items()}
+        environ = os.environ if self.environ is None else self.environ
+        return TokenKeys(spec, pins, module_env=environ.get("PKCS11_MODULE"))
+
     def _settle(self, seed: Seed | None) -> str | None:
         """The digest of the spec's source, if the directory an apply leaves may carry
         the settled mark: plan and apply print nothing but what a mark records (so no
@@ -286,6 +313,7 @@ class Spec:
         prune: bool,
         seed: Seed | None,
         passwords: Passwords,
+        tokens: TokenKeys,
     ) -> tuple[Observed, Plan, seals.Reader]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
@@ -301,6 +329,7 @@ class Spec:
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
             vouch=found.vouch,
+            elsewhere=_keys_in_tokens(tokens, store, rekey) if tokens else None,
         )
         _refuse_mixing(store, observed, seed)
         names = [IdentityName(n) for n in rekey]
@@ -516,6 +545,48 @@ def read_seed(seed_file: Path | None, variable: tuple[str, str | None]) -> Seed 
     except OSError as e:
         raise PkiformError(f"--seed-file {seed_file}: cannot read: {e.strerror}") from None
     return _seed_from(f"--seed-file {seed_file}", material)
+
+
+def _keys_in_tokens(
+    tokens: TokenKeys, store: Store, rekey: Sequence[str], *, lenient: bool = False
+) -> dict[IdentityName, KeyElsewhere]:
+    """What the tokens hold for the spec's token keys, as observe takes it (`lenient`:
+    a key whose PIN was not read is left unchecked, for status). A key that does not
+    match its cert.pem is told apart: one a --rekey by pkiform made, in a run that
+    stopped before it reissued the certificates, replaces the certificate, not the key."""
+    facts = {
+        n: KeyElsewhere(where=tokens.where(n), public_key=None, unchecked=True)
+        for n in tokens.names
+    }
+    for name, found in tokens.find(rekey=rekey, pinned_only=lenient).items():
+        where = tokens.where(name)
+        if found.interrupted:
+            pending = f"an interrupted key change in {where} is finished by apply first"
+            facts[name] = KeyElsewhere(where=where, public_key=None, pending=pending)
+            continue
+        key = found.key
+        replaced = False
+        if key is not None:
+            cert = _cert_on_disk(store, name)
+            if cert is not None and keys.spki_der(cert.public_key()) != keys.spki_der(
+                key.public_key
+            ):
+                replaced = tokens.replaced_by_pkiform(name, cert.public_key())
+        facts[name] = KeyElsewhere(
+            where=where,
+            public_key=key.public_key if key is not None else None,
+            private_key=key.private_key if key is not None else None,
+            replaced_cert=replaced,
+        )
+    return facts
+
+
+def _cert_on_disk(store: Store, name: IdentityName) -> x509.Certificate | None:
+    data = store.read(name, CERT_FILE)
+    try:
+        return x509.load_pem_x509_certificate(data) if data is not None else None
+    except ValueError:
+        return None
 
 
 def _seed_from(origin: str, material: bytes) -> Seed:

@@ -170,7 +170,10 @@ def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
     if not obs.files:
         found.errors.append("not issued yet (run pkiform apply)")
         return
-    if obs.key_locked and not obs.key_refused:
+    key = "key.pem" if obs.key_elsewhere is None else f"the key in {obs.key_elsewhere}"
+    if obs.key_locked and obs.key_elsewhere is not None:
+        found.warnings.append(f"{key} is not checked against cert.pem without its PIN")
+    elif obs.key_locked and not obs.key_refused:
         found.warnings.append(
             "key.pem is encrypted: not checked against cert.pem without its password"
         )
@@ -179,7 +182,7 @@ def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
     if obs.cert is None:
         found.errors.append(obs.cert_problem or "cert.pem is missing")
     elif obs.public_key is not None and not obs.key_matches_cert:
-        found.errors.append("key.pem does not match cert.pem")
+        found.errors.append(f"{key} does not match cert.pem")
     if obs.interrupted:
         found.errors.append("an apply was interrupted here; run pkiform apply to finish it")
 

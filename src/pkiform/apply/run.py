@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,12 +41,24 @@ from pkiform.plan.revocations import signing_times
 from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import Identity, IdentityName, KeyType, Kind, ResolvedSpec, serial_text
+from pkiform.spec.model import (
+    Identity,
+    IdentityName,
+    KeyType,
+    Kind,
+    ResolvedSpec,
+    TokenKey,
+    serial_text,
+)
+from pkiform.spec.token_uri import parse_token_uri
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed, derive_key
 from pkiform.x509.issuing import Signer, issue, validity_window
 from pkiform.x509.profile import desired
 from pkiform.x509.revocation import build_crl, build_ocsp_response
+
+if TYPE_CHECKING:
+    from pkiform.x509.token_use import TokenKeys
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,12 +81,14 @@ def apply(
     passwords: Passwords = NO_PASSWORDS,
     settle: str | None = None,
     sealed: seals.Writer | None = None,
+    tokens: TokenKeys | None = None,
 ) -> Outcome:
     """Execute every change in `plan`; refuse up front if any identity is blocked or a
     password it needs is missing. With a seed, keys and serials are derived from it
     instead of drawn at random. `settle`: the digest of the spec source, when the
     directory this apply leaves may carry the settled mark (cache/settled.py); `sealed`:
-    the seals' writer, given what a reader found when the plan was made (cache/seals.py)."""
+    the seals' writer, given what a reader found when the plan was made (cache/seals.py);
+    `tokens`: the run's keys in PKCS#11 tokens, where new ones are made."""
     if plan.blocked:
         names = ", ".join(a.name for a in plan.blocked)
         raise RefusedError(
@@ -95,6 +110,7 @@ def apply(
             passwords=passwords,
             rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
             sealer=sealed or seals.Writer(spec, graph),
+            tokens=tokens,
         )
         return _apply(plan, run, stamp, on_done, settle)
 
@@ -113,7 +129,9 @@ def _start_rsa_keys(
     return {
         a.name: pool.submit(_new_key, spec.identities[a.name], seed)
         for a in plan.actions
-        if a.new_key and spec.identities[a.name].key.type is KeyType.RSA
+        if a.new_key
+        and spec.identities[a.name].key.type is KeyType.RSA
+        and spec.identities[a.name].key_source is None
     }
 
 
@@ -159,7 +177,8 @@ def _shared(plan: Plan, run: _Run) -> set[IdentityName]:
         for a in plan.actions
         if a.verb in CHANGES and not run.spec.identities[a.name].kind.is_ca
     }
-    if len(leaves) < PARALLEL_MIN or run.rsa_keys or not forked.available():
+    # a token's session is the parent's: a forked child cannot sign through it
+    if len(leaves) < PARALLEL_MIN or run.rsa_keys or run.tokens or not forked.available():
         return set()
     return leaves
 
@@ -304,6 +323,7 @@ class _Run:
     ca_keys: dict[IdentityName, keys.PrivateKey] = field(default_factory=dict)
     warnings: list[tuple[IdentityName, str]] = field(default_factory=list)  # (about, text)
     sealer: seals.Writer
+    tokens: TokenKeys | None = None
     manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made already
 
     def key_password(self, name: IdentityName) -> Password | None:
@@ -318,7 +338,10 @@ class _Run:
         if action.verb is Verb.SKIP or (action.verb is Verb.UNCHANGED and obs.cert is None):
             return None, None
         key: keys.PrivateKey | None = obs.key
-        if action.new_key:
+        if action.new_key and isinstance(ident.key_source, TokenKey):
+            assert self.tokens is not None, "a spec with token keys runs with its tokens"
+            key = self.tokens.make(name, self.now).private_key
+        elif action.new_key:
             pending = self.rsa_keys.pop(name, None)
             key = pending.result() if pending else _new_key(ident, self.seed)
         elif key is None and (
@@ -384,7 +407,9 @@ def _files(
     key_pem = obs.files.get(KEY_FILE)
     in_place: tuple[str, ...] = ()
     key_path = run.store.root / name / KEY_FILE
-    if action.new_key or outputs.needs_encryption(ident, obs):
+    if ident.key_source is not None:
+        pass  # the key lives elsewhere: no key.pem is written
+    elif action.new_key or outputs.needs_encryption(ident, obs):
         assert key is not None
         secret = password.reveal() if password else None
         key_pem = wanted[KEY_FILE] = guard(
@@ -567,8 +592,14 @@ def manifest_entry(
             "public_key_sha256": keys.fingerprint(cert.public_key()),
         },
         "files": {
-            **{f.removesuffix(".pem"): f"{name}/{f}" for f in IDENTITY_FILES},
+            **{
+                f.removesuffix(".pem"): f"{name}/{f}"
+                for f in IDENTITY_FILES
+                if f != KEY_FILE or ident.key_source is None  # a key elsewhere: no key.pem
+            },
             **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
         },
     }
+    if isinstance(ident.key_source, TokenKey):  # where the key is: the URI, never a PIN
+        entry["key_in"] = parse_token_uri(ident.key_source.uri).canonical
     return entry

@@ -90,6 +90,7 @@ class KeyElsewhere:
     private_key: PrivateKey | None = None  # what signs with it, where pkiform can
     pending: str | None = None  # a crashed change there that apply finishes first
     replaced_cert: bool = False  # it replaced the key cert.pem holds (see ObservedIdentity)
+    unchecked: bool = False  # not looked at (status without the token's PIN)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,8 +132,11 @@ def observe_one(
     key: PrivateKey | None
     public_key: PublicKey | None
     if elsewhere is not None:
-        key, public_key, locked = elsewhere.private_key, elsewhere.public_key, False
-        key_problem = None if public_key is not None else f"{elsewhere.where} holds no key"
+        key, public_key = elsewhere.private_key, elsewhere.public_key
+        locked = elsewhere.unchecked  # like an encrypted key.pem left shut
+        key_problem = (
+            None if public_key is not None or locked else f"{elsewhere.where} holds no key"
+        )
         matches = (
             cert is not None
             and public_key is not None

@@ -197,6 +197,32 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
     if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
     yield from _token_key_fields(ident, fields.get("key"))
+    yield from _outputs_of_a_key_elsewhere(ident, fields)
+
+
+def _outputs_of_a_key_elsewhere(
+    ident: Identity, fields: Mapping[str, object]
+) -> Iterator[tuple[JsonPath, str]]:
+    """Outputs that hold the private key, asked of an identity whose key pkiform does not
+    hold (in a token; with the owner of a certificate request)."""
+    if ident.key_source is None:
+        return
+    where = "in a PKCS#11 token" if isinstance(ident.key_source, TokenKey) else "elsewhere"
+    own = fields.get("outputs")
+    written = own if isinstance(own, dict) else {}
+    wants = {
+        "pkcs12": ident.outputs.pkcs12 is not None,
+        "kubernetes": ident.outputs.kubernetes is not None,
+        "der": ident.outputs.der,
+    }
+    for output, asked in wants.items():
+        if asked:
+            path: JsonPath = ("outputs", output) if output in written else ()
+            yield (
+                path,
+                f"outputs.{output} holds the private key, and this identity's key is {where}: "
+                f"pkiform never holds it; turn the output off ({output}: false)",
+            )
 
 
 def _token_key_fields(ident: Identity, key: object) -> Iterator[tuple[JsonPath, str]]:

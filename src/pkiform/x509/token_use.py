@@ -82,13 +82,26 @@ class TokenKeys:
     def __bool__(self) -> bool:
         return bool(self._keys)
 
-    def find(self, *, rekey: Collection[str] = ()) -> dict[IdentityName, TokenFound]:
-        """Every token key of the spec as the token holds it now. A key of another type
-        than the spec asks for is a SpecError at its `key.pkcs11`, unless `rekey` names
-        it (a new key of the spec's type replaces it)."""
+    def where(self, name: IdentityName) -> str:
+        """Where the identity's key lives, for messages (no PIN, ever)."""
+        return f"the token {parse_token_uri(self._keys[name].uri).canonical}"
+
+    @property
+    def names(self) -> Collection[IdentityName]:
+        return self._keys.keys()
+
+    def find(
+        self, *, rekey: Collection[str] = (), pinned_only: bool = False
+    ) -> dict[IdentityName, TokenFound]:
+        """Every token key of the spec as the token holds it now (`pinned_only`: those
+        whose PIN was read; status checks what it can open). A key of another type than
+        the spec asks for is a SpecError at its `key.pkcs11`, unless `rekey` names it (a
+        new key of the spec's type replaces it)."""
         found: dict[IdentityName, TokenFound] = {}
         mismatched: list[Diagnostic] = []
         for name in self._keys:
+            if pinned_only and self._pins.get(name) is None:
+                continue
             uri, session = self._open(name)
             if self._call(name, token_recovery.interrupted, session, uri):
                 found[name] = TokenFound(uri=uri, key=None, interrupted=True)
