@@ -14,6 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pkiform"
 LAYERS = {
     "errors": 0,
     "durations": 0,
+    "colour": 0,
+    "plan_markdown": 0,
     "model": 1,
     "source": 1,
     "schema_compiled": 1,

@@ -292,11 +292,13 @@ def test_the_outputs_example_reports_every_missing_password(shell: Shell) -> Non
     assert len(output.splitlines()) == 3
 
 
+@pytest.mark.parametrize("name", ["plan", "plan-markdown"])
 def test_the_plan_example_is_what_plan_prints_after_the_edit_it_describes(
-    shell: Shell, tmp_path: Path
+    shell: Shell, tmp_path: Path, name: str
 ) -> None:
-    command, output = shown("plan")
+    command, output = shown(name)
     assert "# after editing: P-384 issuing key, a new api name, alice removed" in block("plan")
+    assert name == "plan" or "# after the same edit" in block(name)
     ran(shell("pkiform apply examples/mesh.yaml"))
     spec = tmp_path / "examples" / "mesh.yaml"
     text = spec.read_text()

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return p
 
-    def with_out(p: argparse.ArgumentParser, *, rekey: bool = False) -> None:
+    def with_out(p: argparse.ArgumentParser, *, rekey: bool = False, formats: bool = False) -> None:
         p.add_argument(
             "-o",
             "--out",
@@ -120,7 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="output directory (default: ./pki)",
         )
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        output = p.add_mutually_exclusive_group() if formats else p
+        output.add_argument("--json", action="store_true", help="machine-readable output")
+        if formats:
+            output.add_argument(
+                "--format",
+                choices=("text", "json", "markdown"),
+                default="text",
+                help="text (default), json (as --json), or markdown: a comment for a pull request",
+            )
         p.add_argument(
             "--allow-path",
             action="append",
@@ -161,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--json", action="store_true", help="print the result and every problem as JSON"
     )
-    with_out(command("plan", "show what apply would do; change nothing"), rekey=True)
+    with_out(command("plan", "show what apply would do; change nothing"), rekey=True, formats=True)
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)
     apply.add_argument(
@@ -224,7 +232,7 @@ def _dispatch(
             prune=args.prune,
             seed=_seed(args),
             allow_paths=args.allow_path,
-            as_json=args.json,
+            fmt=args.format,
             stdout=stdout,
             stderr=stderr,
         ),
@@ -273,6 +281,10 @@ def main(
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse exits for --help, --version and usage errors
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if getattr(args, "json", False):
+        args.format = "json"  # one switch, two spellings
+    elif getattr(args, "format", None) == "json":
+        args.json = True  # and the errors of an invalid spec are JSON too
     try:
         with _without_cycle_collection():
             return _dispatch(args, out, err, stdin)

@@ -12,6 +12,7 @@ from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.health import Health, StatusReport
 from pkiform.model import Spec, serial_text
+from pkiform.plan_markdown import Row, comment
 from pkiform.planner import CHANGES, Action, Plan, Verb
 from pkiform.revocation_planner import ListKind, ListVerb, RevocationAction
 from pkiform.store import TRUST_BUNDLE
@@ -37,45 +38,80 @@ _LABELS = {
 }
 
 
-def plan_text(plan: Plan, spec: Spec) -> str:
-    lines = []
+def plan_rows(plan: Plan, spec: Spec) -> list[Row]:
+    """Every line of the plan, as text and markdown show it: the identities to change
+    (and those skipped), the CRLs and OCSP responses to sign, the trust bundle, the
+    folders the spec no longer names."""
+    rows = []
     for action in plan.actions:
         if action.verb is Verb.UNCHANGED:
             continue
-        if action.verb is Verb.SKIP:  # no kind: the settled mark prints it without the spec
-            lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}: {_LABELS[action.verb]}")
-        else:
-            kind = spec.identities[action.name].kind
-            lines.append(
-                f"{SYMBOLS[action.verb]:>3} {action.name} ({kind}): {_LABELS[action.verb]}"
+        # a skip has no kind: the settled mark prints it without the spec
+        kind = None if action.verb is Verb.SKIP else str(spec.identities[action.name].kind)
+        rows.append(
+            Row(
+                symbol=SYMBOLS[action.verb],
+                name=action.name,
+                kind=kind,
+                change=_LABELS[action.verb],
+                reasons=action.reasons,
             )
-        lines += [f"      {reason}" for reason in action.reasons]
-    for revocation in plan.revocations:
-        lines.append(_revocation_line(revocation))
-        lines += [f"      {reason}" for reason in revocation.reasons]
+        )
+    rows += [_revocation_row(revocation) for revocation in plan.revocations]
     if plan.trust_bundle is not None:
-        lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
-    lines += _on_disk_only_lines(plan)
+        rows.append(
+            Row(
+                symbol="~",
+                name=TRUST_BUNDLE,
+                kind=None,
+                change="write",
+                reasons=(plan.trust_bundle,),
+            )
+        )
+    rows += _on_disk_only_rows(plan)
+    return rows
+
+
+def plan_summary(plan: Plan) -> str:
+    """The plan's last line: what it would do, counted."""
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     skipped = _skipped(plan)
-    if plan.has_changes or plan.blocked:
-        parts = [
-            f"{counts[verb]} to {_LABELS[verb]}"
-            for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
-            if counts[verb]
-        ]
-        if plan.revocations:
-            parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
-        if plan.trust_bundle is not None:
-            parts.append(f"{TRUST_BUNDLE} to write")
-        if plan.retire:
-            parts.append(f"{len(plan.retire)} to archive")
-        if plan.blocked:
-            parts.append(f"{counts[Verb.BLOCKED]} blocked")
-        lines.append(f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}.")
-    else:
-        lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}.")
+    if not (plan.has_changes or plan.blocked):
+        return f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}."
+    parts = [
+        f"{counts[verb]} to {_LABELS[verb]}"
+        for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
+        if counts[verb]
+    ]
+    if plan.revocations:
+        parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
+    if plan.trust_bundle is not None:
+        parts.append(f"{TRUST_BUNDLE} to write")
+    if plan.retire:
+        parts.append(f"{len(plan.retire)} to archive")
+    if plan.blocked:
+        parts.append(f"{counts[Verb.BLOCKED]} blocked")
+    return f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}."
+
+
+def plan_text(plan: Plan, spec: Spec) -> str:
+    lines = []
+    for row in plan_rows(plan, spec):
+        lines.append(_row_line(row))
+        lines += [f"      {reason}" for reason in row.reasons]
+    lines.append(plan_summary(plan))
     return "\n".join(lines) + "\n"
+
+
+def plan_markdown(plan: Plan, spec: Spec, warnings: Sequence[Diagnostic] = ()) -> str:
+    """The plan as a pull-request comment (plan_markdown.py): the same rows and summary
+    as plan_text, and the spec's warnings."""
+    return comment(plan_rows(plan, spec), plan_summary(plan), [str(w) for w in warnings])
+
+
+def _row_line(row: Row) -> str:
+    kind = f" ({row.kind})" if row.kind else ""
+    return f"{row.symbol:>3} {row.name}{kind}: {row.change}"
 
 
 def _skipped(plan: Plan) -> str:
@@ -83,23 +119,41 @@ def _skipped(plan: Plan) -> str:
     return f", {count} skipped" if count else ""
 
 
-def _revocation_line(action: RevocationAction) -> str:
+def _revocation_row(action: RevocationAction) -> Row:
     symbol = "+" if action.verb is ListVerb.CREATE else "~"
     what = f"{action.verb} {action.file}"
     if action.kind is ListKind.CRL and action.verb is not ListVerb.REWRITE:
         what += f" (CRL number {action.number}, {len(action.entries)} revoked)"
     elif action.kind is ListKind.OCSP:
         what += f" ({'revoked' if action.revoked else 'good'}, signed by {action.signer})"
-    return f"{symbol:>3} {action.name}: {what}"
+    return Row(symbol=symbol, name=action.name, kind=None, change=what, reasons=action.reasons)
+
+
+def _revocation_line(action: RevocationAction) -> str:
+    return _row_line(_revocation_row(action))
+
+
+def _on_disk_only_rows(plan: Plan) -> list[Row]:
+    return [
+        Row(
+            symbol="-",
+            name=name,
+            kind=None,
+            change="not in the spec; its folder goes to the archive",
+        )
+        if name in plan.retire
+        else Row(
+            symbol="?",
+            name=name,
+            kind=None,
+            change="on disk but not in the spec; left in place (apply --prune archives it)",
+        )
+        for name in plan.on_disk_only
+    ]
 
 
 def _on_disk_only_lines(plan: Plan) -> list[str]:
-    return [
-        f"  - {name}: not in the spec; its folder goes to the archive"
-        if name in plan.retire
-        else f"  ? {name}: on disk but not in the spec; left in place (apply --prune archives it)"
-        for name in plan.on_disk_only
-    ]
+    return [_row_line(row) for row in _on_disk_only_rows(plan)]
 
 
 def revocation_json(action: RevocationAction) -> dict[str, Any]:

@@ -24,28 +24,32 @@ def run(
     prune: bool,
     seed: Seed | None,
     allow_paths: Sequence[Path] = (),
-    as_json: bool,
+    fmt: str = "text",
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
-    """Show what apply would do; change nothing. Exit 2 when there is something to do."""
+    """Show what apply would do; change nothing. Exit 2 when there is something to do.
+    `fmt`: text, json or markdown (a pull-request comment)."""
     Store(out).check_usable()  # an output directory apply would refuse: no plan for it
     if not rekey and seed is None:
-        answer = up_to_date.plan(spec_input.source(), out, now, as_json=as_json)
+        answer = up_to_date.plan(spec_input.source(), out, now, fmt=fmt)
         if answer is not None:
             stdout.write(answer)
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
     from pkiform.api import Spec
     from pkiform.commands.common import load
-    from pkiform.render import plan_json, plan_text
+    from pkiform.render import plan_json, plan_markdown, plan_text
 
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
     valid = spec.valid
-    stdout.write(
-        plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)
-    )
+    if fmt == "json":
+        stdout.write(plan_json(the_plan, valid.warnings))
+    elif fmt == "markdown":
+        stdout.write(plan_markdown(the_plan, valid.spec, valid.warnings))
+    else:
+        stdout.write(plan_text(the_plan, valid.spec))
     if the_plan.blocked:
         return 1  # apply would refuse
     return EXIT_CHANGES if the_plan.has_changes else 0

@@ -14,17 +14,27 @@ from pkiform import settled
 from pkiform.store import Store
 
 
-def plan(source: bytes | None, out: Path, now: datetime, *, as_json: bool) -> str | None:
-    """What `pkiform plan` prints, if the mark holds for the spec's bytes `source`; None
-    to plan in full (also when the spec could not be read: that says what is wrong)."""
+def plan(source: bytes | None, out: Path, now: datetime, *, fmt: str) -> str | None:
+    """What `pkiform plan --format FMT` prints, if the mark holds for the spec's bytes
+    `source`; None to plan in full (also when the spec could not be read: that says what
+    is wrong)."""
     found = settled.check(source, out, now) if source is not None else None
     skipped = _skipped(out, found.order) if found is not None else None
     if found is None or skipped is None:
         return None
-    if not as_json:
+    summary = f"No changes: {len(found.order) - len(skipped)} identities up to date"
+    summary += f"{_count(skipped)}."
+    if fmt == "text":
         lines = "".join(f"    {n}: skip\n      {NEVER_ISSUED}\n" for n in skipped)
-        up_to_date = len(found.order) - len(skipped)
-        return f"{lines}No changes: {up_to_date} identities up to date{_count(skipped)}.\n"
+        return f"{lines}{summary}\n"
+    if fmt == "markdown":
+        from pkiform.plan_markdown import Row, comment
+
+        rows = [
+            Row(symbol=" ", name=n, kind=None, change="skip", reasons=(NEVER_ISSUED,))
+            for n in skipped
+        ]
+        return comment(rows, summary)
     actions = [_action(n, skipped) for n in found.order]
     return _dump(
         {
