@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pkiform import kubernetes
+from pkiform.colour import PLAIN, Palette
 from pkiform.errors import Diagnostic
 from pkiform.graph import IssuerGraph
 from pkiform.health import Health, StatusReport
@@ -94,10 +95,10 @@ def plan_summary(plan: Plan) -> str:
     return f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}."
 
 
-def plan_text(plan: Plan, spec: Spec) -> str:
+def plan_text(plan: Plan, spec: Spec, palette: Palette = PLAIN) -> str:
     lines = []
     for row in plan_rows(plan, spec):
-        lines.append(_row_line(row))
+        lines.append(_row_line(row, palette))
         lines += [f"      {reason}" for reason in row.reasons]
     lines.append(plan_summary(plan))
     return "\n".join(lines) + "\n"
@@ -109,9 +110,9 @@ def plan_markdown(plan: Plan, spec: Spec, warnings: Sequence[Diagnostic] = ()) -
     return comment(plan_rows(plan, spec), plan_summary(plan), [str(w) for w in warnings])
 
 
-def _row_line(row: Row) -> str:
+def _row_line(row: Row, palette: Palette = PLAIN) -> str:
     kind = f" ({row.kind})" if row.kind else ""
-    return f"{row.symbol:>3} {row.name}{kind}: {row.change}"
+    return f"{palette.paint(f'{row.symbol:>3}')} {row.name}{kind}: {row.change}"
 
 
 def _skipped(plan: Plan) -> str:
@@ -129,8 +130,8 @@ def _revocation_row(action: RevocationAction) -> Row:
     return Row(symbol=symbol, name=action.name, kind=None, change=what, reasons=action.reasons)
 
 
-def _revocation_line(action: RevocationAction) -> str:
-    return _row_line(_revocation_row(action))
+def _revocation_line(action: RevocationAction, palette: Palette) -> str:
+    return _row_line(_revocation_row(action), palette)
 
 
 def _on_disk_only_rows(plan: Plan) -> list[Row]:
@@ -152,8 +153,8 @@ def _on_disk_only_rows(plan: Plan) -> list[Row]:
     ]
 
 
-def _on_disk_only_lines(plan: Plan) -> list[str]:
-    return [_row_line(row) for row in _on_disk_only_rows(plan)]
+def _on_disk_only_lines(plan: Plan, palette: Palette) -> list[str]:
+    return [_row_line(row, palette) for row in _on_disk_only_rows(plan)]
 
 
 def revocation_json(action: RevocationAction) -> dict[str, Any]:
@@ -194,20 +195,22 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
     )
 
 
-def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
+def applied_text(
+    plan: Plan, runtime_warnings: Sequence[str], out: Path, palette: Palette = PLAIN
+) -> str:
     """What apply did; its last line names the directory, as the user gave it, so a run
     into the default ./pki or a mistyped -o does not go unnoticed."""
     lines = [
-        f"{SYMBOLS[a.verb]:>3} {a.name}: {_LABELS[a.verb]}"
+        f"{palette.paint(f'{SYMBOLS[a.verb]:>3}')} {a.name}: {_LABELS[a.verb]}"
         + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
         for a in plan.actions
         if a.verb in CHANGES or a.verb is Verb.SKIP
     ]
-    lines += [_revocation_line(r) for r in plan.revocations]
+    lines += [_revocation_line(r, palette) for r in plan.revocations]
     if plan.trust_bundle is not None:
-        lines.append(f"  ~ {TRUST_BUNDLE}: written ({plan.trust_bundle})")
+        lines.append(f"{palette.paint('  ~')} {TRUST_BUNDLE}: written ({plan.trust_bundle})")
     lines += [f"warning: {w}" for w in runtime_warnings]
-    lines += _on_disk_only_lines(plan)
+    lines += _on_disk_only_lines(plan, palette)
     n = len(plan.changes)
     unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
     extra = _skipped(plan)
@@ -236,15 +239,16 @@ def kubernetes_stream(secrets: Sequence[bytes]) -> str:
     return kubernetes.stream(secrets)
 
 
-def status_text(report: StatusReport) -> str:
+def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     width = max((len(r.name) for r in report), default=4)
     lines = []
     for r in report:
         until = f"until {r.not_after:%Y-%m-%d %H:%M}Z" if r.not_after else "-"
-        lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
+        health = palette.paint(f"{r.health:<7}")
+        lines.append(f"{health} {r.name:<{width}}  {r.kind:<12} {until}")
         lines += [f"        {p}" for p in r.problems]
     if report.trust_bundle:
-        lines.append(f"{Health.ERROR:<7} {TRUST_BUNDLE}")
+        lines.append(f"{palette.paint(f'{Health.ERROR:<7}')} {TRUST_BUNDLE}")
         lines += [f"        {p}" for p in report.trust_bundle]
     bad = sum(1 for r in report if r.health is Health.ERROR)
     expiring = sum(1 for r in report if r.expiring)

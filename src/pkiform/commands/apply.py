@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pkiform.colour import palette
 from pkiform.commands import up_to_date
 from pkiform.commands.spec_input import SpecInput
 
@@ -61,12 +62,13 @@ def run(
         )
     finally:
         progress.close()
+    to = stderr if emit else stdout
     summary = (
         applied_json(applied.plan, applied.warnings)
         if as_json
-        else applied_text(applied.plan, applied.warnings, out)
+        else applied_text(applied.plan, applied.warnings, out, palette(to))
     )
-    (stderr if emit else stdout).write(summary)
+    to.write(summary)
     stderr.write(_signed_ahead(applied.plan, now, datetime.now(UTC)))
     if emit == "kubernetes":
         if not applied.secrets:

@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pkiform.colour import palette
 from pkiform.commands import up_to_date
 from pkiform.commands.spec_input import SpecInput
 from pkiform.store import Store
@@ -49,7 +50,7 @@ def run(
     elif fmt == "markdown":
         stdout.write(plan_markdown(the_plan, valid.spec, valid.warnings))
     else:
-        stdout.write(plan_text(the_plan, valid.spec))
+        stdout.write(plan_text(the_plan, valid.spec, palette(stdout)))
     if the_plan.blocked:
         return 1  # apply would refuse
     return EXIT_CHANGES if the_plan.has_changes else 0
