@@ -162,6 +162,38 @@ def test_validate_json_of_a_valid_spec_lists_its_warnings(write_spec: Callable[.
     )
 
 
+def test_validate_checks_every_spec_given_and_reports_the_problems_of_each(
+    write_spec: Callable[..., Path],
+) -> None:
+    """pre-commit passes every changed file to one run: each is checked, every problem of
+    each reported, sorted by file; the exit is 1 if any is invalid."""
+    small, bad = write_spec(SMALL, "small.yaml"), write_spec(INVALID, "bad.yaml")
+    warns = write_spec(INVALID.replace("issuer: cx", "issuer: ca, validity: 30d"), "warns.yaml")
+    result = feed(SMALL.encode(), "validate", warns, bad, small, "-")
+    assert result.code == 1
+    assert result.out == (
+        f"{warns}: valid (3 identities)\n"
+        f"{small}: valid (2 identities)\n"
+        "<stdin>: valid (2 identities)\n"
+    )
+    assert result.err == "".join(
+        f"{d['file']}:{d['line']}:{d['col']}: {d['severity']}: {d['path']}: {d['message']}\n"
+        for d in [*diagnostics_of(str(bad)), *diagnostics_of(str(warns))[:1]]
+    )
+    as_json = feed(b"", "validate", warns, bad, small, "--json")
+    assert (as_json.code, json.loads(as_json.out)) == (
+        1,
+        {"valid": False, "diagnostics": diagnostics_of(str(bad)) + diagnostics_of(str(warns))[:1]},
+    )
+    fine = feed(b"", "validate", small, warns, "--json")
+    assert (fine.code, json.loads(fine.out)["valid"]) == (0, True)
+    assert json.loads(fine.out)["diagnostics"] == diagnostics_of(str(warns))[:1]
+    twice = feed(SMALL.encode(), "validate", "-", small, "-")
+    assert twice == Result(
+        1, "", "pkiform: error: standard input (-) can be read once: give - once\n"
+    )
+
+
 def test_json_diagnostics_of_a_missing_password_say_the_spec_is_valid(
     write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,7 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
                 f"secret in FILE (or ${SEED_ENV}); for development and tests only",
             )
 
-    validate = command("validate", "check the spec; print every problem")
+    validate = command("validate", "check each spec; print every problem", spec=False)
+    validate.add_argument(
+        "spec",
+        type=Path,
+        nargs="+",
+        metavar="SPEC",
+        help="a YAML spec file (several: each is checked); - reads standard input",
+    )
     validate.add_argument(
         "--json", action="store_true", help="print the result and every problem as JSON"
     )
@@ -220,10 +227,12 @@ def _dispatch(
     command = importlib.import_module(f"pkiform.commands.{args.command}")
     now: datetime = getattr(args, "at", None) or datetime.now(UTC)
     spec = None
-    if args.command != "schema":
+    if args.command == "validate":
+        specs = _specs(args.spec, stdin or sys.stdin.buffer)
+    elif args.command != "schema":
         spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
-        "validate": lambda: command.run(spec, as_json=args.json, stdout=stdout, stderr=stderr),
+        "validate": lambda: command.run(specs, as_json=args.json, stdout=stdout, stderr=stderr),
         "plan": lambda: command.run(
             spec,
             args.out,
@@ -265,6 +274,12 @@ def _dispatch(
         "schema": lambda: command.run(out=args.out, stdout=stdout),
     }
     return runners[args.command]()
+
+
+def _specs(paths: Sequence[Path], stdin: BinaryIO) -> list[SpecInput]:
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise PkiformError("standard input (-) can be read once: give - once")
+    return [SpecInput.of(path, stdin) for path in paths]
 
 
 def main(
