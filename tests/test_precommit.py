@@ -221,3 +221,21 @@ def test_the_hook_runs_in_a_commit(pre_commit: PreCommit, tmp_path: Path) -> Non
     )  # fmt: skip
     assert committed.returncode == 0, committed.stdout + committed.stderr
     assert git("log", "--format=%s", cwd=root) == "a valid spec\n"
+
+
+def test_the_package_pre_commit_installed_carries_the_starter_files(
+    pre_commit: PreCommit, tmp_path: Path
+) -> None:
+    # pre-commit built and installed a wheel of this tree (pip install .): the templates
+    # `pkiform init` writes must be package data in it, not only files of the checkout
+    (installed,) = pre_commit.home.glob("repo*/py_env-*/bin/pkiform")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [installed, "init", "starter"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("pki.yaml", "gitignore"):
+        shipped = (ROOT / "src" / "pkiform" / "templates" / name).read_bytes()
+        written = tmp_path / "starter" / ("." + name if name == "gitignore" else name)
+        assert written.read_bytes() == shipped

@@ -217,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="write it to FILE instead (atomically; only over a pkiform schema), for "
         "editors: a spec beside it starts with # yaml-language-server: $schema=./FILE",
     )
+    init = command(
+        "init",
+        "write a starter spec (pki.yaml), its schema and a .gitignore into DIR",
+        spec=False,
+    )
+    init.add_argument(
+        "dir",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        metavar="DIR",
+        help="the folder (default: the working directory); made if missing",
+    )
     return parser
 
 
@@ -229,7 +242,7 @@ def _dispatch(
     spec = None
     if args.command == "validate":
         specs = _specs(args.spec, stdin or sys.stdin.buffer)
-    elif args.command != "schema":
+    elif args.command not in ("schema", "init"):
         spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
         "validate": lambda: command.run(specs, as_json=args.json, stdout=stdout, stderr=stderr),
@@ -272,6 +285,7 @@ def _dispatch(
         ),
         "graph": lambda: command.run(spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: command.run(out=args.out, stdout=stdout),
+        "init": lambda: command.run(args.dir, stdout=stdout),
     }
     return runners[args.command]()
 
