@@ -43,12 +43,19 @@ def run(
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
     from pkiform.api import Spec
+    from pkiform.commands import near_git
     from pkiform.commands.common import load
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
+
+    def planned(plan: Plan) -> None:
+        # before the first key is written: the user can still keep it out of git
+        stderr.write(near_git.warning(out, near_git.key_files(plan, spec.valid.spec)))
+        progress.start(len(plan.changes))
+
     try:
         applied = spec.apply(
             out,
@@ -57,7 +64,7 @@ def run(
             prune=prune,
             seed=seed,
             lock_timeout=lock_timeout,
-            on_planned=lambda plan: progress.start(len(plan.changes)),
+            on_planned=planned,
             on_done=progress.step,
         )
     finally:
