@@ -49,6 +49,7 @@ LAYERS = {
     "read_passwords": 11,
     "api": 11,
     "commands": 12,
+    "completion": 12,  # made from the argparse parser: a shell module
     "cli": 13,
     "pytest_plugin": 13,
 }
@@ -58,6 +59,7 @@ SAME_LAYER_ALLOWED = {
     ("rules", "resolve"),
     ("issuing", "derive"),  # reproducible serials; derive imports only keys and below
     ("api", "read_passwords"),  # the API reads passwords as the command line does
+    ("commands", "completion"),  # `pkiform completion` prints its scripts
 }
 # presentation and process control stay in the shell
 SHELL_ONLY = {"argparse", "sys"}

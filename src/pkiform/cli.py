@@ -230,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the folder (default: the working directory); made if missing",
     )
+    shells = command(
+        "completion",
+        "print the completion script for bash, zsh or fish",
+        spec=False,
+    )
+    which = shells.add_mutually_exclusive_group(required=True)
+    which.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    which.add_argument(
+        "--names",
+        type=Path,
+        metavar="SPEC",
+        help="print the identity names of SPEC, one a line (what the scripts offer for --rekey)",
+    )
     return parser
 
 
@@ -242,7 +255,7 @@ def _dispatch(
     spec = None
     if args.command == "validate":
         specs = _specs(args.spec, stdin or sys.stdin.buffer)
-    elif args.command not in ("schema", "init"):
+    elif args.command not in ("schema", "init", "completion"):
         spec = SpecInput.of(args.spec, stdin or sys.stdin.buffer)  # standard input, once
     runners: dict[str, Callable[[], int]] = {
         "validate": lambda: command.run(specs, as_json=args.json, stdout=stdout, stderr=stderr),
@@ -286,6 +299,9 @@ def _dispatch(
         "graph": lambda: command.run(spec, fmt=args.format, stdout=stdout, stderr=stderr),
         "schema": lambda: command.run(out=args.out, stdout=stdout),
         "init": lambda: command.run(args.dir, stdout=stdout),
+        "completion": lambda: command.run(
+            args.shell, args.names, parser=build_parser(), stdout=stdout
+        ),
     }
     return runners[args.command]()
 
