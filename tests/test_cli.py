@@ -602,3 +602,48 @@ def test_light_commands_do_not_load_cryptography(
     result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+ENCRYPTED = """\
+version: 1
+identities:
+  ca: {kind: root, key: {type: ec, encrypt: {password_env: PKIFORM_TEST_CA_PASSWORD}}}
+  web: {kind: server, issuer: ca, dns: [web.example.com]}
+"""
+
+
+def test_plan_without_key_passwords_says_what_apply_needs_them_for(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job planning a pull request holds no key's password: the plan is made all the
+    same, and what apply will need the password for is a warning, not an error."""
+    monkeypatch.delenv("PKIFORM_TEST_CA_PASSWORD", raising=False)
+    spec, out = write_spec(ENCRYPTED), tmp_path / "pki"
+    where = f"{spec}:3:60: "
+    refused = feed(b"", "plan", spec, "-o", out)
+    assert (refused.code, refused.out, refused.err) == (1, "", (
+        f"{where}error: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not set; needed to encrypt the new key of 'ca'\n"
+    ))  # fmt: skip
+    planned = feed(b"", "plan", spec, "-o", out, "--no-key-passwords")
+    assert planned.code == 2
+    assert planned.err == (
+        f"{where}warning: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not read by this plan (--no-key-passwords); needed to "
+        "encrypt the key of 'ca'\n"
+    )
+    monkeypatch.setenv("PKIFORM_TEST_CA_PASSWORD", "a long and random password")
+    assert feed(b"", "plan", spec, "-o", out).out == planned.out  # the same plan
+    assert feed(b"", "apply", spec, "-o", out).code == 0
+    spec.write_text(ENCRYPTED + "  api: {kind: server, issuer: ca, dns: [api.example.com]}\n")
+    monkeypatch.setenv("PKIFORM_TEST_CA_PASSWORD", "wrong")  # not even read
+    later = feed(b"", "plan", spec, "-o", out, "--no-key-passwords", "--json")
+    assert later.code == 2
+    assert json.loads(later.out)["warnings"] == [
+        f"{where}warning: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not read by this plan (--no-key-passwords); needed to "
+        "sign the certificate of 'api' with the key of 'ca'"
+    ]
+    wrong = feed(b"", "plan", spec, "-o", out)  # read, it is refused as ever
+    assert wrong.code == 1 and "does not open with" in wrong.err
+    assert feed(b"", "apply", spec, "-o", out, "--no-key-passwords").code == 64  # plan's only

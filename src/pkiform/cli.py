@@ -176,7 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--json", action="store_true", help="print the result and every problem as JSON"
     )
-    with_out(command("plan", "show what apply would do; change nothing"), rekey=True, formats=True)
+    plan = command("plan", "show what apply would do; change nothing")
+    with_out(plan, rekey=True, formats=True)
+    plan.add_argument(
+        "--no-key-passwords",
+        action="store_true",
+        help="read no key's password (key.encrypt), as a CI job planning a pull request "
+        "must not: what apply will need them for is a warning, not an error",
+    )
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)
     apply.add_argument(
@@ -267,6 +274,7 @@ def _dispatch(
             prune=args.prune,
             seed=_seed(args),
             allow_paths=args.allow_path,
+            key_passwords=not args.no_key_passwords,
             fmt=args.format,
             stdout=stdout,
             stderr=stderr,

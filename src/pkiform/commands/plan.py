@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from pkiform.colour import palette
 from pkiform.commands import up_to_date
 from pkiform.commands.spec_input import SpecInput
+from pkiform.errors import Severity, diagnostics_text
 from pkiform.store import Store
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ def run(
     prune: bool,
     seed: Seed | None,
     allow_paths: Sequence[Path] = (),
+    key_passwords: bool = True,
     fmt: str = "text",
     stdout: TextIO,
     stderr: TextIO,
@@ -43,12 +46,18 @@ def run(
     from pkiform.render import plan_json, plan_markdown, plan_text
 
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
-    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed)
+    the_plan = spec.plan(
+        out, at=now, rekey=rekey, prune=prune, seed=seed, key_passwords=key_passwords
+    )
     valid = spec.valid
+    # without the keys' passwords, what apply will need them for is said, not refused
+    left = [replace(d, severity=Severity.WARNING) for d in the_plan.password_problems]
+    stderr.write(diagnostics_text(left))
+    warnings = [*valid.warnings, *left]
     if fmt == "json":
-        stdout.write(plan_json(the_plan, valid.warnings))
+        stdout.write(plan_json(the_plan, warnings))
     elif fmt == "markdown":
-        stdout.write(plan_markdown(the_plan, valid.spec, valid.warnings))
+        stdout.write(plan_markdown(the_plan, valid.spec, warnings))
     else:
         stdout.write(plan_text(the_plan, valid.spec, palette(stdout)))
     if the_plan.blocked:
