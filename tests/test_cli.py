@@ -583,7 +583,8 @@ def test_a_native_panic_is_an_internal_error_that_never_shows_its_message(
 @pytest.mark.parametrize(
     "argv",
     [["--version"], ["validate", "SPEC"], ["validate", "SPEC", "--json"], ["validate", "BAD",
-     "--json"], ["schema"], ["init", "starter"]],
+     "--json"], ["schema"], ["init", "starter"], ["completion", "bash"],
+     ["completion", "--names", "SPEC"]],
 )  # fmt: skip
 def test_light_commands_do_not_load_cryptography(
     write_spec: Callable[..., Path], argv: list[str]
