@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pty
 import re
 import select
 import shutil
@@ -251,19 +250,28 @@ def zsh_completes(workdir: Path, line: str) -> list[str]:
     (workdir / ".setup.zsh").write_text(ZSH_SETUP)
     env = shell_env(workdir)
     env["TERM"] = "dumb"
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: zsh on the terminal
-        os.chdir(workdir)
-        os.execve(shutil.which("zsh") or "zsh", ["zsh", "-f", "-i"], env)
+    terminal, child = os.openpty()
+    try:  # zsh on the terminal, in a session of its own (whose terminal it becomes)
+        process = subprocess.Popen(
+            [shutil.which("zsh") or "zsh", "-f", "-i"], stdin=child, stdout=child,
+            stderr=child, cwd=workdir, env=env, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        os.close(child)
     try:
         os.write(terminal, b"source .setup.zsh\n")
         _read_until(terminal, b"\x01READY\x02")
         os.write(terminal, line.encode() + b"\t")
         shown = _read_until(terminal, b"\x01\x03\x02")
     finally:
-        os.write(terminal, b"\x03exit\n")
-        os.close(terminal)
-        os.waitpid(pid, 0)
+        os.write(terminal, b"\x15exit\n")  # ^U: the line typed is dropped, then exit
+        try:
+            process.wait(timeout=60)
+        finally:
+            os.close(terminal)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return sorted(set(re.findall("\x01([^\x01\x02\x03]*)\x02", shown.decode())))
 
 
