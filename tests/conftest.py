@@ -50,6 +50,14 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _no_colour_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs are compared byte for byte: a FORCE_COLOR or NO_COLOR set where the tests
+    run (some CI services set FORCE_COLOR) must not change them. Tests of colour set them."""
+    for name in ("FORCE_COLOR", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fixed_now() -> datetime:
     return datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

@@ -163,6 +163,38 @@ def test_validate_json_of_a_valid_spec_lists_its_warnings(write_spec: Callable[.
     )
 
 
+def test_validate_checks_every_spec_given_and_reports_the_problems_of_each(
+    write_spec: Callable[..., Path],
+) -> None:
+    """pre-commit passes every changed file to one run: each is checked, every problem of
+    each reported, sorted by file; the exit is 1 if any is invalid."""
+    small, bad = write_spec(SMALL, "small.yaml"), write_spec(INVALID, "bad.yaml")
+    warns = write_spec(INVALID.replace("issuer: cx", "issuer: ca, validity: 30d"), "warns.yaml")
+    result = feed(SMALL.encode(), "validate", warns, bad, small, "-")
+    assert result.code == 1
+    assert result.out == (
+        f"{warns}: valid (3 identities)\n"
+        f"{small}: valid (2 identities)\n"
+        "<stdin>: valid (2 identities)\n"
+    )
+    assert result.err == "".join(
+        f"{d['file']}:{d['line']}:{d['col']}: {d['severity']}: {d['path']}: {d['message']}\n"
+        for d in [*diagnostics_of(str(bad)), *diagnostics_of(str(warns))[:1]]
+    )
+    as_json = feed(b"", "validate", warns, bad, small, "--json")
+    assert (as_json.code, json.loads(as_json.out)) == (
+        1,
+        {"valid": False, "diagnostics": diagnostics_of(str(bad)) + diagnostics_of(str(warns))[:1]},
+    )
+    fine = feed(b"", "validate", small, warns, "--json")
+    assert (fine.code, json.loads(fine.out)["valid"]) == (0, True)
+    assert json.loads(fine.out)["diagnostics"] == diagnostics_of(str(warns))[:1]
+    twice = feed(SMALL.encode(), "validate", "-", small, "-")
+    assert twice == Result(
+        1, "", "pkiform: error: standard input (-) can be read once: give - once\n"
+    )
+
+
 def test_json_diagnostics_of_a_missing_password_say_the_spec_is_valid(
     write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -552,7 +584,8 @@ def test_a_native_panic_is_an_internal_error_that_never_shows_its_message(
 @pytest.mark.parametrize(
     "argv",
     [["--version"], ["validate", "SPEC"], ["validate", "SPEC", "--json"], ["validate", "BAD",
-     "--json"], ["schema"]],
+     "--json"], ["schema"], ["init", "starter"], ["completion", "bash"],
+     ["completion", "--names", "SPEC"]],
 )  # fmt: skip
 def test_light_commands_do_not_load_cryptography(
     write_spec: Callable[..., Path], argv: list[str]
@@ -571,3 +604,48 @@ def test_light_commands_do_not_load_cryptography(
     result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+ENCRYPTED = """\
+version: 1
+identities:
+  ca: {kind: root, key: {type: ec, encrypt: {password_env: PKIFORM_TEST_CA_PASSWORD}}}
+  web: {kind: server, issuer: ca, dns: [web.example.com]}
+"""
+
+
+def test_plan_without_key_passwords_says_what_apply_needs_them_for(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job planning a pull request holds no key's password: the plan is made all the
+    same, and what apply will need the password for is a warning, not an error."""
+    monkeypatch.delenv("PKIFORM_TEST_CA_PASSWORD", raising=False)
+    spec, out = write_spec(ENCRYPTED), tmp_path / "pki"
+    where = f"{spec}:3:60: "
+    refused = feed(b"", "plan", spec, "-o", out)
+    assert (refused.code, refused.out, refused.err) == (1, "", (
+        f"{where}error: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not set; needed to encrypt the new key of 'ca'\n"
+    ))  # fmt: skip
+    planned = feed(b"", "plan", spec, "-o", out, "--no-key-passwords")
+    assert planned.code == 2
+    assert planned.err == (
+        f"{where}warning: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not read by this plan (--no-key-passwords); needed to "
+        "encrypt the key of 'ca'\n"
+    )
+    monkeypatch.setenv("PKIFORM_TEST_CA_PASSWORD", "a long and random password")
+    assert feed(b"", "plan", spec, "-o", out).out == planned.out  # the same plan
+    assert feed(b"", "apply", spec, "-o", out).code == 0
+    spec.write_text(ENCRYPTED + "  api: {kind: server, issuer: ca, dns: [api.example.com]}\n")
+    monkeypatch.setenv("PKIFORM_TEST_CA_PASSWORD", "wrong")  # not even read
+    later = feed(b"", "plan", spec, "-o", out, "--no-key-passwords", "--json")
+    assert later.code == 2
+    assert json.loads(later.out)["warnings"] == [
+        f"{where}warning: identities.ca.key.encrypt.password_env: environment variable "
+        "PKIFORM_TEST_CA_PASSWORD is not read by this plan (--no-key-passwords); needed to "
+        "sign the certificate of 'api' with the key of 'ca'"
+    ]
+    wrong = feed(b"", "plan", spec, "-o", out)  # read, it is refused as ever
+    assert wrong.code == 1 and "does not open with" in wrong.err
+    assert feed(b"", "apply", spec, "-o", out, "--no-key-passwords").code == 64  # plan's only

@@ -18,6 +18,8 @@ BASE = {"_version", "errors", "durations", "layout"}
 ROLES: dict[str, set[str]] = {
     "_version": set(),
     "errors": set(),
+    "colour": set(),  # standard library only: when to colour a terminal
+    "plan_markdown": set(),  # standard library only: a plan as a pull-request comment
     "durations": set(),
     "layout": set(),
     "spec": {"errors", "durations", "layout"},
@@ -29,10 +31,11 @@ ROLES: dict[str, set[str]] = {
     "cache": BASE | {"spec", "disk"},
     "status": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan"},
     "apply": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache"},
-    "render": BASE | {"spec", "formats", "plan", "status"},
+    "render": BASE | {"spec", "formats", "plan", "status", "colour", "plan_markdown"},
     "api": BASE
     | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache", "status", "apply", "render"},
-    "commands": BASE | {"spec", "disk", "plan", "cache", "render", "api", "commands"},
+    "commands": BASE
+    | {"spec", "disk", "plan", "cache", "render", "api", "commands", "colour", "plan_markdown"},
     "cli": BASE | {"commands"},
     "pytest_plugin": {"errors", "api"},
     "__main__": {"cli"},

@@ -101,17 +101,36 @@ def test_the_answer_is_what_planning_in_full_prints(
         assert f"{COUNT - 1} " in marked.out and ", 1 skipped." in marked.out
 
 
+def test_the_answer_in_markdown_is_what_planning_in_full_prints(
+    applied: ApplySpec, run_cli: RunCli
+) -> None:
+    spec, out = applied(SPEC)
+    code, markdown = both(run_cli, "plan", spec, out, "--format", "markdown")
+    assert code == 0
+    assert markdown == (
+        f"**No changes: {COUNT - 1} identities up to date, 1 skipped.**\n"
+        "\n"
+        "| | identity | change | reasons |\n"
+        "|:-:|---|---|---|\n"
+        "|  | `old` | skip | `revoked before it was ever issued: nothing to issue, nothing to "
+        "list` |\n"
+    )
+    assert answers(spec, out)  # the first of the two came from the mark
+
+
 def test_the_answer_loads_neither_the_spec_nor_cryptography(applied: ApplySpec) -> None:
     spec, out = applied(SPEC)
-    probe = (
-        "import sys; from pkiform.cli import main; "
-        f"code = main(['plan', {str(spec)!r}, '-o', {str(out)!r}]); "
-        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('cryptography', 'yaml', 'jsonschema') or m in ('pkiform.spec.source', 'pkiform.api')))"
-    )
-    result = run_python("-c", probe, env=pkiform_env())
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "0 []"
+    for fmt in ("text", "json", "markdown"):
+        probe = (
+            "import sys; from pkiform.cli import main; "
+            f"code = main(['plan', {str(spec)!r}, '-o', {str(out)!r}, '--format', {fmt!r}]); "
+            "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('cryptography', 'yaml', 'jsonschema') "
+            "or m in ('pkiform.spec.source', 'pkiform.api')))"
+        )
+        result = run_python("-c", probe, env=pkiform_env())
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == "0 []"
     twin = probe.replace(repr(str(spec)), repr(str(full_twin(spec))))
     loaded = run_python("-c", twin, env=pkiform_env()).stdout.splitlines()[-1]
     assert "cryptography" in loaded and "pkiform.spec.source" in loaded  # the probe can tell
@@ -185,6 +204,7 @@ def test_any_change_on_disk_is_planned_in_full(
     assert not answers(spec, out)
     both(run_cli, "plan", spec, out)
     both(run_cli, "plan", spec, out, "--json")
+    both(run_cli, "plan", spec, out, "--format", "markdown")
 
 
 def test_an_apply_after_a_change_marks_the_directory_again(

@@ -153,15 +153,28 @@ class Spec:
         rekey: Sequence[str] = (),
         prune: bool = False,
         seed: SeedLike | None = None,
+        key_passwords: bool = True,
     ) -> Plan:
-        """What apply would do to `out`; changes nothing."""
+        """What apply would do to `out`; changes nothing. With `key_passwords=False`, it
+        plans as a job that must not hold the keys' passwords (key.encrypt) does, a CI
+        job planning a pull request: none is read, and the plan's `password_problems`
+        say what apply will need each for, instead of raising PasswordError. (A wrong
+        one then shows only at apply.)"""
         store, the_seed = Store(Path(out)), _seed(seed)
         store.check_usable()
-        passwords = self._passwords(store)
+        passwords = self._passwords(store, keys=key_passwords)
         spec = _for_seed(self.valid.spec, the_seed)
         with self._tokens(spec, passwords, the_seed) as tokens:
             return self._observe_and_plan(
-                store, spec, _now(at), rekey, prune, the_seed, passwords, tokens
+                store,
+                spec,
+                _now(at),
+                rekey,
+                prune,
+                the_seed,
+                passwords,
+                tokens,
+                strict=key_passwords,
             )[1]
 
     def apply(
@@ -270,11 +283,16 @@ class Spec:
     def _read_password(self, source: PasswordSource) -> Password | None:
         return read_password(source, self._base(), self.environ, allow=self.allow_paths)
 
-    def _passwords(self, store: Store) -> Passwords:
+    def _passwords(self, store: Store, *, keys: bool = True) -> Passwords:
         """Every password the spec names; those that plan and apply need whatever is on
-        disk must be there (checked before anything is written)."""
+        disk must be there (checked before anything is written). Without `keys`, the
+        passwords of keys only are left unread (plan's key_passwords)."""
         spec = self.valid.spec
         found = self.read_passwords()
+        if not keys:
+            found = _without_key_passwords(spec, found)
+            require_upfront(spec, found, new=())
+            return found
         # only an encrypted key's password depends on whether its identity is new
         encrypting = (n for n, i in spec.identities.items() if i.key_password is not None)
         require_upfront(spec, found, new=store.absent(encrypting))
@@ -314,6 +332,8 @@ class Spec:
         seed: Seed | None,
         passwords: Passwords,
         tokens: TokenKeys,
+        *,
+        strict: bool = True,
     ) -> tuple[Observed, Plan, seals.Reader]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
@@ -343,11 +363,36 @@ class Spec:
             passwords=passwords,
             seed_id=seed.fingerprint if seed is not None else None,
         )
+        password_problems = the_plan.password_problems if strict else ()
         if the_plan.revoked_at_problems:  # a spec problem first: all of them together
-            raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
-        if the_plan.password_problems:
-            raise PasswordError(the_plan.password_problems)
+            raise SpecError([*the_plan.revoked_at_problems, *password_problems])
+        if password_problems:
+            raise PasswordError(password_problems)
         return observed, the_plan, found
+
+
+def _without_key_passwords(spec: ResolvedSpec, found: Passwords) -> Passwords:
+    """`found` without the passwords only keys use (an output's are still needed: plan
+    opens bundle.p12 to compare it), each missing as left to apply."""
+    outputs = {
+        output.password
+        for ident in spec.identities.values()
+        for output in (ident.outputs.pkcs12, ident.outputs.truststore)
+        if output is not None
+    }
+    left = {
+        ident.key_password
+        for ident in spec.identities.values()
+        if ident.key_password is not None and ident.key_password not in outputs
+    }
+    return Passwords(
+        found={s: p for s, p in found.found.items() if s not in left},
+        missing={**found.missing, **dict.fromkeys(left, KEY_PASSWORD_LEFT)},
+    )
+
+
+# why a key's password is missing from a plan --no-key-passwords (Passwords.why_missing)
+KEY_PASSWORD_LEFT = "is not read by this plan (--no-key-passwords)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

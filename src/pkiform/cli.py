@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return p
 
-    def with_out(p: argparse.ArgumentParser, *, rekey: bool = False) -> None:
+    def with_out(p: argparse.ArgumentParser, *, rekey: bool = False, formats: bool = False) -> None:
         p.add_argument(
             "-o",
             "--out",
@@ -85,7 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="output directory (default: ./pki)",
         )
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        output = p.add_mutually_exclusive_group() if formats else p
+        output.add_argument("--json", action="store_true", help="machine-readable output")
+        if formats:
+            output.add_argument(
+                "--format",
+                choices=("text", "json", "markdown"),
+                default="text",
+                help="text (default), json (as --json), or markdown: a comment for a pull request",
+            )
         p.add_argument(
             "--allow-path",
             action="append",
@@ -122,11 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
                 f"secret in FILE (or ${seed.ENV}); for development and tests only",
             )
 
-    validate = command("validate", "check the spec; print every problem")
+    validate = command("validate", "check each spec; print every problem", spec=False)
+    validate.add_argument(
+        "spec",
+        type=Path,
+        nargs="+",
+        metavar="SPEC",
+        help="a YAML spec file (several: each is checked); - reads standard input",
+    )
     validate.add_argument(
         "--json", action="store_true", help="print the result and every problem as JSON"
     )
-    with_out(command("plan", "show what apply would do; change nothing"), rekey=True)
+    plan = command("plan", "show what apply would do; change nothing")
+    with_out(plan, rekey=True, formats=True)
+    plan.add_argument(
+        "--no-key-passwords",
+        action="store_true",
+        help="read no key's password (key.encrypt), as a CI job planning a pull request "
+        "must not: what apply will need them for is a warning, not an error",
+    )
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)
     apply.add_argument(
@@ -167,6 +189,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="write it to FILE instead (atomically; only over a pkiform schema), for "
         "editors: a spec beside it starts with # yaml-language-server: $schema=./FILE",
     )
+    init = command(
+        "init",
+        "write a starter spec (pki.yaml), its schema and a .gitignore into DIR",
+        spec=False,
+    )
+    init.add_argument(
+        "dir",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        metavar="DIR",
+        help="the folder (default: the working directory); made if missing",
+    )
+    shells = command(
+        "completion",
+        "print the completion script for bash, zsh or fish",
+        spec=False,
+    )
+    which = shells.add_mutually_exclusive_group(required=True)
+    which.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    which.add_argument(
+        "--names",
+        type=Path,
+        metavar="SPEC",
+        help="print the identity names of SPEC, one a line (what the scripts offer for --rekey)",
+    )
     return parser
 
 
@@ -193,7 +241,8 @@ def _now(args: argparse.Namespace) -> datetime:
 def _validate(args: argparse.Namespace, io: _Streams) -> int:
     from pkiform.commands import validate
 
-    return validate.run(_spec(args, io), as_json=args.json, stdout=io.out, stderr=io.err)
+    specs = _specs(args.spec, io.stdin or sys.stdin.buffer)
+    return validate.run(specs, as_json=args.json, stdout=io.out, stderr=io.err)
 
 
 def _plan(args: argparse.Namespace, io: _Streams) -> int:
@@ -207,7 +256,8 @@ def _plan(args: argparse.Namespace, io: _Streams) -> int:
         prune=args.prune,
         seed_file=args.seed_file,
         allow_paths=args.allow_path,
-        as_json=args.json,
+        key_passwords=not args.no_key_passwords,
+        fmt=args.format,
         stdout=io.out,
         stderr=io.err,
     )
@@ -260,6 +310,18 @@ def _schema(args: argparse.Namespace, io: _Streams) -> int:
     return schema.run(out=args.out, stdout=io.out)
 
 
+def _init(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import init
+
+    return init.run(args.dir, stdout=io.out)
+
+
+def _completion(args: argparse.Namespace, io: _Streams) -> int:
+    from pkiform.commands import completion
+
+    return completion.run(args.shell, args.names, parser=build_parser(), stdout=io.out)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, _Streams], int]] = {
     "validate": _validate,
     "plan": _plan,
@@ -267,7 +329,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, _Streams], int]] = {
     "status": _status,
     "graph": _graph,
     "schema": _schema,
+    "init": _init,
+    "completion": _completion,
 }
+
+
+def _specs(paths: Sequence[Path], stdin: BinaryIO) -> list[SpecInput]:
+    if sum(1 for p in paths if str(p) == "-") > 1:
+        raise PkiformError("standard input (-) can be read once: give - once")
+    return [SpecInput.of(path, stdin) for path in paths]
 
 
 def main(
@@ -284,6 +354,10 @@ def main(
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse exits for --help, --version and usage errors
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if getattr(args, "json", False):
+        args.format = "json"  # one switch, two spellings
+    elif getattr(args, "format", None) == "json":
+        args.json = True  # and the errors of an invalid spec are JSON too
     try:
         with _without_cycle_collection():
             return COMMANDS[args.command](args, _Streams(out, err, stdin))

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pkiform.colour import PLAIN, Palette
 from pkiform.errors import Diagnostic
 from pkiform.formats import kubernetes
 from pkiform.layout import TRUST_BUNDLE
 from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
+from pkiform.plan_markdown import Row, comment
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec, serial_text
 
@@ -41,44 +43,83 @@ _LABELS = {
 }
 
 
-def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
-    """The plan for people: each change with its reasons, then a summary line. `spec`
-    gives each identity's kind; the settled mark's answer, which has no spec, holds no
-    change that would show one."""
-    lines = []
+def plan_rows(plan: Plan, spec: ResolvedSpec | None) -> list[Row]:
+    """Every line of the plan, as text and markdown show it: the identities to change
+    (and those skipped), the CRLs and OCSP responses to sign, the trust bundle, the
+    folders the spec no longer names. `spec` gives each identity's kind; the settled
+    mark's answer, which has no spec, holds no change that would show one."""
+    rows = []
     for action in plan.actions:
         if action.verb is Verb.UNCHANGED:
             continue
         ident = spec.identities.get(action.name) if spec else None
-        kind = f" ({ident.kind})" if ident is not None and action.verb is not Verb.SKIP else ""
-        lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}{kind}: {_LABELS[action.verb]}")
-        lines += [f"      {reason}" for reason in action.reasons]
-    for revocation in plan.revocations:
-        lines.append(_revocation_line(revocation))
-        lines += [f"      {reason}" for reason in revocation.reasons]
+        kind = str(ident.kind) if ident is not None and action.verb is not Verb.SKIP else None
+        rows.append(
+            Row(
+                symbol=SYMBOLS[action.verb],
+                name=action.name,
+                kind=kind,
+                change=_LABELS[action.verb],
+                reasons=action.reasons,
+            )
+        )
+    rows += [_revocation_row(revocation) for revocation in plan.revocations]
     if plan.trust_bundle is not None:
-        lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
-    lines += _on_disk_only_lines(plan)
+        rows.append(
+            Row(
+                symbol="~",
+                name=TRUST_BUNDLE,
+                kind=None,
+                change="write",
+                reasons=(plan.trust_bundle,),
+            )
+        )
+    rows += _on_disk_only_rows(plan)
+    return rows
+
+
+def plan_summary(plan: Plan) -> str:
+    """The plan's last line: what it would do, counted."""
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     skipped = _skipped(plan)
-    if plan.has_changes or plan.blocked:
-        parts = [
-            f"{counts[verb]} to {_LABELS[verb]}"
-            for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
-            if counts[verb]
-        ]
-        if plan.revocations:
-            parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
-        if plan.trust_bundle is not None:
-            parts.append(f"{TRUST_BUNDLE} to write")
-        if plan.retire:
-            parts.append(f"{len(plan.retire)} to archive")
-        if plan.blocked:
-            parts.append(f"{counts[Verb.BLOCKED]} blocked")
-        lines.append(f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}.")
-    else:
-        lines.append(f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}.")
+    if not (plan.has_changes or plan.blocked):
+        return f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}."
+    parts = [
+        f"{counts[verb]} to {_LABELS[verb]}"
+        for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
+        if counts[verb]
+    ]
+    if plan.revocations:
+        parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
+    if plan.trust_bundle is not None:
+        parts.append(f"{TRUST_BUNDLE} to write")
+    if plan.retire:
+        parts.append(f"{len(plan.retire)} to archive")
+    if plan.blocked:
+        parts.append(f"{counts[Verb.BLOCKED]} blocked")
+    return f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}."
+
+
+def plan_text(plan: Plan, spec: ResolvedSpec | None, palette: Palette = PLAIN) -> str:
+    lines = []
+    for row in plan_rows(plan, spec):
+        lines.append(_row_line(row, palette))
+        lines += [f"      {reason}" for reason in row.reasons]
+    lines.append(plan_summary(plan))
     return "\n".join(lines) + "\n"
+
+
+def plan_markdown(
+    plan: Plan, spec: ResolvedSpec | None, warnings: Sequence[Diagnostic] = ()
+) -> str:
+    """The plan as a pull-request comment (plan_markdown.py): the same rows and summary
+    as plan_text, and the spec's warnings."""
+    return comment(plan_rows(plan, spec), plan_summary(plan), [str(w) for w in warnings])
+
+
+def _row_line(row: Row, palette: Palette = PLAIN) -> str:
+    kind = f" ({row.kind})" if row.kind else ""
+    return f"{palette.paint(f'{row.symbol:>3}')} {row.name}{kind}: {row.change}"
 
 
 def _skipped(plan: Plan) -> str:
@@ -86,23 +127,41 @@ def _skipped(plan: Plan) -> str:
     return f", {count} skipped" if count else ""
 
 
-def _revocation_line(action: RevocationAction) -> str:
+def _revocation_row(action: RevocationAction) -> Row:
     symbol = "+" if action.verb is ListVerb.CREATE else "~"
     what = f"{action.verb} {action.file}"
     if action.kind is ListKind.CRL and action.verb is not ListVerb.REWRITE:
         what += f" (CRL number {action.number}, {len(action.entries)} revoked)"
     elif action.kind is ListKind.OCSP:
         what += f" ({'revoked' if action.revoked else 'good'}, signed by {action.signer})"
-    return f"{symbol:>3} {action.name}: {what}"
+    return Row(symbol=symbol, name=action.name, kind=None, change=what, reasons=action.reasons)
 
 
-def _on_disk_only_lines(plan: Plan) -> list[str]:
+def _revocation_line(action: RevocationAction, palette: Palette) -> str:
+    return _row_line(_revocation_row(action), palette)
+
+
+def _on_disk_only_rows(plan: Plan) -> list[Row]:
     return [
-        f"  - {name}: not in the spec; its folder goes to the archive"
+        Row(
+            symbol="-",
+            name=name,
+            kind=None,
+            change="not in the spec; its folder goes to the archive",
+        )
         if name in plan.retire
-        else f"  ? {name}: on disk but not in the spec; left in place (apply --prune archives it)"
+        else Row(
+            symbol="?",
+            name=name,
+            kind=None,
+            change="on disk but not in the spec; left in place (apply --prune archives it)",
+        )
         for name in plan.on_disk_only
     ]
+
+
+def _on_disk_only_lines(plan: Plan, palette: Palette) -> list[str]:
+    return [_row_line(row, palette) for row in _on_disk_only_rows(plan)]
 
 
 def revocation_json(action: RevocationAction) -> dict[str, Any]:
@@ -143,20 +202,22 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
     )
 
 
-def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
+def applied_text(
+    plan: Plan, runtime_warnings: Sequence[str], out: Path, palette: Palette = PLAIN
+) -> str:
     """What apply did; its last line names the directory, as the user gave it, so a run
     into the default ./pki or a mistyped -o does not go unnoticed."""
     lines = [
-        f"{SYMBOLS[a.verb]:>3} {a.name}: {_LABELS[a.verb]}"
+        f"{palette.paint(f'{SYMBOLS[a.verb]:>3}')} {a.name}: {_LABELS[a.verb]}"
         + (f" ({'; '.join(a.reasons)})" if a.reasons else "")
         for a in plan.actions
         if a.verb in CHANGES or a.verb is Verb.SKIP
     ]
-    lines += [_revocation_line(r) for r in plan.revocations]
+    lines += [_revocation_line(r, palette) for r in plan.revocations]
     if plan.trust_bundle is not None:
-        lines.append(f"  ~ {TRUST_BUNDLE}: written ({plan.trust_bundle})")
+        lines.append(f"{palette.paint('  ~')} {TRUST_BUNDLE}: written ({plan.trust_bundle})")
     lines += [f"warning: {w}" for w in runtime_warnings]
-    lines += _on_disk_only_lines(plan)
+    lines += _on_disk_only_lines(plan, palette)
     n = len(plan.changes)
     unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
     extra = _skipped(plan)
@@ -185,15 +246,16 @@ def kubernetes_stream(secrets: Sequence[bytes]) -> str:
     return kubernetes.stream(secrets)
 
 
-def status_text(report: StatusReport) -> str:
+def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     width = max((len(r.name) for r in report), default=4)
     lines = []
     for r in report:
         until = f"until {r.not_after:%Y-%m-%d %H:%M}Z" if r.not_after else "-"
-        lines.append(f"{r.health:<7} {r.name:<{width}}  {r.kind:<12} {until}")
+        health = palette.paint(f"{r.health:<7}")
+        lines.append(f"{health} {r.name:<{width}}  {r.kind:<12} {until}")
         lines += [f"        {p}" for p in r.problems]
     if report.trust_bundle:
-        lines.append(f"{_ERROR:<7} {TRUST_BUNDLE}")
+        lines.append(f"{palette.paint(f'{_ERROR:<7}')} {TRUST_BUNDLE}")
         lines += [f"        {p}" for p in report.trust_bundle]
     bad = sum(1 for r in report if r.health == _ERROR)
     expiring = sum(1 for r in report if r.expiring)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from pkiform.colour import palette
 from pkiform.commands import seed, up_to_date
 from pkiform.commands.spec_input import SpecInput
 
@@ -32,18 +33,27 @@ def run(
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
     if not rekey and not seed.asked(seed_file) and emit is None:
         source = spec_input.source()
-        answer = up_to_date.apply(source, out, now, as_json=as_json, lock_timeout=lock_timeout)
+        answer = up_to_date.apply(
+            source, out, now, as_json=as_json, lock_timeout=lock_timeout, palette=palette(stdout)
+        )
         if answer is not None:
             stdout.write(answer)
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
     from pkiform.api import Spec, ca_secrets
+    from pkiform.commands import near_git
     from pkiform.commands.common import load
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
+
+    def planned(plan: Plan) -> None:
+        # before the first key is written: the user can still keep it out of git
+        stderr.write(near_git.warning(out, near_git.key_files(plan, spec.valid.spec)))
+        progress.start(len(plan.changes))
+
     try:
         applied = spec.apply(
             out,
@@ -52,17 +62,18 @@ def run(
             prune=prune,
             seed=seed.read(seed_file),
             lock_timeout=lock_timeout,
-            on_planned=lambda plan: progress.start(len(plan.changes)),
+            on_planned=planned,
             on_done=progress.step,
         )
     finally:
         progress.close()
+    to = stderr if emit else stdout
     summary = (
         applied_json(applied.plan, applied.warnings)
         if as_json
-        else applied_text(applied.plan, applied.warnings, out)
+        else applied_text(applied.plan, applied.warnings, out, palette(to))
     )
-    (stderr if emit else stdout).write(summary)
+    to.write(summary)
     stderr.write(_signed_ahead(applied.plan, now, datetime.now(UTC)))
     if emit == "kubernetes":
         if not applied.secrets:

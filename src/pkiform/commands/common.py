@@ -13,9 +13,13 @@ from pkiform.spec.source import load_bytes
 def load(spec: SpecInput, stderr: TextIO) -> ValidSpec:
     """The validated spec; its warnings go to stderr, its errors up as SpecError.
     (Not through pkiform.api: `validate` must not load cryptography.)"""
-    if spec.data is None:
-        valid = validate_path(spec.path)
-    else:
-        valid = validate_document(load_bytes(spec.data, spec.name, keep_going=True))
+    valid = validated(spec)
     stderr.write(diagnostics_text(valid.warnings))
     return valid
+
+
+def validated(spec: SpecInput) -> ValidSpec:
+    """The validated spec, its warnings unshown; its errors up as SpecError."""
+    if spec.data is None:
+        return validate_path(spec.path)
+    return validate_document(load_bytes(spec.data, spec.name, keep_going=True))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pkiform.api import Spec
+from pkiform.colour import palette
 from pkiform.commands.common import load
 from pkiform.commands.spec_input import SpecInput
 from pkiform.render import status_json, status_text
@@ -25,5 +26,5 @@ def run(
     """Check what is on disk; exit 1 if anything is broken, or expires within `warn_within`."""
     spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
     report = spec.status(out, at=now, warn_within=warn_within)
-    stdout.write(status_json(report) if as_json else status_text(report))
+    stdout.write(status_json(report) if as_json else status_text(report, palette(stdout)))
     return 0 if report.ok and not any(r.expiring for r in report) else 1

@@ -10,23 +10,37 @@ from datetime import datetime
 from pathlib import Path
 
 from pkiform.cache import settled
+from pkiform.colour import PLAIN, Palette
 from pkiform.plan.types import NEVER_ISSUED, Action, Plan, Verb
-from pkiform.render import applied_json, applied_text, plan_json, plan_text
+from pkiform.render import applied_json, applied_text, plan_json, plan_markdown, plan_text
 from pkiform.spec.model import IdentityName
 
 
-def plan(source: bytes | None, out: Path, now: datetime, *, as_json: bool) -> str | None:
-    """What `pkiform plan` prints, if the mark holds for the spec's bytes `source`; None
-    to plan in full (also when the spec could not be read: that says what is wrong)."""
+def plan(
+    source: bytes | None, out: Path, now: datetime, *, fmt: str, palette: Palette = PLAIN
+) -> str | None:
+    """What `pkiform plan --format FMT` prints, if the mark holds for the spec's bytes
+    `source`; None to plan in full (also when the spec could not be read: that says what
+    is wrong)."""
     found = settled.check(source, out, now) if source is not None else None
     answer = _plan(out, found)
     if answer is None:
         return None
-    return plan_json(answer) if as_json else plan_text(answer, None)
+    if fmt == "json":
+        return plan_json(answer)
+    if fmt == "markdown":
+        return plan_markdown(answer, None)
+    return plan_text(answer, None, palette)
 
 
 def apply(
-    source: bytes | None, out: Path, now: datetime, *, as_json: bool, lock_timeout: float
+    source: bytes | None,
+    out: Path,
+    now: datetime,
+    *,
+    as_json: bool,
+    lock_timeout: float,
+    palette: Palette = PLAIN,
 ) -> str | None:
     """What `pkiform apply` prints, if the mark holds for the spec's bytes `source`; None
     to apply in full. The files are read under the lock, as an apply in full reads
@@ -35,7 +49,7 @@ def apply(
     answer = _plan(out, found)
     if answer is None:
         return None
-    return applied_json(answer, ()) if as_json else applied_text(answer, (), out)
+    return applied_json(answer, ()) if as_json else applied_text(answer, (), out, palette)
 
 
 def _plan(out: Path, found: settled.Settled | None) -> Plan | None:

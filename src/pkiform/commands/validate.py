@@ -1,18 +1,36 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
-from pkiform.commands.common import load
+from pkiform.commands.common import validated
 from pkiform.commands.spec_input import SpecInput
-from pkiform.errors import diagnostics_json
+from pkiform.errors import Diagnostic, SpecError, diagnostics_json, diagnostics_text
 
 
-def run(spec: SpecInput, *, stdout: TextIO, stderr: TextIO, as_json: bool = False) -> int:
-    """Check the spec; print every problem (SpecError carries them to cli)."""
-    valid = load(spec, stderr)
+def run(
+    specs: Sequence[SpecInput], *, stdout: TextIO, stderr: TextIO, as_json: bool = False
+) -> int:
+    """Check each spec; print every problem of every one of them (SpecError carries them
+    to cli when any is invalid). Several at once for pre-commit, which passes every file
+    that changed."""
+    found: list[Diagnostic] = []
+    lines = []
+    invalid = False
+    for spec in specs:
+        try:
+            valid = validated(spec)
+        except SpecError as e:
+            found += e.diagnostics
+            invalid = True
+            continue
+        found += valid.warnings
+        lines.append(f"{spec.name}: valid ({len(valid.spec.identities)} identities)\n")
+    if not as_json:
+        stdout.write("".join(lines))
+    if invalid:
+        raise SpecError(found)
+    stderr.write(diagnostics_text(found))
     if as_json:
-        stdout.write(diagnostics_json(valid.warnings, valid=True))
-        return 0
-    count = len(valid.spec.identities)
-    stdout.write(f"{spec.name}: valid ({count} identities)\n")
+        stdout.write(diagnostics_json(found, valid=True))
     return 0

@@ -516,6 +516,55 @@ def replace_file(path: Path, data: bytes) -> None:
         raise StoreError(f"{path}: cannot write: {e.strerror}") from e
 
 
+def create_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write new files into `folder` (made, with its parents, if missing), for `pkiform
+    init`: each staged, flushed and linked into place, which fails where the name is
+    taken, so nothing is ever overwritten, even by a race, nor left half-written. If a
+    name is taken after all, the files made here are removed again and StoreError says
+    which one."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"{folder}: cannot create: {e.strerror}") from e
+    made: list[Path] = []
+    for name, data in files.items():
+        path = folder / name
+        try:
+            _link_new(path, data)
+        except OSError as e:
+            for done in made:
+                with contextlib.suppress(OSError):
+                    done.unlink()
+            if isinstance(e, FileExistsError):
+                raise StoreError(f"{path}: exists; nothing was written") from e
+            raise StoreError(f"{path}: cannot write: {e.strerror}") from e
+        made.append(path)
+    try:
+        _fsync_dir(folder)
+    except OSError as e:
+        raise StoreError(f"{folder}: cannot write: {e.strerror}") from e
+
+
+def _link_new(path: Path, data: bytes) -> None:
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()  # left by a run of this pid that crashed
+    fd = os.open(staged, flags, _PUBLIC)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(staged, path, follow_symlinks=False)
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+
+
 def _remove_unfinished(path: Path) -> None:
     """Delete a hidden new-identity folder: never live, so nothing in it is kept. A link
     there is removed itself, never followed (rmtree works on file descriptors and does
