@@ -33,7 +33,9 @@ from pkiform.spec.source import load_text
 from pkiform.x509 import issuing, keys, profile
 from pkiform.x509.issuing import Signer
 from pkiform.x509.keys import PrivateKey
-from tests.conftest import EXAMPLES, apply_quietly, missing_tool, openssl, require_tool
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import apply_quietly
+from tests.helpers.tools import missing_tool, openssl, require_tool
 
 SOURCE = Path(__file__).with_name("java") / "PkixCheck.java"
 

@@ -18,7 +18,9 @@ from pkiform import durations
 from pkiform.cache import settled
 from pkiform.durations import BACKDATE
 from pkiform.spec.model import serial_text
-from tests.conftest import RunCli, openssl, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.run import RunCli
+from tests.helpers.tools import openssl
 
 SPEC = """\
 version: 1

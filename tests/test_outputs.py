@@ -31,9 +31,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pkiform.secrets.passwords import Password
 from pkiform.spec.model import serial_text
-from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
-from tests.test_e2e_tls import assert_connected, client_context, exchange
-from tests.test_store import crash_at_rename
+from tests.helpers.faults import crash_at_rename
+from tests.helpers.files import snapshot
+from tests.helpers.repo import ROOT
+from tests.helpers.run import RunCli, invoke
+from tests.helpers.tls import assert_connected, client_context, exchange
+from tests.helpers.tools import missing_tool, openssl
 
 # distinctive, so that finding one anywhere in an output is no accident
 PASSWORDS = {

@@ -35,9 +35,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pkilint import loader, pkix, validation
-from pkilint.pkix import crl as pkix_crl
-from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cache import settled
 from pkiform.cli import main
@@ -45,9 +42,12 @@ from pkiform.formats.pem import crl_files as revocation_files
 from pkiform.spec.model import serial_text
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import build_crl
-from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
-from tests.processes import TIMEOUT, Proc, Spawn
-from tests.processes import free_port as _free_port
+from tests.helpers.files import snapshot
+from tests.helpers.lint import errors, lint_crl, lint_ocsp
+from tests.helpers.processes import TIMEOUT, Proc, Spawn
+from tests.helpers.processes import free_port as _free_port
+from tests.helpers.run import ApplySpec, RunCli
+from tests.helpers.tools import openssl, require_tool
 
 HOUR = timedelta(hours=1)
 BACKDATE = timedelta(minutes=5)  # design.md §2: not_before (and thisUpdate) a few minutes back
@@ -840,61 +840,7 @@ def test_curl_cannot_look_up_a_root_signed_staple_without_the_root_in_the_chain(
     assert code == 91 and output.startswith("curl: (91) "), output
 
 
-# --- pkilint --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: validation.ValidationFindingSeverity
-    code: str
-    message: str | None
-
-    def __str__(self) -> str:
-        return f"{self.severity.name} {self.code}: {self.message}"
-
-
-# the validators `lint_crl lint -t CRL -p PKIX` and `lint_ocsp_response lint` run
-_CRL_VALIDATOR = pkix_crl.create_pkix_crl_validator_container(
-    [
-        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
-    ],
-    [
-        pkix_crl.create_issuer_validator_container([]),
-        pkix_crl.create_validity_validator_container([]),
-        pkix_crl.create_extensions_validator_container([]),
-    ],
-)
-_OCSP_VALIDATOR = ocsp.create_pkix_ocsp_response_validator_container(
-    [
-        ocsp.create_response_decoder(),
-        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
-    ],
-    [],
-)
-
-
-def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
-    return [
-        Finding(d.finding.severity, d.finding.code, d.message)
-        for r in results
-        for d in r.finding_descriptions
-    ]
-
-
-def lint_crl(der: bytes) -> list[Finding]:
-    doc = loader.load_der_crl(der, "crl")
-    return _findings(_CRL_VALIDATOR.validate(doc.root))
-
-
-def lint_ocsp(der: bytes) -> list[Finding]:
-    doc = loader.load_der_ocsp_response(der, "ocsp")
-    return _findings(_OCSP_VALIDATOR.validate(doc.root))
-
-
-def errors(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.severity <= validation.ValidationFindingSeverity.ERROR]
+# --- pkilint (tests/helpers/lint.py) ------------------------------------------------------
 
 
 @pytest.mark.parametrize("ca", CAS)

@@ -20,7 +20,8 @@ from pkiform.cache import seals
 from pkiform.disk.observe import observe
 from pkiform.disk.store import Store
 from pkiform.spec.load import validate_path
-from tests.conftest import ApplySpec, RunCli, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.run import ApplySpec, RunCli
 
 SPEC = """\
 version: 1
