@@ -9,11 +9,9 @@ the checker reports that kind of problem.
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import shutil
 import ssl
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,8 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pkiform.cli import main
+from tests.helpers.files import cert_of, mode
 from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import apply_quietly
 from tests.helpers.specs import matrix_spec
 from tests.helpers.tools import openssl
 
@@ -111,7 +110,7 @@ class Pki:
         return self.out / name
 
     def cert(self, name: str) -> x509.Certificate:
-        return x509.load_pem_x509_certificate((self.out / name / "cert.pem").read_bytes())
+        return cert_of(self.out, name)
 
     def key(self, name: str) -> CertificateIssuerPrivateKeyTypes:
         key = serialization.load_pem_private_key(
@@ -155,10 +154,8 @@ def pkis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pki]:
             spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
         out = base / label
         before = datetime.now(UTC)
-        stdout, stderr = io.StringIO(), io.StringIO()
-        code = main(["apply", str(spec_file), "-o", str(out)], stdout=stdout, stderr=stderr)
+        apply_quietly(spec_file, out)
         after = datetime.now(UTC)
-        assert code == 0, stderr.getvalue()
         found[label] = Pki(out=out, expect=expectations(spec), applied=(before, after))
     return found
 
@@ -661,17 +658,13 @@ def test_the_profile_check_reports_a_broken_copy(pkis: dict[str, Pki], mutation:
 # --- files: modes, key format, key/certificate pairs (design.md §4) --------------------
 
 
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 def file_problems(ident: Path) -> list[str]:
     problems = []
-    if _mode(ident) != 0o700:
-        problems.append(f"{ident.name}/ has mode {_mode(ident):o}")
+    if mode(ident) != 0o700:
+        problems.append(f"{ident.name}/ has mode {mode(ident):o}")
     key_file = ident / "key.pem"
-    if _mode(key_file) != 0o600:
-        problems.append(f"key.pem has mode {_mode(key_file):o}")
+    if mode(key_file) != 0o600:
+        problems.append(f"key.pem has mode {mode(key_file):o}")
     text = key_file.read_text()
     if not text.startswith("-----BEGIN PRIVATE KEY-----\n") or text.count("-----BEGIN") != 1:
         problems.append(f"key.pem is not one unencrypted PKCS#8 key: {text.splitlines()[0]}")

@@ -65,9 +65,8 @@ from tests.helpers.faults import (
     run_counted,
     verify_with_openssl,
 )
-from tests.helpers.files import snapshot
-from tests.helpers.run import ApplySpec, RunCli, pkiform_env
-from tests.helpers.tools import openssl
+from tests.helpers.files import archived, snapshot
+from tests.helpers.run import ApplySpec, RunCli, pkiform_env, plan_actions
 
 # the intermediate changes key type: it is rekeyed, every leaf reissued, all archived
 REKEYED = big_spec("{type: ed25519}")
@@ -595,13 +594,8 @@ def test_a_key_is_created_0600_exclusively_never_widened_or_renamed_from_wider(
 # -- tampering -----------------------------------------------------------------------------
 
 
-def plan_actions(run_cli: RunCli, spec: Path, out: Path) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = run_cli("plan", spec, "-o", out, "--json")
-    return result.code, {a["name"]: a for a in json.loads(result.out)["actions"]}
-
-
 def archived_files(out: Path, name: str, filename: str) -> list[bytes]:
-    return [p.read_bytes() for p in (out / name / "archive").glob(f"*/{filename}*")]
+    return [p.read_bytes() for p in archived(out, name, f"{filename}*")]
 
 
 def impostor(
@@ -788,7 +782,7 @@ def test_tampered_files_are_named_by_plan_and_repaired_by_apply(
     }
     assert run_cli("status", spec, "-o", out).code == 0
     assert run_cli("plan", spec, "-o", out).code == 0
-    verify_small(out)
+    verify_with_openssl(out, SMALL_NAMES)
 
 
 CA_KEY_DAMAGE: dict[str, tuple[str, Damage, str]] = {
@@ -816,7 +810,7 @@ def test_a_ca_key_that_no_longer_matches_blocks_apply_until_rekey(
     (out / name / "key.pem").write_bytes(bad)
     before = tree(out)
 
-    code, actions = plan_actions(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out, blocked=True)
     assert code == 1
     assert actions[name]["verb"] == "blocked"
     assert actions[name]["reasons"] == [
@@ -834,7 +828,7 @@ def test_a_ca_key_that_no_longer_matches_blocks_apply_until_rekey(
     assert bad in archived_files(out, name, "key.pem")
     assert run_cli("status", spec, "-o", out).code == 0
     assert run_cli("plan", spec, "-o", out).code == 0
-    verify_small(out)
+    verify_with_openssl(out, SMALL_NAMES)
 
 
 def test_a_ca_cert_for_another_key_type_does_not_rekey_the_ca_without_rekey(
@@ -853,7 +847,7 @@ def test_a_ca_cert_for_another_key_type_does_not_rekey_the_ca_without_rekey(
     (out / "spare" / "cert.pem").write_bytes(
         impostor(out, "spare", "root", ec.generate_private_key(ec.SECP384R1()))
     )
-    code, actions = plan_actions(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out, blocked=True)
     assert (code, actions["spare"]["verb"]) == (1, "blocked")
     assert actions["spare"]["reasons"] == [
         "key.pem does not match cert.pem while its certificate is still there; a CA key is "
@@ -875,13 +869,3 @@ def chain_of(name: str) -> list[str]:
         name = issuers[name]
         chain.append(name)
     return chain
-
-
-def verify_small(out: Path) -> None:
-    for name in SMALL_NAMES:
-        folder = out / name
-        chain = (
-            ["-untrusted", folder / "chain.pem"] if (folder / "chain.pem").stat().st_size else []
-        )
-        result = openssl("verify", "-CAfile", folder / "ca.pem", *chain, folder / "cert.pem")
-        assert result.returncode == 0, (name, result.stderr)

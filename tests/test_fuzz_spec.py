@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pkiform.errors import SpecError
 from pkiform.spec.load import ValidSpec, validate_text
-from tests.helpers.repo import EXAMPLES
+from tests.helpers.repo import EXAMPLE_PASSWORDS, EXAMPLES
 from tests.helpers.run import RunCli
 
 # PKIFORM_FUZZ_SCALE=100 runs a hundred times the examples: the long run by hand
@@ -289,10 +289,6 @@ def _indent(line: str) -> int:
 @pytest.mark.parametrize("name", sorted(EXAMPLE_TEXTS))
 def test_examples_are_valid(name: str) -> None:
     assert _validate(EXAMPLE_TEXTS[name]) is not None
-
-
-# the password variables examples/outputs.yaml names, set as its comment says
-EXAMPLE_PASSWORDS = ("ISSUING_KEY_PASSWORD", "PAYMENTS_P12_PASSWORD", "TRUSTSTORE_PASSWORD")
 
 
 @fuzz(500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pkiform.cli import main
 from tests.helpers.repo import ROOT
@@ -33,12 +35,35 @@ def invoke(*argv: str | Path) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def apply_quietly(spec: Path, out: Path) -> Path:
+def apply_quietly(spec: Path, out: Path, *extra: str) -> Path:
     """apply in this process, for fixtures that build PKIs to test: it must succeed."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
+    code = main(["apply", str(spec), "-o", str(out), *extra], stdout=stdout, stderr=stderr)
     assert code == 0, stderr.getvalue()
     return out
+
+
+def plan_json(
+    run_cli: RunCli, spec: Path, out: Path, *extra: str, blocked: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """`pkiform plan --json`: its exit code and the document. The code must say a plan was
+    made: 0 (nothing to do) or 2 (changes); with `blocked`, 1 (an action is blocked)."""
+    result = run_cli("plan", spec, "-o", out, "--json", *extra)
+    assert result.code in ((1,) if blocked else (0, 2)), result.err
+    return result.code, json.loads(result.out)
+
+
+def actions(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A plan document's actions by identity name."""
+    return {a["name"]: a for a in document["actions"]}
+
+
+def plan_actions(
+    run_cli: RunCli, spec: Path, out: Path, *extra: str, blocked: bool = False
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """plan_json's exit code, and the plan's actions by identity name."""
+    code, document = plan_json(run_cli, spec, out, *extra, blocked=blocked)
+    return code, actions(document)
 
 
 def pkiform_env(**extra: str) -> dict[str, str]:
