@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from pkilint import validation
 
 
+# once: importorskip resets the warning filters each time it is called, and with them
+# the record of which of pkilint's warnings were already shown
+@functools.cache
 def _require() -> None:
     pytest.importorskip("pkilint", reason="pkilint is not installed (pip install -e '.[test]')")
 
