@@ -1,47 +1,17 @@
-"""Shared fixtures: an in-process CLI runner, spec writing, and a guard against stray writes."""
+"""Fixtures only: an in-process CLI runner, spec writing, applied PKIs, and a guard against
+stray writes. What tests share besides fixtures lives in tests/helpers."""
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pkiform.cli import main
-from tests.processes import spawn  # noqa: F401  (a fixture: registered for every test)
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-
-# every key type of design.md §1, as a spec writes it
-KEY_TYPES: dict[str, dict[str, Any]] = {
-    "rsa2048": {"type": "rsa", "size": 2048},
-    "rsa3072": {"type": "rsa", "size": 3072},
-    "rsa4096": {"type": "rsa", "size": 4096},
-    "p256": {"type": "ec", "curve": "P-256"},
-    "p384": {"type": "ec", "curve": "P-384"},
-    "p521": {"type": "ec", "curve": "P-521"},
-    "ed25519": {"type": "ed25519"},
-    "ed448": {"type": "ed448"},
-}
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-RunCli = Callable[..., Result]
+from tests.helpers.processes import spawn  # noqa: F401  (a fixture: registered for every test)
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import ApplySpec, RunCli, invoke
 
 
 @pytest.fixture(autouse=True)
@@ -63,13 +33,6 @@ def fixed_now() -> datetime:
     return datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def invoke(*argv: str | Path) -> Result:
-    """Run pkiform in-process: invoke("plan", "spec.yaml") -> Result(code, out, err)."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in argv], stdout=out, stderr=err)
-    return Result(code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture
 def run_cli() -> RunCli:
     """`invoke` as a fixture: run_cli("plan", "spec.yaml") -> Result(code, out, err)."""
@@ -86,105 +49,6 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-def leaf_lines(names: Sequence[str], *, client_every: int, domain: str) -> list[str]:
-    """Spec lines for leaves under `issuing`: a client at every index divisible by
-    `client_every`, elsewhere a server named NAME.DOMAIN (big PKIs for the crash tests)."""
-    return [
-        f"  {name}: {{kind: client, issuer: issuing}}"
-        if i % client_every == 0
-        else f"  {name}: {{kind: server, issuer: issuing, dns: [{name}.{domain}]}}"
-        for i, name in enumerate(names)
-    ]
-
-
-def pkiform_env(**extra: str) -> dict[str, str]:
-    """This environment, with the source tree first on PYTHONPATH, and `extra`."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-def run_python(
-    *argv: str | Path,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    """`python ARGV` in a real subprocess (env: pkiform_env() unless given), its output
-    captured as text."""
-    return subprocess.run(
-        [sys.executable, *map(str, argv)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env if env is not None else pkiform_env(),
-        timeout=timeout,
-        check=False,
-    )
-
-
-def run_pkiform_process(
-    *argv: str | Path, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """pkiform as a real subprocess (`python -m pkiform`)."""
-    return run_python("-m", "pkiform", *argv, cwd=cwd)
-
-
-def apply_quietly(spec: Path, out: Path) -> Path:
-    """apply in this process, for fixtures that build PKIs to test: it must succeed."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["apply", str(spec), "-o", str(out)], stdout=stdout, stderr=stderr)
-    assert code == 0, stderr.getvalue()
-    return out
-
-
-def snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every file below `directory`: bytes, mtime (ns) and mode, to prove nothing changed."""
-    found = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            st = path.stat()
-            found[str(path.relative_to(directory))] = (
-                path.read_bytes(),
-                st.st_mtime_ns,
-                st.st_mode,
-            )
-    return found
-
-
-STRICT = os.environ.get("PKIFORM_TEST_STRICT") == "1"
-
-
-def missing_tool(what: str, how: str) -> None:
-    """A verifier a test needs is not installed: skip on a developer's machine, fail in
-    CI (PKIFORM_TEST_STRICT=1, set by .ci/run, which installs every one of them)."""
-    message = f"{what} is not installed ({how})"
-    if STRICT:
-        pytest.fail(f"{message}; .ci/run installs it", pytrace=False)
-    pytest.skip(message)
-
-
-def require_tool(name: str, package: str) -> Path:
-    """The path of program `name`, from Debian package `package` (.ci/system-packages)."""
-    found = shutil.which(name)
-    if found is None:
-        missing_tool(name, f"apt-get install {package}")
-    return Path(str(found))
-
-
-def openssl(*args: str | Path, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    exe = shutil.which("openssl")
-    if exe is None:
-        pytest.fail("openssl is required for the end-to-end tests")
-    return subprocess.run(
-        [exe, *map(str, args)], capture_output=True, input=input_, timeout=60, check=False
-    )
-
-
-ApplySpec = Callable[[str], tuple[Path, Path]]
 
 
 @pytest.fixture

@@ -20,8 +20,11 @@ from cryptography.hazmat.primitives import serialization
 import pkiform
 from pkiform.errors import PkiformError, RefusedError, StoreError
 from pkiform.x509.keys import spki_der
-from tests.conftest import EXAMPLES, RunCli, openssl, snapshot
-from tests.test_e2e_tls import assert_connected, assert_rejected, exchange
+from tests.helpers.files import snapshot
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import RunCli
+from tests.helpers.tls import assert_connected, assert_rejected, exchange
+from tests.helpers.tools import openssl
 
 SPEC = """\
 version: 1

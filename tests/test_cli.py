@@ -17,17 +17,16 @@ from pkiform._version import __version__
 from pkiform.cache import settled
 from pkiform.cli import main
 from pkiform.spec.schema import schema_path
-from tests.conftest import (
-    EXAMPLES,
-    ROOT,
+from tests.helpers.repo import EXAMPLES, ROOT
+from tests.helpers.run import (
     ApplySpec,
     Result,
     RunCli,
-    openssl,
     pkiform_env,
     run_pkiform_process,
     run_python,
 )
+from tests.helpers.tools import openssl
 
 SMALL = """\
 version: 1
@@ -564,9 +563,9 @@ def test_a_native_panic_is_an_internal_error_that_never_shows_its_message(
     code = (
         "from pkiform.commands import validate\n"
         "from pkiform.cli import main\n"
-        "from tests.test_secrets import _panic_type\n"
+        "from tests.helpers.panics import panic_type\n"
         "def explode(*args, **kwargs):\n"
-        "    raise _panic_type()('NulError(7, [104, 117, 110, 116]) hunter2-Secret')\n"
+        "    raise panic_type()('NulError(7, [104, 117, 110, 116]) hunter2-Secret')\n"
         "validate.run = explode\n"
         f"raise SystemExit(main(['validate', {str(write_spec(SMALL))!r}]))\n"
     )

@@ -47,7 +47,8 @@ from pkiform.x509.derive import (
 )
 from pkiform.x509.keys import CURVES, hash_for
 from pkiform.x509.revocation import build_crl, build_ocsp_response, ocsp_signed_by, ocsp_status
-from tests.conftest import openssl, pkiform_env
+from tests.helpers.run import pkiform_env
+from tests.helpers.tools import openssl
 
 SEED_TEXT = b"pkiform test seed, not a secret"
 SEED = Seed.from_bytes(SEED_TEXT)

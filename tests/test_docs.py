@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, RunCli
+from tests.helpers.repo import ROOT
+from tests.helpers.run import RunCli
 
 # the MIT licence as SPDX publishes it (https://spdx.org/licenses/MIT.html), but for
 # the copyright line

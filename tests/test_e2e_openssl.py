@@ -9,11 +9,9 @@ the checker reports that kind of problem.
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import shutil
 import ssl
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,112 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pkiform.cli import main
-from tests.conftest import EXAMPLES, openssl
-from tests.conftest import KEY_TYPES as KEYS
+from tests.helpers.files import cert_of, mode
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import apply_quietly
+from tests.helpers.specs import matrix_spec
+from tests.helpers.tools import openssl
 
 # --- specs ------------------------------------------------------------------------------
-
-
-def matrix_spec() -> dict[str, Any]:
-    """Every key type as a root, an intermediate, a server and a client; a few identities
-    whose key type differs from their issuer's (the signature hash follows the issuer);
-    and a chain with two intermediates (so chain.pem's order shows)."""
-    ids: dict[str, dict[str, Any]] = {}
-    for k, key in KEYS.items():
-        ids[f"{k}-root"] = {
-            "kind": "root",
-            "key": key,
-            "subject": {"CN": f"{k} Root CA", "OU": "Roots"},
-            "validity": "10y",
-            "path_length": 1,
-        }
-        ids[f"{k}-int"] = {
-            "kind": "intermediate",
-            "issuer": f"{k}-root",
-            "key": key,
-            "validity": "5y",
-            "path_length": 0,
-            "name_constraints": {
-                "permitted": {
-                    "dns": ["example.com"],
-                    "ip": ["127.0.0.0/8", "::1/128"],
-                    "email": ["example.com"],
-                },
-                "excluded": {"dns": ["forbidden.example.com"], "ip": ["127.0.0.128/25"]},
-            },
-        }
-        ids[f"{k}-server"] = {
-            "kind": "server",
-            "issuer": f"{k}-int",
-            "key": key,
-            "dns": [f"{k}.example.com", f"www.{k}.example.com"],
-            "ip": ["127.0.0.1", "::1"],
-            "uri": [f"https://{k}.example.com/service"],
-        }
-        ids[f"{k}-client"] = {
-            "kind": "client",
-            "issuer": f"{k}-int",
-            "key": key,
-            "subject": {"CN": f"client {k}", "L": "Tokyo"},
-            "email": [f"{k}@example.com"],
-            "uri": [f"https://example.com/clients/{k}"],
-        }
-    ids |= {
-        "mix-p521-int": {
-            "kind": "intermediate",
-            "issuer": "rsa3072-root",
-            "key": KEYS["p521"],
-            "validity": "1y",
-        },
-        "mix-rsa-server": {
-            "kind": "server",
-            "issuer": "mix-p521-int",
-            "key": KEYS["rsa2048"],
-            "dns": ["mix-rsa.example.net"],
-        },
-        # with no DNS name under a name-constrained CA, a CN that reads as a host name
-        # would be refused by Java (tests/test_java_pkix.py): these CNs have spaces
-        "mix-ed25519-client": {
-            "kind": "client",
-            "issuer": "rsa4096-int",
-            "key": KEYS["ed25519"],
-            "subject": {"CN": "mix ed25519 client"},
-        },
-        "mix-p256-server": {
-            "kind": "server",
-            "issuer": "ed448-int",
-            "key": KEYS["p256"],
-            "subject": {"CN": "mix p256 server"},
-            "ip": ["127.0.0.2"],
-        },
-        "deep-root": {"kind": "root", "key": KEYS["p256"], "validity": "10y"},
-        "deep-int1": {
-            "kind": "intermediate",
-            "issuer": "deep-root",
-            "key": KEYS["p384"],
-            "validity": "3y",
-        },
-        "deep-int2": {
-            "kind": "intermediate",
-            "issuer": "deep-int1",
-            "key": KEYS["rsa2048"],
-            "validity": "2y",
-            "path_length": 0,
-        },
-        "deep-server": {
-            "kind": "server",
-            "issuer": "deep-int2",
-            "key": KEYS["ed448"],
-            "dns": ["deep.example.org"],
-        },
-    }
-    return {
-        "version": 1,
-        "defaults": {"subject": {"C": "JP", "O": "pkiform e2e"}, "validity": "90d"},
-        "identities": ids,
-    }
-
 
 SPECS: dict[str, dict[str, Any]] = {
     "mtls": yaml.safe_load((EXAMPLES / "mtls.yaml").read_text()),
@@ -211,7 +110,7 @@ class Pki:
         return self.out / name
 
     def cert(self, name: str) -> x509.Certificate:
-        return x509.load_pem_x509_certificate((self.out / name / "cert.pem").read_bytes())
+        return cert_of(self.out, name)
 
     def key(self, name: str) -> CertificateIssuerPrivateKeyTypes:
         key = serialization.load_pem_private_key(
@@ -255,10 +154,8 @@ def pkis(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pki]:
             spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
         out = base / label
         before = datetime.now(UTC)
-        stdout, stderr = io.StringIO(), io.StringIO()
-        code = main(["apply", str(spec_file), "-o", str(out)], stdout=stdout, stderr=stderr)
+        apply_quietly(spec_file, out)
         after = datetime.now(UTC)
-        assert code == 0, stderr.getvalue()
         found[label] = Pki(out=out, expect=expectations(spec), applied=(before, after))
     return found
 
@@ -761,17 +658,13 @@ def test_the_profile_check_reports_a_broken_copy(pkis: dict[str, Pki], mutation:
 # --- files: modes, key format, key/certificate pairs (design.md §4) --------------------
 
 
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 def file_problems(ident: Path) -> list[str]:
     problems = []
-    if _mode(ident) != 0o700:
-        problems.append(f"{ident.name}/ has mode {_mode(ident):o}")
+    if mode(ident) != 0o700:
+        problems.append(f"{ident.name}/ has mode {mode(ident):o}")
     key_file = ident / "key.pem"
-    if _mode(key_file) != 0o600:
-        problems.append(f"key.pem has mode {_mode(key_file):o}")
+    if mode(key_file) != 0o600:
+        problems.append(f"key.pem has mode {mode(key_file):o}")
     text = key_file.read_text()
     if not text.startswith("-----BEGIN PRIVATE KEY-----\n") or text.count("-----BEGIN") != 1:
         problems.append(f"key.pem is not one unencrypted PKCS#8 key: {text.splitlines()[0]}")

@@ -54,112 +54,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pkiform.apply.run import PARALLEL_MIN
-from tests.conftest import ApplySpec, RunCli, leaf_lines, openssl, pkiform_env, run_python, snapshot
+from tests.helpers.faults import (
+    CA_NAMES,
+    LEAVES,
+    NAMES,
+    SPEC,
+    big_spec,
+    check_each_identity_whole,
+    load_cert,
+    run_counted,
+    verify_with_openssl,
+)
+from tests.helpers.files import archived, snapshot
+from tests.helpers.run import ApplySpec, RunCli, pkiform_env, plan_actions
 
-# one process: the kill points count one sequence of changes (tests/test_forked.py
-# kills the two-process apply)
-N_LEAVES = 120
-assert N_LEAVES < PARALLEL_MIN
-CA_NAMES = ("root", "issuing")
-LEAVES = tuple(f"leaf{i:03d}" for i in range(N_LEAVES))
-NAMES = CA_NAMES + LEAVES
-IDENTITY_FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem", "ca.pem")
-
-
-def big_spec(issuing_key: str = "{type: ec, curve: P-256}") -> str:
-    lines = [
-        "version: 1",
-        "defaults:",
-        "  key: {type: ec, curve: P-256}",
-        "  subject: {O: Crash Test}",
-        "identities:",
-        "  root: {kind: root, validity: 10y}",
-        "  issuing: {kind: intermediate, issuer: root, validity: 5y, path_length: 0,",
-        f"            key: {issuing_key}}}",
-        *leaf_lines(LEAVES, client_every=3, domain="example.com"),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-SPEC = big_spec()
 # the intermediate changes key type: it is rekeyed, every leaf reissued, all archived
 REKEYED = big_spec("{type: ed25519}")
 
 
-# -- running pkiform and killing it --------------------------------------------------------
-
-# Runs `python -m pkiform ARGS` after installing the change counter described above.
-# env: KILL_OUT (the output directory), KILL_AT (SIGKILL before change N; 0: never),
-# KILL_LOG (write the list of changes there at exit).
-KILLER = r"""
-import atexit, json, os, runpy, signal, sys
-
-OUT = os.path.abspath(os.environ["KILL_OUT"])
-KILL_AT = int(os.environ.get("KILL_AT", "0"))
-LOG = os.environ.get("KILL_LOG")
-WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-changes = []
-open_fds = {}
-
-def below(path):
-    if isinstance(path, int):
-        return None
-    path = os.path.abspath(os.fsdecode(path))
-    if path == OUT or path.startswith(OUT + os.sep):
-        return os.path.relpath(path, OUT)
-    return None
-
-def change(kind, where):
-    changes.append([kind, where])
-    if len(changes) == KILL_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-def hook(event, args):
-    if event == "open" and args[2] & WRITING and below(args[0]) is not None:
-        change("open", below(args[0]))
-    elif event == "os.rename" and below(args[0]) is not None:
-        change("rename", below(args[1]))
-    elif event == "os.remove" and below(args[0]) is not None:
-        change("unlink", below(args[0]))
-    elif event in ("os.mkdir", "os.rmdir", "os.chmod") and below(args[0]) is not None:
-        change(event[3:], below(args[0]))
-
-real_open, real_close, real_write = os.open, os.close, os.write
-
-def os_open(path, flags, *args, **kwargs):
-    fd = real_open(path, flags, *args, **kwargs)
-    where = below(path)
-    if where is not None and flags & WRITING:
-        open_fds[fd] = where
-    return fd
-
-def os_close(fd):
-    open_fds.pop(fd, None)
-    return real_close(fd)
-
-def os_write(fd, data):
-    if fd in open_fds:
-        change("write", open_fds[fd])
-    return real_write(fd, data)
-
-os.open, os.close, os.write = os_open, os_close, os_write
-sys.addaudithook(hook)
-if LOG:
-    atexit.register(lambda: open(LOG, "w").write(json.dumps(changes)))
-sys.argv = ["pkiform", *sys.argv[1:]]
-runpy.run_module("pkiform", run_name="__main__", alter_sys=True)
-"""
-
-
-def run_counted(
-    out: Path, *argv: str | Path, kill_at: int = 0, log: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`pkiform ARGV` in a subprocess that SIGKILLs itself before change number `kill_at`."""
-    env = pkiform_env(KILL_OUT=str(out), KILL_AT=str(kill_at))
-    if log is not None:
-        env["KILL_LOG"] = str(log)
-    return run_python("-c", KILLER, *argv, env=env, timeout=120)
+# -- running pkiform and killing it (the killer is in tests/helpers/faults.py) ------------
 
 
 def run_killed_after(delay: float, *argv: str | Path) -> int:
@@ -338,21 +251,6 @@ def rekey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kills]:
 # -- what must hold after a kill and a recovery --------------------------------------------
 
 
-def load_cert(data: bytes) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(data)
-
-
-def spki(obj: x509.Certificate | bytes) -> bytes:
-    public = (
-        obj.public_key()
-        if isinstance(obj, x509.Certificate)
-        else serialization.load_pem_private_key(obj, password=None).public_key()
-    )
-    return public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def live_keys(out: Path) -> dict[str, bytes]:
     """Every identity's live key.pem, as it is right now."""
     found = {}
@@ -370,36 +268,6 @@ def keys_kept(out: Path, name: str) -> set[bytes]:
     if (folder / "key.pem").is_file():
         kept.add((folder / "key.pem").read_bytes())
     return kept
-
-
-def check_each_identity_whole(out: Path) -> None:
-    """Each identity's live files belong together: its key opens its certificate, which
-    its chain's first certificate (or its root) signed, and fullchain is cert + chain."""
-    for name in NAMES:
-        folder = out / name
-        files = {f: (folder / f).read_bytes() for f in IDENTITY_FILES}
-        cert = load_cert(files["cert.pem"])
-        assert spki(files["key.pem"]) == spki(cert), f"{name}: key.pem does not open cert.pem"
-        assert files["fullchain.pem"] == files["cert.pem"] + files["chain.pem"], name
-        chain = x509.load_pem_x509_certificates(files["chain.pem"]) if files["chain.pem"] else []
-        issuer = chain[0] if chain else load_cert(files["ca.pem"])
-        cert.verify_directly_issued_by(issuer)
-
-
-def verify_with_openssl(out: Path) -> None:
-    """Every certificate against its own ca.pem and chain.pem: one openssl call for all
-    the identities whose two files hold the same certificates."""
-    groups: dict[tuple[bytes, bytes], list[str]] = defaultdict(list)
-    for name in NAMES:
-        key = ((out / name / "ca.pem").read_bytes(), (out / name / "chain.pem").read_bytes())
-        groups[key].append(name)
-    for (_, chain), names in groups.items():
-        first = out / names[0]
-        untrusted = ["-untrusted", first / "chain.pem"] if chain else []
-        certs = [out / n / "cert.pem" for n in names]
-        result = openssl("verify", "-CAfile", first / "ca.pem", *untrusted, *certs)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.decode().count(": OK\n") == len(names), result.stdout
 
 
 def check_recovered(
@@ -726,13 +594,8 @@ def test_a_key_is_created_0600_exclusively_never_widened_or_renamed_from_wider(
 # -- tampering -----------------------------------------------------------------------------
 
 
-def plan_actions(run_cli: RunCli, spec: Path, out: Path) -> tuple[int, dict[str, dict[str, Any]]]:
-    result = run_cli("plan", spec, "-o", out, "--json")
-    return result.code, {a["name"]: a for a in json.loads(result.out)["actions"]}
-
-
 def archived_files(out: Path, name: str, filename: str) -> list[bytes]:
-    return [p.read_bytes() for p in (out / name / "archive").glob(f"*/{filename}*")]
+    return [p.read_bytes() for p in archived(out, name, f"{filename}*")]
 
 
 def impostor(
@@ -919,7 +782,7 @@ def test_tampered_files_are_named_by_plan_and_repaired_by_apply(
     }
     assert run_cli("status", spec, "-o", out).code == 0
     assert run_cli("plan", spec, "-o", out).code == 0
-    verify_small(out)
+    verify_with_openssl(out, SMALL_NAMES)
 
 
 CA_KEY_DAMAGE: dict[str, tuple[str, Damage, str]] = {
@@ -947,7 +810,7 @@ def test_a_ca_key_that_no_longer_matches_blocks_apply_until_rekey(
     (out / name / "key.pem").write_bytes(bad)
     before = tree(out)
 
-    code, actions = plan_actions(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out, blocked=True)
     assert code == 1
     assert actions[name]["verb"] == "blocked"
     assert actions[name]["reasons"] == [
@@ -965,7 +828,7 @@ def test_a_ca_key_that_no_longer_matches_blocks_apply_until_rekey(
     assert bad in archived_files(out, name, "key.pem")
     assert run_cli("status", spec, "-o", out).code == 0
     assert run_cli("plan", spec, "-o", out).code == 0
-    verify_small(out)
+    verify_with_openssl(out, SMALL_NAMES)
 
 
 def test_a_ca_cert_for_another_key_type_does_not_rekey_the_ca_without_rekey(
@@ -984,7 +847,7 @@ def test_a_ca_cert_for_another_key_type_does_not_rekey_the_ca_without_rekey(
     (out / "spare" / "cert.pem").write_bytes(
         impostor(out, "spare", "root", ec.generate_private_key(ec.SECP384R1()))
     )
-    code, actions = plan_actions(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out, blocked=True)
     assert (code, actions["spare"]["verb"]) == (1, "blocked")
     assert actions["spare"]["reasons"] == [
         "key.pem does not match cert.pem while its certificate is still there; a CA key is "
@@ -1006,13 +869,3 @@ def chain_of(name: str) -> list[str]:
         name = issuers[name]
         chain.append(name)
     return chain
-
-
-def verify_small(out: Path) -> None:
-    for name in SMALL_NAMES:
-        folder = out / name
-        chain = (
-            ["-untrusted", folder / "chain.pem"] if (folder / "chain.pem").stat().st_size else []
-        )
-        result = openssl("verify", "-CAfile", folder / "ca.pem", *chain, folder / "cert.pem")
-        assert result.returncode == 0, (name, result.stderr)

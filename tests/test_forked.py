@@ -28,15 +28,10 @@ from cryptography.hazmat.primitives import serialization
 import pkiform
 from pkiform.apply import parallel as forked
 from pkiform.apply import run as execute
-from tests.conftest import (
-    leaf_lines,
-    openssl,
-    pkiform_env,
-    run_pkiform_process,
-    run_python,
-    snapshot,
-)
-from tests.test_reproducible import digests
+from tests.helpers.files import digests, snapshot
+from tests.helpers.run import pkiform_env, run_pkiform_process, run_python
+from tests.helpers.specs import leaf_lines
+from tests.helpers.tools import openssl
 
 N_LEAVES = execute.PARALLEL_MIN + 72
 # where pkiform forks (forked.available, but for this test runner's own threads)

@@ -3,7 +3,8 @@
 Three sources of input: arbitrary text (and bytes decoded leniently), YAML dumped from
 random JSON-like values, and mutations of the shipped examples. A mutated example that still
 validates must also plan cleanly through the CLI (exit 2 on an empty output directory).
-Any crash found here becomes an explicit case in test_bad_specs.py or test_source.py.
+Any crash found here becomes an explicit case in helpers/bad_specs.py (run by
+test_bad_specs.py) or in test_source.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 
 from pkiform.errors import SpecError
 from pkiform.spec.load import ValidSpec, validate_text
-from tests.conftest import EXAMPLES, RunCli
+from tests.helpers.repo import EXAMPLE_PASSWORDS, EXAMPLES
+from tests.helpers.run import RunCli
 
 # PKIFORM_FUZZ_SCALE=100 runs a hundred times the examples: the long run by hand
 SCALE = int(os.environ.get("PKIFORM_FUZZ_SCALE", "1"))
@@ -287,10 +289,6 @@ def _indent(line: str) -> int:
 @pytest.mark.parametrize("name", sorted(EXAMPLE_TEXTS))
 def test_examples_are_valid(name: str) -> None:
     assert _validate(EXAMPLE_TEXTS[name]) is not None
-
-
-# the password variables examples/outputs.yaml names, set as its comment says
-EXAMPLE_PASSWORDS = ("ISSUING_KEY_PASSWORD", "PAYMENTS_P12_PASSWORD", "TRUSTSTORE_PASSWORD")
 
 
 @fuzz(500)

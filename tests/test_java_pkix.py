@@ -33,16 +33,11 @@ from pkiform.spec.source import load_text
 from pkiform.x509 import issuing, keys, profile
 from pkiform.x509.issuing import Signer
 from pkiform.x509.keys import PrivateKey
-from tests.conftest import EXAMPLES, apply_quietly, missing_tool, openssl, require_tool
+from tests.helpers.repo import EXAMPLE_PASSWORDS, EXAMPLES
+from tests.helpers.run import apply_quietly
+from tests.helpers.tools import missing_tool, openssl, require_tool
 
 SOURCE = Path(__file__).with_name("java") / "PkixCheck.java"
-
-# what examples/outputs.yaml reads its passwords from
-EXAMPLE_PASSWORDS = {
-    "ISSUING_KEY_PASSWORD": "issuing-Secret-5d1c",
-    "PAYMENTS_P12_PASSWORD": "payments-Secret-77e0",
-    "TRUSTSTORE_PASSWORD": "truststore-Secret-09ab",
-}
 
 
 def _javas() -> dict[str, Path | None]:

@@ -18,7 +18,9 @@ from pkiform import durations
 from pkiform.cache import settled
 from pkiform.durations import BACKDATE
 from pkiform.spec.model import serial_text
-from tests.conftest import RunCli, openssl, snapshot
+from tests.helpers.files import archived, cert_of, snapshot
+from tests.helpers.run import RunCli, plan_actions
+from tests.helpers.tools import openssl
 
 SPEC = """\
 version: 1
@@ -49,18 +51,8 @@ identities:
 ALL = ("root", "issuing", "web", "api", "alice")
 
 
-def cert(out: Path, name: str) -> x509.Certificate:
-    return x509.load_pem_x509_certificate((out / name / "cert.pem").read_bytes())
-
-
 def files_of(out: Path, name: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (out / name).iterdir() if p.is_file()}
-
-
-def archived(out: Path, name: str) -> list[Path]:
-    return (
-        sorted((out / name / "archive").rglob("*.pem")) if (out / name / "archive").exists() else []
-    )
 
 
 @pytest.fixture
@@ -70,12 +62,6 @@ def applied(run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path) ->
     result = run_cli("apply", spec, "-o", out)
     assert result.code == 0, result.err
     return spec, out
-
-
-def plan_json(run_cli: RunCli, spec: Path, out: Path, *extra: str) -> tuple[int, dict[str, dict]]:
-    result = run_cli("plan", spec, "-o", out, "--json", *extra)
-    document = json.loads(result.out)
-    return result.code, {a["name"]: a for a in document["actions"]}
 
 
 def test_second_apply_changes_nothing_and_plan_exits_0(
@@ -121,7 +107,7 @@ def test_changed_san_reissues_only_that_leaf_and_keeps_its_key(
     spec.write_text(
         SPEC.replace("dns: [web.example.com]", "dns: [web.example.com, www.example.com]")
     )
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["web"]["verb"] == "reissue"
     assert actions["web"]["reasons"] == ["dns: +www.example.com"]
@@ -132,7 +118,7 @@ def test_changed_san_reissues_only_that_leaf_and_keeps_its_key(
     after = files_of(out, "web")
     assert after["key.pem"] == before["web"]["key.pem"]
     assert after["cert.pem"] != before["web"]["cert.pem"]
-    san = cert(out, "web").extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    san = cert_of(out, "web").extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["web.example.com", "www.example.com"]
     for name in ("root", "issuing", "api", "alice"):
         assert files_of(out, name) == before[name], name
@@ -155,7 +141,7 @@ def test_changed_intermediate_key_cascades_below_and_archives_the_old_key(
         )
     )
 
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["issuing"]["verb"] == "rekey"
     assert actions["issuing"]["reasons"] == ["key: ec P-256 -> ec P-384"]
@@ -194,7 +180,7 @@ def test_deleted_cert_is_recreated_with_the_same_key(
     spec, out = applied
     key = (out / "api" / "key.pem").read_bytes()
     (out / "api" / "cert.pem").unlink()
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["api"] == {
         "name": "api",
@@ -205,7 +191,7 @@ def test_deleted_cert_is_recreated_with_the_same_key(
     assert run_cli("apply", spec, "-o", out).code == 0
     assert (out / "api" / "key.pem").read_bytes() == key
     assert (
-        cert(out, "api").public_key()
+        cert_of(out, "api").public_key()
         == x509.load_pem_x509_certificate((out / "api" / "fullchain.pem").read_bytes()).public_key()
     )
     assert run_cli("plan", spec, "-o", out).code == 0
@@ -214,7 +200,7 @@ def test_deleted_cert_is_recreated_with_the_same_key(
 def test_deleted_leaf_key_gets_a_new_key(run_cli: RunCli, applied: tuple[Path, Path]) -> None:
     spec, out = applied
     (out / "web" / "key.pem").unlink()
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert (code, actions["web"]["verb"], actions["web"]["reasons"]) == (
         2,
         "rekey",
@@ -261,7 +247,7 @@ def test_ca_key_that_no_longer_matches_is_blocked_too(
     spec, out = applied
     other = (out / "api" / "key.pem").read_bytes()  # same type (ec P-256), wrong key
     (out / "issuing" / "key.pem").write_bytes(other)
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out, blocked=True)
     assert code == 1
     assert actions["issuing"]["verb"] == "blocked"
     assert actions["issuing"]["reasons"][0].startswith("key.pem does not match cert.pem")
@@ -290,7 +276,7 @@ def test_leaf_outliving_its_issuer_is_clamped_once_and_not_reissued(
         in first.err
     )
     assert "warning: web: validity clamped to end with its issuer 'ca'" in first.out
-    assert cert(out, "web").not_valid_after_utc == cert(out, "ca").not_valid_after_utc
+    assert cert_of(out, "web").not_valid_after_utc == cert_of(out, "ca").not_valid_after_utc
     before = snapshot(out)
     again = run_cli("apply", spec, "-o", out)
     assert again.code == 0
@@ -309,13 +295,13 @@ def test_renewal_follows_renew_before(
     )
     out = tmp_path / "pki"
     assert run_cli("apply", spec, "-o", out).code == 0
-    not_after = cert(out, "web").not_valid_after_utc
+    not_after = cert_of(out, "web").not_valid_after_utc
     renew_at = not_after - timedelta(days=30)
     hour = timedelta(hours=1)
     # by then the CA's CRL needs re-signing too; the certificate does not, yet
-    _, before = plan_json(run_cli, spec, out, "--at", (renew_at - hour).isoformat())
+    _, before = plan_actions(run_cli, spec, out, "--at", (renew_at - hour).isoformat())
     assert before["web"]["verb"] == "unchanged"
-    code, actions = plan_json(run_cli, spec, out, "--at", (renew_at + hour).isoformat())
+    code, actions = plan_actions(run_cli, spec, out, "--at", (renew_at + hour).isoformat())
     assert code == 2
     assert actions["web"]["verb"] == "reissue"
     assert actions["web"]["reasons"][0].startswith(
@@ -324,7 +310,7 @@ def test_renewal_follows_renew_before(
     key = (out / "web" / "key.pem").read_bytes()
     assert run_cli("apply", spec, "-o", out, "--at", (renew_at + hour).isoformat()).code == 0
     assert (out / "web" / "key.pem").read_bytes() == key
-    assert cert(out, "web").not_valid_after_utc > not_after
+    assert cert_of(out, "web").not_valid_after_utc > not_after
 
 
 def openssl_dates(path: Path) -> tuple[datetime, datetime]:
@@ -355,7 +341,7 @@ def test_an_exactly_7_day_certificate_is_shown_as_it_is(
     assert made.returncode == 0, made.stderr
     not_before, not_after = openssl_dates(out / "ca/cert.pem")
     assert not_after - not_before == timedelta(days=7)
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["ca"]["reasons"] == [
         "validity: 6d23h55m -> 7d (it spans 7d; pkiform adds 5m of backdating to the validity)"
@@ -365,7 +351,7 @@ def test_an_exactly_7_day_certificate_is_shown_as_it_is(
     assert run_cli("apply", spec, "-o", out).code == 0
     not_before, not_after = openssl_dates(out / "ca/cert.pem")
     assert not_after - not_before == timedelta(days=7) + BACKDATE
-    assert plan_json(run_cli, spec, out)[0] == 0
+    assert plan_actions(run_cli, spec, out)[0] == 0
 
 
 def test_what_has_expired_is_said_with_how_long_ago(
@@ -583,13 +569,13 @@ def test_plan_at_a_time_before_the_certificates_were_valid_reissues_them(
 ) -> None:
     """The other way round: the clock (or --at) earlier than the apply that signed."""
     spec, out = applied
-    before = (cert(out, "root").not_valid_before_utc - timedelta(seconds=1)).isoformat()
-    code, actions = plan_json(run_cli, spec, out, "--at", before)
+    before = (cert_of(out, "root").not_valid_before_utc - timedelta(seconds=1)).isoformat()
+    code, actions = plan_actions(run_cli, spec, out, "--at", before)
     assert code == 2
     assert {a["verb"] for a in actions.values()} == {"reissue"}
     assert settled.check(spec.read_bytes(), out, datetime.fromisoformat(before)) is None
-    at_start = cert(out, "root").not_valid_before_utc.isoformat()
-    assert plan_json(run_cli, spec, out, "--at", at_start)[0] == 0
+    at_start = cert_of(out, "root").not_valid_before_utc.isoformat()
+    assert plan_actions(run_cli, spec, out, "--at", at_start)[0] == 0
 
 
 def test_identities_removed_from_the_spec_are_reported_not_deleted(
@@ -614,7 +600,7 @@ def test_subject_change_on_root_cascades_to_everything(
     spec, out = applied
     keys = {n: (out / n / "key.pem").read_bytes() for n in ALL}
     spec.write_text(SPEC.replace("subject: {O: Example}", "subject: {O: Example Corp}"))
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["root"]["reasons"] == ["subject: CN=root,O=Example -> CN=root,O=Example Corp"]
     assert all(a["verb"] == "reissue" for a in actions.values())
@@ -628,7 +614,7 @@ def test_manifest_lists_every_identity(run_cli: RunCli, applied: tuple[Path, Pat
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["identities"]) == sorted(ALL)
     web = manifest["identities"]["web"]
-    c = cert(out, "web")
+    c = cert_of(out, "web")
     assert web["serial"] == openssl_serial(out / "web/cert.pem")
     assert web["kind"] == "server"
     assert web["chain"] == ["issuing", "root"]
@@ -642,7 +628,7 @@ def test_damaged_derived_file_is_repaired_without_reissue(
     spec, out = applied
     cert_before = (out / "web" / "cert.pem").read_bytes()
     (out / "web" / "chain.pem").write_text("garbage\n")
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert (code, actions["web"]["verb"], actions["web"]["reasons"]) == (
         2,
         "repair",
@@ -661,7 +647,7 @@ def test_tampered_leaf_cert_is_reissued_with_its_key(
     key = (out / "web" / "key.pem").read_bytes()
     (out / "web" / "cert.pem").write_bytes((out / "api" / "cert.pem").read_bytes())
     assert run_cli("status", spec, "-o", out).code == 1
-    code, actions = plan_json(run_cli, spec, out)
+    code, actions = plan_actions(run_cli, spec, out)
     assert code == 2
     assert actions["web"]["reasons"] == ["cert.pem does not match key.pem"]
     assert run_cli("apply", spec, "-o", out).code == 0

@@ -31,9 +31,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pkiform.secrets.passwords import Password
 from pkiform.spec.model import serial_text
-from tests.conftest import ROOT, RunCli, invoke, missing_tool, openssl, snapshot
-from tests.test_e2e_tls import assert_connected, client_context, exchange
-from tests.test_store import crash_at_rename
+from tests.helpers.faults import crash_at_rename
+from tests.helpers.files import mode, snapshot
+from tests.helpers.repo import ROOT
+from tests.helpers.run import RunCli, invoke
+from tests.helpers.tls import assert_connected, client_context, exchange
+from tests.helpers.tools import missing_tool, openssl
 
 # distinctive, so that finding one anywhere in an output is no accident
 PASSWORDS = {
@@ -387,12 +390,8 @@ def test_key_der_is_key_pem_in_der_and_keeps_its_encryption(built: Pki) -> None:
         "pkey", "-inform", "DER", "-in", built.dir("api") / "key.der", "-passin", "pass:nope"
     )
     assert wrong.returncode != 0
-    assert _mode(built.dir("web") / "key.der") == 0o600
-    assert _mode(built.dir("web") / "cert.der") == 0o644
-
-
-def _mode(path: Path) -> int:
-    return path.stat().st_mode & 0o777
+    assert mode(built.dir("web") / "key.der") == 0o600
+    assert mode(built.dir("web") / "cert.der") == 0o644
 
 
 # --- Kubernetes ------------------------------------------------------------------------------
@@ -465,7 +464,7 @@ def test_the_secret_is_a_kubernetes_tls_secret_holding_the_pem_files(built: Pki)
     alice = yaml.safe_load((built.dir("alice") / "secret.yaml").read_text())
     check_secret(alice, built.dir("alice"))
     assert (alice["metadata"]["name"], alice["metadata"]["namespace"]) == ("alice", "tls")
-    assert _mode(built.dir("web") / "secret.yaml") == 0o600
+    assert mode(built.dir("web") / "secret.yaml") == 0o600
     assert not (built.dir("root") / "secret.yaml").exists()  # kubernetes: false
 
 
@@ -782,7 +781,7 @@ def test_asking_to_encrypt_a_key_encrypts_it_in_place(fresh: Pki, run_cli: RunCl
     assert data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     key = serialization.load_pem_private_key(data, PASSWORDS["PKIFORM_TEST_API_KEY"].encode())
     assert key.public_key() == plain.public_key()  # the same key, now encrypted
-    assert _mode(alice / "key.pem") == 0o600
+    assert mode(alice / "key.pem") == 0o600
     # no plain copy of the key is left behind
     assert list(alice.glob("archive/*/key.*")) == []
     assert (alice / "key.der").read_bytes() == base64.b64decode(b"".join(data.splitlines()[1:-1]))
@@ -875,7 +874,7 @@ def assert_no_plain_copy_live(out: Path) -> None:
     note = (web / "secret.yaml").read_text()
     assert yaml.safe_load(note) is None
     assert "key.encrypt" in note and "'web'" in note
-    assert _mode(web / "key.der") == _mode(web / "secret.yaml") == 0o600
+    assert mode(web / "key.der") == mode(web / "secret.yaml") == 0o600
 
 
 @pytest.mark.parametrize("der", ["true", "false"], ids=["der-kept", "der-dropped"])

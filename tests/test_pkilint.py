@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,13 +19,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pkilint import loader, validation
-from pkilint.bin import lint_pkix_signer_signee_cert_chain as chain_lint
-from pkilint.pkix import certificate, extension, name
 
-from tests.conftest import EXAMPLES, apply_quietly
-from tests.conftest import KEY_TYPES as KEYS
-from tests.test_e2e_openssl import matrix_spec  # every kind x key type, plus mixes
+from tests.helpers.lint import Finding, errors, lint_cert, lint_pair
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import apply_quietly
+from tests.helpers.specs import KEY_TYPES as KEYS
+from tests.helpers.specs import matrix_spec  # every kind x key type, plus mixes
+
+# without pkilint these tests skip, and only these (tests/helpers/lint.py imports it late)
+pytest.importorskip("pkilint", reason="pkilint is not installed (pip install -e '.[test]')")
 
 KINDS = ("root", "int", "server", "client")
 MATRIX_NAMES = [f"{k}-{kind}" for k in KEYS for kind in KINDS]
@@ -46,68 +47,7 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {n: apply_quietly(EXAMPLES / f"{n}.yaml", base / n) for n in ("mtls", "mesh")}
 
 
-# --- the harness ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: validation.ValidationFindingSeverity
-    code: str
-    message: str | None
-    path: str
-
-    def __str__(self) -> str:
-        return f"{self.severity.name} {self.code} at {self.path}: {self.message}"
-
-
-# the same validators `lint_pkix_cert lint` runs
-_CERT_VALIDATOR = certificate.create_pkix_certificate_validator_container(
-    certificate.create_decoding_validators(
-        name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
-    ),
-    [
-        certificate.create_issuer_validator_container([]),
-        certificate.create_validity_validator_container(),
-        certificate.create_subject_validator_container([]),
-        certificate.create_extensions_validator_container([]),
-        certificate.create_spki_validator_container([]),
-    ],
-)
-
-
-def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
-    return [
-        Finding(d.finding.severity, d.finding.code, d.message, r.node.path)
-        for r in results
-        for d in r.finding_descriptions
-    ]
-
-
-def lint_cert(pem: str) -> list[Finding]:
-    """All findings of pkilint's RFC 5280 certificate linter."""
-    doc = loader.load_pem_certificate(pem, "certificate")
-    return _findings(_CERT_VALIDATOR.validate(doc.root))
-
-
-def lint_pair(issuer_pem: str, subject_pem: str) -> list[Finding]:
-    """All findings of pkilint's issuer/subject linter (what lint_pkix_signer_signee_cert_chain
-    runs): names chain, AKI matches the issuer's SKI, the signature verifies."""
-    docs: dict[str, object] = {}
-    issuer = loader.load_pem_certificate(issuer_pem, "issuer", "issuer", docs)
-    docs["issuer"] = issuer
-    subject = loader.load_pem_certificate(subject_pem, "subject", "subject", docs)
-    docs["subject"] = subject
-    decoders = chain_lint.create_decoder_validation_container()
-    results = decoders.validate(issuer.root) + decoders.validate(subject.root)
-    results += chain_lint.create_issuer_validation_container().validate(issuer.root)
-    results += chain_lint.create_subject_validation_container().validate(subject.root)
-    return _findings(results)
-
-
-def errors(findings: list[Finding]) -> list[Finding]:
-    """ERROR and FATAL findings (FATAL = 0 < ERROR = 1)."""
-    return [f for f in findings if f.severity <= validation.ValidationFindingSeverity.ERROR]
-
+# --- the harness (tests/helpers/lint.py) and the examples' excuse ----------------------
 
 # pkilint checks dNSName with `validators.domain` and URIs with `validators.url`. Those
 # libraries want a multi-label public-style domain and a web-style URL, which is stricter

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pkiform.commands.progress import Progress
-from tests.conftest import RunCli
+from tests.helpers.run import RunCli
 
 
 class Terminal(io.StringIO):

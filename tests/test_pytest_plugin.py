@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.repo import ROOT
 
 pytest_plugins = ["pytester"]
 

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, pkiform_env
-from tests.test_faults import (
+from tests.helpers.faults import (
     NAMES,
     SPEC,
     check_each_identity_whole,
     run_counted,
     verify_with_openssl,
 )
+from tests.helpers.run import RunCli, pkiform_env
 
 GATED = r"""
 import runpy, sys

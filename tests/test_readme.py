@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from pkiform.cli import build_parser
-from tests.conftest import EXAMPLES, ROOT, RunCli, openssl, pkiform_env
-from tests.processes import TIMEOUT, Proc, Spawn, free_port
+from tests.helpers.processes import TIMEOUT, Proc, Spawn, free_port
+from tests.helpers.repo import EXAMPLES, ROOT
+from tests.helpers.run import RunCli, pkiform_env
+from tests.helpers.tools import openssl
 
 README = (ROOT / "README.md").read_text()
 README_PORT = "8443"

@@ -4,7 +4,6 @@ mode never mixes with keys it did not derive."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,9 +16,11 @@ import pytest
 from cryptography import x509
 
 import pkiform
-from tests.conftest import ROOT, ApplySpec, RunCli, openssl, snapshot
-from tests.test_pkilint import errors, lint_cert, lint_pair
-from tests.test_secrets import environment_bytes, pkiform_process
+from tests.helpers.files import digests, snapshot
+from tests.helpers.lint import errors, lint_cert, lint_pair
+from tests.helpers.repo import ROOT
+from tests.helpers.run import ApplySpec, RunCli, environment_bytes, pkiform_process
+from tests.helpers.tools import openssl
 
 SEED = b"an example seed for tests only, never for production\n"
 OTHER_SEED = b"another example seed for tests only\n"
@@ -93,14 +94,6 @@ def apply_in_process(
     return subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
-
-
-def digests(tree: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(tree)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(tree.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

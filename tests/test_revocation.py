@@ -17,7 +17,6 @@ used only in a second run, to read the status OpenSSL finds for the certificate.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -35,19 +34,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pkilint import loader, pkix, validation
-from pkilint.pkix import crl as pkix_crl
-from pkilint.pkix import extension, name, ocsp
 
 from pkiform.cache import settled
-from pkiform.cli import main
 from pkiform.formats.pem import crl_files as revocation_files
 from pkiform.spec.model import serial_text
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import build_crl
-from tests.conftest import ApplySpec, RunCli, openssl, require_tool, snapshot
-from tests.processes import TIMEOUT, Proc, Spawn
-from tests.processes import free_port as _free_port
+from tests.helpers.files import archived, cert_of, snapshot
+from tests.helpers.lint import errors, lint_crl, lint_ocsp
+from tests.helpers.processes import TIMEOUT, Proc, Spawn
+from tests.helpers.processes import free_port as _free_port
+from tests.helpers.run import ApplySpec, RunCli, actions, apply_quietly, plan_json
+from tests.helpers.tools import openssl, require_tool
 
 HOUR = timedelta(hours=1)
 BACKDATE = timedelta(minutes=5)  # design.md §2: not_before (and thisUpdate) a few minutes back
@@ -162,13 +160,6 @@ def pki_spec(*, revoked: bool) -> dict[str, Any]:
     }
 
 
-def apply_in_process(spec: Path, out: Path, *extra: str) -> str:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["apply", str(spec), "-o", str(out), *extra], stdout=stdout, stderr=stderr)
-    assert code == 0, stderr.getvalue()
-    return stdout.getvalue()
-
-
 @dataclass(frozen=True)
 class Pki:
     out: Path  # applied without revocations, then with them
@@ -194,8 +185,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     first.write_text(yaml.safe_dump(pki_spec(revoked=False)))
     second.write_text(yaml.safe_dump(pki_spec(revoked=True)))
     out, other = base / "pki", base / "other"
-    apply_in_process(first, out, "--at", FIRST_APPLY.isoformat())
-    apply_in_process(first, other)
+    apply_quietly(first, out, "--at", FIRST_APPLY.isoformat())
+    apply_quietly(first, other)
     saved = base / "first-crls"
     first_crls = {}
     for ca in CAS:
@@ -203,7 +194,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         first_crls[ca] = saved / ca / "crl.pem"
         shutil.copyfile(out / ca / "crl.pem", first_crls[ca])
     before = datetime.now(UTC).replace(microsecond=0)
-    apply_in_process(second, out)
+    apply_quietly(second, out)
     after = datetime.now(UTC)
     return Pki(out=out, other=other, first_crls=first_crls, second_apply=(before, after))
 
@@ -840,61 +831,7 @@ def test_curl_cannot_look_up_a_root_signed_staple_without_the_root_in_the_chain(
     assert code == 91 and output.startswith("curl: (91) "), output
 
 
-# --- pkilint --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: validation.ValidationFindingSeverity
-    code: str
-    message: str | None
-
-    def __str__(self) -> str:
-        return f"{self.severity.name} {self.code}: {self.message}"
-
-
-# the validators `lint_crl lint -t CRL -p PKIX` and `lint_ocsp_response lint` run
-_CRL_VALIDATOR = pkix_crl.create_pkix_crl_validator_container(
-    [
-        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
-    ],
-    [
-        pkix_crl.create_issuer_validator_container([]),
-        pkix_crl.create_validity_validator_container([]),
-        pkix_crl.create_extensions_validator_container([]),
-    ],
-)
-_OCSP_VALIDATOR = ocsp.create_pkix_ocsp_response_validator_container(
-    [
-        ocsp.create_response_decoder(),
-        pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-        pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
-    ],
-    [],
-)
-
-
-def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
-    return [
-        Finding(d.finding.severity, d.finding.code, d.message)
-        for r in results
-        for d in r.finding_descriptions
-    ]
-
-
-def lint_crl(der: bytes) -> list[Finding]:
-    doc = loader.load_der_crl(der, "crl")
-    return _findings(_CRL_VALIDATOR.validate(doc.root))
-
-
-def lint_ocsp(der: bytes) -> list[Finding]:
-    doc = loader.load_der_ocsp_response(der, "ocsp")
-    return _findings(_OCSP_VALIDATOR.validate(doc.root))
-
-
-def errors(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.severity <= validation.ValidationFindingSeverity.ERROR]
+# --- pkilint (tests/helpers/lint.py) ------------------------------------------------------
 
 
 @pytest.mark.parametrize("ca", CAS)
@@ -937,24 +874,6 @@ def test_the_crl_linter_reports_a_crl_without_a_number() -> None:
 
 
 # --- renewal and key rotation (each test applies its own PKI) ------------------------------
-
-
-def plan_json(run_cli: RunCli, spec: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    result = run_cli("plan", spec, "-o", out, "--json", *extra)
-    assert result.code in (0, 2), result.err
-    return result.code, json.loads(result.out)
-
-
-def actions(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a["name"]: a for a in document["actions"]}
-
-
-def cert_of(out: Path, ident: str) -> x509.Certificate:
-    return x509.load_pem_x509_certificate((out / ident / "cert.pem").read_bytes())
-
-
-def archived(out: Path, ident: str, filename: str) -> list[Path]:
-    return sorted((out / ident / "archive").glob(f"*/{filename}"))
 
 
 LEAF_SPEC = """\

@@ -17,7 +17,7 @@ from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import NameSet
 from pkiform.spec.name_constraints import NameIndex, dns_within, email_within
 from pkiform.spec.source import load_text
-from tests.conftest import RunCli, run_pkiform_process
+from tests.helpers.run import RunCli, run_pkiform_process
 
 
 def check(text: str, *, unjudged: Mapping[str, str] | None = None) -> list[str]:

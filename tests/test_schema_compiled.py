@@ -26,8 +26,9 @@ from pkiform.errors import PkiformError
 from pkiform.spec import schema
 from pkiform.spec.schema_fast import SchemaCompileError, compile_schema
 from pkiform.spec.source import load_path, load_text
-from tests.conftest import EXAMPLES, run_python
-from tests.test_bad_specs import CASES
+from tests.helpers.bad_specs import CASES
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import run_python
 
 SCHEMA = json.loads(schema.schema_text())
 FAST = compile_schema(SCHEMA)

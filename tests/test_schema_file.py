@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES, ROOT
+from tests.helpers.repo import EXAMPLES, ROOT
 
 SCHEMA = json.loads((ROOT / "schemas" / "pkiform.schema.json").read_text())
 

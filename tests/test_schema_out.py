@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pkiform.spec.schema import schema_text
-from tests.conftest import EXAMPLES, RunCli, run_python
+from tests.helpers.repo import EXAMPLES
+from tests.helpers.run import RunCli, run_python
 
 MODELINE = "# yaml-language-server: $schema=./pkiform.schema.json"
 

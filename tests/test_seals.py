@@ -20,7 +20,8 @@ from pkiform.cache import seals
 from pkiform.disk.observe import observe
 from pkiform.disk.store import Store
 from pkiform.spec.load import validate_path
-from tests.conftest import ApplySpec, RunCli, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.run import ApplySpec, RunCli, plan_actions
 
 SPEC = """\
 version: 1
@@ -41,12 +42,6 @@ def sealed(spec: Path, out: Path) -> set[str]:
         Store(out), valid.spec.identities, vouch=seals.Reader(valid.spec, valid.graph).vouch
     )
     return {name for name, obs in observed.identities.items() if obs.vouched}
-
-
-def plan_actions(run_cli: RunCli, spec: Path, out: Path, *at: str) -> dict[str, dict[str, object]]:
-    result = run_cli("plan", spec, "-o", out, "--json", *at)
-    assert result.code in (0, 2), result.err
-    return {a["name"]: a for a in json.loads(result.out)["actions"]}
 
 
 def test_every_identity_is_sealed_after_apply_and_plan_finds_nothing(
@@ -79,7 +74,7 @@ def test_a_changed_file_breaks_the_seal_and_plan_names_the_change(
     spec, out = applied(SPEC)
     tamper(out)
     assert sealed(spec, out) == NAMES - broken
-    actions = plan_actions(run_cli, spec, out)
+    _, actions = plan_actions(run_cli, spec, out)
     assert {n for n, a in actions.items() if a["verb"] != "unchanged"} == broken
     assert run_cli("apply", spec, "-o", out).code == 0
     assert sealed(spec, out) == NAMES
@@ -98,7 +93,7 @@ def test_a_spec_change_breaks_the_seal_of_the_identity_and_of_those_it_issues(
         )
     )
     assert sealed(spec, out) == {"root"}
-    actions = plan_actions(run_cli, spec, out)
+    _, actions = plan_actions(run_cli, spec, out)
     assert actions["issuing"]["verb"] == "unchanged"  # its own certificate is as it was
     for leaf in ("web", "api", "alice"):
         assert actions[leaf]["verb"] == "reissue"
@@ -110,7 +105,7 @@ def test_a_sealed_identity_is_still_renewed_on_time(applied: ApplySpec, run_cli:
     assert sealed(spec, out) == NAMES
     # leaves live 90 days and renew 30 days before the end (the defaults)
     later = (datetime.now().astimezone() + timedelta(days=75)).isoformat()
-    actions = plan_actions(run_cli, spec, out, "--at", later)
+    _, actions = plan_actions(run_cli, spec, out, "--at", later)
     for leaf in ("web", "api", "alice"):
         assert actions[leaf]["verb"] == "reissue"
         assert any("renew_before" in r for r in actions[leaf]["reasons"])
@@ -150,7 +145,7 @@ def test_identities_that_need_a_password_or_are_revoked_are_never_sealed(
     assert sealed(spec, out) == NAMES - {"alice", "api"}
     # alice's bundle is still checked, with its password, on every run
     (out / "alice" / "bundle.p12").write_bytes(b"not a bundle")
-    assert plan_actions(run_cli, spec, out)["alice"]["verb"] == "repair"
+    assert plan_actions(run_cli, spec, out)[1]["alice"]["verb"] == "repair"
 
 
 def test_a_no_op_apply_changes_nothing_the_seals_included(

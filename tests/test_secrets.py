@@ -10,7 +10,6 @@ cryptography writes its report straight to file descriptor 2, past Python's sys.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,7 +24,9 @@ import pkiform
 from pkiform.errors import StoreError
 from pkiform.secrets import passwords
 from pkiform.secrets.passwords import Password
-from tests.conftest import RunCli, pkiform_env, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.panics import panic_type
+from tests.helpers.run import RunCli, environment_bytes, pkiform_env, pkiform_process
 
 NUL_PASSWORD = b"hunter2\0TopSecret-p12"
 # what OpenSSL takes: `openssl pkcs12 -passin` reads 1023 bytes, PEM encryption no more
@@ -58,38 +59,6 @@ def write(folder: Path, password_file: str, content: bytes | None = GOOD_PASSWOR
     if content is not None:
         (folder / password_file).write_bytes(content)
     return spec
-
-
-def pkiform_process(
-    *argv: str | Path, cwd: Path, env: dict[bytes, bytes] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[bytes]:
-    """`python -m pkiform ARGV` as its own process, both output streams as raw bytes (a
-    panic report is written to fd 2 directly, and not necessarily as UTF-8)."""
-    environment = env if env is not None else environment_bytes()
-    return subprocess.run(
-        [sys.executable, "-m", "pkiform", *map(str, argv)],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-        preexec_fn=_limit_memory,
-    )
-
-
-def environment_bytes(**extra: bytes) -> dict[bytes, bytes]:
-    """pkiform_env() as bytes, with `extra` (values that need not be UTF-8)."""
-    env = {os.fsencode(k): os.fsencode(v) for k, v in pkiform_env().items()}
-    env.update({k.encode(): v for k, v in extra.items()})
-    return env
-
-
-# a run that reads /dev/zero to the end fails at this size, not at the machine's
-MEMORY_LIMIT = 3 << 29  # 1.5 GiB of address space
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
 def spelled(secret: bytes) -> list[bytes]:
@@ -201,23 +170,8 @@ def test_a_password_is_checked_when_it_is_made() -> None:
 # --- item 1: a library that fails while it holds a secret -------------------------------------
 
 
-def _panic_type() -> type[BaseException]:
-    """pyo3's PanicException, made by a real panic: what native code raises past
-    `except Exception`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    blob = pkcs12.serialize_key_and_certificates(
-        b"k", key, None, None, BestAvailableEncryption(b"pw")
-    )
-    try:
-        pkcs12.load_pkcs12(blob, b"a\0b")
-    except BaseException as e:  # a panic is a BaseException by design
-        assert not isinstance(e, Exception)
-        return type(e)
-    pytest.fail("cryptography no longer panics on a NUL in a PKCS#12 password")
-
-
 def test_a_library_failure_holding_a_secret_is_reported_without_its_message() -> None:
-    panic = _panic_type()
+    panic = panic_type()
 
     def native() -> None:
         raise panic("NulError(7, [104, 117, 110, 116, 101, 114, 50]) hunter2")

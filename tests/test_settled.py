@@ -30,7 +30,8 @@ from pkiform.durations import BACKDATE
 from pkiform.plan.due import NEVER_QUIET, certificate_due, freshness_window, list_due, quiet_window
 from pkiform.spec.load import validate_text
 from pkiform.spec.model import Duration, Identity
-from tests.conftest import ApplySpec, RunCli, invoke, pkiform_env, run_python, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.run import ApplySpec, RunCli, invoke, pkiform_env, run_python
 
 SPEC = """\
 version: 1

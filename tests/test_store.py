@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pkiform.disk.store import Store
-from tests.conftest import ApplySpec, RunCli, snapshot
+from tests.helpers.faults import Crash, crash_at_rename
+from tests.helpers.files import snapshot
+from tests.helpers.run import ApplySpec, RunCli
 
 SPEC = """\
 version: 1
@@ -85,29 +86,6 @@ def test_output_files_that_hold_a_key_are_0600(tmp_path: Path) -> None:
         "cert.der": 0o644,
         "truststore.p12": 0o644,
     }
-
-
-class Crash(Exception):
-    """Stands in for the process dying at a rename."""
-
-
-@contextlib.contextmanager
-def crash_at_rename(monkeypatch: pytest.MonkeyPatch, survive: int) -> Iterator[dict[str, int]]:
-    """Every rename after the first `survive` raises Crash; yields the count of renames."""
-    real_replace = Path.replace
-    calls = {"n": 0}
-
-    def crashing_replace(self: Path, target: str | os.PathLike[str]) -> Path:
-        if calls["n"] >= survive:
-            raise Crash(f"killed at rename {survive}")
-        calls["n"] += 1
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", crashing_replace)
-    try:
-        yield calls
-    finally:
-        monkeypatch.setattr(Path, "replace", real_replace)
 
 
 @pytest.mark.parametrize("survive", range(12))
