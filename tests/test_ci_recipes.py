@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, missing_tool, pkiform_env
+from tests.helpers.repo import ROOT
+from tests.helpers.run import pkiform_env
+from tests.helpers.tools import missing_tool
 
 RECIPES = ROOT / "examples" / "ci"
 GITHUB = RECIPES / "github-actions.yml"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pkiform import colour
-from tests.conftest import ApplySpec, pkiform_env
+from tests.helpers.run import ApplySpec, pkiform_env
 
 SPEC = """\
 version: 1

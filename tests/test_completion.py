@@ -22,7 +22,9 @@ import pytest
 
 from pkiform.cli import build_parser
 from pkiform.commands.completion import _NAME
-from tests.conftest import ROOT, pkiform_env, require_tool, run_python
+from tests.helpers.repo import ROOT
+from tests.helpers.run import pkiform_env, run_python
+from tests.helpers.tools import require_tool
 
 SPEC = """\
 version: 1

@@ -17,8 +17,11 @@ import pytest
 from cryptography import x509
 
 from pkiform.x509.token_session import TokenRun
-from tests.conftest import ROOT, RunCli, openssl, pkiform_env, snapshot
-from tests.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture)
+from tests.helpers.files import snapshot
+from tests.helpers.repo import ROOT
+from tests.helpers.run import RunCli, pkiform_env
+from tests.helpers.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture
+from tests.helpers.tools import openssl
 
 PIN_ENV = "PKIFORM_TEST_PIN"
 

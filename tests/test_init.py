@@ -14,7 +14,10 @@ import pytest
 
 from pkiform.disk.store import create_files
 from pkiform.errors import StoreError
-from tests.conftest import ROOT, RunCli, missing_tool, snapshot
+from tests.helpers.files import snapshot
+from tests.helpers.repo import ROOT
+from tests.helpers.run import RunCli
+from tests.helpers.tools import missing_tool
 
 FILES = ("pki.yaml", ".gitignore", "pkiform.schema.json")
 

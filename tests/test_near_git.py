@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli, missing_tool
+from tests.helpers.run import RunCli
+from tests.helpers.tools import missing_tool
 
 SPEC = """\
 version: 1

@@ -15,7 +15,7 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from pkiform import plan_markdown
-from tests.conftest import ApplySpec, RunCli
+from tests.helpers.run import ApplySpec, RunCli
 
 SPEC = """\
 version: 1

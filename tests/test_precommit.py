@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, missing_tool
+from tests.helpers.repo import ROOT
+from tests.helpers.tools import missing_tool
 
 README = (ROOT / "README.md").read_text()
 GIT_ENV = {

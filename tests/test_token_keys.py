@@ -39,8 +39,8 @@ from pkiform.x509.token_errors import (
 from pkiform.x509.token_keys import KeyProtection, TokenKey, check_spec, find_key, require_key
 from pkiform.x509.token_recovery import Recovery, interrupted, recover, replaced_label
 from pkiform.x509.token_session import TokenRun, TokenSession
-from tests.conftest import run_python
-from tests.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture)
+from tests.helpers.run import run_python
+from tests.helpers.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)  # 20260602T120000Z in labels

@@ -23,8 +23,9 @@ from pkiform.x509.issuing import Signer
 from pkiform.x509.token_changes import generate_key
 from pkiform.x509.token_keys import TokenKey
 from pkiform.x509.token_session import TokenRun
-from tests.conftest import KEY_TYPES, openssl
-from tests.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture)
+from tests.helpers.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture
+from tests.helpers.specs import KEY_TYPES
+from tests.helpers.tools import openssl
 
 SPEC = """\
 version: 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pkiform.spec.token_uri import TokenUri, parse_token_uri
-from tests.conftest import missing_tool, require_tool
+from tests.helpers.tools import missing_tool, require_tool
 
 # where Debian (and Ubuntu, Fedora's x86_64 build) put the module
 MODULES = (
