@@ -3,7 +3,7 @@
     DIR/manifest.json  DIR/trust-bundle.pem  DIR/archive/<stamp>/<name>/  DIR/.lock
     DIR/<name>/key.pem cert.pem chain.pem fullchain.pem ca.pem   (every identity)
                crl.pem crl.der ocsp.der                          (signed revocation data)
-               cert.der key.der bundle.p12 truststore.p12 secret.yaml   (outputs)
+               cert.der key.der bundle.p12 truststore.p12 secret.yaml combined.pem
                seed-id                                           (reproducible mode)
                archive/<stamp>/                                  (what was replaced)
 
@@ -34,7 +34,8 @@ KEY_DER = "key.der"
 BUNDLE = "bundle.p12"
 TRUSTSTORE = "truststore.p12"
 SECRET = "secret.yaml"
-OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET)
+COMBINED = "combined.pem"
+OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET, COMBINED)
 
 # reproducible mode's mark, beside each key derived from a seed: the seed's public id.
 # It travels with the keys, so no lost or deleted manifest.json lets random keys in
@@ -43,7 +44,7 @@ SEED_ID = "seed-id"
 # every file of an identity's folder pkiform reads or writes, in the order it reads them
 IDENTITY_FOLDER = IDENTITY_FILES + REVOCATION_FILES + OUTPUT_FILES + (SEED_ID,)
 # files that hold a private key, plain or encrypted: created 0600
-PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET))
+PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET, COMBINED))
 
 MANIFEST = "manifest.json"
 TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI

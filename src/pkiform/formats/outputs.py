@@ -22,6 +22,7 @@ from pkiform.layout import (
     BUNDLE,
     CA_FILE,
     CERT_DER,
+    COMBINED,
     FULLCHAIN_FILE,
     KEY_DER,
     KEY_FILE,
@@ -72,6 +73,7 @@ def manifest_files(ident: Identity) -> dict[str, str]:
         "pkcs12": BUNDLE if ident.outputs.pkcs12 else None,
         "truststore": TRUSTSTORE if ident.outputs.truststore else None,
         "kubernetes": SECRET if ident.outputs.kubernetes else None,
+        "combined": COMBINED if ident.outputs.combined else None,
     }
     return {label: filename for label, filename in wanted.items() if filename}
 
@@ -90,6 +92,7 @@ def needs_encryption(ident: Identity, obs: Found) -> bool:
 _REPLACED_BY = {
     KEY_DER: "rewritten encrypted, {}",
     SECRET: "a Secret cannot hold it encrypted, so a note replaces it",
+    COMBINED: "the servers that read it cannot open it encrypted, so a note replaces it",
 }
 
 
@@ -107,6 +110,9 @@ def plain_copies(ident: Identity, files: Mapping[str, bytes]) -> tuple[str, ...]
     secret = files.get(SECRET)
     if secret is not None and secret != kubernetes.withdrawn(ident.name):
         found.append(SECRET)
+    combined = files.get(COMBINED)
+    if combined is not None and combined != _COMBINED_WITHDRAWN:
+        found.append(COMBINED)
     return tuple(found)
 
 
@@ -142,9 +148,21 @@ def plain_copy_replacements(
         if filename == KEY_DER:
             assert key_pem is not None, "a missing key.pem is planned as a new key"
             out[filename] = pem_to_der(key_pem)
+        elif filename == COMBINED:
+            out[filename] = _COMBINED_WITHDRAWN
         else:
             out[filename] = kubernetes.withdrawn(ident.name)
     return out
+
+
+# what replaces a combined.pem that held a key key.encrypt now protects: text outside any
+# PEM block, which a server refuses rather than serving a stale certificate
+_COMBINED_WITHDRAWN = (
+    b"pkiform withdrew the combined.pem that was here: it held the private key\n"
+    b"unencrypted, and key.encrypt asks for the key encrypted, which the servers that\n"
+    b"read one file cannot open. key.pem keeps the key (encrypted), fullchain.pem the\n"
+    b"certificates.\n"
+)
 
 
 def _encrypted_pkcs8(der: bytes) -> bool:
@@ -158,8 +176,11 @@ def _encrypted_pkcs8(der: bytes) -> bool:
 
 
 def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
-    """The outputs whose bytes follow from their contents alone (DER, Secret)."""
+    """The outputs whose bytes follow from their contents alone (DER, Secret, one PEM)."""
     files = {}
+    if ident.outputs.combined and m.key_pem is not None:
+        # key first, then the certificate and the issuers above it: HAProxy's crt file
+        files[COMBINED] = m.key_pem + derived_files(m.cert, m.issuers)[FULLCHAIN_FILE]
     if ident.outputs.der:
         files[CERT_DER] = m.cert.public_bytes(serialization.Encoding.DER)
         if m.key_pem is not None:

@@ -131,6 +131,7 @@ class Outputs:
     truststore: Pkcs12Output | None = None
     der: bool = False
     kubernetes: KubernetesOutput | None = None
+    combined: bool = False  # combined.pem: key, certificate and chain in one file
 
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
         """The outputs that take a password to write and to check, each with its source:

@@ -409,6 +409,7 @@ class _Resolver:
             pkcs12=pkcs12("pkcs12"),
             truststore=pkcs12("truststore"),
             der=bool(merged("der")[0]),
+            combined=bool(merged("combined")[0]),
             kubernetes=KubernetesOutput(
                 name=kubernetes.get("name", name), namespace=kubernetes.get("namespace")
             )

@@ -214,6 +214,7 @@ def _outputs_of_a_key_elsewhere(
         "pkcs12": ident.outputs.pkcs12 is not None,
         "kubernetes": ident.outputs.kubernetes is not None,
         "der": ident.outputs.der,
+        "combined": ident.outputs.combined,
     }
     for output, asked in wants.items():
         if asked:
@@ -316,6 +317,19 @@ def _output_problems(spec: ResolvedSpec, doc: Document) -> Iterator[tuple[JsonPa
                 "carry its private key into the cluster; set outputs: {kubernetes: false} on "
                 "it to say so, or outputs: {kubernetes: {}} if its key must go there",
                 True,
+            )
+        if ident.outputs.combined and ident.key_password is not None:
+            yield (
+                _first_written(
+                    doc,
+                    ("identities", name, "outputs", "combined"),
+                    ("identities", name, "key", "encrypt"),
+                    ("identities", name),
+                ),
+                "combined.pem holds the key unencrypted for the servers that read one file "
+                "(they cannot open an encrypted key), so it cannot go with key.encrypt; turn "
+                "one of them off (outputs: {combined: false})",
+                False,
             )
         kubernetes = ident.outputs.kubernetes
         if kubernetes is None:
