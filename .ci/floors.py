@@ -1,6 +1,7 @@
-"""Print a pip constraints file pinning every runtime dependency to the lowest version
-pyproject.toml declares (`name>=X` -> `name==X`), so CI also tests the floors users may
-have: a floor that no longer works fails there, not on a user's machine."""
+"""Print a pip constraints file pinning every runtime dependency, and those of the extras
+users install (`pkcs11`, `lint`), to the lowest version pyproject.toml declares
+(`name>=X` -> `name==X`), so CI also tests the floors users may have: a floor that no
+longer works fails there, not on a user's machine."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from pathlib import Path
 FLOOR = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*>=\s*([0-9][A-Za-z0-9.]*)\s*(?:,.*)?$")
 
 
+USER_EXTRAS = ("pkcs11", "lint")
+
+
 def floors(pyproject: Path) -> list[str]:
     project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project["optional-dependencies"]
     pins = []
-    for requirement in project["dependencies"]:
+    for requirement in [*project["dependencies"], *(r for e in USER_EXTRAS for r in extras[e])]:
         found = FLOOR.match(requirement.split(";")[0])
         if found is None:
             sys.exit(f"{pyproject}: no '>=' floor in dependency {requirement!r}")

@@ -29,11 +29,24 @@ ROLES: dict[str, set[str]] = {
     "disk": BASE | {"spec", "secrets", "x509", "formats"},
     "plan": BASE | {"spec", "secrets", "x509", "formats", "disk"},
     "cache": BASE | {"spec", "disk"},
-    "status": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan"},
+    "lint": BASE | {"spec", "disk"},  # pkilint, the optional extra, on what is on disk
+    "status": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "lint"},
     "apply": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache"},
-    "render": BASE | {"spec", "formats", "plan", "status", "colour", "plan_markdown"},
+    "render": BASE | {"spec", "formats", "plan", "status", "lint", "colour", "plan_markdown"},
     "api": BASE
-    | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache", "status", "apply", "render"},
+    | {
+        "spec",
+        "secrets",
+        "x509",
+        "formats",
+        "disk",
+        "plan",
+        "cache",
+        "status",
+        "lint",
+        "apply",
+        "render",
+    },
     "commands": BASE
     | {"spec", "disk", "plan", "cache", "render", "api", "commands", "colour", "plan_markdown"},
     "cli": BASE | {"commands"},

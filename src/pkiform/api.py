@@ -34,6 +34,8 @@ from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreE
 from pkiform.formats.kubernetes import identity_of
 from pkiform.formats.seed_id import seed_id_of
 from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
+from pkiform.lint import lint as lint_observed
+from pkiform.lint import require_pkilint
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
 from pkiform.plan.types import Plan
@@ -237,9 +239,14 @@ class Spec:
         *,
         at: datetime | None = None,
         warn_within: timedelta | None = None,
+        lint: bool = False,
     ) -> StatusReport:
         """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
-        trust-bundle.pem. The report is a sequence of IdentityHealth, one per identity."""
+        trust-bundle.pem; with `lint`, pkilint's findings on every certificate and CRL
+        (needs `pkiform[lint]`). The report is a sequence of IdentityHealth, one per
+        identity."""
+        if lint:
+            require_pkilint()
         # status checks only what opens; a missing password is not an error here (one
         # that must not be read is, before the directory is looked at)
         found = self.read_passwords()
@@ -256,11 +263,13 @@ class Spec:
                 passwords=by_identity(spec, found),
                 elsewhere=_keys_in_tokens(tokens, store, (), lenient=True) if tokens else None,
             )
+        graph = self.valid.graph
         return StatusReport(
             identities=tuple(
-                check_status(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+                check_status(spec, graph, observed, _now(at), warn_within=warn_within)
             ),
             trust_bundle=trust_bundle_problems(spec, observed),
+            lint=lint_observed(observed, graph.order()) if lint else None,
         )
 
     def graph(self, fmt: str = "text") -> str:

@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="exit 1 listing every certificate or CRL that expires within DURATION (e.g. 30d)",
     )
+    status.add_argument(
+        "--lint",
+        action="store_true",
+        help="also run pkilint's RFC 5280 checks on every certificate and CRL "
+        "(pip install 'pkiform[lint]'); exit 1 on an error that is not a known false positive",
+    )
     graph = command("graph", "print the issuer tree")
     graph.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
     schema = command("schema", "print the JSON Schema", spec=False)
@@ -291,6 +297,7 @@ def _status(args: argparse.Namespace, io: _Streams) -> int:
         args.out,
         now=_now(args),
         warn_within=args.warn_within,
+        lint=args.lint,
         allow_paths=args.allow_path,
         as_json=args.json,
         stdout=io.out,

@@ -17,6 +17,7 @@ from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec, serial_text
 
 if TYPE_CHECKING:  # status loads cryptography; a plan is rendered without it
+    from pkiform.lint import LintFinding, LintReport
     from pkiform.status import StatusReport
 
 # status.Health's values, as reports carry them
@@ -262,7 +263,45 @@ def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     soon = f", {expiring} expiring within the window" if expiring else ""
     bundle = f"; {TRUST_BUNDLE} has errors" if report.trust_bundle else ""
     lines.append(f"{len(report)} identities, {bad} with errors{soon}{bundle}.")
+    if report.lint is not None:
+        lines += _lint_text(report.lint, palette)
     return "\n".join(lines) + "\n"
+
+
+def _lint_label(finding: LintFinding) -> str:
+    """error (breaks RFC 5280), excused (a known false positive), or pkilint's severity."""
+    if finding.excuse is not None:
+        return "excused"
+    return _ERROR if finding.fails else finding.severity.lower()
+
+
+def _lint_text(report: LintReport, palette: Palette) -> list[str]:
+    lines = []
+    # pkilint's INFO findings only say what it noticed (which SKI method, say): they
+    # are counted here and listed in --json
+    shown = [f for f in report.findings if f.severity != "INFO"]
+    for f in shown:
+        label = palette.paint(f"{_lint_label(f):<7}")
+        said = f": {f.message}" if f.message else ""
+        lines.append(f"{label} {f.identity}/{f.file}  {f.code}{said}")
+        lines.append(f"        at {f.at}")
+        if f.excuse is not None:
+            lines.append(f"        {f.excuse}")
+    failing = sum(1 for f in shown if f.fails)
+    excused = sum(1 for f in shown if f.excuse is not None)
+    advice = len(shown) - failing - excused
+    info = len(report.findings) - len(shown)
+    lines.append(
+        f"pkilint: {_many(report.certificates, 'certificate')} and {_many(report.crls, 'CRL')}; "
+        f"{_many(failing, 'error')}, {_many(excused, 'known false positive')}, "
+        f"{_many(advice, 'warning or notice', 'warnings or notices')}, "
+        f"{info} informational (listed in --json)."
+    )
+    return lines
+
+
+def _many(n: int, one: str, more: str | None = None) -> str:
+    return f"{n} {one if n == 1 else more or one + 's'}"
 
 
 def status_json(report: StatusReport) -> str:
@@ -288,8 +327,30 @@ def status_json(report: StatusReport) -> str:
                 "health": _ERROR if report.trust_bundle else _OK,
                 "problems": list(report.trust_bundle),
             },
+            "lint": None if report.lint is None else _lint_json(report.lint),
         }
     )
+
+
+def _lint_json(report: LintReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "certificates": report.certificates,
+        "crls": report.crls,
+        "findings": [
+            {
+                "identity": f.identity,
+                "file": f.file,
+                "severity": f.severity,
+                "code": f.code,
+                "message": f.message,
+                "at": f.at,
+                "fails": f.fails,
+                "known_false_positive": f.excuse,
+            }
+            for f in report.findings
+        ],
+    }
 
 
 def graph_text(spec: ResolvedSpec, graph: IssuerGraph) -> str:

@@ -16,6 +16,7 @@ from pkiform.formats import outputs, pem
 from pkiform.formats.outputs import Material
 from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
+from pkiform.lint import LintReport
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
 from pkiform.spec.graph import IssuerGraph
@@ -50,11 +51,16 @@ class StatusReport(Sequence[IdentityHealth]):
 
     identities: tuple[IdentityHealth, ...]
     trust_bundle: tuple[str, ...] = ()
+    # pkilint's findings, with `status --lint` (None: not linted)
+    lint: LintReport | None = None
 
     @property
     def ok(self) -> bool:
-        """Nothing is broken (things may still expire within --warn-within)."""
-        return not self.trust_bundle and all(r.health is not Health.ERROR for r in self)
+        """Nothing is broken (things may still expire within --warn-within): no
+        identity in error, trust-bundle.pem right, no lint finding that fails."""
+        healthy = all(r.health is not Health.ERROR for r in self)
+        linted = self.lint is None or self.lint.ok
+        return not self.trust_bundle and healthy and linted
 
     @overload
     def __getitem__(self, index: int) -> IdentityHealth: ...

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pkiform.lint import pkix_validators
+
 if TYPE_CHECKING:
     from pkilint import validation
 
@@ -41,44 +43,17 @@ def _findings(results: list[validation.ValidationResult]) -> list[Finding]:
     ]
 
 
-@functools.cache
 def _cert_validator() -> Any:
-    """The same validators `lint_pkix_cert lint` runs."""
+    """The validators `lint_pkix_cert lint` runs (pkiform's own lint builds them, and
+    tests/test_status_lint.py checks it against pkilint's command line)."""
     _require()
-    from pkilint.pkix import certificate, extension, name
-
-    return certificate.create_pkix_certificate_validator_container(
-        certificate.create_decoding_validators(
-            name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
-        ),
-        [
-            certificate.create_issuer_validator_container([]),
-            certificate.create_validity_validator_container(),
-            certificate.create_subject_validator_container([]),
-            certificate.create_extensions_validator_container([]),
-            certificate.create_spki_validator_container([]),
-        ],
-    )
+    return pkix_validators().certificate
 
 
-@functools.cache
 def _crl_validator() -> Any:
-    """The validators `lint_crl lint -t CRL -p PKIX` runs."""
+    """The validators `lint_crl lint -t CRL -p PKIX` runs (likewise)."""
     _require()
-    from pkilint import pkix
-    from pkilint.pkix import crl, extension, name
-
-    return crl.create_pkix_crl_validator_container(
-        [
-            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
-        ],
-        [
-            crl.create_issuer_validator_container([]),
-            crl.create_validity_validator_container([]),
-            crl.create_extensions_validator_container([]),
-        ],
-    )
+    return pkix_validators().crl
 
 
 @functools.cache
