@@ -26,11 +26,11 @@ class Contender(StrEnum):
     NOOP_APPLY = "apply (no-op)"
     PLAN = "plan (no-op)"
     VALIDATE = "validate"
+    OPENSSL_CLI = "openssl CLI"
     # the same PKI with the intermediate's key made and used in SoftHSM2: reported, not gated
     HSM_APPLY = "apply (fresh, intermediate in SoftHSM2)"
     HSM_NOOP_APPLY = "apply (no-op, intermediate in SoftHSM2)"
     HSM_PLAN = "plan (no-op, intermediate in SoftHSM2)"
-    OPENSSL_CLI = "openssl CLI"
 
 
 # the tutorial's workflow runs ~3 processes per certificate: only the smallest EC PKI
