@@ -2,6 +2,7 @@
 
 Usage: python bench/run.py [--quick] [--sizes ec200,rsa20,...] [--rounds R]
                            [--ref COMMIT] [--json FILE] [--no-readme] [--workdir DIR]
+                           [--no-hsm]
 See bench/README.md for what is measured and what the columns mean.
 """
 
@@ -53,6 +54,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workdir", type=Path, metavar="DIR", help="where PKIs are written (default: $TMPDIR)"
     )
+    parser.add_argument(
+        "--no-hsm",
+        action="store_true",
+        help="leave out the EC PKIs' variant with the intermediate's key in SoftHSM2",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,7 +83,8 @@ def main(argv: Sequence[str]) -> int:
     rounds: int = args.rounds or (1 if args.quick else 3)
     try:
         with _scratch(args.workdir) as root:
-            ws = contenders.workspace(root, args.ref)
+            with_hsm = not args.no_hsm and any(s.name in contenders.HSM_SHAPES for s in shapes)
+            ws = contenders.workspace(root, args.ref, with_hsm=with_hsm)
             about = {"pkiform": ws.source, **machine.describe(root)}
             results = run_all(shapes, rounds, ws)
         _report(args, results, about, rounds, shlex.join(["python", "bench/run.py", *argv]))

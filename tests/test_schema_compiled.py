@@ -457,6 +457,20 @@ def test_bench_specs_are_accepted(shape: str) -> None:
     assert schema.check(doc) == []
 
 
+def test_bench_token_spec_is_accepted() -> None:
+    """The SoftHSM2 contenders' variant: the intermediate's key named in a token."""
+    key = specs.token_key_yaml("issuing-ca-1")
+    doc = load_text(specs.spec_yaml(specs.SHAPES["ec200"], intermediate_key=key), "hsm.yaml")
+    assert doc.data["identities"][specs.INTERMEDIATE]["key"] == {
+        "type": "ec",
+        "curve": "P-256",
+        "pkcs11": "pkcs11:token=bench;object=issuing-ca-1",
+        "pin_env": "BENCH_HSM_PIN",
+    }
+    assert FAST(doc.data) is True
+    assert schema.check(doc) == []
+
+
 # -- startup: a valid spec never imports jsonschema ---------------------------------------
 
 _PROBE = """\
