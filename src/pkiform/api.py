@@ -36,6 +36,7 @@ from pkiform.formats.seed_id import seed_id_of
 from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
+from pkiform.plan.rotation import reports as rotation_reports
 from pkiform.plan.types import Plan
 from pkiform.secrets.passwords import (
     Password,
@@ -48,6 +49,7 @@ from pkiform.secrets.passwords import (
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
 from pkiform.spec.load import ValidSpec, validate_path, validate_text
 from pkiform.spec.model import IdentityName, Kind, PasswordSource, ResolvedSpec
+from pkiform.spec.rotation import Rotations
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
 from pkiform.status import check as check_status
@@ -230,12 +232,13 @@ class Spec:
         observed = observe(
             store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
         )
-        spec = self.valid.spec
+        spec, graph = self.valid.spec, self.valid.graph
         return StatusReport(
             identities=tuple(
-                check_status(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+                check_status(spec, graph, observed, _now(at), warn_within=warn_within)
             ),
             trust_bundle=trust_bundle_problems(spec, observed),
+            rotations=rotation_reports(spec, graph, Rotations.of(spec, graph), observed),
         )
 
     def graph(self, fmt: str = "text") -> str:
@@ -314,8 +317,10 @@ class Spec:
             passwords=passwords,
             seed_id=seed.fingerprint if seed is not None else None,
         )
-        if the_plan.revoked_at_problems:  # a spec problem first: all of them together
-            raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
+        # a spec problem first: all of them together
+        if the_plan.revoked_at_problems or the_plan.rotation_problems:
+            problems = [*the_plan.revoked_at_problems, *the_plan.rotation_problems]
+            raise SpecError([*problems, *the_plan.password_problems])
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
         return observed, the_plan, found

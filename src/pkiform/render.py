@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Any
 from pkiform.errors import Diagnostic
 from pkiform.formats import kubernetes
 from pkiform.layout import TRUST_BUNDLE
-from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
+from pkiform.plan.types import (
+    CHANGES,
+    Action,
+    CrossAction,
+    CrossVerb,
+    ListKind,
+    ListVerb,
+    Plan,
+    RevocationAction,
+    Rotation,
+    Verb,
+)
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec, serial_text
 
@@ -53,12 +64,17 @@ def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
         kind = f" ({ident.kind})" if ident is not None and action.verb is not Verb.SKIP else ""
         lines.append(f"{SYMBOLS[action.verb]:>3} {action.name}{kind}: {_LABELS[action.verb]}")
         lines += [f"      {reason}" for reason in action.reasons]
+    for cross in plan.crosses:
+        lines.append(_cross_line(cross))
+        lines += [f"      {reason}" for reason in cross.reasons]
     for revocation in plan.revocations:
         lines.append(_revocation_line(revocation))
         lines += [f"      {reason}" for reason in revocation.reasons]
     if plan.trust_bundle is not None:
         lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
     lines += _on_disk_only_lines(plan)
+    for rotation in plan.rotations:
+        lines += rotation_lines(rotation, planned=True)
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     skipped = _skipped(plan)
     if plan.has_changes or plan.blocked:
@@ -66,6 +82,10 @@ def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
             f"{counts[verb]} to {_LABELS[verb]}"
             for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
             if counts[verb]
+        ]
+        parts += [
+            f"{n} cross certificate{'s' if n > 1 else ''} to {verb}"
+            for verb, n in _cross_counts(plan).items()
         ]
         if plan.revocations:
             parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
@@ -84,6 +104,87 @@ def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
 def _skipped(plan: Plan) -> str:
     count = sum(1 for a in plan.actions if a.verb is Verb.SKIP)
     return f", {count} skipped" if count else ""
+
+
+def _cross_counts(plan: Plan) -> dict[str, int]:
+    """Cross certificates by what apply does with them: "sign" (signing anew counts in) or
+    "archive"."""
+    counts: dict[str, int] = {}
+    for cross in plan.crosses:
+        verb = "archive" if cross.verb is CrossVerb.ARCHIVE else "sign"
+        counts[verb] = counts.get(verb, 0) + 1
+    return counts
+
+
+def _cross_line(action: CrossAction) -> str:
+    if action.verb is CrossVerb.ARCHIVE:
+        return f"  - {action.name}: archive cross.pem"
+    symbol = "+" if action.verb is CrossVerb.SIGN else "~"
+    return f"{symbol:>3} {action.name}: {action.verb} cross.pem (signed by {action.signer})"
+
+
+def rotation_lines(rotation: Rotation, *, planned: bool) -> list[str]:
+    """Where a rotation stands, for plan (`planned`: what this apply does) or status
+    (what apply has yet to do)."""
+    new, old = rotation.new, rotation.old
+    crossed = ", cross-signed" if rotation.cross_sign else ""
+    lines = [f"Rotation: {new} replaces {old} ({rotation.kind}{crossed})"]
+    if rotation.kind == "root":
+        pending = [n for n in rotation.without_new if n != TRUST_BUNDLE]
+        files = [f"ca.pem of {_names(pending)}"] if pending else []
+        files += [TRUST_BUNDLE] if TRUST_BUNDLE in rotation.without_new else []
+        todo = "this apply writes it into them" if planned else "run pkiform apply"
+        lines.append(
+            f"trust files without {new}: {'; '.join(files)} ({todo})"
+            if files
+            else f"every trust file holds {new}"
+        )
+    if rotation.moving:
+        lines.append(
+            f"this apply moves under {new}: {_names(rotation.moving)}"
+            if planned
+            else f"below {new} in the spec, still chained to {old} on disk: "
+            f"{_names(rotation.moving)} (run pkiform apply)"
+        )
+    lines.append(
+        f"still below {old}: {_names(rotation.on_old)}"
+        if rotation.on_old
+        else f"nothing is below {old} any more"
+    )
+    lines += [f"next step: {rotation.next}", f"before it, deploy {rotation.deploy}"]
+    return [lines[0], *(f"      {line}" for line in lines[1:])]
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    """Names for people: a long list ends with how many more there are."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def rotation_json(rotation: Rotation) -> dict[str, Any]:
+    return {
+        "new": rotation.new,
+        "old": rotation.old,
+        "kind": rotation.kind,
+        "cross_sign": rotation.cross_sign,
+        "still_below_old": list(rotation.on_old),
+        "moving": list(rotation.moving),
+        "trust_files_without_new": list(rotation.without_new),
+        "next_step": rotation.next_step,
+        "next": rotation.next,
+        "deploy": rotation.deploy,
+    }
+
+
+def cross_json(action: CrossAction) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "file": f"{action.name}/cross.pem",
+        "signer": None if action.verb is CrossVerb.ARCHIVE else action.signer,
+        "verb": str(action.verb),
+        "reasons": list(action.reasons),
+    }
 
 
 def _revocation_line(action: RevocationAction) -> str:
@@ -135,9 +236,11 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "changes": plan.has_changes,
             "actions": [action_json(a) for a in plan.actions],
             "revocations": [revocation_json(r) for r in plan.revocations],
+            "crosses": [cross_json(c) for c in plan.crosses],
             "on_disk_only": list(plan.on_disk_only),
             "retire": list(plan.retire),
             "trust_bundle": plan.trust_bundle,
+            "rotations": [rotation_json(r) for r in plan.rotations],
             "warnings": [str(w) for w in warnings],
         }
     )
@@ -152,6 +255,7 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
         for a in plan.actions
         if a.verb in CHANGES or a.verb is Verb.SKIP
     ]
+    lines += [_cross_line(c) for c in plan.crosses]
     lines += [_revocation_line(r) for r in plan.revocations]
     if plan.trust_bundle is not None:
         lines.append(f"  ~ {TRUST_BUNDLE}: written ({plan.trust_bundle})")
@@ -160,6 +264,10 @@ def applied_text(plan: Plan, runtime_warnings: Sequence[str], out: Path) -> str:
     n = len(plan.changes)
     unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
     extra = _skipped(plan)
+    extra += "".join(
+        f", {n} cross certificate{'s' if n > 1 else ''} {verb}{'d' if verb[-1] == 'e' else 'ed'}"
+        for verb, n in _cross_counts(plan).items()
+    )
     extra += f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
     extra += f", {len(plan.retire)} archived" if plan.retire else ""
     lines.append(f"Apply complete in {out}: {n} changed, {unchanged} unchanged{extra}.")
@@ -173,6 +281,7 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "unchanged": [a.name for a in plan.actions if a.verb is Verb.UNCHANGED],
             "skipped": [action_json(a) for a in plan.actions if a.verb is Verb.SKIP],
             "revocations": [revocation_json(r) for r in plan.revocations],
+            "crosses": [cross_json(c) for c in plan.crosses],
             "on_disk_only": list(plan.on_disk_only),
             "retired": list(plan.retire),
             "warnings": list(runtime_warnings),
@@ -195,6 +304,8 @@ def status_text(report: StatusReport) -> str:
     if report.trust_bundle:
         lines.append(f"{_ERROR:<7} {TRUST_BUNDLE}")
         lines += [f"        {p}" for p in report.trust_bundle]
+    for rotation in report.rotations:
+        lines += rotation_lines(rotation, planned=False)
     bad = sum(1 for r in report if r.health == _ERROR)
     expiring = sum(1 for r in report if r.expiring)
     soon = f", {expiring} expiring within the window" if expiring else ""
@@ -226,6 +337,7 @@ def status_json(report: StatusReport) -> str:
                 "health": _ERROR if report.trust_bundle else _OK,
                 "problems": list(report.trust_bundle),
             },
+            "rotations": [rotation_json(r) for r in report.rotations],
         }
     )
 
