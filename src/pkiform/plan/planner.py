@@ -87,6 +87,7 @@ def plan(
     crosses = rotation.plan_crosses(spec, rotations, observed, decided, now)
     if rotations:
         rotation.with_repairs(spec, rotations, decided, crosses)
+    rotation.with_endings(decided, crosses, observed)
     revocations = plan_revocation(
         spec,
         graph,

@@ -17,7 +17,7 @@ from cryptography import x509
 from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.errors import Diagnostic
 from pkiform.formats.pem import cert_pem
-from pkiform.layout import CA_FILE, CHAIN_FILE, CROSS_FILE, TRUST_BUNDLE
+from pkiform.layout import CA_FILE, CHAIN_FILE, CROSS_FILE, FULLCHAIN_FILE, TRUST_BUNDLE
 from pkiform.plan.due import certificate_due, not_yet_valid, renewal_due
 from pkiform.plan.types import Action, CrossAction, CrossVerb, Rotation, Verb
 from pkiform.spec.graph import IssuerGraph
@@ -197,7 +197,7 @@ def with_repairs(
     for name, action in decided.items():
         if action.verb not in (Verb.UNCHANGED, Verb.REPAIR) or spec.identities[name].revoked:
             continue
-        reasons = []
+        reasons, stale = [], set()  # what this apply changes, and what that says already
         for partner in rotations.partners(name):
             verb = decided[partner].verb
             if verb is Verb.CREATE:
@@ -205,11 +205,56 @@ def with_repairs(
                 reasons.append(f"ca.pem gains the {which} root {partner!r}")
             elif decided[partner].new_cert:
                 reasons.append(f"ca.pem gets the new certificate of root {partner!r}")
+        if reasons:
+            stale.add(_OUT_OF_DATE.format(CA_FILE))
         source = rotations.cross_from(name)
         if source in signed:
             reasons.append(f"chain.pem gets the new cross certificate of {source!r}")
+            stale |= {_OUT_OF_DATE.format(f) for f in (CHAIN_FILE, FULLCHAIN_FILE)}
         if reasons:
-            decided[name] = replace(action, verb=Verb.REPAIR, reasons=(*action.reasons, *reasons))
+            kept = tuple(r for r in action.reasons if r not in stale)
+            decided[name] = replace(action, verb=Verb.REPAIR, reasons=(*kept, *reasons))
+
+
+def with_endings(
+    decided: dict[IdentityName, Action],
+    crosses: tuple[CrossAction, ...],
+    observed: Observed,
+) -> None:
+    """When a rotation ends (the old root retired, or the new one taken back), say what
+    the files that change drop: the cross certificate their chain.pem ends with, and the
+    root that left the spec from their ca.pem."""
+    archived = {
+        c.name: data
+        for c in crosses
+        if c.verb is CrossVerb.ARCHIVE
+        and (data := observed.identities[c.name].files.get(CROSS_FILE))
+    }
+    leaving = {n: cert_pem(c) for n, c in observed.on_disk_only_certs.items() if _is_root(c)}
+    if not archived and not leaving:
+        return
+    for name, action in decided.items():
+        if action.verb is not Verb.REPAIR:
+            continue
+        files = observed.identities[name].files
+        notes: list[str] = []
+        stale: set[str] = set()
+        for root, cross in archived.items():
+            if cross in files.get(CHAIN_FILE, b""):
+                notes.append(f"chain.pem drops the cross certificate of {root!r}")
+                stale |= {_OUT_OF_DATE.format(f) for f in (CHAIN_FILE, FULLCHAIN_FILE)}
+        for gone, data in leaving.items():
+            if data in files.get(CA_FILE, b""):
+                notes.append(f"ca.pem drops the root {gone!r}, which left the spec")
+                stale.add(_OUT_OF_DATE.format(CA_FILE))
+        if notes:
+            kept = tuple(r for r in action.reasons if r not in stale)
+            decided[name] = replace(action, reasons=(*kept, *notes))
+
+
+# formats/outputs.file_problems' words for a file whose bytes differ: compared with the
+# partner's or the cross certificate on disk, which this apply replaces, it says nothing
+_OUT_OF_DATE = "{} is out of date"
 
 
 # -- where each rotation stands -------------------------------------------------------
