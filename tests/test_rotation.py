@@ -28,6 +28,7 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,7 +90,19 @@ INTERMEDIATE_STEPS = {
     "move": HEAD + ROOT_CA + ISSUING + ISSUING_2 + leaves("issuing-2"),
     "retire": HEAD + ROOT_CA + ISSUING_2_ALONE + leaves("issuing-2"),
 }
-STEPS = {"root": ROOT_STEPS, "intermediate": INTERMEDIATE_STEPS}
+# a new hierarchy: a new root and, below it, a new intermediate key, replacing both at once
+OLD_ISSUING = "  issuing: {kind: intermediate, issuer: old-root, validity: 1y}\n"
+NEW_ISSUING = (
+    "  issuing-2: {kind: intermediate, issuer: new-root, validity: 1y, replaces: issuing}\n"
+)
+NEW_ISSUING_ALONE = "  issuing-2: {kind: intermediate, issuer: new-root, validity: 1y}\n"
+HIERARCHY_STEPS = {
+    "before": HEAD + OLD_ROOT + OLD_ISSUING + leaves("issuing"),
+    "introduce": HEAD + OLD_ROOT + NEW_ROOT + OLD_ISSUING + NEW_ISSUING + leaves("issuing"),
+    "move": HEAD + OLD_ROOT + NEW_ROOT + OLD_ISSUING + NEW_ISSUING + leaves("issuing-2"),
+    "retire": HEAD + NEW_ROOT_ALONE + NEW_ISSUING_ALONE + leaves("issuing-2"),
+}
+STEPS = {"root": ROOT_STEPS, "intermediate": INTERMEDIATE_STEPS, "hierarchy": HIERARCHY_STEPS}
 ORDER = ["before", "introduce", "move", "retire"]
 BEFORE = {step: ORDER[ORDER.index(step) - 1] for step in ORDER[1:]}
 PURPOSE = {"web": "sslserver", "edge": "sslserver", "alice": "sslclient"}
@@ -193,11 +206,13 @@ UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 PERMITTED_SUBTREE_VIOLATION = 47
 
 
-def failures(chains: Path, trusts: list[Path], tmp: Path) -> list[str]:
-    """Every (identity of `chains`, trust file) that openssl does not accept."""
+def failures(
+    chains: Path, trusts: list[Path], tmp: Path, names: Iterable[str] | None = None
+) -> list[str]:
+    """Every (identity of `chains`, or of `names`, trust file) that openssl refuses."""
     return [
         f"{name} with {trust.relative_to(trust.parents[1])}"
-        for name in identities(chains)
+        for name in (identities(chains) if names is None else names)
         for trust in trusts
         if not accepted(verify(trust, chains / name, tmp))
     ]
@@ -219,7 +234,9 @@ def test_a_server_still_presenting_the_chain_of_the_step_before_is_accepted(
     steps: dict[str, dict[str, Path]], kind: str, step: str, tmp_path: Path
 ) -> None:
     now, before = steps[kind][step], steps[kind][BEFORE[step]]
-    assert failures(before, trust_files(now), tmp_path) == []
+    # what the step retired (the old intermediate) is presented by no one any more
+    staying = [n for n in identities(before) if n in in_spec(now)]
+    assert failures(before, trust_files(now), tmp_path, staying) == []
 
 
 def test_the_new_root_reaches_every_trust_file_at_the_introduction(
@@ -236,23 +253,27 @@ def test_the_new_root_reaches_every_trust_file_at_the_introduction(
     assert all(new not in read(introduce / n, "chain.pem") for n in identities(introduce))
 
 
+@pytest.mark.parametrize(
+    ("kind", "moved"),
+    [("root", ["alice", "edge", "issuing", "web"]), ("hierarchy", ["alice", "issuing-2", "web"])],
+)
 def test_from_the_move_on_relying_parties_of_either_root_alone_accept_what_moved(
-    steps: dict[str, dict[str, Path]], tmp_path: Path
+    steps: dict[str, dict[str, Path]], tmp_path: Path, kind: str, moved: list[str]
 ) -> None:
-    old_only = steps["root"]["before"] / "old-root" / "cert.pem"  # never updated
-    new_only = steps["root"]["introduce"] / "new-root" / "cert.pem"
-    move = steps["root"]["move"]
-    assert identities(move) == ["alice", "edge", "issuing", "web"]
-    assert failures(move, [old_only, new_only], tmp_path) == []
+    old_only = steps[kind]["before"] / "old-root" / "cert.pem"  # never updated
+    new_only = steps[kind]["introduce"] / "new-root" / "cert.pem"
+    move = steps[kind]["move"]
+    assert failures(move, [old_only, new_only], tmp_path, moved) == []
     # the cross certificate is what gets the never-updated party there
-    for name in identities(move):
+    for name in moved:
         assert refused(
             verify(old_only, move / name, tmp_path, without_cross=True),
             UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
         ), name
     # before the move, a party that trusts only the new root refuses what is not moved
-    for name in identities(steps["root"]["introduce"]):
-        result = verify(new_only, steps["root"]["introduce"] / name, tmp_path)
+    introduce = steps[kind]["introduce"]
+    for name in (n for n in identities(introduce) if n not in ("issuing-2",)):
+        result = verify(new_only, introduce / name, tmp_path)
         assert refused(result, UNABLE_TO_GET_ISSUER_CERT_LOCALLY), name
 
 
@@ -325,7 +346,8 @@ def test_a_rollback_keeps_every_identity_valid_for_the_relying_parties_of_that_s
     # what the rolled-back step presents, to its own parties and to those of the step left
     assert failures(now, trust_files(now) + trust_files(came), tmp_path) == []
     # a server that still presents the chain of the step left, to the parties of this one
-    assert failures(came, trust_files(now), tmp_path) == []
+    staying = [n for n in identities(came) if n in in_spec(now)]
+    assert failures(came, trust_files(now), tmp_path, staying) == []
 
 
 def test_rolling_back_before_the_introduction_leaves_the_old_root_alone(

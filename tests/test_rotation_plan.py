@@ -315,3 +315,41 @@ def test_a_seeded_rotation_comes_out_byte_identical(run_cli: RunCli, tmp_path: P
     )
     assert "root-2026/cross.pem" in first
     assert first == second
+
+
+def test_a_new_hierarchy_rotates_a_root_and_an_intermediate_together(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """The old intermediate is not moved under the new root: it is replaced there, so the
+    root's rotation waits for the intermediate's, and says so."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nidentities:\n  old-root: {kind: root}\n"
+        "  issuing: {kind: intermediate, issuer: old-root}\n"
+        "  web: {kind: server, issuer: issuing, dns: [web.example]}\n"
+    )
+    assert run_cli("apply", spec).code == 0
+    spec.write_text(
+        "version: 1\nidentities:\n  old-root: {kind: root}\n"
+        "  new-root: {kind: root, replaces: old-root, cross_sign: true}\n"
+        "  issuing: {kind: intermediate, issuer: old-root}\n"
+        "  issuing-2: {kind: intermediate, issuer: new-root, replaces: issuing}\n"
+        "  web: {kind: server, issuer: issuing, dns: [web.example]}\n"
+    )
+    plan = run_cli("plan", spec)
+    rotations = plan.out[plan.out.index("Rotation:") : plan.out.index("Plan:")]
+    assert rotations == (
+        "Rotation: new-root replaces old-root (root, cross-signed)\n"
+        "      trust files without new-root: ca.pem of old-root, issuing, web; trust-bundle.pem "
+        "(this apply writes it into them)\n"
+        "      still below old-root: issuing, web\n"
+        "      next step: finish the rotation of issuing (move what it issues, retire it), then "
+        "retire 'old-root'\n"
+        "      before it, deploy every ca.pem, trust-bundle.pem and truststore.p12 to every "
+        "relying party; and the new cert.pem, chain.pem and fullchain.pem (and outputs) of "
+        "everything below 'new-root' to where each is used\n"
+        "Rotation: issuing-2 replaces issuing (intermediate)\n"
+        "      still below issuing: web\n"
+        "      next step: move what 'issuing' issues under 'issuing-2' (issuer: issuing-2): web\n"
+        "      before it, deploy what the rotation of the root 'new-root' asks for\n"
+    )

@@ -8,7 +8,7 @@ Pure, like the planner: the spec says what each identity's files hold in a rotat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -268,13 +268,14 @@ def reports(
     disk lack the new root; and what to deploy before the next step, which it names."""
     order = {n: i for i, n in enumerate(graph.order())}
     issuer_on_disk = _issuers_on_disk(spec, observed)
+    replaced = {p.old for p in rotations.pairs}
     out = []
     for pair in rotations.pairs:
         on_old = _below(graph, pair.old, order)
         below_new = _below(graph, pair.new, order)
         moving = tuple(n for n in below_new if _chains_through(n, pair.old, issuer_on_disk))
         without = _without_new(spec, graph, observed, pair) if pair.roots else ()
-        deploy, step = _next(spec, graph, pair, on_old, below_new)
+        deploy, step = _next(graph, pair, on_old, below_new, replaced)
         out.append(
             Rotation(
                 new=pair.new,
@@ -293,11 +294,11 @@ def reports(
 
 
 def _next(
-    spec: ResolvedSpec,
     graph: IssuerGraph,
     pair: Pair,
     on_old: tuple[IdentityName, ...],
     below_new: tuple[IdentityName, ...],
+    replaced: Collection[IdentityName],
 ) -> tuple[str, str]:
     """What to deploy before the next step, and the next step, in words."""
     moved = (
@@ -309,8 +310,19 @@ def _next(
             moved,
             f"retire {pair.old!r}: remove it, and replaces from {pair.new!r}, from the spec",
         )
-    children = ", ".join(graph.children(pair.old))
-    step = f"move what {pair.old!r} issues under {pair.new!r} (issuer: {pair.new}): {children}"
+    # a CA below the old one that has a successor of its own leaves with its own rotation
+    handed = [c for c in graph.children(pair.old) if c in replaced]
+    movable = [c for c in graph.children(pair.old) if c not in replaced]
+    if movable:
+        step = (
+            f"move what {pair.old!r} issues under {pair.new!r} (issuer: {pair.new}): "
+            + ", ".join(movable)
+        )
+    else:
+        step = (
+            f"finish the rotation of {', '.join(handed)} (move what it issues, retire it), "
+            f"then retire {pair.old!r}"
+        )
     if pair.roots:
         trust = "every ca.pem, trust-bundle.pem and truststore.p12 to every relying party"
     else:
