@@ -36,7 +36,7 @@ from pkiform.formats.seed_id import seed_id_of
 from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
-from pkiform.plan.rotation import reports as rotation_reports
+from pkiform.plan.rotation_state import reports as rotation_reports
 from pkiform.plan.types import Plan
 from pkiform.secrets.passwords import (
     Password,

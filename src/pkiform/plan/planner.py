@@ -13,7 +13,7 @@ from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
-from pkiform.plan import rotation
+from pkiform.plan import rotation, rotation_state
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -115,8 +115,8 @@ def plan(
         ),
         revoked_at_problems=revoked_at_problems(spec, observed, now),
         crosses=crosses,
-        rotations=rotation.reports(spec, graph, rotations, observed) if rotations else (),
-        rotation_problems=rotation.retire_problems(spec, graph, observed),
+        rotations=rotation_state.reports(spec, graph, rotations, observed) if rotations else (),
+        rotation_problems=rotation_state.retire_problems(spec, graph, observed),
     )
 
 
