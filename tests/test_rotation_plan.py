@@ -353,3 +353,22 @@ def test_a_new_hierarchy_rotates_a_root_and_an_intermediate_together(
         "      next step: move what 'issuing' issues under 'issuing-2' (issuer: issuing-2): web\n"
         "      before it, deploy what the rotation of the root 'new-root' asks for\n"
     )
+
+
+def test_a_link_planted_at_cross_pem_is_refused_and_never_followed(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = applied_steps(run_cli, tmp_path, "before", "introduce")
+    target = tmp_path / "elsewhere.pem"
+    target.write_bytes(b"not pkiform's\n")
+    cross = out / "root-2026" / "cross.pem"
+    cross.unlink()
+    cross.symlink_to(target)
+    for command in ("plan", "apply"):
+        result = run_cli(command, "pki.yaml")
+        assert (result.code, result.err) == (
+            1,
+            "pkiform: error: pki/root-2026/cross.pem: is a symlink; pkiform does not follow "
+            "links\n",
+        )
+    assert target.read_bytes() == b"not pkiform's\n" and cross.is_symlink()

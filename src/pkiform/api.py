@@ -438,7 +438,8 @@ class IssuedIdentity:
 
     @property
     def chain(self) -> list[x509.Certificate]:
-        """The issuing CAs above this identity, nearest first, root excluded."""
+        """The issuing CAs above this identity, nearest first, root excluded (and, during a
+        root rotation with cross_sign, the new root's cross certificate last)."""
         return self._certs(CHAIN_FILE, empty_ok=True)
 
     @property
