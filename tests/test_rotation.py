@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import RunCli, invoke, openssl, snapshot
+from tests.conftest import RunCli, invoke, openssl, require_tool, snapshot
 from tests.processes import TIMEOUT, Proc, Spawn, free_port
 
 HEAD = """\
@@ -275,6 +275,41 @@ def test_from_the_move_on_relying_parties_of_either_root_alone_accept_what_moved
     for name in (n for n in identities(introduce) if n not in ("issuing-2",)):
         result = verify(new_only, introduce / name, tmp_path)
         assert refused(result, UNABLE_TO_GET_ISSUER_CERT_LOCALLY), name
+
+
+def gnutls_verifies(certtool: Path, trust: Path, folder: Path, tmp: Path, chain: bytes) -> str:
+    """GnuTLS's verdict (certtool --verify) on cert.pem followed by `chain`, as a server
+    sends them, against the roots of `trust`."""
+    presented = tmp / f"presented-{folder.parent.name}-{folder.name}.pem"
+    presented.write_bytes(read(folder, "cert.pem") + chain)
+    result = subprocess.run(
+        [certtool, "--verify", "--load-ca-certificate", trust, "--infile", presented],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+TRUSTED = "Chain verification output: Verified. The certificate is trusted."
+
+
+@pytest.mark.parametrize("kind", ["root", "hierarchy"])
+def test_gnutls_accepts_what_moved_for_parties_of_either_root_alone(
+    steps: dict[str, dict[str, Path]], kind: str, tmp_path: Path
+) -> None:
+    certtool = require_tool("certtool", "gnutls-bin")
+    move = steps[kind]["move"]
+    old_only = steps[kind]["before"] / "old-root" / "cert.pem"
+    new_only = steps[kind]["introduce"] / "new-root" / "cert.pem"
+    for name in ("web", "alice"):
+        chain = read(move / name, "chain.pem")
+        for trust in (old_only, new_only):
+            assert gnutls_verifies(certtool, trust, move / name, tmp_path, chain) == TRUSTED
+        bare = pem(*[c for c in certs(chain) if not is_cross(c)])
+        verdict = gnutls_verifies(certtool, old_only, move / name, tmp_path, bare)
+        assert verdict.startswith("Chain verification output: Not verified."), verdict
 
 
 def test_after_retirement_only_the_new_root_is_needed(
