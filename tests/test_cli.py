@@ -278,9 +278,11 @@ def test_plan_and_apply_json(
                 "status": None,
             }
         ],
+        "crosses": [],
         "on_disk_only": [],
         "retire": [],
         "trust_bundle": None,
+        "rotations": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")

@@ -38,6 +38,7 @@ from pkiform.lint import lint as lint_observed
 from pkiform.lint import require_pkilint
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
+from pkiform.plan.rotation_state import reports as rotation_reports
 from pkiform.plan.types import Plan
 from pkiform.secrets.passwords import (
     Password,
@@ -50,6 +51,7 @@ from pkiform.secrets.passwords import (
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
 from pkiform.spec.load import ValidSpec, validate_path, validate_text
 from pkiform.spec.model import IdentityName, Kind, PasswordSource, ResolvedSpec
+from pkiform.spec.rotation import Rotations
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
 from pkiform.status import check as check_status
@@ -270,6 +272,7 @@ class Spec:
             ),
             trust_bundle=trust_bundle_problems(spec, observed),
             lint=lint_observed(observed, graph.order()) if lint else None,
+            rotations=rotation_reports(spec, graph, Rotations.of(spec, graph), observed),
         )
 
     def graph(self, fmt: str = "text") -> str:
@@ -373,8 +376,10 @@ class Spec:
             seed_id=seed.fingerprint if seed is not None else None,
         )
         password_problems = the_plan.password_problems if strict else ()
-        if the_plan.revoked_at_problems:  # a spec problem first: all of them together
-            raise SpecError([*the_plan.revoked_at_problems, *password_problems])
+        # a spec problem first: all of them together
+        if the_plan.revoked_at_problems or the_plan.rotation_problems:
+            problems = [*the_plan.revoked_at_problems, *the_plan.rotation_problems]
+            raise SpecError([*problems, *password_problems])
         if password_problems:
             raise PasswordError(password_problems)
         return observed, the_plan, found
@@ -516,7 +521,8 @@ class IssuedIdentity:
 
     @property
     def chain(self) -> list[x509.Certificate]:
-        """The issuing CAs above this identity, nearest first, root excluded."""
+        """The issuing CAs above this identity, nearest first, root excluded (and, during a
+        root rotation with cross_sign, the new root's cross certificate last)."""
         return self._certs(CHAIN_FILE, empty_ok=True)
 
     @property

@@ -2,6 +2,7 @@
 
     DIR/manifest.json  DIR/trust-bundle.pem  DIR/archive/<stamp>/<name>/  DIR/.lock
     DIR/<name>/key.pem cert.pem chain.pem fullchain.pem ca.pem   (every identity)
+               cross.pem                                         (a root rotation)
                crl.pem crl.der ocsp.der                          (signed revocation data)
                cert.der key.der bundle.p12 truststore.p12 secret.yaml combined.pem
                seed-id                                           (reproducible mode)
@@ -24,6 +25,9 @@ IDENTITY_FILES = (KEY_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, CA_FILE)
 CRL_PEM = "crl.pem"
 CRL_DER = "crl.der"
 OCSP_DER = "ocsp.der"
+# a new root's certificate signed by the root it replaces (issue 16: a CA rotation)
+CROSS_FILE = "cross.pem"
+
 # signed revocation data: public, re-made from the spec at will, refreshed every few
 # days, so a newer one simply replaces the old instead of filling the archive
 REVOCATION_FILES = (CRL_PEM, CRL_DER, OCSP_DER)
@@ -42,7 +46,7 @@ OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET, COMBINED)
 SEED_ID = "seed-id"
 
 # every file of an identity's folder pkiform reads or writes, in the order it reads them
-IDENTITY_FOLDER = IDENTITY_FILES + REVOCATION_FILES + OUTPUT_FILES + (SEED_ID,)
+IDENTITY_FOLDER = (*IDENTITY_FILES, CROSS_FILE, *REVOCATION_FILES, *OUTPUT_FILES, SEED_ID)
 # files that hold a private key, plain or encrypted: created 0600
 PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET, COMBINED))
 

@@ -40,14 +40,22 @@ class Row:
     reasons: tuple[str, ...] = ()
 
 
-def comment(rows: Sequence[Row], summary: str, warnings: Sequence[str] = ()) -> str:
-    """The whole comment."""
+def comment(
+    rows: Sequence[Row],
+    summary: str,
+    warnings: Sequence[str] = (),
+    notes: Sequence[Sequence[str]] = (),
+) -> str:
+    """The whole comment; each of `notes` (a CA rotation's progress, say) is a heading
+    line and the lines under it."""
     parts = [f"**{text(summary)}**\n"]
     if rows:
         parts.append(_table(rows))
     long = [row for row in rows if len(row.reasons) > LONG]
     if long:
         parts.append(_details(long))
+    for heading, *lines in notes:
+        parts.append(f"**{text(heading)}**\n\n" + "".join(f"- {text(x.strip())}\n" for x in lines))
     if warnings:
         parts.append("**Warnings**\n\n" + "".join(f"- {code(w)}\n" for w in warnings))
     return "\n".join(parts)

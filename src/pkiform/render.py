@@ -11,7 +11,18 @@ from pkiform.colour import PLAIN, Palette
 from pkiform.errors import Diagnostic
 from pkiform.formats import kubernetes
 from pkiform.layout import TRUST_BUNDLE
-from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
+from pkiform.plan.types import (
+    CHANGES,
+    Action,
+    CrossAction,
+    CrossVerb,
+    ListKind,
+    ListVerb,
+    Plan,
+    RevocationAction,
+    Rotation,
+    Verb,
+)
 from pkiform.plan_markdown import Row, comment
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec, serial_text
@@ -64,6 +75,7 @@ def plan_rows(plan: Plan, spec: ResolvedSpec | None) -> list[Row]:
                 reasons=action.reasons,
             )
         )
+    rows += [_cross_row(cross) for cross in plan.crosses]
     rows += [_revocation_row(revocation) for revocation in plan.revocations]
     if plan.trust_bundle is not None:
         rows.append(
@@ -90,6 +102,10 @@ def plan_summary(plan: Plan) -> str:
         for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
         if counts[verb]
     ]
+    parts += [
+        f"{n} cross certificate{'s' if n > 1 else ''} to {verb}"
+        for verb, n in _cross_counts(plan).items()
+    ]
     if plan.revocations:
         parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
     if plan.trust_bundle is not None:
@@ -106,6 +122,8 @@ def plan_text(plan: Plan, spec: ResolvedSpec | None, palette: Palette = PLAIN) -
     for row in plan_rows(plan, spec):
         lines.append(_row_line(row, palette))
         lines += [f"      {reason}" for reason in row.reasons]
+    for rotation in plan.rotations:
+        lines += rotation_lines(rotation, planned=True)
     lines.append(plan_summary(plan))
     return "\n".join(lines) + "\n"
 
@@ -115,7 +133,8 @@ def plan_markdown(
 ) -> str:
     """The plan as a pull-request comment (plan_markdown.py): the same rows and summary
     as plan_text, and the spec's warnings."""
-    return comment(plan_rows(plan, spec), plan_summary(plan), [str(w) for w in warnings])
+    rotations = [rotation_lines(r, planned=True) for r in plan.rotations]
+    return comment(plan_rows(plan, spec), plan_summary(plan), [str(w) for w in warnings], rotations)
 
 
 def _row_line(row: Row, palette: Palette = PLAIN) -> str:
@@ -126,6 +145,98 @@ def _row_line(row: Row, palette: Palette = PLAIN) -> str:
 def _skipped(plan: Plan) -> str:
     count = sum(1 for a in plan.actions if a.verb is Verb.SKIP)
     return f", {count} skipped" if count else ""
+
+
+def _cross_counts(plan: Plan) -> dict[str, int]:
+    """Cross certificates by what apply does with them: "sign" (signing anew counts in) or
+    "archive"."""
+    counts: dict[str, int] = {}
+    for cross in plan.crosses:
+        verb = "archive" if cross.verb is CrossVerb.ARCHIVE else "sign"
+        counts[verb] = counts.get(verb, 0) + 1
+    return counts
+
+
+def _cross_row(action: CrossAction) -> Row:
+    if action.verb is CrossVerb.ARCHIVE:
+        return Row(
+            symbol="-",
+            name=action.name,
+            kind=None,
+            change="archive cross.pem",
+            reasons=action.reasons,
+        )
+    symbol = "+" if action.verb is CrossVerb.SIGN else "~"
+    change = f"{action.verb} cross.pem (signed by {action.signer})"
+    return Row(symbol=symbol, name=action.name, kind=None, change=change, reasons=action.reasons)
+
+
+def _cross_line(action: CrossAction, palette: Palette) -> str:
+    return _row_line(_cross_row(action), palette)
+
+
+def rotation_lines(rotation: Rotation, *, planned: bool) -> list[str]:
+    """Where a rotation stands, for plan (`planned`: what this apply does) or status
+    (what apply has yet to do)."""
+    new, old = rotation.new, rotation.old
+    crossed = ", cross-signed" if rotation.cross_sign else ""
+    lines = [f"Rotation: {new} replaces {old} ({rotation.kind}{crossed})"]
+    if rotation.kind == "root":
+        pending = [n for n in rotation.without_new if n != TRUST_BUNDLE]
+        files = [f"ca.pem of {_names(pending)}"] if pending else []
+        files += [TRUST_BUNDLE] if TRUST_BUNDLE in rotation.without_new else []
+        todo = "this apply writes it into them" if planned else "run pkiform apply"
+        lines.append(
+            f"trust files without {new}: {'; '.join(files)} ({todo})"
+            if files
+            else f"every trust file holds {new}"
+        )
+    if rotation.moving:
+        lines.append(
+            f"this apply moves under {new}: {_names(rotation.moving)}"
+            if planned
+            else f"below {new} in the spec, still chained to {old} on disk: "
+            f"{_names(rotation.moving)} (run pkiform apply)"
+        )
+    lines.append(
+        f"still below {old}: {_names(rotation.on_old)}"
+        if rotation.on_old
+        else f"nothing is below {old} any more"
+    )
+    lines += [f"next step: {rotation.next}", f"before it, deploy {rotation.deploy}"]
+    return [lines[0], *(f"      {line}" for line in lines[1:])]
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    """Names for people: a long list ends with how many more there are."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def rotation_json(rotation: Rotation) -> dict[str, Any]:
+    return {
+        "new": rotation.new,
+        "old": rotation.old,
+        "kind": rotation.kind,
+        "cross_sign": rotation.cross_sign,
+        "still_below_old": list(rotation.on_old),
+        "moving": list(rotation.moving),
+        "trust_files_without_new": list(rotation.without_new),
+        "next_step": rotation.next_step,
+        "next": rotation.next,
+        "deploy": rotation.deploy,
+    }
+
+
+def cross_json(action: CrossAction) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "file": f"{action.name}/cross.pem",
+        "signer": None if action.verb is CrossVerb.ARCHIVE else action.signer,
+        "verb": str(action.verb),
+        "reasons": list(action.reasons),
+    }
 
 
 def _revocation_row(action: RevocationAction) -> Row:
@@ -195,9 +306,11 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "changes": plan.has_changes,
             "actions": [action_json(a) for a in plan.actions],
             "revocations": [revocation_json(r) for r in plan.revocations],
+            "crosses": [cross_json(c) for c in plan.crosses],
             "on_disk_only": list(plan.on_disk_only),
             "retire": list(plan.retire),
             "trust_bundle": plan.trust_bundle,
+            "rotations": [rotation_json(r) for r in plan.rotations],
             "warnings": [str(w) for w in warnings],
         }
     )
@@ -214,6 +327,7 @@ def applied_text(
         for a in plan.actions
         if a.verb in CHANGES or a.verb is Verb.SKIP
     ]
+    lines += [_cross_line(c, palette) for c in plan.crosses]
     lines += [_revocation_line(r, palette) for r in plan.revocations]
     if plan.trust_bundle is not None:
         lines.append(f"{palette.paint('  ~')} {TRUST_BUNDLE}: written ({plan.trust_bundle})")
@@ -222,6 +336,10 @@ def applied_text(
     n = len(plan.changes)
     unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
     extra = _skipped(plan)
+    extra += "".join(
+        f", {n} cross certificate{'s' if n > 1 else ''} {verb}{'d' if verb[-1] == 'e' else 'ed'}"
+        for verb, n in _cross_counts(plan).items()
+    )
     extra += f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
     extra += f", {len(plan.retire)} archived" if plan.retire else ""
     lines.append(f"Apply complete in {out}: {n} changed, {unchanged} unchanged{extra}.")
@@ -235,6 +353,7 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "unchanged": [a.name for a in plan.actions if a.verb is Verb.UNCHANGED],
             "skipped": [action_json(a) for a in plan.actions if a.verb is Verb.SKIP],
             "revocations": [revocation_json(r) for r in plan.revocations],
+            "crosses": [cross_json(c) for c in plan.crosses],
             "on_disk_only": list(plan.on_disk_only),
             "retired": list(plan.retire),
             "warnings": list(runtime_warnings),
@@ -258,6 +377,8 @@ def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     if report.trust_bundle:
         lines.append(f"{palette.paint(f'{_ERROR:<7}')} {TRUST_BUNDLE}")
         lines += [f"        {p}" for p in report.trust_bundle]
+    for rotation in report.rotations:
+        lines += rotation_lines(rotation, planned=False)
     bad = sum(1 for r in report if r.health == _ERROR)
     expiring = sum(1 for r in report if r.expiring)
     soon = f", {expiring} expiring within the window" if expiring else ""
@@ -327,6 +448,7 @@ def status_json(report: StatusReport) -> str:
                 "health": _ERROR if report.trust_bundle else _OK,
                 "problems": list(report.trust_bundle),
             },
+            "rotations": [rotation_json(r) for r in report.rotations],
             "lint": None if report.lint is None else _lint_json(report.lint),
         }
     )

@@ -17,10 +17,13 @@ from pkiform.formats.outputs import Material
 from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.lint import LintReport
+from pkiform.plan import rotation
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
+from pkiform.plan.types import Rotation
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec, serial_text
+from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
 
@@ -53,6 +56,7 @@ class StatusReport(Sequence[IdentityHealth]):
     trust_bundle: tuple[str, ...] = ()
     # pkilint's findings, with `status --lint` (None: not linted)
     lint: LintReport | None = None
+    rotations: tuple[Rotation, ...] = ()  # where each rotation of the spec stands on disk
 
     @property
     def ok(self) -> bool:
@@ -105,6 +109,10 @@ def check(
     """One verdict per identity of the spec, issuers first."""
     out = []
     listings: dict[IdentityName, dict[int, Revoked] | None] = {}
+    rotations = Rotations.of(spec, graph)
+    certs = {n: o.cert for n, o in observed.identities.items()} if rotations else {}
+    crosses = rotation.crosses_on_disk(rotations, observed) if rotations else {}
+    signers = rotations.cross_signers()
     for name in graph.order():
         ident = spec.identities[name]
         obs = observed.identities[name]
@@ -132,7 +140,8 @@ def check(
             _check_revoked(ident, cert, issuer_crl, found)
         elif cert is not None:
             anchor = chain_names[-1] if chain_names else name
-            _check_certificate(ident, cert, obs, chain, anchor, now, warn_within, found)
+            extras = rotation.extras(rotations, name, certs, crosses)
+            _check_certificate(ident, cert, obs, chain, anchor, extras, now, warn_within, found)
             if listed is not None:  # a certificate in use is never on its issuer's CRL
                 then = "take it off" if listed.reason == "certificateHold" else "reissue it"
                 found.errors.append(
@@ -142,8 +151,16 @@ def check(
         # a revoked identity that was issued keeps its CRL or OCSP response fresh
         # (plan/revocations.py); one revoked before it was issued has neither
         maintained = ident.revoked is None or cert is not None
-        if ident.kind.is_ca and graph.children(name) and maintained:
+        signs = graph.children(name) or name in signers
+        if ident.kind.is_ca and signs and maintained:
             _check_crl(obs, now, warn_within, found)
+        if ident.kind is Kind.ROOT:
+            errors, warnings = rotation.cross_findings(spec, rotations, observed, name, now)
+            found.errors += errors
+            found.warnings += warnings
+            cross = crosses.get(name)
+            if cross is not None and not errors:
+                _window("cross.pem", cross.not_valid_after_utc, now, warn_within, found)
         stapled = issuer is not None and spec.identities[issuer].ocsp
         if stapled and not ident.kind.is_ca and maintained:
             _check_ocsp(obs, chain[0], now, warn_within, found)
@@ -199,6 +216,7 @@ def _check_certificate(
     obs: ObservedIdentity,
     chain: list[x509.Certificate | None],
     anchor: str,
+    extras: rotation.Extras,
     now: datetime,
     warn_within: timedelta | None,
     found: _Findings,
@@ -206,7 +224,8 @@ def _check_certificate(
     found.errors += _chain_problems(cert, chain, now)
     if all(c is not None for c in chain):
         issuers = [c for c in chain if c is not None]
-        wanted = derived_files(cert, issuers)
+        cross, partners = extras
+        wanted = derived_files(cert, issuers, cross=cross, partners=[c for _, c in partners])
         found.errors += [
             f"{f} does not match the certificates it should hold"
             for f, data in wanted.items()
@@ -215,7 +234,12 @@ def _check_certificate(
         if outputs.needs_encryption(ident, obs):
             found.errors.append("key.pem is not encrypted; key.encrypt asks for it")
         material = Material(
-            cert=cert, issuers=issuers, anchor=anchor, key_pem=obs.files.get(KEY_FILE)
+            cert=cert,
+            issuers=issuers,
+            anchor=anchor,
+            key_pem=obs.files.get(KEY_FILE),
+            cross=cross,
+            partners=partners,
         )
         for filename, why in outputs.stale(ident, obs, material).items():
             # a PKCS#12 file whose password status was not given is not judged

@@ -27,6 +27,7 @@ from pkiform.formats.seed_id import seed_id_file
 from pkiform.layout import (
     CRL_DER,
     CRL_PEM,
+    CROSS_FILE,
     IDENTITY_FILES,
     KEY_DER,
     KEY_FILE,
@@ -35,10 +36,21 @@ from pkiform.layout import (
     SEED_ID,
     TRUST_BUNDLE,
 )
+from pkiform.plan import rotation
 from pkiform.plan.due import NEVER_QUIET, freshness_window, quiet_window
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.revocations import signing_times
-from pkiform.plan.types import CHANGES, Action, ListKind, ListVerb, Plan, RevocationAction, Verb
+from pkiform.plan.rotation import cross_on_disk
+from pkiform.plan.types import (
+    CHANGES,
+    Action,
+    CrossVerb,
+    ListKind,
+    ListVerb,
+    Plan,
+    RevocationAction,
+    Verb,
+)
 from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import (
@@ -50,10 +62,11 @@ from pkiform.spec.model import (
     TokenKey,
     serial_text,
 )
+from pkiform.spec.rotation import Rotations
 from pkiform.spec.token_uri import parse_token_uri
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed, derive_key
-from pkiform.x509.issuing import Signer, issue, validity_window
+from pkiform.x509.issuing import Signer, cross_certificate, issue, validity_window
 from pkiform.x509.profile import desired
 from pkiform.x509.revocation import build_crl, build_ocsp_response
 
@@ -95,8 +108,9 @@ def apply(
             f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
             f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
         )
-    if plan.revoked_at_problems:
-        raise SpecError([*plan.revoked_at_problems, *plan.password_problems])
+    if plan.revoked_at_problems or plan.rotation_problems:
+        problems = [*plan.revoked_at_problems, *plan.rotation_problems]
+        raise SpecError([*problems, *plan.password_problems])
     if plan.password_problems:
         raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -111,6 +125,7 @@ def apply(
             rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
             sealer=sealed or seals.Writer(spec, graph),
             tokens=tokens,
+            rotations=Rotations.of(spec, graph),
         )
         return _apply(plan, run, stamp, on_done, settle)
 
@@ -144,6 +159,7 @@ def _apply(
 ) -> Outcome:
     spec, store = run.spec, run.store
     writer = _Writer(run, stamp, on_done)
+    run.prepare_rotation(plan)
     shared = _shared(plan, run)
     for action in plan.actions:
         if action.name not in shared:
@@ -154,6 +170,9 @@ def _apply(
     for revocation in plan.revocations:
         writer.batch.append((revocation.name, run.revocation_files(revocation)))
     writer.flush()
+    for cross in plan.crosses:
+        if cross.verb is CrossVerb.ARCHIVE:
+            store.withdraw(cross.name, [CROSS_FILE], stamp)
     for retired in plan.retire:
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
@@ -280,17 +299,21 @@ class _Writer:
         cert, key = run.carry_out(action)
         if cert is None:
             return
+        cross = run.cross_file(name)  # a cross.pem signed in this apply
         if action.verb is Verb.UNCHANGED:
             ident = run.spec.identities[name]
             if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
                 self.secrets[name] = obs.files[SECRET]
-            run.sealer.note(name, obs.files, unchanged=True)
+            if cross:
+                self.batch.append((name, cross))
+            touched = bool(cross) or name in run.withdrawn
+            run.sealer.note(name, run.left(name, {**obs.files, **cross}), unchanged=not touched)
             return
         issuers = [run.certs[n] for n in run.graph.chain(name)]
         wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
-        changed = {f: d for f, d in wanted.items() if obs.files.get(f) != d}
+        changed = {f: d for f, d in (wanted | cross).items() if obs.files.get(f) != d}
         self.batch.append((name, changed))
-        run.sealer.note(name, {**obs.files, **changed}, unchanged=False)
+        run.sealer.note(name, run.left(name, {**obs.files, **changed}), unchanged=False)
         if rewritten_keys:
             self.in_place[name] = rewritten_keys
         if SECRET in wanted:
@@ -325,6 +348,16 @@ class _Run:
     sealer: seals.Writer
     tokens: TokenKeys | None = None
     manifest_entries: dict[IdentityName, str] = field(default_factory=dict)  # made already
+    rotations: Rotations = field(default_factory=Rotations)
+    # a root rotation's cross certificates as this apply leaves them (signed here or
+    # kept), those it signs, and the roots whose cross.pem it archives
+    cross: dict[IdentityName, x509.Certificate | None] = field(default_factory=dict)
+    cross_signed: dict[IdentityName, x509.Certificate] = field(default_factory=dict)
+    withdrawn: set[IdentityName] = field(default_factory=set)
+    # what carry_out returned for each identity: a rotation's roots are carried out first
+    carried: dict[IdentityName, tuple[x509.Certificate | None, keys.PrivateKey | None]] = field(
+        default_factory=dict
+    )
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)
@@ -332,6 +365,11 @@ class _Run:
     def carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
         """The identity's certificate after this apply, new or the one on disk (None:
         revoked before it was ever issued), and its private key if it was needed."""
+        if action.name not in self.carried:
+            self.carried[action.name] = self._carry_out(action)
+        return self.carried[action.name]
+
+    def _carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
         name = action.name
         ident = self.spec.identities[name]
         obs = self.observed.identities[name]
@@ -364,6 +402,47 @@ class _Run:
 
     def _issuer(self, ident: Identity) -> Identity | None:
         return self.spec.identities[ident.issuer] if ident.issuer else None
+
+    def prepare_rotation(self, plan: Plan) -> None:
+        """Before anything is written: the roots of each rotation carried out (each one's
+        ca.pem holds the other's certificate), then the cross certificates signed."""
+        if not self.rotations and not plan.crosses:
+            return
+        actions = {a.name: a for a in plan.actions}
+        for pair in self.rotations.pairs:
+            if pair.roots:
+                self.carry_out(actions[pair.old])
+                self.carry_out(actions[pair.new])
+        for cross in plan.crosses:
+            if cross.verb is CrossVerb.ARCHIVE:
+                self.withdrawn.add(cross.name)
+                continue
+            new, old = self.spec.identities[cross.name], self.spec.identities[cross.signer]
+            signer = Signer(cert=self.certs[old.name], key=self.ca_keys[old.name])
+            self.cross_signed[new.name] = cross_certificate(
+                new,
+                desired(new, old),
+                self.certs[new.name].public_key(),
+                signer,
+                self.now,
+                seed=self.seed,
+            )
+        for pair in self.rotations.pairs:
+            if pair.cross_sign:
+                signed = self.cross_signed.get(pair.new)
+                on_disk = cross_on_disk(self.observed.identities[pair.new])
+                self.cross[pair.new] = signed if signed is not None else on_disk
+
+    def cross_file(self, name: IdentityName) -> dict[str, bytes]:
+        """cross.pem, if this apply signs the identity's cross certificate."""
+        signed = self.cross_signed.get(name)
+        return {CROSS_FILE: pem.cert_pem(signed)} if signed is not None else {}
+
+    def left(self, name: IdentityName, files: Mapping[str, bytes]) -> dict[str, bytes]:
+        """An identity's files as this apply leaves them (a cross.pem archived is gone)."""
+        if name not in self.withdrawn:
+            return dict(files)
+        return {f: d for f, d in files.items() if f != CROSS_FILE}
 
     def _signer(self, ident: Identity) -> Signer | None:
         issuer = self._issuer(ident)
@@ -401,7 +480,8 @@ def _files(
     name = action.name
     ident = run.spec.identities[name]
     password = run.key_password(name)
-    wanted = derived_files(cert, issuers)
+    cross, partners = rotation.extras(run.rotations, name, run.certs, run.cross)
+    wanted = derived_files(cert, issuers, cross=cross, partners=[c for _, c in partners])
     if run.seed is not None:  # in the same group as the key it vouches for
         wanted[SEED_ID] = seed_id_file(run.seed.fingerprint)
     key_pem = obs.files.get(KEY_FILE)
@@ -425,7 +505,12 @@ def _files(
         in_place = tuple(dict.fromkeys((*in_place, *plain_copies)))
     chain = run.graph.chain(name)
     material = Material(
-        cert=cert, issuers=issuers, anchor=chain[-1] if chain else name, key_pem=key_pem
+        cert=cert,
+        issuers=issuers,
+        anchor=chain[-1] if chain else name,
+        key_pem=key_pem,
+        cross=cross,
+        partners=partners,
     )
     private_key = (
         (lambda: key)
@@ -504,6 +589,10 @@ def _settled(plan: Plan, run: _Run, body: bytes, spec_digest: str | None) -> byt
     spec = run.spec
     if spec_digest is None or any(i.password_sources() for i in spec.identities.values()):
         return manifest.close(body)
+    if run.rotations:
+        # plan tells where a rotation stands at every run: an answer from the mark would
+        # leave that out (the rotation is a passing state; the mark returns after it)
+        return manifest.close(body)
     # the mark's answer tells an identity skipped (revoked before it was ever issued) by
     # its missing folder: one with a folder all the same is planned in full
     skipped = [a.name for a in plan.actions if a.verb is Verb.SKIP]
@@ -578,6 +667,16 @@ def manifest_entry(
 ) -> dict[str, object]:
     """One identity's manifest entry, made from its certificate (disk/manifest.py)."""
     name = ident.name
+    files = {
+        **{
+            f.removesuffix(".pem"): f"{name}/{f}"
+            for f in IDENTITY_FILES
+            if f != KEY_FILE or ident.key_source is None  # a key elsewhere: no key.pem
+        },
+        **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
+    }
+    if ident.replaces is not None and ident.cross_sign and ident.kind is Kind.ROOT:
+        files["cross"] = f"{name}/{CROSS_FILE}"  # a root rotation (spec/rotation.py)
     entry: dict[str, object] = {
         "kind": str(ident.kind),
         "issuer": ident.issuer,
@@ -591,15 +690,10 @@ def manifest_entry(
             "cert_sha256": cert.fingerprint(hashes.SHA256()).hex(),
             "public_key_sha256": keys.fingerprint(cert.public_key()),
         },
-        "files": {
-            **{
-                f.removesuffix(".pem"): f"{name}/{f}"
-                for f in IDENTITY_FILES
-                if f != KEY_FILE or ident.key_source is None  # a key elsewhere: no key.pem
-            },
-            **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
-        },
+        "files": files,
     }
     if isinstance(ident.key_source, TokenKey):  # where the key is: the URI, never a PIN
         entry["key_in"] = parse_token_uri(ident.key_source.uri).canonical
+    if ident.replaces is not None:
+        entry["replaces"] = ident.replaces
     return entry

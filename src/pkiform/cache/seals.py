@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,6 +33,7 @@ from pkiform.disk import manifest
 from pkiform.layout import CERT_FILE, KEY_FILE, REVOCATION_FILES
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, ResolvedSpec
+from pkiform.spec.rotation import Rotations
 
 _SEAL = "seal"
 # the spec of an identity, but where it was written
@@ -57,6 +58,7 @@ class Reader:
     def __init__(self, spec: ResolvedSpec, graph: IssuerGraph) -> None:
         self._spec = spec
         self._graph = graph
+        self._rotations = Rotations.of(spec, graph)
         self.found: dict[IdentityName, _Found] = {}  # for the Writer of the same run
 
     def vouch(
@@ -79,7 +81,8 @@ class Reader:
             for n in chain:
                 if n not in cert_digests:
                     cert_digests[n] = _cert_digest(files[n][CERT_FILE])
-            sealed = _seal(own, (cert_digests[n] for n in chain))
+            rotation = _rotation_digest(self._rotations, name, lambda n, f: files.get(n, {}).get(f))
+            sealed = _seal(own, (cert_digests[n] for n in chain), rotation)
             if _holds(entry, sealed):
                 self.found[name] = _Found(own=own, seal=sealed, entry=entry)
         return frozenset(self.found)
@@ -101,6 +104,8 @@ class Writer:
         self._issuer_texts = _IssuerTexts(spec)
         self._cert_digests: dict[IdentityName, bytes] = {}
         self._made: dict[IdentityName, bytes] = {}
+        self._rotations = Rotations.of(spec, graph)
+        self._left: dict[IdentityName, Mapping[str, bytes]] = {}  # a rotation's roots' files
 
     def note(self, name: IdentityName, files: Mapping[str, bytes], *, unchanged: bool) -> None:
         """The identity's files as this apply leaves them (`unchanged`: as it found them)."""
@@ -108,15 +113,22 @@ class Writer:
         pem = files.get(CERT_FILE)
         if pem is not None:
             self._cert_digests[name] = _cert_digest(pem)
+        if self._rotations.involves(name):
+            self._left[name] = files
         issuer_certs = [self._cert_digests.get(n) for n in self._graph.chain(name)]
         if not _eligible(ident, files) or None in issuer_certs:
             return
+        rotation = _rotation_digest(
+            self._rotations, name, lambda n, f: self._left[n].get(f) if n in self._left else None
+        )
+        if rotation is not None and self._rotations.needs_unseen(name, self._left):
+            return  # the other root of its rotation comes later in this apply: no seal
         found = self._found.get(name)
         if unchanged and found is not None:
             own = found.own
         else:
             own = _own_digest(ident, self._issuer_texts.of(ident), files)
-        self._made[name] = _seal(own, (d for d in issuer_certs if d is not None))
+        self._made[name] = _seal(own, (d for d in issuer_certs if d is not None), rotation)
 
     def entry(self, name: IdentityName, fresh: Mapping[str, Any]) -> Mapping[str, Any]:
         """The manifest entry to write for an identity whose entry made now would be
@@ -185,12 +197,30 @@ def _cert_digest(cert_pem: bytes) -> bytes:
     return hashlib.sha256(cert_pem).digest()
 
 
-def _seal(own: bytes, issuer_certs: Iterable[bytes]) -> bytes:
+def _seal(own: bytes, issuer_certs: Iterable[bytes], rotation: bytes | None = None) -> bytes:
     """The whole seal: the identity's own digest and the digests of its issuers'
-    cert.pem, nearest first."""
+    cert.pem, nearest first, and of what its files take from a rotation, if any."""
     h = hashlib.sha256(own)
     for digest in issuer_certs:
         h.update(digest)
+    if rotation is not None:
+        h.update(rotation)
+    return h.digest()
+
+
+def _rotation_digest(
+    rotations: Rotations, name: IdentityName, read: Callable[[IdentityName, str], bytes | None]
+) -> bytes | None:
+    """What an identity's files take from a rotation (spec/rotation.py): which roots its
+    ca.pem holds besides its own and whose cross.pem ends its chain.pem, and those files'
+    bytes as `read` finds them; None outside a rotation (its seal is what it always was)."""
+    context = rotations.context(name)
+    if not context:
+        return None
+    h = hashlib.sha256(context.encode())
+    for other, filename in rotations.inputs(name):
+        data = read(other, filename)
+        h.update(b"-" if data is None else b"%d\0" % len(data) + data)
     return h.digest()
 
 

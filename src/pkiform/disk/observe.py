@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from pkiform.disk.store import Store
+from pkiform.errors import StoreError
 from pkiform.formats import pkcs12
 from pkiform.layout import BUNDLE, CERT_FILE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.secrets.passwords import IdentityPasswords, guard
@@ -99,6 +100,9 @@ class Observed:
     on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
     manifest: bytes | None = None
     trust_bundle: bytes | None = None
+    # the readable cert.pem of each of those folders: a root the spec retired is one
+    # (plan/rotation.py holds back a retirement that would strand what chains to it)
+    on_disk_only_certs: Mapping[str, x509.Certificate] = field(default_factory=dict)
 
 
 # given the manifest and every identity's files: the identities a cache vouches for
@@ -222,7 +226,23 @@ def observe(
         on_disk_only=others,
         manifest=manifest,
         trust_bundle=store.read_top(TRUST_BUNDLE),
+        on_disk_only_certs=_certs_of(store, others),
     )
+
+
+def _certs_of(store: Store, names: Iterable[str]) -> dict[str, x509.Certificate]:
+    """The cert.pem of each folder named, where it is a readable certificate (a folder the
+    spec no longer names is no business of the plan's otherwise: a link there is left
+    unread, not an error)."""
+    found = {}
+    for name in names:
+        try:
+            cert, _ = _parse_cert(store.read(name, CERT_FILE))
+        except StoreError:
+            continue
+        if cert is not None:
+            found[name] = cert
+    return found
 
 
 def _with_key_witnesses(

@@ -360,6 +360,24 @@ class Store:
         _fsync_dir(self.root)
         return target
 
+    def withdraw(self, name: str, filenames: Iterable[str], stamp: str) -> None:
+        """Move files of an identity to its archive/<stamp>/ with nothing in their place
+        (a file the spec no longer asks for, such as a cross certificate whose rotation is
+        over). One rename each: a crash leaves each file live or archived, and the next
+        plan archives what is still live."""
+        self._listed.clear()
+        folder = self.root / name
+        present = [f for f in filenames if os.path.lexists(folder / f)]
+        if not present:
+            return
+        self._check_writable(folder, present, stamp)
+        archive = folder / ARCHIVE / stamp
+        self._mkdir(archive, 0o700)
+        for filename in present:
+            self._rename(folder / filename, _unused(archive / filename))
+        _fsync_dir(archive)
+        _fsync_dir(folder)
+
     def write_manifest(self, data: bytes) -> bool:
         """Write manifest.json if its content changed; True when it did."""
         return self.write_top(MANIFEST, data)

@@ -59,10 +59,30 @@ class Material:
     issuers: Sequence[x509.Certificate]  # nearest first, root last; empty for a root
     anchor: str  # the name of the root identity of its chain
     key_pem: bytes | None  # key.pem as it is, or will be, on disk
+    # a root rotation (spec/rotation.py): the cross certificate that ends its chain, and
+    # the other root its trust files hold beside its own, by name
+    cross: x509.Certificate | None = None
+    partners: tuple[tuple[str, x509.Certificate], ...] = ()
 
     @property
     def root(self) -> x509.Certificate:
         return self.issuers[-1] if self.issuers else self.cert
+
+    def pem_files(self) -> dict[str, bytes]:
+        """cert.pem, chain.pem, fullchain.pem and ca.pem made of this material."""
+        partners = [cert for _, cert in self.partners]
+        return derived_files(self.cert, self.issuers, cross=self.cross, partners=partners)
+
+    def anchors(self) -> list[tuple[str, x509.Certificate]]:
+        """The roots its relying parties trust, by name: its own, then its partner's."""
+        return [(self.anchor, self.root), *self.partners]
+
+    def bundle_chain(self) -> list[x509.Certificate]:
+        """The issuers a PKCS#12 bundle holds after the certificate: its chain, the cross
+        certificate last among them, then the root (what a server presents, and its anchor)."""
+        if self.cross is None:
+            return list(self.issuers)
+        return [*self.issuers[:-1], self.cross, *self.issuers[-1:]]
 
 
 def manifest_files(ident: Identity) -> dict[str, str]:
@@ -187,7 +207,7 @@ def fixed(ident: Identity, m: Material) -> dict[str, bytes]:
             files[KEY_DER] = pem_to_der(m.key_pem)
     secret = ident.outputs.kubernetes
     if secret is not None and m.key_pem is not None:
-        pem = derived_files(m.cert, m.issuers)
+        pem = m.pem_files()
         files[SECRET] = kubernetes.secret(
             name=secret.name,
             namespace=secret.namespace,
@@ -210,12 +230,12 @@ def _password_protected(
     if bundle is not None:
         out[BUNDLE] = (
             bundle,
-            pkcs12.expected_bundle(ident.name, m.cert, m.issuers, legacy=bundle.legacy),
+            pkcs12.expected_bundle(ident.name, m.cert, m.bundle_chain(), legacy=bundle.legacy),
         )
     if store is not None:
         out[TRUSTSTORE] = (
             store,
-            pkcs12.expected_truststore([(m.anchor, m.root)], legacy=store.legacy),
+            pkcs12.expected_truststore(m.anchors(), legacy=store.legacy),
         )
     return out
 
@@ -289,10 +309,10 @@ def build(
         assert password is not None, "plan and apply check for missing passwords first"
         if filename == BUNDLE:
             files[filename] = pkcs12.bundle(
-                ident.name, key(), m.cert, m.issuers, password.reveal(), legacy=output.legacy
+                ident.name, key(), m.cert, m.bundle_chain(), password.reveal(), legacy=output.legacy
             )
         else:
             files[filename] = pkcs12.truststore(
-                [(m.anchor, m.root)], password.reveal(), legacy=output.legacy
+                m.anchors(), password.reveal(), legacy=output.legacy
             )
     return files

@@ -1,5 +1,6 @@
 """The PEM (and DER) files every identity has, made from certificates: cert.pem,
-chain.pem, fullchain.pem, ca.pem, trust-bundle.pem, and a CA's crl.pem and crl.der."""
+chain.pem, fullchain.pem, ca.pem, trust-bundle.pem, a CA's crl.pem and crl.der, and a
+new root's cross.pem."""
 
 from __future__ import annotations
 
@@ -25,18 +26,25 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def derived_files(
-    cert: x509.Certificate, issuer_chain: Sequence[x509.Certificate]
+    cert: x509.Certificate,
+    issuer_chain: Sequence[x509.Certificate],
+    *,
+    cross: x509.Certificate | None = None,
+    partners: Sequence[x509.Certificate] = (),
 ) -> dict[str, bytes]:
     """cert.pem, chain.pem, fullchain.pem and ca.pem for a certificate and the certificates
-    of its issuers, nearest first (empty for a root)."""
+    of its issuers, nearest first (empty for a root). In a root rotation (spec/rotation.py)
+    chain.pem ends with the `cross` certificate of its new root, and ca.pem holds the
+    `partners` (the other root) after its own root."""
     root = issuer_chain[-1] if issuer_chain else cert
-    chain_pem = b"".join(cert_pem(c) for c in issuer_chain[:-1])  # root excluded
+    above = [*issuer_chain[:-1], *([cross] if cross is not None else [])]  # root excluded
+    chain_pem = b"".join(cert_pem(c) for c in above)
     own = cert_pem(cert)
     return {
         CERT_FILE: own,
         CHAIN_FILE: chain_pem,
         FULLCHAIN_FILE: own + chain_pem,
-        CA_FILE: cert_pem(root),
+        CA_FILE: b"".join(cert_pem(c) for c in (root, *partners)),
     }
 
 

@@ -10,7 +10,6 @@ from cryptography import x509
 from pkiform.disk.observe import ObservedIdentity
 from pkiform.formats import outputs
 from pkiform.formats.outputs import Material
-from pkiform.formats.pem import derived_files
 from pkiform.formats.seed_id import seed_id_file
 from pkiform.layout import SEED_ID
 from pkiform.plan.due import certificate_due
@@ -116,7 +115,7 @@ def decide(
 
     # no material: an issuer has no certificate, is planned as create, and cascades
     if material is not None:
-        layout = derived_files(material.cert, material.issuers)
+        layout = material.pem_files()
         repairs += outputs.file_problems(layout, obs.files).values()
     if outputs.needs_encryption(ident, obs):
         repairs.append("key.pem is not encrypted; key.encrypt asks for it (same key)")

@@ -15,8 +15,8 @@ from pkiform.disk.observe import Observed
 from pkiform.errors import Diagnostic
 from pkiform.formats import outputs
 from pkiform.formats.outputs import Material
-from pkiform.layout import BUNDLE
-from pkiform.plan.types import RevocationAction
+from pkiform.layout import BUNDLE, CROSS_FILE
+from pkiform.plan.types import CrossAction, CrossVerb, RevocationAction
 from pkiform.secrets.passwords import Passwords, diagnostic, missing
 from pkiform.spec.model import IdentityName, PasswordSource, ResolvedSpec
 
@@ -30,6 +30,7 @@ def password_problems(
     repaired: Mapping[IdentityName, Material | None],
     revocations: Collection[RevocationAction],
     passwords: Passwords,
+    crosses: Collection[CrossAction] = (),
 ) -> tuple[Diagnostic, ...]:
     """The key passwords the plan needs and does not have, each with what needs it, and
     the keys their password does not open. `repaired`: the identities whose certificate
@@ -74,4 +75,10 @@ def password_problems(
         signer = revocation.signer
         if locked(signer):
             need(signer, f"to sign {revocation.name}/{revocation.file} with the key of {signer!r}")
+    for cross in crosses:
+        if cross.verb is not CrossVerb.ARCHIVE and locked(cross.signer):
+            need(
+                cross.signer,
+                f"to sign {cross.name}/{CROSS_FILE} with the key of {cross.signer!r}",
+            )
     return tuple(refused) + tuple(missing(passwords, s, *why) for s, why in needs.items())

@@ -13,6 +13,7 @@ from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
+from pkiform.plan import rotation, rotation_state
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -20,6 +21,7 @@ from pkiform.plan.types import Action, Plan, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
+from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
 
 
@@ -40,6 +42,9 @@ def plan(
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
     crls = crls_on_disk(spec, graph, observed)
+    rotations = Rotations.of(spec, graph)
+    certs = {n: o.cert for n, o in observed.identities.items()} if rotations else {}
+    crosses_now = rotation.crosses_on_disk(rotations, observed) if rotations else {}
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
@@ -48,11 +53,14 @@ def plan(
         issuer_chain = [observed.identities[n].cert for n in chain]
         issuers = [c for c in issuer_chain if c is not None]
         if obs.cert is not None and len(issuers) == len(issuer_chain):
+            cross, partners = rotation.extras(rotations, name, certs, crosses_now)
             materials[name] = Material(
                 cert=obs.cert,
                 issuers=issuers,
                 anchor=chain[-1] if chain else name,
                 key_pem=obs.files.get(KEY_FILE),
+                cross=cross,
+                partners=partners,
             )
         # certificates this CA issued were signed by key.pem: its cert.pem is what changed
         vouched = obs.key_replaced_cert or (
@@ -76,6 +84,10 @@ def plan(
             ident,
             obs,
         )
+    crosses = rotation.plan_crosses(spec, rotations, observed, decided, now)
+    if rotations:
+        rotation.with_repairs(spec, rotations, decided, crosses)
+    rotation.with_endings(decided, crosses, observed)
     revocations = plan_revocation(
         spec,
         graph,
@@ -99,8 +111,12 @@ def plan(
             repaired={n: materials.get(n) for n, a in decided.items() if a.verb is Verb.REPAIR},
             revocations=revocations,
             passwords=passwords,
+            crosses=crosses,
         ),
         revoked_at_problems=revoked_at_problems(spec, observed, now),
+        crosses=crosses,
+        rotations=rotation_state.reports(spec, graph, rotations, observed) if rotations else (),
+        rotation_problems=rotation_state.retire_problems(spec, graph, observed),
     )
 
 

@@ -24,6 +24,7 @@ from pkiform.plan.due import list_due
 from pkiform.plan.types import ListKind, ListVerb, RevocationAction
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, ResolvedSpec, serial_text
+from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import (
     crl_entries,
@@ -49,11 +50,12 @@ def plan_revocation(
     whose issuing is blocked (and `crls_on_disk`, if the caller has read them already)."""
     if crls is None:
         crls = crls_on_disk(spec, graph, observed)
+    signers = Rotations.of(spec, graph).cross_signers()
     out: list[RevocationAction] = []
     for name in graph.order():
         ca = spec.identities[name]
         children = graph.children(name)
-        if not ca.kind.is_ca or not children or name in blocked:
+        if not ca.kind.is_ca or not (children or name in signers) or name in blocked:
             continue
         ca_obs = observed.identities[name]
         if ca_obs.cert is None and name not in new_certs:
@@ -126,11 +128,13 @@ def signing_times(
 def crls_on_disk(
     spec: ResolvedSpec, graph: IssuerGraph, observed: Observed
 ) -> dict[IdentityName, CrlOnDisk | None]:
-    """The crl.pem of every CA that issues anything, read and checked once per plan."""
+    """The crl.pem of every CA that issues anything (a cross certificate counts), read
+    and checked once per plan."""
+    signers = Rotations.of(spec, graph).cross_signers()
     return {
         name: CrlOnDisk.of(observed.identities[name])
         for name, ident in spec.identities.items()
-        if ident.kind.is_ca and graph.children(name)
+        if ident.kind.is_ca and (graph.children(name) or name in signers)
     }
 
 

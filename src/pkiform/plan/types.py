@@ -70,6 +70,44 @@ class RevocationAction:
         return CRL_PEM if self.kind is ListKind.CRL else OCSP_DER
 
 
+class CrossVerb(StrEnum):
+    SIGN = "sign"  # no cross.pem yet
+    RESIGN = "re-sign"
+    ARCHIVE = "archive"  # the rotation is over: cross.pem goes to the archive, unreplaced
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrossAction:
+    """A new root's cross.pem (spec/rotation.py): signed by the root it replaces."""
+
+    name: IdentityName  # the new root, whose folder holds it
+    signer: IdentityName  # the root it replaces (for ARCHIVE: the root that signed it)
+    verb: CrossVerb
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rotation:
+    """Where one rotation stands (plan/rotation.py): what the spec and the disk say, and
+    what to deploy before the next step. Names are in issuing order."""
+
+    new: IdentityName
+    old: IdentityName
+    kind: str  # "root" or "intermediate"
+    cross_sign: bool
+    # below the old CA in the spec: what is still to move
+    on_old: tuple[IdentityName, ...] = ()
+    # placed below the new CA by the spec, but chained to the old one on disk: this apply
+    # moves them (status: apply has not yet)
+    moving: tuple[IdentityName, ...] = ()
+    # trust files on disk that do not hold the new root (identity names, and
+    # trust-bundle.pem): this apply writes it into them (status: apply has not yet)
+    without_new: tuple[str, ...] = ()
+    next_step: str = ""  # "move" or "retire"
+    deploy: str = ""  # what must reach relying parties and servers before it
+    next: str = ""  # the next step, in words
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     actions: tuple[Action, ...]  # every identity, issuers first
@@ -82,11 +120,19 @@ class Plan:
     password_problems: tuple[Diagnostic, ...] = ()
     # revoked.at times no CRL may state, given the certificates and the clock: it refuses
     revoked_at_problems: tuple[Diagnostic, ...] = ()
+    crosses: tuple[CrossAction, ...] = ()  # cross certificates to sign or archive
+    rotations: tuple[Rotation, ...] = ()  # where each rotation of the spec stands
+    # a root leaving the spec while what chains to it alone is still on disk: it refuses
+    rotation_problems: tuple[Diagnostic, ...] = ()
 
     @property
     def has_changes(self) -> bool:
         return bool(
-            self.changes or self.revocations or self.retire or self.trust_bundle is not None
+            self.changes
+            or self.revocations
+            or self.crosses
+            or self.retire
+            or self.trust_bundle is not None
         )
 
     @property

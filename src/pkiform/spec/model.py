@@ -197,6 +197,10 @@ class Identity:
     key_password: PasswordSource | None = None
     outputs: Outputs = NO_OUTPUTS
     key_source: KeySource | None = None  # None: key.pem in its folder, made by pkiform
+    # a rotation (CAs only): the CA this one succeeds, and whether the old CA signs a cross
+    # certificate for this one's key (spec/rotation.py says what follows from them)
+    replaces: IdentityName | None = None
+    cross_sign: bool = False
 
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
         """Every password the identity's files and keys take, with what it is for: its

@@ -318,6 +318,8 @@ class _Resolver:
             ),
             outputs=self.outputs(name, raw, defaults),
             key_source=self.token_key(key_path, key_raw or {}),
+            replaces=IdentityName(raw["replaces"]) if "replaces" in raw else None,
+            cross_sign=bool(raw.get("cross_sign", False)),
         )
 
     def token_key(self, path: JsonPath, raw: Mapping[str, Any]) -> TokenKey | None:

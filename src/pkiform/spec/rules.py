@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pkiform.errors import Diagnostic, Severity
 from pkiform.layout import RESERVED_NAMES
-from pkiform.spec import name_constraints
+from pkiform.spec import name_constraints, rotation
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec, TokenKey
 from pkiform.spec.schema import did_you_mean
@@ -30,6 +30,8 @@ _CA_ONLY = (
     "crl_validity",
     "revoke_superseded",
     "ocsp",
+    "replaces",
+    "cross_sign",
 )
 _SANS = ("dns", "ip", "email", "uri")
 _CA_KINDS = frozenset(kind.value for kind in Kind if kind.is_ca)
@@ -97,6 +99,8 @@ def check(
     cycles = graph.cycles()
     for cycle in cycles:
         report(("identities", cycle[0], "issuer"), f"issuer cycle: {' -> '.join(cycle)}")
+    for path, message in rotation.problems(spec, graph, unjudged, acyclic=not cycles):
+        report(path, message)
     if cycles:
         return out
     depths = graph.depths()
@@ -148,10 +152,14 @@ def _constraining(
     name: IdentityName,
     known: dict[IdentityName, name_constraints.Constraining | None],
 ) -> list[name_constraints.Constraining]:
-    """The CAs above `name` with name constraints, nearest first; each CA's subtrees are
-    indexed once (`known`), however many certificates it issues."""
+    """The CAs above `name` with name constraints, nearest first (and last, the root its
+    root's cross certificate chains to: relying parties of that root apply its
+    constraints); each CA's subtrees are indexed once (`known`), however many
+    certificates it issues."""
     found = []
-    for ca_name in graph.chain(name):
+    chain = graph.chain(name)
+    signer = _cross_signer(spec, chain[-1]) if chain else None
+    for ca_name in chain if signer is None else [*chain, signer]:
         if ca_name not in known:
             ident = spec.identities[ca_name]
             nc = ident.name_constraints
@@ -161,6 +169,15 @@ def _constraining(
         if ca is not None:
             found.append(ca)
     return found
+
+
+def _cross_signer(spec: ResolvedSpec, root_name: IdentityName) -> IdentityName | None:
+    """The root that signs `root_name`'s cross certificate, if it carries one."""
+    root = spec.identities[root_name]
+    old = spec.identities.get(root.replaces) if root.replaces else None
+    if root.cross_sign and old is not None and old.kind is Kind.ROOT is root.kind:
+        return old.name
+    return None
 
 
 def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:

@@ -15,7 +15,13 @@ from pkiform.durations import BACKDATE
 from pkiform.errors import PkiformError
 from pkiform.spec.model import Identity
 from pkiform.x509.derive import Seed, derive_serial
-from pkiform.x509.keys import PrivateKey, deterministic_ecdsa, signing_hash, spki_der
+from pkiform.x509.keys import (
+    PrivateKey,
+    PublicKey,
+    deterministic_ecdsa,
+    signing_hash,
+    spki_der,
+)
 from pkiform.x509.profile import Profile
 
 
@@ -49,15 +55,42 @@ def issue(
 ) -> x509.Certificate:
     """Sign a certificate for `identity` with `key`; self-signed when `signer` is None.
     With a seed the serial number is derived, not random (reproducible mode)."""
-    public_key = key.public_key()
-    signing_key = signer.key if signer else key
+    return _sign(
+        identity, profile, key.public_key(), signer.key if signer else key, signer, now, seed
+    )
+
+
+def cross_certificate(
+    identity: Identity,
+    profile: Profile,
+    public_key: PublicKey,
+    signer: Signer,
+    now: datetime,
+    *,
+    seed: Seed | None = None,
+) -> x509.Certificate:
+    """A new root's cross certificate (RFC 4158): its subject, key (so its SKI) and
+    extensions (constraints and usages), signed by the root it replaces, within the
+    validity of that root. Only the public key of the new root is needed."""
+    return _sign(identity, profile, public_key, signer.key, signer, now, seed)
+
+
+def _sign(
+    identity: Identity,
+    profile: Profile,
+    public_key: PublicKey,
+    signing_key: PrivateKey,
+    signer: Signer | None,
+    now: datetime,
+    seed: Seed | None,
+) -> x509.Certificate:
     issuer_name = signer.cert.subject if signer else profile.subject
     not_before, not_after = validity_window(identity, signer.cert if signer else None, now)
     if seed is None:
         # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
         serial = x509.random_serial_number()
     else:
-        what = _content_digest(profile, issuer_name, key, signer, not_before, not_after)
+        what = _content_digest(profile, issuer_name, public_key, signer, not_before, not_after)
         serial = derive_serial(seed, identity.name, what)
     builder = (
         x509.CertificateBuilder()
@@ -100,7 +133,7 @@ def issue(
 def _content_digest(
     profile: Profile,
     issuer_name: x509.Name,
-    key: PrivateKey,
+    public_key: PublicKey,
     signer: Signer | None,
     not_before: datetime,
     not_after: datetime,
@@ -112,7 +145,7 @@ def _content_digest(
         profile.subject.public_bytes(),
         issuer_name.public_bytes(),
         signer.cert.public_bytes(serialization.Encoding.DER) if signer else b"",
-        spki_der(key.public_key()),
+        spki_der(public_key),
         not_before.isoformat().encode(),
         not_after.isoformat().encode(),
         *(ext.oid.dotted_string.encode() + ext.value.public_bytes() for ext in profile.extensions),
