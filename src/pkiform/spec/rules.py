@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pkiform.errors import Diagnostic, Severity
 from pkiform.layout import RESERVED_NAMES
-from pkiform.spec import name_constraints
+from pkiform.spec import name_constraints, own_keys
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec, TokenKey
 from pkiform.spec.schema import did_you_mean
@@ -181,7 +181,7 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
             yield ("issuer",), "a root is self-signed and takes no issuer"
         if "revoked" in fields:
             yield ("revoked",), "a root cannot be revoked by a CRL; remove it from the spec instead"
-    elif "issuer" not in fields:
+    elif "issuer" not in fields and not own_keys.issued_elsewhere(fields):
         yield (), f"missing required field 'issuer' (every {kind} needs one)"
     if kind.is_ca:
         if "extended_key_usage" in fields:
@@ -197,6 +197,7 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
     if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
     yield from _token_key_fields(ident, fields.get("key"))
+    yield from own_keys.problems(ident, fields)
 
 
 def _token_key_fields(ident: Identity, key: object) -> Iterator[tuple[JsonPath, str]]:
@@ -251,6 +252,8 @@ def _check_issuer(
             path,
             f"{issuer.name!r} is a {issuer.kind}, not a CA: only a root or intermediate can issue",
         )
+    elif (keyless := own_keys.issuer_problem(issuer)) is not None:
+        report(path, keyless)
 
 
 class _Report(Protocol):
