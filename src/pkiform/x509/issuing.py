@@ -15,7 +15,7 @@ from pkiform.durations import BACKDATE
 from pkiform.errors import PkiformError
 from pkiform.spec.model import Identity
 from pkiform.x509.derive import Seed, derive_serial
-from pkiform.x509.keys import PrivateKey, deterministic_ecdsa, signing_hash, spki_der
+from pkiform.x509.keys import PrivateKey, PublicKey, deterministic_ecdsa, signing_hash, spki_der
 from pkiform.x509.profile import Profile
 
 
@@ -41,23 +41,29 @@ def validity_window(
 def issue(
     identity: Identity,
     profile: Profile,
-    key: PrivateKey,
+    key: PrivateKey | None,
     signer: Signer | None,
     now: datetime,
     *,
     seed: Seed | None = None,
+    public_key: PublicKey | None = None,
 ) -> x509.Certificate:
     """Sign a certificate for `identity` with `key`; self-signed when `signer` is None.
-    With a seed the serial number is derived, not random (reproducible mode)."""
-    public_key = key.public_key()
+    With a seed the serial number is derived, not random (reproducible mode). For a key
+    pkiform does not hold (a certificate request's), `public_key` is what is certified
+    and `key` is None."""
+    if public_key is None:
+        assert key is not None, "a certificate certifies a key"
+        public_key = key.public_key()
     signing_key = signer.key if signer else key
+    assert signing_key is not None, "a self-signed certificate needs its private key"
     issuer_name = signer.cert.subject if signer else profile.subject
     not_before, not_after = validity_window(identity, signer.cert if signer else None, now)
     if seed is None:
         # 159 random bits: RFC 5280 §4.1.2.2 caps serials at 20 octets, positive
         serial = x509.random_serial_number()
     else:
-        what = _content_digest(profile, issuer_name, key, signer, not_before, not_after)
+        what = _content_digest(profile, issuer_name, public_key, signer, not_before, not_after)
         serial = derive_serial(seed, identity.name, what)
     builder = (
         x509.CertificateBuilder()
@@ -74,10 +80,7 @@ def issue(
         x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
     )
     if signer is not None:
-        ski = signer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        builder = builder.add_extension(authority_key_id(signer.cert), critical=False)
     cert = builder.sign(
         signing_key,
         signing_hash(signing_key),  # type: ignore[arg-type]
@@ -97,10 +100,20 @@ def issue(
     return cert
 
 
+def authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The AKI of what `issuer` signs: its SKI, or for a CA made by a tool that wrote none
+    (an adopted one), the key identifier RFC 5280 §4.2.1.2 method 1 gives its key."""
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+
+
 def _content_digest(
     profile: Profile,
     issuer_name: x509.Name,
-    key: PrivateKey,
+    public_key: PublicKey,
     signer: Signer | None,
     not_before: datetime,
     not_after: datetime,
@@ -112,7 +125,7 @@ def _content_digest(
         profile.subject.public_bytes(),
         issuer_name.public_bytes(),
         signer.cert.public_bytes(serialization.Encoding.DER) if signer else b"",
-        spki_der(key.public_key()),
+        spki_der(public_key),
         not_before.isoformat().encode(),
         not_after.isoformat().encode(),
         *(ext.oid.dotted_string.encode() + ext.value.public_bytes() for ext in profile.extensions),

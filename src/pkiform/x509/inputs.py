@@ -1,0 +1,362 @@
+"""The files a spec names for pkiform to read besides passwords: certificate requests
+(`csr`) and the CA files to adopt (`adopt`). Read with the rules of password files
+(secrets/read.py: inside the spec's folder or an allowed one, regular files of bounded
+size), parsed and checked here, each problem located in the spec; the spec comes back
+completed from them (a request's key type, an adopted certificate's fields).
+
+spec/load.py calls a Reader while it validates, before the rules run, so the rules see
+the completed spec; what the run needs later (the requests' keys, the files to adopt)
+comes back as Inputs, which the ValidSpec carries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from pkiform.errors import Diagnostic, Severity
+from pkiform.secrets.passwords import PasswordError, diagnostic, guard
+from pkiform.secrets.read import Refused, password_or_why, read_input
+from pkiform.spec.model import AdoptSource, CsrKey, Identity, IdentityName, ResolvedSpec
+from pkiform.spec.source import Document, JsonPath, dotted
+from pkiform.x509 import adopted as adopting
+from pkiform.x509 import requests
+from pkiform.x509.keys import PrivateKey, PublicKey, spec_of
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """A certificate request a spec's csr names, read and checked."""
+
+    path: str  # as the spec writes it
+    csr: x509.CertificateSigningRequest
+
+    @property
+    def where(self) -> str:
+        """How messages name where the key lives: `the request web.csr`."""
+        return f"the request {self.path}"
+
+    @property
+    def public_key(self) -> PublicKey:
+        return requests.public_key(self.csr)
+
+    @property
+    def pem(self) -> bytes:
+        return requests.request_pem(self.csr)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Adoption:
+    """What was read of a CA a spec adopts: each file where it could be read."""
+
+    source: AdoptSource
+    cert: x509.Certificate | None = None
+    key: PrivateKey | None = None
+    chain: tuple[x509.Certificate, ...] = ()
+    # why the files cannot be taken now (one is missing, a key's password is not given):
+    # an error only where an apply must take them (the first time, or --rekey)
+    unavailable: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """Everything a run needs of the files a spec names."""
+
+    requests: Mapping[IdentityName, Request] = field(default_factory=dict)
+    adoptions: Mapping[IdentityName, Adoption] = field(default_factory=dict)
+    # adopted CAs whose certificate was found neither at adopt.cert nor in the output
+    # directory: their spec could not be completed (validate of a CA adopted elsewhere)
+    pending: frozenset[IdentityName] = frozenset()
+
+
+NO_INPUTS = Inputs()
+
+
+class Reader:
+    """Reads and checks the files a spec names, as validation asks (spec/load.py's
+    `inputs`). `base` is the spec's folder, `allow` the folders --allow-path adds;
+    `on_disk` holds the cert.pem of each adopted CA in the output directory (None when
+    there is none to look at, as for validate): what completes the spec when adopt.cert
+    is gone."""
+
+    def __init__(
+        self,
+        base: Path,
+        allow: Sequence[Path] = (),
+        environ: Mapping[str, str] | None = None,
+        on_disk: Mapping[IdentityName, bytes] | None = None,
+    ) -> None:
+        self.base = base
+        self.allow = tuple(allow)
+        self.environ = os.environ if environ is None else environ
+        self.on_disk = on_disk
+
+    def __call__(
+        self, spec: ResolvedSpec, doc: Document
+    ) -> tuple[ResolvedSpec, list[Diagnostic], Inputs]:
+        found: list[Diagnostic] = []
+        identities = dict(spec.identities)
+        requests_read: dict[IdentityName, Request] = {}
+        adoptions: dict[IdentityName, Adoption] = {}
+        pending: set[IdentityName] = set()
+        for name, ident in spec.identities.items():
+            report = _Reporter(doc, ("identities", name), found)
+            if isinstance(ident.key_source, CsrKey):
+                request = self._request(ident, ident.key_source, report)
+                if request is not None:
+                    requests_read[name] = request
+                    identities[name] = _with_request_key(ident, request, report, doc)
+            if ident.adopt is not None:
+                adoption = self._adoption(ident, ident.adopt, report)
+                adoptions[name] = adoption
+                cert = adoption.cert or self._adopted_on_disk(name)
+                if cert is None:
+                    pending.add(name)
+                    continue
+                identities[name], problems = adopting.completed(ident, cert, _written(doc, name))
+                for path, message in problems:
+                    report(path, message)
+        completed = dataclasses.replace(spec, identities=identities)
+        for name, request in requests_read.items():
+            self._warn_ignored(completed, name, request, doc, found)
+        inputs = Inputs(requests=requests_read, adoptions=adoptions, pending=frozenset(pending))
+        return completed, found, inputs
+
+    def _read(self, file: str, holding: str) -> bytes:
+        return read_input(file, self.base, self.allow, holding=holding)
+
+    def _request(self, ident: Identity, source: CsrKey, report: _Reporter) -> Request | None:
+        try:
+            data = self._read(source.path, "a certificate request")
+            csr = requests.load_request(data)
+        except Refused as e:
+            report(("csr",), f"{source.path} {e}")
+            return None
+        except OSError as e:
+            report(("csr",), f"{source.path} cannot be read: {e.strerror}")
+            return None
+        except requests.RequestError as e:
+            report(("csr",), f"{source.path} {e}")
+            return None
+        problem = requests.request_problem(csr)
+        if problem is not None:
+            report(("csr",), f"{source.path} {problem}")
+            return None
+        return Request(path=source.path, csr=csr)
+
+    def _warn_ignored(
+        self,
+        spec: ResolvedSpec,
+        name: IdentityName,
+        request: Request,
+        doc: Document,
+        found: list[Diagnostic],
+    ) -> None:
+        ident = spec.identities[name]
+        issuer = spec.identities.get(ident.issuer) if ident.issuer else None
+        ignored = requests.ignored(request.csr, ident, issuer)
+        if ignored:
+            where: JsonPath = ("identities", name, "csr")
+            found.append(
+                Diagnostic(
+                    loc=doc.loc(where),
+                    path=dotted(where),
+                    message=f"{request.path} asks for what the spec does not say, and the "
+                    f"certificate leaves it out: {'; '.join(ignored)}",
+                    severity=Severity.WARNING,
+                )
+            )
+
+    def _adoption(self, ident: Identity, source: AdoptSource, report: _Reporter) -> Adoption:
+        unavailable: list[Diagnostic] = []
+        cert = self._adopted_file(source.cert, "cert", "a CA certificate", report, unavailable)
+        parsed_cert = None
+        if cert is not None:
+            try:
+                parsed_cert = adopting.load_certificate(cert)
+            except adopting.InputError as e:
+                report(("adopt", "cert"), f"{source.cert} {e}")
+            else:
+                problem = adopting.ca_problem(parsed_cert, ident.kind)
+                if problem is not None:
+                    report(("adopt", "cert"), f"{source.cert} {problem}")
+                    parsed_cert = None
+        key = self._adopted_key(ident, source, report, unavailable)
+        if (
+            key is not None
+            and parsed_cert is not None
+            and not adopting.key_matches(key, parsed_cert)
+        ):
+            report(
+                ("adopt", "key"),
+                f"{source.key} is not the key of {source.cert}: their public keys differ",
+            )
+            key = None
+        chain: tuple[x509.Certificate, ...] = ()
+        if source.chain is not None:
+            chain = self._adopted_chain(source, parsed_cert, report, unavailable)
+        return Adoption(
+            source=source,
+            cert=parsed_cert,
+            key=key,
+            chain=chain,
+            unavailable=tuple(unavailable),
+        )
+
+    def _adopted_file(
+        self,
+        file: str,
+        field_name: str,
+        holding: str,
+        report: _Reporter,
+        unavailable: list[Diagnostic],
+    ) -> bytes | None:
+        try:
+            return self._read(file, holding)
+        except Refused as e:
+            report(("adopt", field_name), f"{file} {e}")
+        except FileNotFoundError as e:
+            # gone once adopted is fine; needed only to adopt
+            unavailable.append(
+                report.make(
+                    ("adopt", field_name),
+                    f"{file} cannot be read: {e.strerror}; it is needed to adopt the CA",
+                )
+            )
+        except OSError as e:
+            report(("adopt", field_name), f"{file} cannot be read: {e.strerror}")
+        return None
+
+    def _adopted_key(
+        self,
+        ident: Identity,
+        source: AdoptSource,
+        report: _Reporter,
+        unavailable: list[Diagnostic],
+    ) -> PrivateKey | None:
+        data = self._adopted_file(source.key, "key", "a private key", report, unavailable)
+        if data is None:
+            return None
+        password = None
+        if adopting.is_encrypted_key(data):
+            if source.password is None:
+                report(
+                    ("adopt", "key"),
+                    f"{source.key} is encrypted; give its password with adopt.password_env "
+                    "or adopt.password_file",
+                )
+                return None
+            try:
+                found, why = password_or_why(
+                    source.password, self.base, self.environ, allow=self.allow
+                )
+            except PasswordError as e:
+                report.extend(e.diagnostics)
+                return None
+            if found is None:
+                need = f"{why}; needed to open adopt.key {source.key} of {ident.name!r}"
+                unavailable.append(diagnostic(source.password, need))
+                return None
+            password = found.reveal()
+        try:
+            return guard(
+                lambda: adopting.load_key(data, password),
+                path=self.base / source.key,
+                doing=f"opening the adopt.key of {ident.name!r}",
+                passwords=[password],
+                keep=(adopting.InputError,),
+            )
+        except adopting.WrongPassword:
+            assert source.password is not None
+            report.extend(
+                [diagnostic(source.password, f"{source.key} does not open with {source.password}")]
+            )
+            return None
+        except adopting.InputError as e:
+            report(("adopt", "key"), f"{source.key} {e}")
+            return None
+
+    def _adopted_chain(
+        self,
+        source: AdoptSource,
+        cert: x509.Certificate | None,
+        report: _Reporter,
+        unavailable: list[Diagnostic],
+    ) -> tuple[x509.Certificate, ...]:
+        assert source.chain is not None
+        data = self._adopted_file(source.chain, "chain", "certificates", report, unavailable)
+        if data is None:
+            return ()
+        try:
+            chain = adopting.load_chain(data)
+        except adopting.InputError as e:
+            report(("adopt", "chain"), f"{source.chain} {e}")
+            return ()
+        if cert is not None:
+            problem = adopting.chain_problem(cert, chain)
+            if problem is not None:
+                report(("adopt", "chain"), f"{source.chain} {problem}")
+                return ()
+        return tuple(chain)
+
+    def _adopted_on_disk(self, name: IdentityName) -> x509.Certificate | None:
+        data = (self.on_disk or {}).get(name)
+        if data is None:
+            return None
+        try:
+            return adopting.load_certificate(data)
+        except adopting.InputError:
+            return None  # planning says what is wrong with it
+
+
+def _with_request_key(
+    ident: Identity, request: Request, report: _Reporter, doc: Document
+) -> Identity:
+    """The identity with its key type taken from the request; a key: the spec writes for it
+    must say the same."""
+    have = spec_of(request.public_key)
+    assert have is not None, "request_problem refuses other keys"
+    base = ("identities", ident.name)
+    for field_name, mine, theirs in (
+        ("type", ident.key.type, have.type),
+        ("size", ident.key.size, have.size),
+        ("curve", ident.key.curve, have.curve),
+    ):
+        if doc.written((*base, "key", field_name)) and mine != theirs:
+            report(
+                ("key", field_name),
+                f"{request.path} holds a {have} key, not {ident.key}; the spec's key must "
+                "say what the request holds, or be left out",
+            )
+            break
+    return dataclasses.replace(ident, key=have)
+
+
+def _written(doc: Document, name: str) -> adopting.Written:
+    """Whether the spec writes a field of identity `name` itself."""
+
+    def written(path: tuple[str, ...]) -> bool:
+        return doc.written(("identities", name, *path))
+
+    return written
+
+
+class _Reporter:
+    """Errors located at fields below one identity."""
+
+    def __init__(self, doc: Document, base: JsonPath, out: list[Diagnostic]) -> None:
+        self.doc, self.base, self.out = doc, base, out
+
+    def make(self, path: JsonPath, message: str) -> Diagnostic:
+        where = (*self.base, *path)
+        return Diagnostic(loc=self.doc.loc(where), path=dotted(where), message=message)
+
+    def __call__(self, path: JsonPath, message: str) -> None:
+        self.out.append(self.make(path, message))
+
+    def extend(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.out.extend(diagnostics)
