@@ -250,6 +250,7 @@ def test_plan_and_apply_json(
         "on_disk_only": [],
         "retire": [],
         "trust_bundle": None,
+        "notes": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")

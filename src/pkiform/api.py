@@ -28,7 +28,7 @@ from pkiform import render
 from pkiform.apply import run as execute
 from pkiform.cache import seals
 from pkiform.disk import manifest
-from pkiform.disk.observe import Observed, observe
+from pkiform.disk.observe import KeyElsewhere, Observed, observe
 from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.formats.kubernetes import identity_of
@@ -36,7 +36,7 @@ from pkiform.formats.seed_id import seed_id_of
 from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
-from pkiform.plan.types import Plan
+from pkiform.plan.types import Plan, Verb
 from pkiform.secrets.passwords import (
     Password,
     PasswordError,
@@ -46,14 +46,15 @@ from pkiform.secrets.passwords import (
     require_upfront,
 )
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
-from pkiform.spec.load import ValidSpec, validate_path, validate_text
-from pkiform.spec.model import IdentityName, Kind, PasswordSource, ResolvedSpec
+from pkiform.spec.load import ValidSpec, validate_document, validate_path, validate_text
+from pkiform.spec.model import CsrKey, IdentityName, Kind, PasswordSource, ResolvedSpec
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
 from pkiform.status import check as check_status
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed as Seed  # re-exported: the type of seeds
 from pkiform.x509.derive import SeedError
+from pkiform.x509.inputs import NO_INPUTS, Inputs, Reader
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
     import ssl
@@ -78,8 +79,11 @@ def json_schema() -> str:
 
 def load(path: StrPath, *, allow_paths: Sequence[StrPath] = ()) -> Spec:
     """Read and check a spec file; raise SpecError with every problem found. Its
-    `password_file`s are read only inside its folder or one of `allow_paths`."""
-    return Spec(validate_path(Path(path)), base=Path(path).parent, allow_paths=allow_paths)
+    `password_file`s (and the requests and CA files it names) are read only inside its
+    folder or one of `allow_paths`."""
+    base = Path(path).parent
+    valid = validate_path(Path(path), inputs=files_reader(base, allow_paths))
+    return Spec(valid, base=base, allow_paths=allow_paths)
 
 
 def loads(
@@ -93,7 +97,8 @@ def loads(
     `password_file`s are relative to and read from (default: the working directory),
     beside `allow_paths`."""
     base_path = Path(base) if base is not None else None
-    return Spec(validate_text(text, file), base=base_path, allow_paths=allow_paths)
+    valid = validate_text(text, file, inputs=files_reader(base_path, allow_paths))
+    return Spec(valid, base=base_path, allow_paths=allow_paths)
 
 
 def from_dict(
@@ -112,6 +117,19 @@ def from_dict(
         start = Location(file=file, line=1, col=1)
         raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
     return loads(text, file=file, base=base, allow_paths=allow_paths)
+
+
+def files_reader(
+    base: Path | None,
+    allow_paths: Sequence[StrPath] = (),
+    environ: Mapping[str, str] | None = None,
+    on_disk: Mapping[IdentityName, bytes] | None = None,
+) -> Reader:
+    """What validation calls to read the certificate requests and CA files a spec names,
+    relative to `base` (default: the working directory) and inside it or `allow_paths`.
+    `on_disk`: each adopted CA's cert.pem in the output directory, if there is one."""
+    allow = [Path(p) for p in allow_paths]
+    return Reader(base if base is not None else Path.cwd(), allow, environ, on_disk)
 
 
 class Spec:
@@ -151,13 +169,16 @@ class Spec:
         rekey: Sequence[str] = (),
         prune: bool = False,
         seed: SeedLike | None = None,
+        renew: Sequence[str] = (),
     ) -> Plan:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
         store.check_usable()
         passwords = self._passwords(store)
-        spec = _for_seed(self.valid.spec, the_seed)
-        return self._observe_and_plan(store, spec, _now(at), rekey, prune, the_seed, passwords)[1]
+        ready = self._ready(store)
+        spec = _for_seed(ready.valid.spec, the_seed)
+        asked = _Asked(rekey=rekey, renew=renew, prune=prune)
+        return self._observe_and_plan(store, spec, ready, _now(at), asked, the_seed, passwords)[1]
 
     def apply(
         self,
@@ -170,20 +191,25 @@ class Spec:
         lock_timeout: float = 0.0,
         on_planned: Callable[[Plan], None] | None = None,
         on_done: Callable[[str], None] | None = None,
+        renew: Sequence[str] = (),
     ) -> Applied:
         """Make `out` match the spec, and return the plan carried out and the result.
         `at` pretends the clock reads that time; `rekey` names CAs whose key may be
-        replaced; `prune` archives folders the spec no longer names; `seed` derives
+        replaced (an adopted CA's: adopted again from its files); `renew` names identities
+        to re-sign now with the same key (the only way an adopted CA's certificate is
+        re-signed); `prune` archives folders the spec no longer names; `seed` derives
         every key, serial and signature from it (reproducible mode: development only)."""
         clock = datetime.now(UTC)
         now = _now(at, clock)
         store, the_seed = Store(Path(out)), _seed(seed)
         passwords = self._passwords(store)  # before the lock creates the directory
-        spec = _for_seed(self.valid.spec, the_seed)
+        asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         with store.locked(timeout=lock_timeout):
             store.recover()
+            ready = self._ready(store)
+            spec = _for_seed(ready.valid.spec, the_seed)
             observed, the_plan, found = self._observe_and_plan(
-                store, spec, now, rekey, prune, the_seed, passwords
+                store, spec, ready, now, asked, the_seed, passwords
             )
             if on_planned is not None:
                 on_planned(the_plan)
@@ -194,7 +220,7 @@ class Spec:
             applied = execute.apply(
                 the_plan,
                 spec,
-                self.valid.graph,
+                ready.valid.graph,
                 observed,
                 store,
                 now,
@@ -203,7 +229,8 @@ class Spec:
                 on_done=on_done,
                 passwords=passwords,
                 settle=self._settle(the_seed),
-                sealed=seals.Writer(spec, self.valid.graph, found.found),
+                sealed=seals.Writer(spec, ready.valid.graph, found.found),
+                inputs=ready.inputs,
             )
         warnings = _seed_warnings(self.valid.spec, the_seed) + applied.warnings
         return Applied(
@@ -227,13 +254,17 @@ class Spec:
             if os.path.lexists(out):
                 raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
+        ready = self._ready(store)
+        spec = ready.valid.spec
         observed = observe(
-            store, self.valid.spec.identities, passwords=by_identity(self.valid.spec, found)
+            store,
+            spec.identities,
+            passwords=by_identity(spec, found),
+            elsewhere=_keys_elsewhere(ready.inputs),
         )
-        spec = self.valid.spec
         return StatusReport(
             identities=tuple(
-                check_status(spec, self.valid.graph, observed, _now(at), warn_within=warn_within)
+                check_status(spec, ready.valid.graph, observed, _now(at), warn_within=warn_within)
             ),
             trust_bundle=trust_bundle_problems(spec, observed),
         )
@@ -273,52 +304,136 @@ class Spec:
         the settled mark: plan and apply print nothing but what a mark records (so no
         warnings), and a seed is a flag the mark does not record."""
         valid = self.valid
-        if seed is not None or valid.warnings:
+        # a request or an adopted CA's files may change under an unchanged spec: no mark
+        # could vouch for them without reading them, so there is none
+        if seed is not None or valid.warnings or valid.doc is not None:
             return None
         return valid.source_digest
+
+    def _ready(self, store: Store) -> _Ready:
+        """The spec and what was read of the files it names, for the output directory
+        `store`: an adopted CA whose adopt.cert is gone is completed from its cert.pem
+        there, which validation without a directory could not do."""
+        valid = self.valid
+        if valid.doc is None:
+            return _Ready(valid=valid, inputs=NO_INPUTS)
+        inputs = valid.inputs if isinstance(valid.inputs, Inputs) else None
+        if inputs is not None and not inputs.pending:
+            return _Ready(valid=valid, inputs=inputs)
+        adopted = [n for n, i in valid.spec.identities.items() if i.adopt is not None]
+        on_disk = {n: data for n in adopted if (data := store.read(n, CERT_FILE)) is not None}
+        reader = files_reader(self.base, self.allow_paths, self.environ, on_disk)
+        again = validate_document(valid.doc, inputs=reader)
+        assert isinstance(again.inputs, Inputs)
+        return _Ready(valid=again, inputs=again.inputs)
 
     def _observe_and_plan(
         self,
         store: Store,
         spec: ResolvedSpec,
+        ready: _Ready,
         now: datetime,
-        rekey: Sequence[str],
-        prune: bool,
+        asked: _Asked,
         seed: Seed | None,
         passwords: Passwords,
     ) -> tuple[Observed, Plan, seals.Reader]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
-        graph = self.valid.graph
-        unknown = [n for n in rekey if n not in spec.identities]
-        if unknown:
-            raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
+        graph, inputs = ready.valid.graph, ready.inputs
+        _check_asked(spec, asked)
         found = seals.Reader(spec, graph)
+        adopted = {n for n, ident in spec.identities.items() if ident.adopt is not None}
         observed = observe(
             store,
             spec.identities,
-            with_archive=archives_to_read(spec, graph),
+            with_archive=archives_to_read(spec, graph) | adopted,
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
             vouch=found.vouch,
+            elsewhere=_keys_elsewhere(inputs),
         )
         _refuse_mixing(store, observed, seed)
-        names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
             spec,
             graph,
             observed,
             now,
-            rekey=names,
-            prune=prune,
+            rekey=[IdentityName(n) for n in asked.rekey],
+            renew=[IdentityName(n) for n in asked.renew],
+            prune=asked.prune,
             passwords=passwords,
             seed_id=seed.fingerprint if seed is not None else None,
+            inputs=inputs,
         )
+        _require_adopted_files(the_plan, inputs)
         if the_plan.revoked_at_problems:  # a spec problem first: all of them together
             raise SpecError([*the_plan.revoked_at_problems, *the_plan.password_problems])
         if the_plan.password_problems:
             raise PasswordError(the_plan.password_problems)
         return observed, the_plan, found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ready:
+    """A spec completed from the files it names, for one output directory."""
+
+    valid: ValidSpec
+    inputs: Inputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Asked:
+    """What the command line asks of one plan beyond the spec."""
+
+    rekey: Sequence[str] = ()
+    renew: Sequence[str] = ()
+    prune: bool = False
+
+
+def _check_asked(spec: ResolvedSpec, asked: _Asked) -> None:
+    """--rekey and --renew name identities they can act on, or nothing is planned."""
+    for flag, names in (("--rekey", asked.rekey), ("--renew", asked.renew)):
+        unknown = [n for n in names if n not in spec.identities]
+        if unknown:
+            raise PkiformError(f"{flag} names no identity of the spec: {', '.join(unknown)}")
+    for name in asked.rekey:
+        source = spec.identities[IdentityName(name)].key_source
+        if isinstance(source, CsrKey):
+            raise PkiformError(
+                f"--rekey {name}: its key is with the owner of the request {source.path}; "
+                "make a new request there (a new key in it reissues the certificate)"
+            )
+    for name in asked.renew:
+        ident = spec.identities[IdentityName(name)]
+        if ident.revoked is not None:
+            raise PkiformError(f"--renew {name}: it is revoked; nothing revoked is signed again")
+        if ident.adopt is not None and ident.adopt.chain is not None:
+            raise PkiformError(
+                f"--renew {name}: its issuer lives elsewhere (adopt.chain), which pkiform "
+                f"cannot sign with; renew it there, then adopt the new certificate with "
+                f"--rekey {name}"
+            )
+
+
+def _keys_elsewhere(inputs: Inputs) -> dict[IdentityName, KeyElsewhere]:
+    """The keys of identities signed from requests: with the requests' owners."""
+    return {
+        name: KeyElsewhere(where=request.where, public_key=request.public_key)
+        for name, request in inputs.requests.items()
+    }
+
+
+def _require_adopted_files(plan: Plan, inputs: Inputs) -> None:
+    """An adoption this plan makes needs adopt's files, readable now: why they are not,
+    located in the spec (nothing is written)."""
+    missing = [
+        diagnostic
+        for action in plan.actions
+        if action.verb is Verb.ADOPT
+        for diagnostic in inputs.adoptions[action.name].unavailable
+    ]
+    if missing:
+        raise SpecError(missing)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ _OK, _ERROR = "ok", "error"
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {
     Verb.CREATE: "+",
+    Verb.ADOPT: "+",
     Verb.REISSUE: "~",
     Verb.REPAIR: "~",
     Verb.REKEY: "-/+",
@@ -32,6 +33,7 @@ SYMBOLS = {
 }
 _LABELS = {
     Verb.CREATE: "create",
+    Verb.ADOPT: "adopt",
     Verb.REISSUE: "reissue",
     Verb.REPAIR: "repair files",
     Verb.REKEY: "replace key",
@@ -59,12 +61,13 @@ def plan_text(plan: Plan, spec: ResolvedSpec | None) -> str:
     if plan.trust_bundle is not None:
         lines += [f"  ~ {TRUST_BUNDLE}: write", f"      {plan.trust_bundle}"]
     lines += _on_disk_only_lines(plan)
+    lines += [f"  ? {name}: {note}" for name, note in plan.notes]
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     skipped = _skipped(plan)
     if plan.has_changes or plan.blocked:
         parts = [
             f"{counts[verb]} to {_LABELS[verb]}"
-            for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
+            for verb in (Verb.CREATE, Verb.ADOPT, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
             if counts[verb]
         ]
         if plan.revocations:
@@ -138,6 +141,7 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "on_disk_only": list(plan.on_disk_only),
             "retire": list(plan.retire),
             "trust_bundle": plan.trust_bundle,
+            "notes": [{"name": name, "note": note} for name, note in plan.notes],
             "warnings": [str(w) for w in warnings],
         }
     )

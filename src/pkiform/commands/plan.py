@@ -18,6 +18,7 @@ def run(
     *,
     now: datetime,
     rekey: Sequence[str],
+    renew: Sequence[str] = (),
     prune: bool,
     seed_file: Path | None,
     allow_paths: Sequence[Path] = (),
@@ -27,7 +28,7 @@ def run(
 ) -> int:
     """Show what apply would do; change nothing. Exit 2 when there is something to do."""
     Store(out).check_usable()  # an output directory apply would refuse: no plan for it
-    if not rekey and not seed.asked(seed_file):
+    if not rekey and not renew and not seed.asked(seed_file):
         answer = up_to_date.plan(spec_input.source(), out, now, as_json=as_json)
         if answer is not None:
             stdout.write(answer)
@@ -37,8 +38,14 @@ def run(
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_text
 
-    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
-    the_plan = spec.plan(out, at=now, rekey=rekey, prune=prune, seed=seed.read(seed_file))
+    spec = Spec(
+        load(spec_input, stderr, allow_paths=allow_paths),
+        base=spec_input.base,
+        allow_paths=allow_paths,
+    )
+    the_plan = spec.plan(
+        out, at=now, rekey=rekey, renew=renew, prune=prune, seed=seed.read(seed_file)
+    )
     valid = spec.valid
     stdout.write(
         plan_json(the_plan, valid.warnings) if as_json else plan_text(the_plan, valid.spec)

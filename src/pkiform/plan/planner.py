@@ -13,6 +13,7 @@ from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
+from pkiform.plan.adopted import decide_adopted, outside, source_notes
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -21,6 +22,7 @@ from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
 from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.inputs import NO_INPUTS, Inputs
 
 
 def plan(
@@ -30,22 +32,30 @@ def plan(
     now: datetime,
     *,
     rekey: Collection[IdentityName] = (),
+    renew: Collection[IdentityName] = (),
     prune: bool = False,
     passwords: Passwords = NO_PASSWORDS,
     seed_id: str | None = None,
+    inputs: Inputs = NO_INPUTS,
 ) -> Plan:
     """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
     responses, then (with `prune`) the retired folders; and the passwords it lacks.
-    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
+    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names;
+    `inputs`: what was read of the files the spec names (requests, CAs to adopt)."""
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
+    notes: list[tuple[IdentityName, str]] = []
+    # above each adopted intermediate whose issuer lives elsewhere: its issuers' certificates
+    outsides: dict[IdentityName, tuple[x509.Certificate, ...]] = {}
     crls = crls_on_disk(spec, graph, observed)
     for name in graph.order():
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
         obs = observed.identities[name]
+        adoption = inputs.adoptions.get(name)
         chain = graph.chain(name)
-        issuer_chain = [observed.identities[n].cert for n in chain]
+        above = outsides.get(chain[-1], ()) if chain else outside(ident, obs, adoption, None)
+        issuer_chain = [observed.identities[n].cert for n in chain] + list(above)
         issuers = [c for c in issuer_chain if c is not None]
         if obs.cert is not None and len(issuers) == len(issuer_chain):
             materials[name] = Material(
@@ -58,24 +68,42 @@ def plan(
         vouched = obs.key_replaced_cert or (
             bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
         )
-        decided[name] = with_plain_copies(
-            decide(
+        issuer_action = decided.get(issuer.name) if issuer else None
+        listed = _listed(obs.cert, crls.get(issuer.name) if issuer else None)
+        if ident.adopt is not None:
+            action = decide_adopted(
+                ident,
+                issuer,
+                obs,
+                issuer_chain[0] if issuer_chain else None,
+                issuer_action,
+                now,
+                adoption=adoption,
+                rekey_requested=name in rekey,
+                renew_requested=name in renew,
+                material=materials.get(name),
+                seed_id=seed_id,
+                listed=listed,
+            )
+            notes += [(name, note) for note in source_notes(ident, obs, adoption, action)]
+            outsides[name] = outside(ident, obs, adoption, action)
+        else:
+            action = decide(
                 ident,
                 issuer,
                 obs,
                 issuer_chain,
-                decided.get(issuer.name) if issuer else None,
+                issuer_action,
                 now,
                 name in rekey,
+                renew_requested=name in renew,
                 key_vouched=vouched,
                 material=materials.get(name),
                 seed_id=seed_id,
-                listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
+                listed=listed,
                 archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
-            ),
-            ident,
-            obs,
-        )
+            )
+        decided[name] = with_plain_copies(action, ident, obs)
     revocations = plan_revocation(
         spec,
         graph,
@@ -101,6 +129,7 @@ def plan(
             passwords=passwords,
         ),
         revoked_at_problems=revoked_at_problems(spec, observed, now),
+        notes=tuple(notes),
     )
 
 
