@@ -174,8 +174,10 @@ class Spec:
         """What apply would do to `out`; changes nothing."""
         store, the_seed = Store(Path(out)), _seed(seed)
         store.check_usable()
+        self._refuse_seed(the_seed)
         passwords = self._passwords(store)
-        ready = self._ready(store)
+        self._require_adoptable(store, rekey)
+        ready = self._ready(store, rekey)
         spec = _for_seed(ready.valid.spec, the_seed)
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         return self._observe_and_plan(store, spec, ready, _now(at), asked, the_seed, passwords)[1]
@@ -202,11 +204,13 @@ class Spec:
         clock = datetime.now(UTC)
         now = _now(at, clock)
         store, the_seed = Store(Path(out)), _seed(seed)
+        self._refuse_seed(the_seed)
         passwords = self._passwords(store)  # before the lock creates the directory
+        self._require_adoptable(store, rekey)  # likewise
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         with store.locked(timeout=lock_timeout):
             store.recover()
-            ready = self._ready(store)
+            ready = self._ready(store, rekey)
             spec = _for_seed(ready.valid.spec, the_seed)
             observed, the_plan, found = self._observe_and_plan(
                 store, spec, ready, now, asked, the_seed, passwords
@@ -310,18 +314,44 @@ class Spec:
             return None
         return valid.source_digest
 
-    def _ready(self, store: Store) -> _Ready:
+    def _refuse_seed(self, seed: Seed | None) -> None:
+        """Reproducible mode derives every key from the seed; a request's key and an
+        adopted CA's were not, and would mix with derived ones."""
+        if seed is not None and self.valid.doc is not None:
+            raise PkiformError(
+                "reproducible mode derives every key from the seed, and this spec signs "
+                "requests or adopts CAs (csr, adopt), whose keys no seed derives; plan and "
+                "apply it without a seed"
+            )
+
+    def _require_adoptable(self, store: Store, rekey: Sequence[str]) -> None:
+        """Raise SpecError where a CA is to be adopted now (no folder yet, or --rekey) and
+        its files cannot be taken (missing, a key's password not given), before anything
+        is written, as for a missing password. The plan checks it again under the lock."""
+        adopted = [n for n, i in self.valid.spec.identities.items() if i.adopt is not None]
+        if not adopted:
+            return
+        now = {*store.absent(adopted), *(n for n in rekey if n in adopted)}
+        adoptions = self._ready(store, rekey).inputs.adoptions
+        missing = [d for n in sorted(now) for d in adoptions[IdentityName(n)].unavailable]
+        if missing:
+            raise SpecError(missing)
+
+    def _ready(self, store: Store, rekey: Sequence[str] = ()) -> _Ready:
         """The spec and what was read of the files it names, for the output directory
-        `store`: an adopted CA whose adopt.cert is gone is completed from its cert.pem
-        there, which validation without a directory could not do."""
+        `store`: an adopted CA is completed from (and checked against) the certificate
+        adopted there, which validation without a directory could not see, unless
+        `rekey` adopts its files again."""
         valid = self.valid
         if valid.doc is None:
             return _Ready(valid=valid, inputs=NO_INPUTS)
         inputs = valid.inputs if isinstance(valid.inputs, Inputs) else None
-        if inputs is not None and not inputs.pending:
-            return _Ready(valid=valid, inputs=inputs)
-        adopted = [n for n, i in valid.spec.identities.items() if i.adopt is not None]
+        adopted = [
+            n for n, i in valid.spec.identities.items() if i.adopt is not None and n not in rekey
+        ]
         on_disk = {n: data for n in adopted if (data := store.read(n, CERT_FILE)) is not None}
+        if inputs is not None and not inputs.pending and not on_disk:
+            return _Ready(valid=valid, inputs=inputs)
         reader = files_reader(self.base, self.allow_paths, self.environ, on_disk)
         again = validate_document(valid.doc, inputs=reader)
         assert isinstance(again.inputs, Inputs)

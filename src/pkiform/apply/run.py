@@ -122,9 +122,8 @@ def _refusal(plan: Plan, spec: ResolvedSpec) -> str:
         )
     if adopted:
         parts.append(
-            f"refusing to re-sign or replace the adopted CA {', '.join(adopted)} implicitly "
-            "(plan says why); pass --renew NAME to re-sign its certificate, or --rekey NAME "
-            "to adopt its files again"
+            f"refusing to apply while the adopted CA {', '.join(adopted)} is blocked: plan "
+            "says why, and what to pass"
         )
     return "; ".join(parts) + " (nothing was written)"
 

@@ -48,9 +48,12 @@ def decide_adopted(
         return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
     if ident.revoked is not None:
         return act(Verb.SKIP, NEVER_ISSUED) if never_issued(ident, obs) else act(Verb.UNCHANGED)
-    if rekey_requested:
-        return act(Verb.ADOPT, f"--rekey asked to adopt {source.cert} and {source.key} again")
-    if not obs.has_cert_file and not obs.has_key_file:
+    if rekey_requested or (not obs.has_cert_file and not obs.has_key_file):
+        wrong = _not_issued_by(ident, issuer, issuer_cert, issuer_action, adoption)
+        if wrong is not None:
+            return act(Verb.BLOCKED, wrong)
+        if rekey_requested:
+            return act(Verb.ADOPT, f"--rekey asked to adopt {source.cert} and {source.key} again")
         return act(Verb.ADOPT, f"take {source.cert} as cert.pem and {source.key} as key.pem")
     again = f"pass --rekey {ident.name} to adopt {source.cert} and {source.key} again"
     key_problem = _key_problem(obs)
@@ -83,6 +86,29 @@ def decide_adopted(
         )
     fixes = repairs(ident, obs, material, seed_id)
     return act(Verb.REPAIR, *fixes) if fixes else act(Verb.UNCHANGED)
+
+
+def _not_issued_by(
+    ident: Identity,
+    issuer: Identity | None,
+    issuer_cert: x509.Certificate | None,
+    issuer_action: Action | None,
+    adoption: Adoption | None,
+) -> str | None:
+    """Why the certificate to adopt cannot sit below the issuer the spec names: that CA
+    did not sign it (or gets a new key now, which cannot have)."""
+    if issuer is None or adoption is None or adoption.cert is None or ident.adopt is None:
+        return None
+    cert_file = ident.adopt.cert
+    fix = (
+        "name the CA that signed it as issuer (adopt it too), or give the certificates "
+        "above it in adopt.chain instead of an issuer"
+    )
+    if issuer_action is not None and issuer_action.verb in (Verb.CREATE, Verb.REKEY):
+        return f"{cert_file} was not signed by {issuer.name!r}, which gets a new key: {fix}"
+    if issuer_cert is not None and not signed_by(adoption.cert, issuer_cert):
+        return f"{cert_file} was not signed by the certificate of {issuer.name!r}: {fix}"
+    return None
 
 
 def _key_problem(obs: ObservedIdentity) -> str | None:

@@ -75,7 +75,7 @@ def plan(
                 ident,
                 issuer,
                 obs,
-                issuer_chain[0] if issuer_chain else None,
+                _signer_cert(issuer_action, issuer_chain, inputs),
                 issuer_action,
                 now,
                 adoption=adoption,
@@ -131,6 +131,18 @@ def plan(
         revoked_at_problems=revoked_at_problems(spec, observed, now),
         notes=tuple(notes),
     )
+
+
+def _signer_cert(
+    issuer_action: Action | None,
+    issuer_chain: list[x509.Certificate | None],
+    inputs: Inputs,
+) -> x509.Certificate | None:
+    """The certificate of an identity's issuer as this plan leaves it, where it can be
+    known: the one it adopts now, else the one on disk (kept, or reissued with its key)."""
+    if issuer_action is not None and issuer_action.verb is Verb.ADOPT:
+        return inputs.adoptions[issuer_action.name].cert
+    return issuer_chain[0] if issuer_chain else None
 
 
 def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:

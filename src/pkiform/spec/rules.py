@@ -166,7 +166,9 @@ def _constraining(
 def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
     """Whether resolve took every subtree the CA lists: with one refused (its own error),
     names meant to be inside it would only be reported again as outside the rest."""
-    raw = doc.data["identities"][name]["name_constraints"]
+    raw = doc.data["identities"][name].get("name_constraints")
+    if raw is None:
+        return True  # an adopted CA's, from its certificate: all of them taken
     return all(
         len((raw.get(side) or {}).get(kind, [])) == len(getattr(getattr(nc, side), kind))
         for side in ("permitted", "excluded")

@@ -79,9 +79,9 @@ NO_INPUTS = Inputs()
 class Reader:
     """Reads and checks the files a spec names, as validation asks (spec/load.py's
     `inputs`). `base` is the spec's folder, `allow` the folders --allow-path adds;
-    `on_disk` holds the cert.pem of each adopted CA in the output directory (None when
-    there is none to look at, as for validate): what completes the spec when adopt.cert
-    is gone."""
+    `on_disk` holds the cert.pem of each CA already adopted into the output directory
+    (none for validate, nor for a CA that --rekey adopts again): what completes the spec,
+    rather than adopt.cert, which may be gone or be other files by now."""
 
     def __init__(
         self,
@@ -113,7 +113,9 @@ class Reader:
             if ident.adopt is not None:
                 adoption = self._adoption(ident, ident.adopt, report)
                 adoptions[name] = adoption
-                cert = adoption.cert or self._adopted_on_disk(name)
+                # what was adopted is what the spec must agree with; the files adopt names
+                # complete it only until then (or when --rekey adopts them again)
+                cert = self._adopted_on_disk(name) or adoption.cert
                 if cert is None:
                     pending.add(name)
                     continue
