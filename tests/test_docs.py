@@ -143,6 +143,8 @@ def test_every_example_in_docs_spec_md_validates_as_shown(
     heading: str, text: str, output: str | None, run_cli: RunCli, tmp_path: Path
 ) -> None:
     (tmp_path / "spec.yaml").write_text(text)
+    for path in requests_named(text):  # validate reads them: real ones, beside the spec
+        write_request(tmp_path / path)
     result = run_cli("validate", "spec.yaml")
     if output is None:
         assert (result.code, result.err) == (0, ""), f"{heading}:\n{result.err}"
@@ -151,6 +153,28 @@ def test_every_example_in_docs_spec_md_validates_as_shown(
     else:
         code = 1 if ": error: " in output else 0
         assert (result.code, result.err) == (code, output), heading
+
+
+def requests_named(text: str) -> list[str]:
+    """The certificate request files (csr) a spec example names."""
+    data = yaml.safe_load(text)
+    identities = data.get("identities") if isinstance(data, dict) else None
+    if not isinstance(identities, dict):
+        return []
+    return [i["csr"] for i in identities.values() if isinstance(i, dict) and "csr" in i]
+
+
+def write_request(path: Path) -> None:
+    """A certificate request with an empty subject (so it asks for nothing more than the
+    example says), for a key its maker keeps."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
 
 
 def test_docs_spec_md_shows_errors_and_warnings_and_every_example_is_checked() -> None:
