@@ -25,6 +25,7 @@ import pytest
 from pkiform.cli import build_parser
 from tests.conftest import EXAMPLES, ROOT, RunCli, openssl, pkiform_env
 from tests.processes import TIMEOUT, Proc, Spawn, free_port
+from tests.test_docs import requests_named, write_request
 
 README = (ROOT / "README.md").read_text()
 README_PORT = "8443"
@@ -454,5 +455,7 @@ def test_every_yaml_block_of_the_readme_validates(
     if not re.search(r"^version:", text, re.M):
         text = "version: 1\n" + text  # an excerpt (the outputs example): its fields only
     (tmp_path / "spec.yaml").write_text(text)
+    for path in requests_named(text):  # validate reads them: real ones, beside the spec
+        write_request(tmp_path / path)
     result = run_cli("validate", "spec.yaml")
     assert (result.code, result.err) == (0, ""), text
