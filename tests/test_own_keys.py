@@ -1066,3 +1066,27 @@ def test_files_outside_the_spec_folder_are_read_only_where_allowed(
         "spec.yaml:19:10: error: identities.client.csr: client.csr.fifo is not a regular file "
         "(a FIFO)\n"
     )
+
+
+def test_a_ca_another_tool_made_without_key_identifiers_is_adopted(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    ossl(tmp_path, "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-keyout", "ca.key", "-subj", "/CN=No Key Identifiers",
+         "-days", "365", "-addext", "subjectKeyIdentifier=none", "-addext",
+         "authorityKeyIdentifier=none", "-out", "ca.crt")  # fmt: skip
+    cert = x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes())
+    assert x509.SubjectKeyIdentifier.oid not in [e.oid for e in cert.extensions]
+    (tmp_path / "spec.yaml").write_text(
+        "version: 1\n"
+        "identities:\n"
+        "  ca: {kind: root, adopt: {cert: ca.crt, key: ca.key}, ocsp: true}\n"
+        "  web: {kind: server, issuer: ca, dns: [web.test], validity: 30d}\n"
+    )
+    result = run_cli("apply", "spec.yaml")
+    assert result.code == 0, result.err
+    verified = openssl("verify", "-crl_check", "-CAfile", "ca.crt", "-CRLfile", "pki/ca/crl.pem",
+                       "pki/web/cert.pem")  # fmt: skip
+    assert verified.stdout == b"pki/web/cert.pem: OK\n", verified.stderr
+    assert run_cli("plan", "spec.yaml").out == "No changes: 2 identities up to date.\n"
+    assert run_cli("status", "spec.yaml").code == 0
