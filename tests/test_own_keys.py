@@ -649,6 +649,12 @@ def test_an_adopted_ca_near_its_end_blocks_until_renew_re_signs_it(
         assert verified.returncode == 0, verified.stdout
     code, out, _ = plan(run_cli, tutorial, "--at", later)
     assert (code, out) == (0, "No changes: 3 identities up to date.\n")
+    # renewed again: as long as the first, pkiform's 5 minutes of backdating aside
+    apply(run_cli, tutorial, "--renew", "ca", "--at", later)
+    again = x509.load_pem_x509_certificate((tutorial / "pki/ca/cert.pem").read_bytes())
+    span = again.not_valid_after_utc - again.not_valid_before_utc
+    assert span == renewed.not_valid_after_utc - renewed.not_valid_before_utc
+    assert span == timedelta(days=7, minutes=5)
 
 
 def test_a_changed_request_is_found_however_the_last_apply_left_the_manifest(
@@ -723,6 +729,15 @@ def test_an_intermediate_adopted_with_the_chain_above_it_issues_leaves_that_reac
     status = run_cli("status", "spec.yaml")
     assert (status.code, status.out.splitlines()[-1]) == (0, "2 identities, 0 with errors.")
     assert run_cli("plan", "spec.yaml").out == "No changes: 2 identities up to date.\n"
+    sub = x509.load_pem_x509_certificate((tmp_path / "sub.crt").read_bytes())
+    later = (sub.not_valid_after_utc - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    blocked = run_cli("plan", "spec.yaml", "--at", later)
+    assert blocked.out.splitlines()[:3] == [
+        "  ! issuing (intermediate): blocked",
+        f"      expires {sub.not_valid_after_utc:%Y-%m-%d} (in 24h) < renew_before 608d8h",
+        "      an adopted certificate is never re-signed implicitly: renew it where its issuer "
+        "is, then pass --rekey issuing to adopt the new certificate",
+    ]
     renew = run_cli("plan", "spec.yaml", "--renew", "issuing")
     assert renew.err == (
         "pkiform: error: --renew issuing: its issuer lives elsewhere (adopt.chain), which "

@@ -78,12 +78,7 @@ def decide_adopted(
     if renew_requested:
         return act(Verb.REISSUE, *reasons, cascade=cascade[0] if cascade else None)
     if reasons:
-        return act(
-            Verb.BLOCKED,
-            *reasons,
-            "an adopted certificate is never re-signed implicitly: pass --renew "
-            f"{ident.name} to re-sign it with the same key and subject",
-        )
+        return act(Verb.BLOCKED, *reasons, _how_to_renew(ident))
     fixes = repairs(ident, obs, material, seed_id)
     return act(Verb.REPAIR, *fixes) if fixes else act(Verb.UNCHANGED)
 
@@ -109,6 +104,17 @@ def _not_issued_by(
     if issuer_cert is not None and not signed_by(adoption.cert, issuer_cert):
         return f"{cert_file} was not signed by the certificate of {issuer.name!r}: {fix}"
     return None
+
+
+def _how_to_renew(ident: Identity) -> str:
+    assert ident.adopt is not None
+    never = "an adopted certificate is never re-signed implicitly"
+    if ident.adopt.chain is not None:  # pkiform holds no key above it
+        return (
+            f"{never}: renew it where its issuer is, then pass --rekey {ident.name} to adopt "
+            "the new certificate"
+        )
+    return f"{never}: pass --renew {ident.name} to re-sign it with the same key and subject"
 
 
 def _key_problem(obs: ObservedIdentity) -> str | None:

@@ -40,6 +40,7 @@ _FIELD_OIDS = {
     NameOID.COMMON_NAME: "CN",
 }
 _YEAR = timedelta(days=365)
+_HOUR = timedelta(hours=1)
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 _NEVER = "an adopted certificate is never re-signed implicitly"
 
@@ -255,8 +256,12 @@ def _key(
 
 
 def validity_of(cert: x509.Certificate) -> Duration:
-    """A certificate's validity as a spec would write it: `7d`, `10y`."""
+    """A certificate's validity as a spec would write it: `7d`, `10y`. One that pkiform
+    re-signed (--renew) spans its validity and the 5 minutes it is backdated by: those
+    are not counted, or each renewal would add them again."""
     length = cert.not_valid_after_utc - cert.not_valid_before_utc
+    if length % _HOUR and not (length - BACKDATE) % _HOUR:
+        length -= BACKDATE
     years, rest = divmod(length, _YEAR)
     text = f"{years}y" if years and not rest else format_span(length)
     return Duration(text=text, delta=length)
