@@ -1105,3 +1105,33 @@ def test_a_ca_another_tool_made_without_key_identifiers_is_adopted(
     assert verified.stdout == b"pki/web/cert.pem: OK\n", verified.stderr
     assert run_cli("plan", "spec.yaml").out == "No changes: 2 identities up to date.\n"
     assert run_cli("status", "spec.yaml").code == 0
+
+
+def test_defaults_that_need_a_key_pem_do_not_reach_keys_pkiform_does_not_make(
+    tutorial: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an encrypted key.pem and a fresh key at every reissue, for every identity it makes
+    spec = tutorial / "spec.yaml"
+    spec.write_text(
+        spec.read_text().replace(
+            "  validity: 7d\n",
+            "  validity: 7d\n  rotate_key: true\n"
+            "  key: {type: ec, encrypt: {password_env: PKI_KEY_PASSWORD}}\n",
+        )
+    )
+    monkeypatch.setenv("PKI_KEY_PASSWORD", "for the adopted key at rest")
+    monkeypatch.chdir(tutorial)
+    assert run_cli("validate", "spec.yaml").err == ""
+    result = run_cli("apply", "spec.yaml")
+    assert (result.code, result.err) == (0, "")
+    assert Path("pki/ca/key.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert not Path("pki/server/key.pem").exists()
+    assert run_cli("plan", "spec.yaml").out == "No changes: 3 identities up to date.\n"
+    # written on the identity itself, each is an error
+    own = "    csr: client.csr\n    rotate_key: true\n"
+    spec.write_text(spec.read_text().replace("    csr: client.csr\n", own))
+    assert run_cli("validate", "spec.yaml").err == (
+        "spec.yaml:22:5: error: identities.client.rotate_key: rotate_key asks pkiform for a "
+        "fresh key at every reissue, but the key of an identity signed from a request is its "
+        "owner's: make a new request on that host instead\n"
+    )

@@ -176,8 +176,8 @@ class Spec:
         store.check_usable()
         self._refuse_seed(the_seed)
         passwords = self._passwords(store)
-        self._require_adoptable(store, rekey)
         ready = self._ready(store, rekey)
+        _require_adoptable(store, ready, rekey)
         spec = _for_seed(ready.valid.spec, the_seed)
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         return self._observe_and_plan(store, spec, ready, _now(at), asked, the_seed, passwords)[1]
@@ -206,7 +206,7 @@ class Spec:
         store, the_seed = Store(Path(out)), _seed(seed)
         self._refuse_seed(the_seed)
         passwords = self._passwords(store)  # before the lock creates the directory
-        self._require_adoptable(store, rekey)  # likewise
+        _require_adoptable(store, self._ready(store, rekey), rekey)  # likewise
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         with store.locked(timeout=lock_timeout):
             store.recover()
@@ -324,19 +324,6 @@ class Spec:
                 "apply it without a seed"
             )
 
-    def _require_adoptable(self, store: Store, rekey: Sequence[str]) -> None:
-        """Raise SpecError where a CA is to be adopted now (no folder yet, or --rekey) and
-        its files cannot be taken (missing, a key's password not given), before anything
-        is written, as for a missing password. The plan checks it again under the lock."""
-        adopted = [n for n, i in self.valid.spec.identities.items() if i.adopt is not None]
-        if not adopted:
-            return
-        now = {*store.absent(adopted), *(n for n in rekey if n in adopted)}
-        adoptions = self._ready(store, rekey).inputs.adoptions
-        missing = [d for n in sorted(now) for d in adoptions[IdentityName(n)].unavailable]
-        if missing:
-            raise SpecError(missing)
-
     def _ready(self, store: Store, rekey: Sequence[str] = ()) -> _Ready:
         """The spec and what was read of the files it names, for the output directory
         `store`: an adopted CA is completed from (and checked against) the certificate
@@ -443,6 +430,19 @@ def _check_asked(spec: ResolvedSpec, asked: _Asked) -> None:
                 f"cannot sign with; renew it there, then adopt the new certificate with "
                 f"--rekey {name}"
             )
+
+
+def _require_adoptable(store: Store, ready: _Ready, rekey: Sequence[str]) -> None:
+    """Raise SpecError where a CA is to be adopted now (no folder yet, or --rekey) and
+    its files cannot be taken (missing, a key's password not given), before anything is
+    written, as for a missing password. The plan checks it again under the lock."""
+    adoptions = ready.inputs.adoptions
+    if not adoptions:
+        return
+    now = {*store.absent(adoptions), *(n for n in rekey if n in adoptions)}
+    missing = [d for n in sorted(now) for d in adoptions[IdentityName(n)].unavailable]
+    if missing:
+        raise SpecError(missing)
 
 
 def _keys_elsewhere(inputs: Inputs) -> dict[IdentityName, KeyElsewhere]:

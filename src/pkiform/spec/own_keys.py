@@ -52,21 +52,19 @@ def _request_problems(
     own_key = key if isinstance(key, dict) else {}
     if "pkcs11" in own_key and ident.kind.is_ca:
         yield ("key", "pkcs11"), "give csr or key.pkcs11, not both: the request names the key"
-    if ident.key_password is not None:
-        where: JsonPath = ("key", "encrypt") if "encrypt" in own_key else ("csr",)
+    # from defaults they do not reach it (x509/inputs.py): there is no key.pem to protect
+    if "encrypt" in own_key:
         yield (
-            where,
-            f"key.encrypt{_inherited(where, 'key')} encrypts key.pem, and an identity signed "
-            "from a certificate request has none: its key stays on the host that made the "
-            "request",
+            ("key", "encrypt"),
+            "key.encrypt encrypts key.pem, and an identity signed from a certificate request "
+            "has none: its key stays on the host that made the request",
         )
-    if ident.rotate_key:
-        where = ("rotate_key",) if "rotate_key" in fields else ("csr",)
+    if fields.get("rotate_key") is True:
         yield (
-            where,
-            f"rotate_key{_inherited(where, 'rotate_key')} asks pkiform for a fresh key at "
-            "every reissue, but the key of an identity signed from a request is its owner's: "
-            "make a new request on that host instead",
+            ("rotate_key",),
+            "rotate_key asks pkiform for a fresh key at every reissue, but the key of an "
+            "identity signed from a request is its owner's: make a new request on that host "
+            "instead",
         )
     own_outputs = fields.get("outputs")
     own = own_outputs if isinstance(own_outputs, dict) else {}
@@ -77,7 +75,7 @@ def _request_problems(
     }
     for output, what in _KEYED_OUTPUTS:
         if asked[output]:
-            where = ("outputs", output) if output in own else ("csr",)
+            where: JsonPath = ("outputs", output) if output in own else ("csr",)
             yield (
                 where,
                 f"outputs.{output}{_inherited(where, 'outputs')} {what}, and {_NO_KEY}; "
@@ -107,13 +105,11 @@ def _adopt_problems(
             "an adopted CA's key is taken from adopt.key into key.pem; it cannot live in a "
             "token as well",
         )
-    if ident.rotate_key:
-        where: JsonPath = ("rotate_key",) if "rotate_key" in fields else ("adopt",)
+    if fields.get("rotate_key") is True:  # defaults.rotate_key does not reach it
         yield (
-            where,
-            f"rotate_key{' (from defaults.rotate_key)' if where == ('adopt',) else ''} would "
-            "replace the adopted key at every reissue; an adopted CA keeps its key (apply "
-            "--renew NAME re-signs its certificate)",
+            ("rotate_key",),
+            "rotate_key would replace the adopted key at every reissue; an adopted CA keeps "
+            "its key (apply --renew NAME re-signs its certificate)",
         )
     adopt = fields["adopt"]
     if not isinstance(adopt, dict) or "chain" not in adopt:

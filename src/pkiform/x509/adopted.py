@@ -200,6 +200,7 @@ def completed(
         "validity": validity,
         "path_length": path_length,
         "name_constraints": constraints,
+        "rotate_key": False,  # defaults.rotate_key does not reach it (written, an error)
     }
     if not written(("renew_before",)):  # defaults.renew_before does not reach it either
         third = validity.delta / 3

@@ -335,7 +335,9 @@ def _with_request_key(
                 "say what the request holds, or be left out",
             )
             break
-    return dataclasses.replace(ident, key=have)
+    # defaults.key.encrypt and defaults.rotate_key do not reach it: it has no key.pem to
+    # protect, and its key is its owner's to replace (written on it, they are errors)
+    return dataclasses.replace(ident, key=have, key_password=None, rotate_key=False)
 
 
 def _written(doc: Document, name: str) -> adopting.Written:
