@@ -17,8 +17,8 @@ from pkiform.plan.identities import RENEW_ASKED, cascaded, never_issued, repairs
 from pkiform.plan.types import NEVER_ISSUED, Action, Verb
 from pkiform.spec.model import Identity, IdentityName
 from pkiform.x509.adopted import outside_chain, signed_by
+from pkiform.x509.adoption import Adoption
 from pkiform.x509.crl_entry import Revoked
-from pkiform.x509.inputs import Adoption
 
 
 def decide_adopted(

@@ -19,13 +19,13 @@ from pathlib import Path
 from cryptography import x509
 
 from pkiform.errors import Diagnostic, Severity
-from pkiform.secrets.passwords import PasswordError, diagnostic, guard
-from pkiform.secrets.read import Refused, password_or_why, read_input
-from pkiform.spec.model import AdoptSource, CsrKey, Identity, IdentityName, ResolvedSpec
+from pkiform.secrets.read import Refused
+from pkiform.spec.model import CsrKey, Identity, IdentityName, ResolvedSpec
 from pkiform.spec.source import Document, JsonPath, dotted
 from pkiform.x509 import adopted as adopting
-from pkiform.x509 import requests
-from pkiform.x509.keys import PrivateKey, PublicKey, spec_of
+from pkiform.x509 import adopted_fields, requests
+from pkiform.x509.adoption import Adoption, FileAccess, Reporter, read_adoption
+from pkiform.x509.keys import PublicKey, spec_of
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,19 +47,6 @@ class Request:
     @property
     def pem(self) -> bytes:
         return requests.request_pem(self.csr)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Adoption:
-    """What was read of a CA a spec adopts: each file where it could be read."""
-
-    source: AdoptSource
-    cert: x509.Certificate | None = None
-    key: PrivateKey | None = None
-    chain: tuple[x509.Certificate, ...] = ()
-    # why the files cannot be taken now (one is missing, a key's password is not given):
-    # an error only where an apply must take them (the first time, or --rekey)
-    unavailable: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,9 +77,9 @@ class Reader:
         environ: Mapping[str, str] | None = None,
         on_disk: Mapping[IdentityName, bytes] | None = None,
     ) -> None:
-        self.base = base
-        self.allow = tuple(allow)
-        self.environ = os.environ if environ is None else environ
+        self.files = FileAccess(
+            base=base, allow=tuple(allow), environ=os.environ if environ is None else environ
+        )
         self.on_disk = on_disk
 
     def __call__(
@@ -104,14 +91,14 @@ class Reader:
         adoptions: dict[IdentityName, Adoption] = {}
         pending: set[IdentityName] = set()
         for name, ident in spec.identities.items():
-            report = _Reporter(doc, ("identities", name), found)
+            report = Reporter(doc, ("identities", name), found)
             if isinstance(ident.key_source, CsrKey):
                 request = self._request(ident, ident.key_source, report)
                 if request is not None:
                     requests_read[name] = request
                     identities[name] = _with_request_key(ident, request, report, doc)
             if ident.adopt is not None:
-                adoption = self._adoption(ident, ident.adopt, report)
+                adoption = read_adoption(ident, ident.adopt, self.files, report)
                 adoptions[name] = adoption
                 # what was adopted is what the spec must agree with; the files adopt names
                 # complete it only until then (or when --rekey adopts them again)
@@ -119,7 +106,9 @@ class Reader:
                 if cert is None:
                     pending.add(name)
                     continue
-                identities[name], problems = adopting.completed(ident, cert, _written(doc, name))
+                identities[name], problems = adopted_fields.completed(
+                    ident, cert, _written(doc, name)
+                )
                 for path, message in problems:
                     report(path, message)
         completed = dataclasses.replace(spec, identities=identities)
@@ -128,12 +117,9 @@ class Reader:
         inputs = Inputs(requests=requests_read, adoptions=adoptions, pending=frozenset(pending))
         return completed, found, inputs
 
-    def _read(self, file: str, holding: str) -> bytes:
-        return read_input(file, self.base, self.allow, holding=holding)
-
-    def _request(self, ident: Identity, source: CsrKey, report: _Reporter) -> Request | None:
+    def _request(self, ident: Identity, source: CsrKey, report: Reporter) -> Request | None:
         try:
-            data = self._read(source.path, "a certificate request")
+            data = self.files.read(source.path, "a certificate request")
             csr = requests.load_request(data)
         except Refused as e:
             report(("csr",), f"{source.path} {e}")
@@ -173,138 +159,6 @@ class Reader:
                 )
             )
 
-    def _adoption(self, ident: Identity, source: AdoptSource, report: _Reporter) -> Adoption:
-        unavailable: list[Diagnostic] = []
-        cert = self._adopted_file(source.cert, "cert", "a CA certificate", report, unavailable)
-        parsed_cert = None
-        if cert is not None:
-            try:
-                parsed_cert = adopting.load_certificate(cert)
-            except adopting.InputError as e:
-                report(("adopt", "cert"), f"{source.cert} {e}")
-            else:
-                problem = adopting.ca_problem(parsed_cert, ident.kind)
-                if problem is not None:
-                    report(("adopt", "cert"), f"{source.cert} {problem}")
-                    parsed_cert = None
-        key = self._adopted_key(ident, source, report, unavailable)
-        if (
-            key is not None
-            and parsed_cert is not None
-            and not adopting.key_matches(key, parsed_cert)
-        ):
-            report(
-                ("adopt", "key"),
-                f"{source.key} is not the key of {source.cert}: their public keys differ",
-            )
-            key = None
-        chain: tuple[x509.Certificate, ...] = ()
-        if source.chain is not None:
-            chain = self._adopted_chain(source, parsed_cert, report, unavailable)
-        return Adoption(
-            source=source,
-            cert=parsed_cert,
-            key=key,
-            chain=chain,
-            unavailable=tuple(unavailable),
-        )
-
-    def _adopted_file(
-        self,
-        file: str,
-        field_name: str,
-        holding: str,
-        report: _Reporter,
-        unavailable: list[Diagnostic],
-    ) -> bytes | None:
-        try:
-            return self._read(file, holding)
-        except Refused as e:
-            report(("adopt", field_name), f"{file} {e}")
-        except FileNotFoundError as e:
-            # gone once adopted is fine; needed only to adopt
-            unavailable.append(
-                report.make(
-                    ("adopt", field_name),
-                    f"{file} cannot be read: {e.strerror}; it is needed to adopt the CA",
-                )
-            )
-        except OSError as e:
-            report(("adopt", field_name), f"{file} cannot be read: {e.strerror}")
-        return None
-
-    def _adopted_key(
-        self,
-        ident: Identity,
-        source: AdoptSource,
-        report: _Reporter,
-        unavailable: list[Diagnostic],
-    ) -> PrivateKey | None:
-        data = self._adopted_file(source.key, "key", "a private key", report, unavailable)
-        if data is None:
-            return None
-        password = None
-        if adopting.is_encrypted_key(data):
-            if source.password is None:
-                report(
-                    ("adopt", "key"),
-                    f"{source.key} is encrypted; give its password with adopt.password_env "
-                    "or adopt.password_file",
-                )
-                return None
-            try:
-                found, why = password_or_why(
-                    source.password, self.base, self.environ, allow=self.allow
-                )
-            except PasswordError as e:
-                report.extend(e.diagnostics)
-                return None
-            if found is None:
-                need = f"{why}; needed to open adopt.key {source.key} of {ident.name!r}"
-                unavailable.append(diagnostic(source.password, need))
-                return None
-            password = found.reveal()
-        try:
-            return guard(
-                lambda: adopting.load_key(data, password),
-                path=self.base / source.key,
-                doing=f"opening the adopt.key of {ident.name!r}",
-                passwords=[password],
-                keep=(adopting.InputError,),
-            )
-        except adopting.WrongPassword:
-            assert source.password is not None
-            report.extend(
-                [diagnostic(source.password, f"{source.key} does not open with {source.password}")]
-            )
-            return None
-        except adopting.InputError as e:
-            report(("adopt", "key"), f"{source.key} {e}")
-            return None
-
-    def _adopted_chain(
-        self,
-        source: AdoptSource,
-        cert: x509.Certificate | None,
-        report: _Reporter,
-        unavailable: list[Diagnostic],
-    ) -> tuple[x509.Certificate, ...]:
-        assert source.chain is not None
-        data = self._adopted_file(source.chain, "chain", "certificates", report, unavailable)
-        if data is None:
-            return ()
-        try:
-            chain = adopting.load_chain(data)
-        except adopting.InputError as e:
-            report(("adopt", "chain"), f"{source.chain} {e}")
-            return ()
-        if cert is not None:
-            problem = adopting.chain_problem(cert, chain)
-            if problem is not None:
-                report(("adopt", "chain"), f"{source.chain} {problem}")
-                return ()
-        return tuple(chain)
-
     def _adopted_on_disk(self, name: IdentityName) -> x509.Certificate | None:
         data = (self.on_disk or {}).get(name)
         if data is None:
@@ -316,7 +170,7 @@ class Reader:
 
 
 def _with_request_key(
-    ident: Identity, request: Request, report: _Reporter, doc: Document
+    ident: Identity, request: Request, report: Reporter, doc: Document
 ) -> Identity:
     """The identity with its key type taken from the request; a key: the spec writes for it
     must say the same."""
@@ -340,27 +194,10 @@ def _with_request_key(
     return dataclasses.replace(ident, key=have, key_password=None, rotate_key=False)
 
 
-def _written(doc: Document, name: str) -> adopting.Written:
+def _written(doc: Document, name: str) -> adopted_fields.Written:
     """Whether the spec writes a field of identity `name` itself."""
 
     def written(path: tuple[str, ...]) -> bool:
         return doc.written(("identities", name, *path))
 
     return written
-
-
-class _Reporter:
-    """Errors located at fields below one identity."""
-
-    def __init__(self, doc: Document, base: JsonPath, out: list[Diagnostic]) -> None:
-        self.doc, self.base, self.out = doc, base, out
-
-    def make(self, path: JsonPath, message: str) -> Diagnostic:
-        where = (*self.base, *path)
-        return Diagnostic(loc=self.doc.loc(where), path=dotted(where), message=message)
-
-    def __call__(self, path: JsonPath, message: str) -> None:
-        self.out.append(self.make(path, message))
-
-    def extend(self, diagnostics: Sequence[Diagnostic]) -> None:
-        self.out.extend(diagnostics)
