@@ -127,6 +127,8 @@ def test_the_original_ca_crt_verifies_both_certificates_signed_from_the_requests
     apply(run_cli, tutorial)
     pki = tutorial / "pki"
     assert (pki / "ca" / "cert.pem").read_bytes() == original  # byte for byte
+    status = run_cli("status", tutorial / "spec.yaml", "-o", pki)
+    assert (status.code, status.out.splitlines()[-1]) == (0, "3 identities, 0 with errors.")
     assert (tutorial / "ca.crt").read_bytes() == original
     use = commands(block("tutorial-use"))
     assert use[0] == "openssl verify -CAfile ca.crt pki/server/cert.pem pki/client/cert.pem"
@@ -889,6 +891,11 @@ def test_the_python_api_takes_the_same_spec_as_a_dict_with_paths_relative_to_bas
     assert (
         pki["server"].cert.public_key()
         == x509.load_pem_x509_csr((tutorial / "server.csr").read_bytes()).public_key()
+    )
+    with pytest.raises(pkiform.PkiformError) as no_key:
+        pki["server"].server_context()
+    assert str(no_key.value) == (
+        f"server: its key is with the owner of the request server.csr, never in {tutorial / 'pki'}"
     )
     with pytest.raises(pkiform.SpecError) as raised:
         pkiform.from_dict(data, base=tutorial.parent)  # the files are not there

@@ -491,7 +491,10 @@ class PKI(Mapping[str, "IssuedIdentity"]):
         password = None
         if ident.key_password is not None:  # key.encrypt: read the one password it names
             password = self.spec._read_password(ident.key_password)
-        return IssuedIdentity(name=name, kind=ident.kind, store=self._store, password=password)
+        held_by = ident.key_source.path if isinstance(ident.key_source, CsrKey) else None
+        return IssuedIdentity(
+            name=name, kind=ident.kind, store=self._store, password=password, request=held_by
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec.names)
@@ -512,6 +515,7 @@ class IssuedIdentity:
     kind: Kind
     store: Store
     password: Password | None = field(default=None, repr=False)  # of an encrypted key.pem
+    request: str | None = None  # signed from this certificate request: no key.pem here
 
     @property
     def dir(self) -> Path:
@@ -616,6 +620,8 @@ class IssuedIdentity:
         return context
 
     def _load_cert_chain(self, context: ssl.SSLContext) -> None:
+        if self.request is not None:
+            self._file(KEY_FILE)  # says where its key is
         password = self._password()
         guard(
             lambda: context.load_cert_chain(self.fullchain_path, self.key_path, password),
@@ -629,6 +635,11 @@ class IssuedIdentity:
         return self.password.reveal() if self.password is not None else None
 
     def _file(self, filename: str) -> bytes:
+        if filename == KEY_FILE and self.request is not None:
+            raise StoreError(
+                f"{self.name}: its key is with the owner of the request {self.request}, never "
+                f"in {self.store.root}"
+            )
         data = self.store.read(self.name, filename)
         if data is None:
             raise StoreError(f"{self.dir / filename}: missing (run pkiform apply first)")
