@@ -649,6 +649,14 @@ def test_an_adopted_ca_near_its_end_blocks_until_renew_re_signs_it(
         verified = openssl("verify", "-attime", at, "-CAfile", tutorial / "pki/ca/cert.pem",
                            tutorial / "pki" / name / "cert.pem")  # fmt: skip
         assert verified.returncode == 0, verified.stdout
+        # the same key and subject: the ca.crt clients have verifies them until it ends
+        verified = openssl("verify", "-attime", at, "-CAfile", tutorial / "ca.crt",
+                           tutorial / "pki" / name / "cert.pem")  # fmt: skip
+        assert verified.returncode == 0, verified.stdout
+        after = str(int(end.timestamp()) + 60)
+        expired = openssl("verify", "-attime", after, "-CAfile", tutorial / "ca.crt",
+                          tutorial / "pki" / name / "cert.pem")  # fmt: skip
+        assert b"certificate has expired" in expired.stderr
     code, out, _ = plan(run_cli, tutorial, "--at", later)
     assert (code, out) == (0, "No changes: 3 identities up to date.\n")
     # renewed again: as long as the first, pkiform's 5 minutes of backdating aside
@@ -1142,3 +1150,16 @@ def test_defaults_that_need_a_key_pem_do_not_reach_keys_pkiform_does_not_make(
         "fresh key at every reissue, but the key of an identity signed from a request is its "
         "owner's: make a new request on that host instead\n"
     )
+
+
+def test_certificates_signed_from_requests_under_an_adopted_ca_pass_pkilint(
+    tutorial: Path, run_cli: RunCli
+) -> None:
+    from tests.test_pkilint import errors, excused, lint_cert, lint_pair
+
+    apply(run_cli, tutorial)
+    ca = (tutorial / "ca.crt").read_text()
+    for name in ("server", "client"):
+        leaf = (tutorial / "pki" / name / "cert.pem").read_text()
+        found = errors(lint_cert(leaf)) + errors(lint_pair(ca, leaf))
+        assert [str(f) for f in found if not excused(f)] == [], name
