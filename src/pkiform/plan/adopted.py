@@ -19,6 +19,7 @@ from pkiform.spec.model import Identity, IdentityName
 from pkiform.x509.adopted import outside_chain, signed_by
 from pkiform.x509.adoption import Adoption
 from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.keys import spki_der
 
 
 def decide_adopted(
@@ -48,6 +49,8 @@ def decide_adopted(
         return act(Verb.REPAIR, "an earlier apply was interrupted here; apply finishes it")
     if ident.revoked is not None:
         return act(Verb.SKIP, NEVER_ISSUED) if never_issued(ident, obs) else act(Verb.UNCHANGED)
+    if rekey_requested and _adopted_already(obs, adoption):
+        return act(Verb.UNCHANGED)  # --rekey: the files hold what the folder does
     if rekey_requested or (not obs.has_cert_file and not obs.has_key_file):
         wrong = _not_issued_by(ident, issuer, issuer_cert, issuer_action, adoption)
         if wrong is not None:
@@ -81,6 +84,19 @@ def decide_adopted(
         return act(Verb.BLOCKED, *reasons, _how_to_renew(ident))
     fixes = repairs(ident, obs, material, seed_id)
     return act(Verb.REPAIR, *fixes) if fixes else act(Verb.UNCHANGED)
+
+
+def _adopted_already(obs: ObservedIdentity, adoption: Adoption | None) -> bool:
+    """Whether adopt's files hold the very certificate and key the CA's folder does."""
+    return (
+        adoption is not None
+        and adoption.cert is not None
+        and adoption.key is not None
+        and adoption.cert == obs.cert
+        and obs.key_matches_cert
+        and obs.public_key is not None
+        and spki_der(adoption.key.public_key()) == spki_der(obs.public_key)
+    )
 
 
 def _not_issued_by(
