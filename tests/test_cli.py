@@ -283,6 +283,7 @@ def test_plan_and_apply_json(
         "retire": [],
         "trust_bundle": None,
         "rotations": [],
+        "notes": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.csr_files import requests_named, write_request
 from tests.helpers.repo import ROOT
 from tests.helpers.run import RunCli
 
@@ -144,6 +145,8 @@ def test_every_example_in_docs_spec_md_validates_as_shown(
     heading: str, text: str, output: str | None, run_cli: RunCli, tmp_path: Path
 ) -> None:
     (tmp_path / "spec.yaml").write_text(text)
+    for path in requests_named(text):  # validate reads them: real ones, beside the spec
+        write_request(tmp_path / path)
     result = run_cli("validate", "spec.yaml")
     if output is None:
         assert (result.code, result.err) == (0, ""), f"{heading}:\n{result.err}"

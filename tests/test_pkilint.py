@@ -8,7 +8,6 @@ that really do break RFC 5280.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.helpers.lint import Finding, errors, lint_cert, lint_pair
+from tests.helpers.lint import QUOTED, errors, excused, lint_cert, lint_pair
 from tests.helpers.repo import EXAMPLES
 from tests.helpers.run import apply_quietly
 from tests.helpers.specs import KEY_TYPES as KEYS
@@ -46,38 +45,17 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("pkilint-examples")
     return {n: apply_quietly(EXAMPLES / f"{n}.yaml", base / n) for n in ("mtls", "mesh")}
 
+    # --- the harness (tests/helpers/lint.py) and the examples' excuse ----------------------
 
-# --- the harness (tests/helpers/lint.py) and the examples' excuse ----------------------
-
-# pkilint checks dNSName with `validators.domain` and URIs with `validators.url`. Those
-# libraries want a multi-label public-style domain and a web-style URL, which is stricter
-# than RFC 5280: §4.2.1.6 only requires the "preferred name syntax" of RFC 1034 §3.5 for
-# dNSName (a single label such as "localhost" or "hoge" is a valid domain name), and any
-# absolute URI (RFC 3986) for uniformResourceIdentifier (spiffe://... is one). The
-# examples use exactly such names on purpose (the classic mTLS tutorial's "hoge" and
-# "localhost", SPIFFE IDs in the mesh), so for them these two findings, on such values
-# only, are excused; any other ERROR, or these codes on any other value, still fails.
-_QUOTED = re.compile(r'"(?P<value>[^"]*)"')
-_URI_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
-
-
-def excused(finding: Finding) -> bool:
-    match = _QUOTED.search(finding.message or "")
-    if match is None:
-        return False
-    value = match["value"]
-    if finding.code == "pkix.invalid_domain_name_syntax":
-        single_label = re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", value)
-        return finding.path.endswith(".dNSName") and single_label is not None
-    if finding.code == "pkix.invalid_uri_syntax":
-        scheme = _URI_SCHEME.match(value)
-        return (
-            finding.path.endswith(".uniformResourceIdentifier")
-            and scheme is not None
-            and scheme["scheme"].lower() not in ("http", "https")
-            and "//" in value
-        )
-    return False
+    # pkilint checks dNSName with `validators.domain` and URIs with `validators.url`. Those
+    # libraries want a multi-label public-style domain and a web-style URL, which is stricter
+    # than RFC 5280: §4.2.1.6 only requires the "preferred name syntax" of RFC 1034 §3.5 for
+    # dNSName (a single label such as "localhost" or "hoge" is a valid domain name), and any
+    # absolute URI (RFC 3986) for uniformResourceIdentifier (spiffe://... is one). The
+    # examples use exactly such names on purpose (the classic mTLS tutorial's "hoge" and
+    # "localhost", SPIFFE IDs in the mesh), so for them these two findings, on such values
+    # only, are excused (pkiform.lint.excuse, which `status --lint` shares); any other
+    # ERROR, or these codes on any other value, still fails.
 
 
 def read(out: Path, ident: str, file: str = "cert.pem") -> str:
@@ -129,7 +107,7 @@ def test_examples_have_no_rfc5280_errors_beyond_pkilint_name_syntax(
             found += errors(lint_pair(issuer_of(out, ident), read(out, ident)))
         for f in found:
             if excused(f):
-                value = _QUOTED.search(f.message or "")
+                value = QUOTED.search(f.message or "")
                 assert value is not None
                 excused_values.add((ident, f.code, value["value"]))
             else:

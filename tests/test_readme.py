@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from pkiform.cli import build_parser
+from tests.helpers.csr_files import requests_named, write_request
 from tests.helpers.processes import TIMEOUT, Proc, Spawn, free_port
 from tests.helpers.repo import EXAMPLES, ROOT
 from tests.helpers.run import RunCli, pkiform_env
@@ -465,5 +466,7 @@ def test_every_yaml_block_of_the_readme_validates(
     if not re.search(r"^version:", text, re.M):
         text = "version: 1\n" + text  # an excerpt (the outputs example): its fields only
     (tmp_path / "spec.yaml").write_text(text)
+    for path in requests_named(text):  # validate reads them: real ones, beside the spec
+        write_request(tmp_path / path)
     result = run_cli("validate", "spec.yaml")
     assert (result.code, result.err) == (0, ""), text

@@ -39,7 +39,7 @@ from pkiform.lint import require_pkilint
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
 from pkiform.plan.rotation_state import reports as rotation_reports
-from pkiform.plan.types import Plan
+from pkiform.plan.types import Plan, Verb
 from pkiform.secrets.passwords import (
     Password,
     PasswordError,
@@ -49,8 +49,8 @@ from pkiform.secrets.passwords import (
     require_upfront,
 )
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
-from pkiform.spec.load import ValidSpec, validate_path, validate_text
-from pkiform.spec.model import IdentityName, Kind, PasswordSource, ResolvedSpec
+from pkiform.spec.load import ValidSpec, validate_document, validate_path, validate_text
+from pkiform.spec.model import CsrKey, IdentityName, Kind, PasswordSource, ResolvedSpec
 from pkiform.spec.rotation import Rotations
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
@@ -58,6 +58,7 @@ from pkiform.status import check as check_status
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed as Seed  # re-exported: the type of seeds
 from pkiform.x509.derive import SeedError
+from pkiform.x509.inputs import NO_INPUTS, Inputs, Reader
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
     import ssl
@@ -84,8 +85,11 @@ def json_schema() -> str:
 
 def load(path: StrPath, *, allow_paths: Sequence[StrPath] = ()) -> Spec:
     """Read and check a spec file; raise SpecError with every problem found. Its
-    `password_file`s are read only inside its folder or one of `allow_paths`."""
-    return Spec(validate_path(Path(path)), base=Path(path).parent, allow_paths=allow_paths)
+    `password_file`s (and the requests and CA files it names) are read only inside its
+    folder or one of `allow_paths`."""
+    base = Path(path).parent
+    valid = validate_path(Path(path), inputs=files_reader(base, allow_paths))
+    return Spec(valid, base=base, allow_paths=allow_paths)
 
 
 def loads(
@@ -99,7 +103,8 @@ def loads(
     `password_file`s are relative to and read from (default: the working directory),
     beside `allow_paths`."""
     base_path = Path(base) if base is not None else None
-    return Spec(validate_text(text, file), base=base_path, allow_paths=allow_paths)
+    valid = validate_text(text, file, inputs=files_reader(base_path, allow_paths))
+    return Spec(valid, base=base_path, allow_paths=allow_paths)
 
 
 def from_dict(
@@ -118,6 +123,19 @@ def from_dict(
         start = Location(file=file, line=1, col=1)
         raise SpecError([Diagnostic(loc=start, path="", message=message)]) from None
     return loads(text, file=file, base=base, allow_paths=allow_paths)
+
+
+def files_reader(
+    base: Path | None,
+    allow_paths: Sequence[StrPath] = (),
+    environ: Mapping[str, str] | None = None,
+    on_disk: Mapping[IdentityName, bytes] | None = None,
+) -> Reader:
+    """What validation calls to read the certificate requests and CA files a spec names,
+    relative to `base` (default: the working directory) and inside it or `allow_paths`.
+    `on_disk`: each adopted CA's cert.pem in the output directory, if there is one."""
+    allow = [Path(p) for p in allow_paths]
+    return Reader(base if base is not None else Path.cwd(), allow, environ, on_disk)
 
 
 class Spec:
@@ -158,6 +176,7 @@ class Spec:
         prune: bool = False,
         seed: SeedLike | None = None,
         key_passwords: bool = True,
+        renew: Sequence[str] = (),
     ) -> Plan:
         """What apply would do to `out`; changes nothing. With `key_passwords=False`, it
         plans as a job that must not hold the keys' passwords (key.encrypt) does, a CI
@@ -166,15 +185,19 @@ class Spec:
         one then shows only at apply.)"""
         store, the_seed = Store(Path(out)), _seed(seed)
         store.check_usable()
+        self._refuse_seed(the_seed)
         passwords = self._passwords(store, keys=key_passwords)
-        spec = _for_seed(self.valid.spec, the_seed)
+        ready = self._ready(store, rekey)
+        _require_adoptable(store, ready, rekey)
+        spec = _for_seed(ready.valid.spec, the_seed)
+        asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         with self._tokens(spec, passwords, the_seed) as tokens:
             return self._observe_and_plan(
                 store,
                 spec,
+                ready,
                 _now(at),
-                rekey,
-                prune,
+                asked,
                 the_seed,
                 passwords,
                 tokens,
@@ -192,22 +215,33 @@ class Spec:
         lock_timeout: float = 0.0,
         on_planned: Callable[[Plan], None] | None = None,
         on_done: Callable[[str], None] | None = None,
+        renew: Sequence[str] = (),
     ) -> Applied:
         """Make `out` match the spec, and return the plan carried out and the result.
         `at` pretends the clock reads that time; `rekey` names CAs whose key may be
-        replaced; `prune` archives folders the spec no longer names; `seed` derives
+        replaced (an adopted CA's: adopted again from its files); `renew` names identities
+        to re-sign now with the same key (the only way an adopted CA's certificate is
+        re-signed); `prune` archives folders the spec no longer names; `seed` derives
         every key, serial and signature from it (reproducible mode: development only)."""
         clock = datetime.now(UTC)
         now = _now(at, clock)
         store, the_seed = Store(Path(out)), _seed(seed)
+        self._refuse_seed(the_seed)
         passwords = self._passwords(store)  # before the lock creates the directory
-        spec = _for_seed(self.valid.spec, the_seed)
+        _require_adoptable(store, self._ready(store, rekey), rekey)  # likewise
+        asked = _Asked(rekey=rekey, renew=renew, prune=prune)
+        tokens_of = _for_seed(self.valid.spec, the_seed)
         # the tokens first: a spec they refuse leaves no directory behind
-        with self._tokens(spec, passwords, the_seed) as tokens, store.locked(timeout=lock_timeout):
+        with (
+            self._tokens(tokens_of, passwords, the_seed) as tokens,
+            store.locked(timeout=lock_timeout),
+        ):
             store.recover()
             recovered = tokens.recover(now) if tokens else []
+            ready = self._ready(store, rekey)
+            spec = _for_seed(ready.valid.spec, the_seed)
             observed, the_plan, found = self._observe_and_plan(
-                store, spec, now, rekey, prune, the_seed, passwords, tokens
+                store, spec, ready, now, asked, the_seed, passwords, tokens
             )
             if on_planned is not None:
                 on_planned(the_plan)
@@ -218,7 +252,7 @@ class Spec:
             applied = execute.apply(
                 the_plan,
                 spec,
-                self.valid.graph,
+                ready.valid.graph,
                 observed,
                 store,
                 now,
@@ -227,8 +261,9 @@ class Spec:
                 on_done=on_done,
                 passwords=passwords,
                 settle=self._settle(the_seed),
-                sealed=seals.Writer(spec, self.valid.graph, found.found),
+                sealed=seals.Writer(spec, ready.valid.graph, found.found),
                 tokens=tokens if tokens else None,
+                inputs=ready.inputs,
             )
         warnings = (*recovered, *_seed_warnings(self.valid.spec, the_seed), *applied.warnings)
         return Applied(
@@ -257,15 +292,15 @@ class Spec:
             if os.path.lexists(out):
                 raise StoreError(f"{out}: exists and is not a directory")
             raise StoreError(f"{out}: no such directory (run pkiform apply first)")
-        spec = self.valid.spec
+        ready = self._ready(store)
+        spec, graph = ready.valid.spec, ready.valid.graph
         with self._tokens(spec, found, None) as tokens:
             observed = observe(
                 store,
                 spec.identities,
                 passwords=by_identity(spec, found),
-                elsewhere=_keys_in_tokens(tokens, store, (), lenient=True) if tokens else None,
+                elsewhere=_keys_not_in_files(tokens, store, (), ready.inputs, lenient=True),
             )
-        graph = self.valid.graph
         return StatusReport(
             identities=tuple(
                 check_status(spec, graph, observed, _now(at), warn_within=warn_within)
@@ -330,17 +365,49 @@ class Spec:
         the settled mark: plan and apply print nothing but what a mark records (so no
         warnings), and a seed is a flag the mark does not record."""
         valid = self.valid
-        if seed is not None or valid.warnings:
+        # a request or an adopted CA's files may change under an unchanged spec: no mark
+        # could vouch for them without reading them, so there is none
+        if seed is not None or valid.warnings or valid.doc is not None:
             return None
         return valid.source_digest
+
+    def _refuse_seed(self, seed: Seed | None) -> None:
+        """Reproducible mode derives every key from the seed; a request's key and an
+        adopted CA's were not, and would mix with derived ones."""
+        if seed is not None and self.valid.doc is not None:
+            raise PkiformError(
+                "reproducible mode derives every key from the seed, and this spec signs "
+                "requests or adopts CAs (csr, adopt), whose keys no seed derives; plan and "
+                "apply it without a seed"
+            )
+
+    def _ready(self, store: Store, rekey: Sequence[str] = ()) -> _Ready:
+        """The spec and what was read of the files it names, for the output directory
+        `store`: an adopted CA is completed from (and checked against) the certificate
+        adopted there, which validation without a directory could not see, unless
+        `rekey` adopts its files again."""
+        valid = self.valid
+        if valid.doc is None:
+            return _Ready(valid=valid, inputs=NO_INPUTS)
+        inputs = valid.inputs if isinstance(valid.inputs, Inputs) else None
+        adopted = [
+            n for n, i in valid.spec.identities.items() if i.adopt is not None and n not in rekey
+        ]
+        on_disk = {n: data for n in adopted if (data := store.read(n, CERT_FILE)) is not None}
+        if inputs is not None and not inputs.pending and not on_disk:
+            return _Ready(valid=valid, inputs=inputs)
+        reader = files_reader(self.base, self.allow_paths, self.environ, on_disk)
+        again = validate_document(valid.doc, inputs=reader)
+        assert isinstance(again.inputs, Inputs)
+        return _Ready(valid=again, inputs=again.inputs)
 
     def _observe_and_plan(
         self,
         store: Store,
         spec: ResolvedSpec,
+        ready: _Ready,
         now: datetime,
-        rekey: Sequence[str],
-        prune: bool,
+        asked: _Asked,
         seed: Seed | None,
         passwords: Passwords,
         tokens: TokenKeys,
@@ -349,32 +416,33 @@ class Spec:
     ) -> tuple[Observed, Plan, seals.Reader]:
         # plan and apply share this step: apply runs exactly the plan that plan shows;
         # a password it needs and lacks is an error here
-        graph = self.valid.graph
-        unknown = [n for n in rekey if n not in spec.identities]
-        if unknown:
-            raise PkiformError(f"--rekey names no identity of the spec: {', '.join(unknown)}")
+        graph, inputs = ready.valid.graph, ready.inputs
+        _check_asked(spec, asked)
         found = seals.Reader(spec, graph)
+        adopted = {n for n, ident in spec.identities.items() if ident.adopt is not None}
         observed = observe(
             store,
             spec.identities,
-            with_archive=archives_to_read(spec, graph),
+            with_archive=archives_to_read(spec, graph) | adopted,
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
             vouch=found.vouch,
-            elsewhere=_keys_in_tokens(tokens, store, rekey) if tokens else None,
+            elsewhere=_keys_not_in_files(tokens, store, asked.rekey, inputs),
         )
         _refuse_mixing(store, observed, seed)
-        names = [IdentityName(n) for n in rekey]
         the_plan = make_plan(
             spec,
             graph,
             observed,
             now,
-            rekey=names,
-            prune=prune,
+            rekey=[IdentityName(n) for n in asked.rekey],
+            renew=[IdentityName(n) for n in asked.renew],
+            prune=asked.prune,
             passwords=passwords,
             seed_id=seed.fingerprint if seed is not None else None,
+            inputs=inputs,
         )
+        _require_adopted_files(the_plan, inputs)
         password_problems = the_plan.password_problems if strict else ()
         # a spec problem first: all of them together
         if the_plan.revoked_at_problems or the_plan.rotation_problems:
@@ -410,6 +478,92 @@ KEY_PASSWORD_LEFT = "is not read by this plan (--no-key-passwords)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _Ready:
+    """A spec completed from the files it names, for one output directory."""
+
+    valid: ValidSpec
+    inputs: Inputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Asked:
+    """What the command line asks of one plan beyond the spec."""
+
+    rekey: Sequence[str] = ()
+    renew: Sequence[str] = ()
+    prune: bool = False
+
+
+def _check_asked(spec: ResolvedSpec, asked: _Asked) -> None:
+    """--rekey and --renew name identities they can act on, or nothing is planned."""
+    for flag, names in (("--rekey", asked.rekey), ("--renew", asked.renew)):
+        unknown = [n for n in names if n not in spec.identities]
+        if unknown:
+            raise PkiformError(f"{flag} names no identity of the spec: {', '.join(unknown)}")
+    for name in asked.rekey:
+        source = spec.identities[IdentityName(name)].key_source
+        if isinstance(source, CsrKey):
+            raise PkiformError(
+                f"--rekey {name}: its key is with the owner of the request {source.path}; "
+                "make a new request there (a new key in it reissues the certificate)"
+            )
+    for name in asked.renew:
+        ident = spec.identities[IdentityName(name)]
+        if ident.revoked is not None:
+            raise PkiformError(f"--renew {name}: it is revoked; nothing revoked is signed again")
+        if ident.adopt is not None and ident.adopt.chain is not None:
+            raise PkiformError(
+                f"--renew {name}: its issuer lives elsewhere (adopt.chain), which pkiform "
+                f"cannot sign with; renew it there, then adopt the new certificate with "
+                f"--rekey {name}"
+            )
+
+
+def _require_adoptable(store: Store, ready: _Ready, rekey: Sequence[str]) -> None:
+    """Raise SpecError where a CA is to be adopted now (no folder yet, or --rekey) and
+    its files cannot be taken (missing, a key's password not given), before anything is
+    written, as for a missing password. The plan checks it again under the lock."""
+    adoptions = ready.inputs.adoptions
+    if not adoptions:
+        return
+    now = {*store.absent(adoptions), *(n for n in rekey if n in adoptions)}
+    missing = [d for n in sorted(now) for d in adoptions[IdentityName(n)].unavailable]
+    if missing:
+        raise SpecError(missing)
+
+
+def _keys_not_in_files(
+    tokens: TokenKeys, store: Store, rekey: Sequence[str], inputs: Inputs, *, lenient: bool = False
+) -> dict[IdentityName, KeyElsewhere]:
+    """The keys pkiform does not keep in key.pem: in tokens, with requests' owners."""
+    found = _keys_elsewhere(inputs)
+    if tokens:
+        found.update(_keys_in_tokens(tokens, store, rekey, lenient=lenient))
+    return found
+
+
+def _keys_elsewhere(inputs: Inputs) -> dict[IdentityName, KeyElsewhere]:
+    """The keys of identities signed from requests: with the requests' owners."""
+    return {
+        name: KeyElsewhere(where=request.where, public_key=request.public_key)
+        for name, request in inputs.requests.items()
+    }
+
+
+def _require_adopted_files(plan: Plan, inputs: Inputs) -> None:
+    """An adoption this plan makes needs adopt's files, readable now: why they are not,
+    located in the spec (nothing is written)."""
+    missing = [
+        diagnostic
+        for action in plan.actions
+        if action.verb is Verb.ADOPT
+        for diagnostic in inputs.adoptions[action.name].unavailable
+    ]
+    if missing:
+        raise SpecError(missing)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
     """What an apply did: the plan it carried out, warnings, and the result on disk."""
 
@@ -434,7 +588,10 @@ class PKI(Mapping[str, "IssuedIdentity"]):
         password = None
         if ident.key_password is not None:  # key.encrypt: read the one password it names
             password = self.spec._read_password(ident.key_password)
-        return IssuedIdentity(name=name, kind=ident.kind, store=self._store, password=password)
+        held_by = ident.key_source.path if isinstance(ident.key_source, CsrKey) else None
+        return IssuedIdentity(
+            name=name, kind=ident.kind, store=self._store, password=password, request=held_by
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec.names)
@@ -455,6 +612,7 @@ class IssuedIdentity:
     kind: Kind
     store: Store
     password: Password | None = field(default=None, repr=False)  # of an encrypted key.pem
+    request: str | None = None  # signed from this certificate request: no key.pem here
 
     @property
     def dir(self) -> Path:
@@ -560,6 +718,8 @@ class IssuedIdentity:
         return context
 
     def _load_cert_chain(self, context: ssl.SSLContext) -> None:
+        if self.request is not None:
+            self._file(KEY_FILE)  # says where its key is
         password = self._password()
         guard(
             lambda: context.load_cert_chain(self.fullchain_path, self.key_path, password),
@@ -573,6 +733,11 @@ class IssuedIdentity:
         return self.password.reveal() if self.password is not None else None
 
     def _file(self, filename: str) -> bytes:
+        if filename == KEY_FILE and self.request is not None:
+            raise StoreError(
+                f"{self.name}: its key is with the owner of the request {self.request}, never "
+                f"in {self.store.root}"
+            )
         data = self.store.read(self.name, filename)
         if data is None:
             raise StoreError(f"{self.dir / filename}: missing (run pkiform apply first)")

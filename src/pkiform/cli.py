@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
             type=Path,
             default=[],
             metavar="DIR",
-            help="also read password files the spec names inside DIR (by default only "
-            "inside the spec's own folder)",
+            help="also read password files (and requests, CA files to adopt) the spec names "
+            "inside DIR (by default only inside the spec's own folder)",
         )
         p.add_argument(
             "--at",
@@ -120,7 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
                 action="append",
                 default=[],
                 metavar="NAME",
-                help="replace NAME's key (and reissue everything below it)",
+                help="replace NAME's key (and reissue everything below it); for an adopted "
+                "CA, adopt its files again",
+            )
+            p.add_argument(
+                "--renew",
+                action="append",
+                default=[],
+                metavar="NAME",
+                help="re-sign NAME's certificate now with the same key (and reissue "
+                "everything below it): the only way an adopted CA's certificate is re-signed",
             )
             p.add_argument(
                 "--seed-file",
@@ -140,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--json", action="store_true", help="print the result and every problem as JSON"
+    )
+    validate.add_argument(
+        "--allow-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="also read the requests and CA files the spec names inside DIR (by default "
+        "only inside the spec's own folder)",
     )
     plan = command("plan", "show what apply would do; change nothing")
     with_out(plan, rekey=True, formats=True)
@@ -248,7 +266,9 @@ def _validate(args: argparse.Namespace, io: _Streams) -> int:
     from pkiform.commands import validate
 
     specs = _specs(args.spec, io.stdin or sys.stdin.buffer)
-    return validate.run(specs, as_json=args.json, stdout=io.out, stderr=io.err)
+    return validate.run(
+        specs, as_json=args.json, allow_paths=args.allow_path, stdout=io.out, stderr=io.err
+    )
 
 
 def _plan(args: argparse.Namespace, io: _Streams) -> int:
@@ -259,6 +279,7 @@ def _plan(args: argparse.Namespace, io: _Streams) -> int:
         args.out,
         now=_now(args),
         rekey=args.rekey,
+        renew=args.renew,
         prune=args.prune,
         seed_file=args.seed_file,
         allow_paths=args.allow_path,
@@ -277,6 +298,7 @@ def _apply(args: argparse.Namespace, io: _Streams) -> int:
         args.out,
         now=_now(args),
         rekey=args.rekey,
+        renew=args.renew,
         prune=args.prune,
         seed_file=args.seed_file,
         allow_paths=args.allow_path,

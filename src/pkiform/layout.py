@@ -6,6 +6,7 @@
                crl.pem crl.der ocsp.der                          (signed revocation data)
                cert.der key.der bundle.p12 truststore.p12 secret.yaml combined.pem
                seed-id                                           (reproducible mode)
+               csr.pem                                           (the request signed: no key.pem)
                archive/<stamp>/                                  (what was replaced)
 
 Standard library only: the spec's rules (reserved names), the planner and the store all
@@ -41,12 +42,16 @@ SECRET = "secret.yaml"
 COMBINED = "combined.pem"
 OUTPUT_FILES = (CERT_DER, KEY_DER, BUNDLE, TRUSTSTORE, SECRET, COMBINED)
 
+# the certificate request an identity's certificate was signed from (`csr:` in the spec):
+# its key stays with its owner, and no key.pem is written
+CSR_FILE = "csr.pem"
+
 # reproducible mode's mark, beside each key derived from a seed: the seed's public id.
 # It travels with the keys, so no lost or deleted manifest.json lets random keys in
 SEED_ID = "seed-id"
 
 # every file of an identity's folder pkiform reads or writes, in the order it reads them
-IDENTITY_FOLDER = (*IDENTITY_FILES, CROSS_FILE, *REVOCATION_FILES, *OUTPUT_FILES, SEED_ID)
+IDENTITY_FOLDER = (*IDENTITY_FILES, CROSS_FILE, *REVOCATION_FILES, *OUTPUT_FILES, SEED_ID, CSR_FILE)
 # files that hold a private key, plain or encrypted: created 0600
 PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET, COMBINED))
 

@@ -29,17 +29,21 @@ class PKIFactory:
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp_path_factory = tmp_path_factory
-        self._issued: dict[tuple[str, datetime | None], PKI] = {}
+        self._issued: dict[tuple[str, datetime | None, str], PKI] = {}
 
-    def __call__(self, spec: SpecSource, *, at: datetime | None = None) -> PKI:
+    def __call__(
+        self, spec: SpecSource, *, at: datetime | None = None, base: str | Path | None = None
+    ) -> PKI:
         """The PKI `spec` describes: a Path or a str naming a .yaml/.yml file, other
-        text as YAML, or a dict. A bad spec fails the test with every problem listed."""
+        text as YAML, or a dict. A bad spec fails the test with every problem listed.
+        `base`: the folder the files text or a dict names (password files, csr, adopt) are
+        relative to (default: the working directory; a file's are relative to its own)."""
         from pkiform.errors import SpecError, diagnostics_text
 
-        key = (_content(spec), at)
+        key = (_content(spec), at, str(base))
         if key not in self._issued:  # a spec is checked once, like it is issued once
             try:
-                loaded = _load(spec)
+                loaded = _load(spec, base)
             except SpecError as e:
                 pytest.fail(f"pkiform: invalid spec\n{diagnostics_text(e.diagnostics)}", False)
             out = self._tmp_path_factory.mktemp("pkiform")
@@ -61,13 +65,15 @@ def _content(spec: SpecSource) -> str:
     return f"{path.resolve()}\n{path.read_text()}" if path else str(spec)
 
 
-def _load(spec: SpecSource) -> Spec:
+def _load(spec: SpecSource, base: str | Path | None) -> Spec:
     from pkiform import api
 
     if isinstance(spec, Mapping):
-        return api.from_dict(spec)
+        return api.from_dict(spec, base=base)
     path = _path(spec)
-    return api.load(path) if path else api.loads(str(spec), file="<pkiform fixture>")
+    if path:
+        return api.load(path)
+    return api.loads(str(spec), file="<pkiform fixture>", base=base)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ _OK, _ERROR = "ok", "error"
 # terraform's vocabulary: + create, ~ update in place, -/+ replace
 SYMBOLS = {
     Verb.CREATE: "+",
+    Verb.ADOPT: "+",
     Verb.REISSUE: "~",
     Verb.REPAIR: "~",
     Verb.REKEY: "-/+",
@@ -46,6 +47,7 @@ SYMBOLS = {
 }
 _LABELS = {
     Verb.CREATE: "create",
+    Verb.ADOPT: "adopt",
     Verb.REISSUE: "reissue",
     Verb.REPAIR: "repair files",
     Verb.REKEY: "replace key",
@@ -88,6 +90,9 @@ def plan_rows(plan: Plan, spec: ResolvedSpec | None) -> list[Row]:
             )
         )
     rows += _on_disk_only_rows(plan)
+    rows += [
+        Row(symbol="?", name=name, kind=None, change=note, reasons=()) for name, note in plan.notes
+    ]
     return rows
 
 
@@ -99,7 +104,7 @@ def plan_summary(plan: Plan) -> str:
         return f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}."
     parts = [
         f"{counts[verb]} to {_LABELS[verb]}"
-        for verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
+        for verb in (Verb.CREATE, Verb.ADOPT, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
         if counts[verb]
     ]
     parts += [
@@ -311,6 +316,7 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "retire": list(plan.retire),
             "trust_bundle": plan.trust_bundle,
             "rotations": [rotation_json(r) for r in plan.rotations],
+            "notes": [{"name": name, "note": note} for name, note in plan.notes],
             "warnings": [str(w) for w in warnings],
         }
     )

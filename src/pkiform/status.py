@@ -18,6 +18,7 @@ from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.lint import LintReport
 from pkiform.plan import rotation
+from pkiform.plan.adopted import outside
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
 from pkiform.plan.types import Rotation
@@ -117,7 +118,9 @@ def check(
         ident = spec.identities[name]
         obs = observed.identities[name]
         chain_names = graph.chain(name)
-        chain = [observed.identities[n].cert for n in chain_names]
+        top = chain_names[-1] if chain_names else name
+        above = outside(spec.identities[top], observed.identities[top], None, None)
+        chain = [observed.identities[n].cert for n in chain_names] + list(above)
         issuer = chain_names[0] if chain_names else None
         found = _Findings(errors=[], warnings=[], expiring=[])
         if ident.revoked is not None and never_issued(ident, obs):
@@ -173,6 +176,8 @@ def check(
             if found.warnings or found.expiring
             else Health.OK
         )
+        if ident.adopt is not None:
+            found.warnings[:] = [_adopted_due(w, name) for w in found.warnings]
         out.append(
             IdentityHealth(
                 name=name,
@@ -187,6 +192,13 @@ def check(
             )
         )
     return out
+
+
+def _adopted_due(warning: str, name: str) -> str:
+    """A renewal due, said of an adopted CA: only the user re-signs it (plan blocks)."""
+    if not warning.startswith("renewal due: "):
+        return warning
+    return f"{warning}; an adopted certificate is re-signed only by apply --renew {name}"
 
 
 def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
@@ -205,7 +217,12 @@ def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
     if obs.cert is None:
         found.errors.append(obs.cert_problem or "cert.pem is missing")
     elif obs.public_key is not None and not obs.key_matches_cert:
-        found.errors.append(f"{key} does not match cert.pem")
+        if obs.key_elsewhere is not None:  # a request or a token with another key
+            found.errors.append(
+                f"{obs.key_elsewhere} holds another key than cert.pem (run pkiform apply)"
+            )
+        else:
+            found.errors.append("key.pem does not match cert.pem")
     if obs.interrupted:
         found.errors.append("an apply was interrupted here; run pkiform apply to finish it")
 

@@ -6,12 +6,13 @@ pkilint is imported only when a test lints, so that without it only those tests 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pkiform.lint import pkix_validators
+from pkiform.lint import excuse, pkix_validators
 
 if TYPE_CHECKING:
     from pkilint import validation
@@ -117,6 +118,17 @@ def lint_ocsp(der: bytes) -> list[Finding]:
 
     doc = loader.load_der_ocsp_response(der, "ocsp")
     return _findings(_ocsp_validator().validate(doc.root))
+
+
+# the value a finding is about, as pkilint's messages quote it
+QUOTED = re.compile(r'"(?P<value>[^"]*)"')
+
+
+def excused(finding: Finding) -> bool:
+    """A known false positive of a private PKI, as `status --lint` excuses it
+    (pkiform.lint.excuse), judged on the value the message quotes."""
+    match = QUOTED.search(finding.message or "")
+    return match is not None and excuse(finding.code, finding.path, match["value"]) is not None
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,7 @@ from pkiform.layout import (
     CRL_DER,
     CRL_PEM,
     CROSS_FILE,
+    CSR_FILE,
     IDENTITY_FILES,
     KEY_DER,
     KEY_FILE,
@@ -37,6 +39,7 @@ from pkiform.layout import (
     TRUST_BUNDLE,
 )
 from pkiform.plan import rotation
+from pkiform.plan.adopted import outside
 from pkiform.plan.due import NEVER_QUIET, freshness_window, quiet_window
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.revocations import signing_times
@@ -54,6 +57,7 @@ from pkiform.plan.types import (
 from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import (
+    CsrKey,
     Identity,
     IdentityName,
     KeyType,
@@ -66,6 +70,7 @@ from pkiform.spec.rotation import Rotations
 from pkiform.spec.token_uri import parse_token_uri
 from pkiform.x509 import keys
 from pkiform.x509.derive import Seed, derive_key
+from pkiform.x509.inputs import NO_INPUTS, Inputs, Request
 from pkiform.x509.issuing import Signer, cross_certificate, issue, validity_window
 from pkiform.x509.profile import desired
 from pkiform.x509.revocation import build_crl, build_ocsp_response
@@ -95,19 +100,17 @@ def apply(
     settle: str | None = None,
     sealed: seals.Writer | None = None,
     tokens: TokenKeys | None = None,
+    inputs: Inputs = NO_INPUTS,
 ) -> Outcome:
     """Execute every change in `plan`; refuse up front if any identity is blocked or a
     password it needs is missing. With a seed, keys and serials are derived from it
     instead of drawn at random. `settle`: the digest of the spec source, when the
     directory this apply leaves may carry the settled mark (cache/settled.py); `sealed`:
     the seals' writer, given what a reader found when the plan was made (cache/seals.py);
-    `tokens`: the run's keys in PKCS#11 tokens, where new ones are made."""
+    `tokens`: the run's keys in PKCS#11 tokens, where new ones are made. `inputs`: the
+    requests to sign and the CAs to adopt, as validation read them."""
     if plan.blocked:
-        names = ", ".join(a.name for a in plan.blocked)
-        raise RefusedError(
-            f"refusing to replace the key of CA {names}: its key.pem is missing or does not "
-            f"match its certificate; pass --rekey NAME to replace it (nothing was written)"
-        )
+        raise RefusedError(_refusal(plan, spec))
     if plan.revoked_at_problems or plan.rotation_problems:
         problems = [*plan.revoked_at_problems, *plan.rotation_problems]
         raise SpecError([*problems, *plan.password_problems])
@@ -126,8 +129,27 @@ def apply(
             sealer=sealed or seals.Writer(spec, graph),
             tokens=tokens,
             rotations=Rotations.of(spec, graph),
+            inputs=inputs,
         )
         return _apply(plan, run, stamp, on_done, settle)
+
+
+def _refusal(plan: Plan, spec: ResolvedSpec) -> str:
+    """Why apply writes nothing while an identity is blocked, naming what unblocks each."""
+    adopted = [a.name for a in plan.blocked if spec.identities[a.name].adopt is not None]
+    others = [a.name for a in plan.blocked if a.name not in adopted]
+    parts = []
+    if others:
+        parts.append(
+            f"refusing to replace the key of CA {', '.join(others)}: its key.pem is missing or "
+            "does not match its certificate; pass --rekey NAME to replace it"
+        )
+    if adopted:
+        parts.append(
+            f"refusing to apply while the adopted CA {', '.join(adopted)} is blocked: plan "
+            "says why, and what to pass"
+        )
+    return "; ".join(parts) + " (nothing was written)"
 
 
 def _new_key(ident: Identity, seed: Seed | None) -> keys.PrivateKey:
@@ -146,8 +168,14 @@ def _start_rsa_keys(
         for a in plan.actions
         if a.new_key
         and spec.identities[a.name].key.type is KeyType.RSA
-        and spec.identities[a.name].key_source is None
+        and _makes_key(spec.identities[a.name])
     }
+
+
+def _makes_key(ident: Identity) -> bool:
+    """Whether pkiform makes the identity's new keys itself, in a file: not a request's,
+    nor an adopted CA's, nor one a token makes."""
+    return ident.key_source is None and ident.adopt is None
 
 
 def _apply(
@@ -309,8 +337,7 @@ class _Writer:
             touched = bool(cross) or name in run.withdrawn
             run.sealer.note(name, run.left(name, {**obs.files, **cross}), unchanged=not touched)
             return
-        issuers = [run.certs[n] for n in run.graph.chain(name)]
-        wanted, rewritten_keys = _files(action, run, obs, cert, key, issuers)
+        wanted, rewritten_keys = _files(action, run, obs, cert, key, run.issuers_of(name))
         changed = {f: d for f, d in (wanted | cross).items() if obs.files.get(f) != d}
         self.batch.append((name, changed))
         run.sealer.note(name, run.left(name, {**obs.files, **changed}), unchanged=False)
@@ -358,6 +385,15 @@ class _Run:
     carried: dict[IdentityName, tuple[x509.Certificate | None, keys.PrivateKey | None]] = field(
         default_factory=dict
     )
+    inputs: Inputs = NO_INPUTS
+    # above each adopted intermediate whose issuer lives elsewhere: its issuers' certificates
+    outsides: dict[IdentityName, tuple[x509.Certificate, ...]] = field(default_factory=dict)
+
+    def issuers_of(self, name: IdentityName) -> list[x509.Certificate]:
+        """The certificates above an identity as this apply leaves them, nearest first."""
+        chain = self.graph.chain(name)
+        top = chain[-1] if chain else name
+        return [self.certs[n] for n in chain] + list(self.outsides.get(top, ()))
 
     def key_password(self, name: IdentityName) -> Password | None:
         return self.passwords.get(self.spec.identities[name].key_password)
@@ -376,7 +412,15 @@ class _Run:
         if action.verb is Verb.SKIP or (action.verb is Verb.UNCHANGED and obs.cert is None):
             return None, None
         key: keys.PrivateKey | None = obs.key
-        if action.new_key and isinstance(ident.key_source, TokenKey):
+        request = self.inputs.requests.get(name)
+        adoption = self.inputs.adoptions.get(name) if action.verb is Verb.ADOPT else None
+        if ident.adopt is not None:
+            self.outsides[name] = outside(ident, obs, self.inputs.adoptions.get(name), action)
+        if adoption is not None:  # taken as it is: the api checked both were read
+            key = adoption.key
+        elif request is not None:
+            key = None  # its key stays with the request's owner
+        elif action.new_key and isinstance(ident.key_source, TokenKey):
             assert self.tokens is not None, "a spec with token keys runs with its tokens"
             key = self.tokens.make(name, self.now).private_key
         elif action.new_key:
@@ -386,12 +430,11 @@ class _Run:
             action.new_cert or (action.verb is Verb.REPAIR and outputs.needs_encryption(ident, obs))
         ):
             key = _reload_key(self.store, name, self.key_password(name))
-        if action.new_cert:
-            assert key is not None
-            cert = issue(
-                ident, desired(ident, self._issuer(ident)), key, self._signer(ident),
-                self.now, seed=self.seed,
-            )  # fmt: skip
+        if adoption is not None:
+            assert adoption.cert is not None
+            cert = adoption.cert
+        elif action.new_cert:
+            cert = self._issue(ident, obs, key, request)
         else:
             assert obs.cert is not None
             cert = obs.cert
@@ -399,6 +442,27 @@ class _Run:
         if key is not None and ident.kind.is_ca:
             self.ca_keys[name] = key
         return cert, key
+
+    def _issue(
+        self,
+        ident: Identity,
+        obs: ObservedIdentity,
+        key: keys.PrivateKey | None,
+        request: Request | None,
+    ) -> x509.Certificate:
+        profile = desired(ident, self._issuer(ident))
+        if ident.adopt is not None and obs.cert is not None:
+            # --renew: the same subject, byte for byte, that everything it issued names
+            profile = dataclasses.replace(profile, subject=obs.cert.subject)
+        return issue(
+            ident,
+            profile,
+            key,
+            self._signer(ident),
+            self.now,
+            seed=self.seed,
+            public_key=request.public_key if request is not None else None,
+        )
 
     def _issuer(self, ident: Identity) -> Identity | None:
         return self.spec.identities[ident.issuer] if ident.issuer else None
@@ -487,8 +551,12 @@ def _files(
     key_pem = obs.files.get(KEY_FILE)
     in_place: tuple[str, ...] = ()
     key_path = run.store.root / name / KEY_FILE
-    if ident.key_source is not None:
-        pass  # the key lives elsewhere: no key.pem is written
+    request = run.inputs.requests.get(name)
+    if request is not None:
+        if action.new_cert:  # the request it was signed from, where its key.pem would be
+            wanted[CSR_FILE] = request.pem
+    elif ident.key_source is not None:
+        pass  # the key lives in a token: no key.pem is written
     elif action.new_key or outputs.needs_encryption(ident, obs):
         assert key is not None
         secret = password.reveal() if password else None
@@ -662,17 +730,23 @@ def _clamped_by(ident: Identity, issuer_cert: x509.Certificate, now: datetime) -
     return now.replace(microsecond=0) + ident.validity.delta - not_after
 
 
+def _files_of(ident: Identity) -> tuple[str, ...]:
+    """The PEM files an identity has: key.pem, or csr.pem when it was signed from a
+    request, or neither when its key is in a token."""
+    if isinstance(ident.key_source, CsrKey):
+        return tuple(CSR_FILE if f == KEY_FILE else f for f in IDENTITY_FILES)
+    if ident.key_source is not None:
+        return tuple(f for f in IDENTITY_FILES if f != KEY_FILE)
+    return IDENTITY_FILES
+
+
 def manifest_entry(
     ident: Identity, graph: IssuerGraph, cert: x509.Certificate
 ) -> dict[str, object]:
     """One identity's manifest entry, made from its certificate (disk/manifest.py)."""
     name = ident.name
     files = {
-        **{
-            f.removesuffix(".pem"): f"{name}/{f}"
-            for f in IDENTITY_FILES
-            if f != KEY_FILE or ident.key_source is None  # a key elsewhere: no key.pem
-        },
+        **{f.removesuffix(".pem"): f"{name}/{f}" for f in _files_of(ident)},
         **{label: f"{name}/{f}" for label, f in outputs.manifest_files(ident).items()},
     }
     if ident.replaces is not None and ident.cross_sign and ident.kind is Kind.ROOT:

@@ -19,6 +19,7 @@ def run(
     *,
     now: datetime,
     rekey: Sequence[str],
+    renew: Sequence[str] = (),
     prune: bool,
     seed_file: Path | None,
     allow_paths: Sequence[Path] = (),
@@ -31,7 +32,7 @@ def run(
 ) -> int:
     """Make the output directory match the spec. With `emit="kubernetes"`, stdout gets
     only the Secrets, as one YAML stream, and the summary goes to stderr."""
-    if not rekey and not seed.asked(seed_file) and emit is None:
+    if not rekey and not renew and not seed.asked(seed_file) and emit is None:
         source = spec_input.source()
         answer = up_to_date.apply(
             source, out, now, as_json=as_json, lock_timeout=lock_timeout, palette=palette(stdout)
@@ -46,7 +47,11 @@ def run(
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
+    spec = Spec(
+        load(spec_input, stderr, allow_paths=allow_paths),
+        base=spec_input.base,
+        allow_paths=allow_paths,
+    )
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
 
     def planned(plan: Plan) -> None:
@@ -59,6 +64,7 @@ def run(
             out,
             at=now,
             rekey=rekey,
+            renew=renew,
             prune=prune,
             seed=seed.read(seed_file),
             lock_timeout=lock_timeout,

@@ -21,6 +21,7 @@ def run(
     *,
     now: datetime,
     rekey: Sequence[str],
+    renew: Sequence[str] = (),
     prune: bool,
     seed_file: Path | None,
     allow_paths: Sequence[Path] = (),
@@ -32,7 +33,7 @@ def run(
     """Show what apply would do; change nothing. Exit 2 when there is something to do.
     `fmt`: text, json or markdown (a pull-request comment)."""
     Store(out).check_usable()  # an output directory apply would refuse: no plan for it
-    if not rekey and not seed.asked(seed_file):
+    if not rekey and not renew and not seed.asked(seed_file):
         answer = up_to_date.plan(spec_input.source(), out, now, fmt=fmt, palette=palette(stdout))
         if answer is not None:
             stdout.write(answer)
@@ -42,11 +43,16 @@ def run(
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_markdown, plan_text
 
-    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
+    spec = Spec(
+        load(spec_input, stderr, allow_paths=allow_paths),
+        base=spec_input.base,
+        allow_paths=allow_paths,
+    )
     the_plan = spec.plan(
         out,
         at=now,
         rekey=rekey,
+        renew=renew,
         prune=prune,
         seed=seed.read(seed_file),
         key_passwords=key_passwords,

@@ -26,7 +26,11 @@ def run(
 ) -> int:
     """Check what is on disk (and, with `lint`, lint it); exit 1 if anything is broken,
     or expires within `warn_within`."""
-    spec = Spec(load(spec_input, stderr), base=spec_input.base, allow_paths=allow_paths)
+    spec = Spec(
+        load(spec_input, stderr, allow_paths=allow_paths),
+        base=spec_input.base,
+        allow_paths=allow_paths,
+    )
     report = spec.status(out, at=now, warn_within=warn_within, lint=lint)
     stdout.write(status_json(report) if as_json else status_text(report, palette(stdout)))
     return 0 if report.ok and not any(r.expiring for r in report) else 1

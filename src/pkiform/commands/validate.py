@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from pkiform.commands.common import validated
@@ -9,17 +10,22 @@ from pkiform.errors import Diagnostic, SpecError, diagnostics_json, diagnostics_
 
 
 def run(
-    specs: Sequence[SpecInput], *, stdout: TextIO, stderr: TextIO, as_json: bool = False
+    specs: Sequence[SpecInput],
+    *,
+    stdout: TextIO,
+    stderr: TextIO,
+    as_json: bool = False,
+    allow_paths: Sequence[Path] = (),
 ) -> int:
-    """Check each spec; print every problem of every one of them (SpecError carries them
-    to cli when any is invalid). Several at once for pre-commit, which passes every file
-    that changed."""
+    """Check each spec, and the requests and CA files it names; print every problem of
+    every one of them (SpecError carries them to cli when any is invalid). Several at
+    once for pre-commit, which passes every file that changed."""
     found: list[Diagnostic] = []
     lines = []
     invalid = False
     for spec in specs:
         try:
-            valid = validated(spec)
+            valid = validated(spec, allow_paths=allow_paths)
         except SpecError as e:
             found += e.diagnostics
             invalid = True

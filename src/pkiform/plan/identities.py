@@ -11,10 +11,10 @@ from pkiform.disk.observe import ObservedIdentity
 from pkiform.formats import outputs
 from pkiform.formats.outputs import Material
 from pkiform.formats.seed_id import seed_id_file
-from pkiform.layout import SEED_ID
+from pkiform.layout import CSR_FILE, SEED_ID
 from pkiform.plan.due import certificate_due
 from pkiform.plan.types import NEVER_ISSUED, Action, Verb
-from pkiform.spec.model import Identity, IdentityName
+from pkiform.spec.model import CsrKey, Identity, IdentityName
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.drift import differences
 from pkiform.x509.keys import spec_of
@@ -29,6 +29,7 @@ def decide(
     now: datetime,
     rekey_requested: bool,
     *,
+    renew_requested: bool = False,
     key_vouched: bool = False,
     material: Material | None = None,
     seed_id: str | None = None,
@@ -47,6 +48,9 @@ def decide(
         if never_issued(ident, obs):
             return act(Verb.SKIP, NEVER_ISSUED)
         return act(Verb.UNCHANGED)  # revoked: frozen as it is, listed on its issuer's CRL
+    request = isinstance(ident.key_source, CsrKey)
+    if request and not obs.has_cert_file:  # its key is the request's, which validation read
+        return act(Verb.CREATE, f"sign {obs.key_elsewhere}")
     if not obs.has_cert_file and not obs.has_key:
         if obs.key_elsewhere is not None:
             return act(Verb.CREATE, f"a new key in {obs.key_elsewhere}")
@@ -65,20 +69,17 @@ def decide(
             )
         return act(Verb.REKEY, key_reason)
 
-    reasons: list[str] = []
-    cascade = None
-    if issuer_action is not None and issuer_action.verb in (Verb.CREATE, Verb.REKEY):
-        reasons.append(f"issuer {issuer_action.name!r} gets a new key")
-        cascade = issuer_action.name
-    elif issuer_action is not None and issuer_action.verb is Verb.REISSUE:
-        reasons.append(f"issuer {issuer_action.name!r} is reissued")
-        cascade = issuer_action.name
+    reasons = [RENEW_ASKED] if renew_requested else []
+    cascade = cascaded(issuer_action)
+    if cascade is not None:
+        reasons.append(cascade[1])
 
     cert = obs.cert
     if cert is None:
         reasons.append(obs.cert_problem or "cert.pem is missing")
     elif not (obs.key_matches_cert or obs.key_locked):
-        reasons.append(f"cert.pem does not match {_key_name(obs)}")
+        # a new request from the key's owner: the certificate follows it, never blocked
+        reasons.append("csr: new key" if request else f"cert.pem does not match {_key_name(obs)}")
     else:
         issuer_cert = issuer_chain[0] if issuer_chain else None
         if not obs.vouched:  # a cache vouches for these, as for the repairs below
@@ -101,29 +102,59 @@ def decide(
                 "cert.pem is a superseded certificate (in its archive), which "
                 f"revoke_superseded lists on the CRL of issuer {issuer.name!r}"
             )
+    cascade_from = cascade[0] if cascade is not None else None
     if reasons and ident.rotate_key:
         return act(
-            Verb.REKEY, *reasons, "rotate_key: a fresh key at every reissue", cascade=cascade
+            Verb.REKEY,
+            *reasons,
+            "rotate_key: a fresh key at every reissue",
+            cascade=cascade_from,
         )
     if reasons:
-        return act(Verb.REISSUE, *reasons, cascade=cascade)
+        return act(Verb.REISSUE, *reasons, cascade=cascade_from)
+    fixes = repairs(ident, obs, material, seed_id)
+    return act(Verb.REPAIR, *fixes) if fixes else act(Verb.UNCHANGED)
+
+
+def repairs(
+    ident: Identity, obs: ObservedIdentity, material: Material | None, seed_id: str | None
+) -> list[str]:
+    """The files apply rewrites around a certificate that stays: chain files, outputs, a
+    key to encrypt, and what else the identity's folder lacks."""
     # a folder a pkiform without seed-id files derived (its manifest.json vouched for it)
     marker = {SEED_ID: seed_id_file(seed_id)} if seed_id is not None else {}
-    repairs = list(outputs.file_problems(marker, obs.files).values())
-    if obs.vouched and not repairs:
-        return act(Verb.UNCHANGED)
+    found = list(outputs.file_problems(marker, obs.files).values())
+    if isinstance(ident.key_source, CsrKey) and CSR_FILE not in obs.files:
+        found.append(f"{CSR_FILE} is missing")
+    if obs.vouched and not found:
+        return []
 
     # no material: an issuer has no certificate, is planned as create, and cascades
     if material is not None:
         layout = material.pem_files()
-        repairs += outputs.file_problems(layout, obs.files).values()
+        found += outputs.file_problems(layout, obs.files).values()
     if outputs.needs_encryption(ident, obs):
-        repairs.append("key.pem is not encrypted; key.encrypt asks for it (same key)")
+        found.append("key.pem is not encrypted; key.encrypt asks for it (same key)")
     if material is not None:
-        repairs.extend(outputs.stale(ident, obs, material).values())
-    if repairs:
-        return act(Verb.REPAIR, *repairs)
-    return act(Verb.UNCHANGED)
+        found.extend(outputs.stale(ident, obs, material).values())
+    return found
+
+
+RENEW_ASKED = "--renew asked for a new certificate now (same key)"
+
+
+def cascaded(issuer_action: Action | None) -> tuple[IdentityName, str] | None:
+    """The issuer whose change reissues its subjects, and the reason, if it changes."""
+    if issuer_action is None:
+        return None
+    name = issuer_action.name
+    if issuer_action.verb in (Verb.CREATE, Verb.REKEY):
+        return name, f"issuer {name!r} gets a new key"
+    if issuer_action.verb is Verb.ADOPT:
+        return name, f"issuer {name!r} adopts another certificate and key"
+    if issuer_action.verb is Verb.REISSUE:
+        return name, f"issuer {name!r} is reissued"
+    return None
 
 
 def with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) -> Action:
@@ -150,6 +181,8 @@ def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -
     """Why the key on disk cannot be kept, or None. Where key.pem and cert.pem disagree,
     a leaf keeps its key (cert.pem is reissued for it) unless it is another identity's;
     a CA keeps it only when the certificates it issued show it is the CA's own key."""
+    if isinstance(ident.key_source, CsrKey):
+        return None  # the request's key, checked when read; a new one reissues (decide)
     if obs.key_locked:
         if ident.key_password is None:
             return "key.pem is encrypted, and the spec sets no key.encrypt password to open it"
@@ -210,4 +243,6 @@ def _key_id(cert: x509.Certificate, kind: type[AKI | SKI]) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(kind).value.key_identifier
     except x509.ExtensionNotFound:
+        if kind is SKI:  # a CA another tool made without one: what issuing used for its AKI
+            return SKI.from_public_key(cert.public_key()).digest
         return None

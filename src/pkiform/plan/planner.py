@@ -14,6 +14,7 @@ from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
 from pkiform.plan import rotation, rotation_state
+from pkiform.plan.adopted import decide_adopted, outside, source_notes
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -23,6 +24,7 @@ from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
 from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.inputs import NO_INPUTS, Inputs
 
 
 def plan(
@@ -32,15 +34,21 @@ def plan(
     now: datetime,
     *,
     rekey: Collection[IdentityName] = (),
+    renew: Collection[IdentityName] = (),
     prune: bool = False,
     passwords: Passwords = NO_PASSWORDS,
     seed_id: str | None = None,
+    inputs: Inputs = NO_INPUTS,
 ) -> Plan:
     """What apply would do, identity by identity in issuing order, then the CRLs and OCSP
     responses, then (with `prune`) the retired folders; and the passwords it lacks.
-    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names."""
+    `seed_id`: in reproducible mode, the fingerprint every identity's seed-id names;
+    `inputs`: what was read of the files the spec names (requests, CAs to adopt)."""
     decided: dict[IdentityName, Action] = {}
     materials: dict[IdentityName, Material] = {}
+    notes: list[tuple[IdentityName, str]] = []
+    # above each adopted intermediate whose issuer lives elsewhere: its issuers' certificates
+    outsides: dict[IdentityName, tuple[x509.Certificate, ...]] = {}
     crls = crls_on_disk(spec, graph, observed)
     rotations = Rotations.of(spec, graph)
     certs = {n: o.cert for n, o in observed.identities.items()} if rotations else {}
@@ -49,8 +57,10 @@ def plan(
         ident = spec.identities[name]
         issuer = spec.identities[ident.issuer] if ident.issuer else None
         obs = observed.identities[name]
+        adoption = inputs.adoptions.get(name)
         chain = graph.chain(name)
-        issuer_chain = [observed.identities[n].cert for n in chain]
+        above = outsides.get(chain[-1], ()) if chain else outside(ident, obs, adoption, None)
+        issuer_chain = [observed.identities[n].cert for n in chain] + list(above)
         issuers = [c for c in issuer_chain if c is not None]
         if obs.cert is not None and len(issuers) == len(issuer_chain):
             cross, partners = rotation.extras(rotations, name, certs, crosses_now)
@@ -66,24 +76,42 @@ def plan(
         vouched = obs.key_replaced_cert or (
             bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
         )
-        decided[name] = with_plain_copies(
-            decide(
+        issuer_action = decided.get(issuer.name) if issuer else None
+        listed = _listed(obs.cert, crls.get(issuer.name) if issuer else None)
+        if ident.adopt is not None:
+            action = decide_adopted(
+                ident,
+                issuer,
+                obs,
+                _signer_cert(issuer_action, issuer_chain, inputs),
+                issuer_action,
+                now,
+                adoption=adoption,
+                rekey_requested=name in rekey,
+                renew_requested=name in renew,
+                material=materials.get(name),
+                seed_id=seed_id,
+                listed=listed,
+            )
+            notes += [(name, note) for note in source_notes(ident, obs, adoption, action)]
+            outsides[name] = outside(ident, obs, adoption, action)
+        else:
+            action = decide(
                 ident,
                 issuer,
                 obs,
                 issuer_chain,
-                decided.get(issuer.name) if issuer else None,
+                issuer_action,
                 now,
                 name in rekey,
+                renew_requested=name in renew,
                 key_vouched=vouched,
                 material=materials.get(name),
                 seed_id=seed_id,
-                listed=_listed(obs.cert, crls.get(issuer.name) if issuer else None),
+                listed=listed,
                 archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
-            ),
-            ident,
-            obs,
-        )
+            )
+        decided[name] = with_plain_copies(action, ident, obs)
     crosses = rotation.plan_crosses(spec, rotations, observed, decided, now)
     if rotations:
         rotation.with_repairs(spec, rotations, decided, crosses)
@@ -117,7 +145,20 @@ def plan(
         crosses=crosses,
         rotations=rotation_state.reports(spec, graph, rotations, observed) if rotations else (),
         rotation_problems=rotation_state.retire_problems(spec, graph, observed),
+        notes=tuple(notes),
     )
+
+
+def _signer_cert(
+    issuer_action: Action | None,
+    issuer_chain: list[x509.Certificate | None],
+    inputs: Inputs,
+) -> x509.Certificate | None:
+    """The certificate of an identity's issuer as this plan leaves it, where it can be
+    known: the one it adopts now, else the one on disk (kept, or reissued with its key)."""
+    if issuer_action is not None and issuer_action.verb is Verb.ADOPT:
+        return inputs.adoptions[issuer_action.name].cert
+    return issuer_chain[0] if issuer_chain else None
 
 
 def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:

@@ -18,13 +18,14 @@ class Verb(StrEnum):
     CREATE = "create"  # nothing on disk yet
     REISSUE = "reissue"  # new certificate, same key
     REKEY = "rekey"  # new key and new certificate
+    ADOPT = "adopt"  # an existing CA's certificate and key taken into its folder as they are
     REPAIR = "repair"  # certificate fine; other files (chain, outputs, key encryption) rewritten
     BLOCKED = "blocked"  # a CA key would have to be replaced; needs --rekey
     UNCHANGED = "unchanged"
     SKIP = "skip"  # revoked before it was ever issued: nothing to issue, nothing to list
 
 
-CHANGES = frozenset({Verb.CREATE, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
+CHANGES = frozenset({Verb.CREATE, Verb.ADOPT, Verb.REISSUE, Verb.REKEY, Verb.REPAIR})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,11 +37,11 @@ class Action:
 
     @property
     def new_key(self) -> bool:
-        return self.verb in (Verb.CREATE, Verb.REKEY)
+        return self.verb in (Verb.CREATE, Verb.ADOPT, Verb.REKEY)
 
     @property
     def new_cert(self) -> bool:
-        return self.verb in (Verb.CREATE, Verb.REKEY, Verb.REISSUE)
+        return self.verb in (Verb.CREATE, Verb.ADOPT, Verb.REKEY, Verb.REISSUE)
 
 
 class ListKind(StrEnum):
@@ -124,6 +125,9 @@ class Plan:
     rotations: tuple[Rotation, ...] = ()  # where each rotation of the spec stands
     # a root leaving the spec while what chains to it alone is still on disk: it refuses
     rotation_problems: tuple[Diagnostic, ...] = ()
+    # what plan found and leaves as it is, for the user to know (adopted files that
+    # differ from those adopted), each `(name, text)`
+    notes: tuple[tuple[IdentityName, str], ...] = ()
 
     @property
     def has_changes(self) -> bool:

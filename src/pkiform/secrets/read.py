@@ -26,6 +26,8 @@ from pkiform.spec.model import PasswordSource, ResolvedSpec
 # a password file holds one line; a seed file one line of base64: anything larger is a
 # mistake (or /dev/zero under another name) and is not read at all
 MAX_FILE_BYTES = 4096
+# a certificate, a request or a key is a few KiB, a chain of them some tens
+MAX_INPUT_BYTES = 256 * 1024
 
 _KINDS = {
     stat.S_IFIFO: "a FIFO",
@@ -89,6 +91,21 @@ def read_password(
     return Password(value) if value is not None else None
 
 
+def password_or_why(
+    source: PasswordSource,
+    base: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    allow: Sequence[Path] = (),
+) -> tuple[Password | None, str]:
+    """read_password, and when there is none, why (`environment variable X is not set`)."""
+    try:
+        value, problem = _read(source, base, os.environ if environ is None else environ, allow)
+    except Refused as e:
+        raise PasswordError([diagnostic(source, f"{source} {e}")]) from None
+    return (Password(value), "") if value is not None else (None, f"{source} {problem}")
+
+
 def _read(
     source: PasswordSource, base: Path, environ: Mapping[str, str], allow: Sequence[Path]
 ) -> tuple[bytes | None, str]:
@@ -121,7 +138,22 @@ def _read(
     return value, ""
 
 
-def _inside(file: str, base: Path, allow: Sequence[Path]) -> Path:
+def read_input(file: str, base: Path, allow: Sequence[Path], *, holding: str) -> bytes:
+    """The bytes of a file the spec names for pkiform to read (a certificate request, a
+    CA's certificate or key to adopt), with the rules of password files: found relative
+    to `base`, read only inside it or a folder of `allow`, a regular file of at most
+    MAX_INPUT_BYTES, not read through a link swapped in since. Raises Refused, or OSError
+    when it cannot be read (FileNotFoundError: not there)."""
+    path = _inside(file, base, allow, what="the files a spec names")
+    try:
+        return read_small_file(path, holding=holding, follow=False, limit=MAX_INPUT_BYTES)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Refused("is a symbolic link") from None
+        raise
+
+
+def _inside(file: str, base: Path, allow: Sequence[Path], *, what: str = "password files") -> Path:
     """Where `file` really is (links and `..` resolved), if that is inside the spec's
     folder or an allowed one. A spec is not trusted to point anywhere else: it could
     name /etc/shadow and have it used as a password."""
@@ -132,7 +164,7 @@ def _inside(file: str, base: Path, allow: Sequence[Path]) -> Path:
         return real
     leads = "" if str(real) == file else f" (it is {real})"
     raise Refused(
-        f"is outside the spec's folder {folder}{leads}; pkiform reads password files only "
+        f"is outside the spec's folder {folder}{leads}; pkiform reads {what} only "
         "there, or in a folder given with --allow-path DIR"
     )
 

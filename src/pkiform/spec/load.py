@@ -7,16 +7,23 @@ say nothing about the parts they refused, whose own errors are reported instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pkiform.errors import Diagnostic, Severity, SpecError, sorted_diagnostics
-from pkiform.spec import resolve, rules, schema
+from pkiform.spec import own_keys, resolve, rules, schema
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec
 from pkiform.spec.source import Document, JsonPath, describe, load_path, load_text
+
+# A caller's reading of the files a spec names (certificate requests, CAs to adopt):
+# given the resolved spec, the spec completed from the files (a request's key type, an
+# adopted certificate's fields), their problems and what it read, for the caller. It
+# runs before the rules, which then judge the completed spec. spec/ reads no such file
+# itself: x509/inputs.py does, with cryptography, which a spec without them never loads.
+InputsReader = Callable[[ResolvedSpec, Document], tuple[ResolvedSpec, list[Diagnostic], object]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,10 +34,15 @@ class ValidSpec:
     graph: IssuerGraph
     warnings: tuple[Diagnostic, ...]
     source_digest: str | None = None  # of the spec's text, when it was read from text
+    # a spec that names files to read: its document, to be checked again where more is
+    # known (the output directory), and what the reader read (None: no reader was given)
+    doc: Document | None = None
+    inputs: object = None
 
 
-def validate_document(doc: Document) -> ValidSpec:
-    """Check a parsed document; raise SpecError carrying every problem (and warning)."""
+def validate_document(doc: Document, *, inputs: InputsReader | None = None) -> ValidSpec:
+    """Check a parsed document; raise SpecError carrying every problem (and warning).
+    `inputs` reads and checks the files the spec names, if it names any."""
     if not isinstance(doc.data, dict) or () in doc.broken:
         raise SpecError(doc.problems or [_not_a_mapping(doc)])
     problems, broken = list(doc.problems), set(doc.broken)
@@ -50,8 +62,12 @@ def validate_document(doc: Document) -> ValidSpec:
     else:  # a valid document, as nearly every one is: no bookkeeping
         spec, found = resolve.build(doc)
         unjudged = {}
-    graph = IssuerGraph.of(spec)
     problems += found
+    names_files, read = own_keys.names_files(spec), None
+    if names_files and inputs is not None:
+        spec, from_files, read = inputs(spec, doc)
+        problems += from_files
+    graph = IssuerGraph.of(spec)
     problems += rules.check(spec, graph, doc, unjudged=unjudged)
     if any(p.severity is Severity.ERROR for p in problems):
         raise SpecError(problems)
@@ -60,6 +76,8 @@ def validate_document(doc: Document) -> ValidSpec:
         graph=graph,
         warnings=tuple(sorted_diagnostics(problems)),
         source_digest=doc.digest,
+        doc=doc if names_files else None,
+        inputs=read,
     )
 
 
@@ -130,11 +148,13 @@ def _takes(raw: Mapping[str, Any], broken: JsonPath) -> bool:
     return item not in own or isinstance(own[item], dict)
 
 
-def validate_path(path: Path) -> ValidSpec:
+def validate_path(path: Path, *, inputs: InputsReader | None = None) -> ValidSpec:
     """Read, parse and check a spec file."""
-    return validate_document(load_path(path, keep_going=True))
+    return validate_document(load_path(path, keep_going=True), inputs=inputs)
 
 
-def validate_text(text: str, file: str = "<string>") -> ValidSpec:
+def validate_text(
+    text: str, file: str = "<string>", *, inputs: InputsReader | None = None
+) -> ValidSpec:
     """Parse and check spec text, as if read from `file`."""
-    return validate_document(load_text(text, file, keep_going=True))
+    return validate_document(load_text(text, file, keep_going=True), inputs=inputs)

@@ -163,6 +163,20 @@ class TokenKey:
     loc: Location | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdoptSource:
+    """An existing CA taken over as it is (`adopt:`): its certificate and key files (as
+    written; relative to the spec file's folder), the certificates above it when its
+    issuer lives elsewhere, and the password of an encrypted key. The first apply copies
+    them into the CA's folder; later ones need them no more."""
+
+    cert: str
+    key: str
+    chain: str | None = None
+    password: PasswordSource | None = None
+    loc: Location | None = field(default=None, compare=False)
+
+
 # where an identity's private key lives when it is not the key.pem pkiform makes in its
 # folder (None): with its owner (a CSR), or in a token
 KeySource = CsrKey | TokenKey
@@ -201,6 +215,8 @@ class Identity:
     # certificate for this one's key (spec/rotation.py says what follows from them)
     replaces: IdentityName | None = None
     cross_sign: bool = False
+    # a CA taken over from existing files; the fields the spec leaves out are its certificate's
+    adopt: AdoptSource | None = None
 
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
         """Every password the identity's files and keys take, with what it is for: its
@@ -212,7 +228,8 @@ class Identity:
 
     @property
     def common_name(self) -> str:
-        return dict(self.subject)["CN"]
+        # every subject the spec writes has one; an adopted certificate's may lack it
+        return dict(self.subject).get("CN", "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,8 @@ from pkiform.spec.model import (
     DEFAULT_CRL_VALIDITY,
     NO_OUTPUTS,
     SUBJECT_FIELDS,
+    AdoptSource,
+    CsrKey,
     Duration,
     Identity,
     IdentityName,
@@ -317,9 +319,31 @@ class _Resolver:
                 (*key_path, "encrypt"), (key_raw or {}).get("encrypt")
             ),
             outputs=self.outputs(name, raw, defaults),
-            key_source=self.token_key(key_path, key_raw or {}),
+            key_source=self.token_key(key_path, key_raw or {}) or self.csr_key(path, raw),
             replaces=IdentityName(raw["replaces"]) if "replaces" in raw else None,
             cross_sign=bool(raw.get("cross_sign", False)),
+            adopt=self.adopt_source((*path, "adopt"), raw.get("adopt")),
+        )
+
+    def csr_key(self, path: JsonPath, raw: Mapping[str, Any]) -> CsrKey | None:
+        """csr: the certificate request to sign, whose key pkiform never holds."""
+        if "csr" not in raw:
+            return None
+        return CsrKey(path=raw["csr"], loc=self.doc.loc((*path, "csr")))
+
+    def adopt_source(self, path: JsonPath, raw: Mapping[str, Any] | None) -> AdoptSource | None:
+        """adopt: an existing CA's files, and the password of its key if it is encrypted."""
+        if raw is None:
+            return None
+        password = None
+        if _PASSWORD_FIELDS & raw.keys():
+            password = self.password_source(path, raw)
+        return AdoptSource(
+            cert=raw["cert"],
+            key=raw["key"],
+            chain=raw.get("chain"),
+            password=password,
+            loc=self.doc.loc(path),
         )
 
     def token_key(self, path: JsonPath, raw: Mapping[str, Any]) -> TokenKey | None:

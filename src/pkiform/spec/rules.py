@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pkiform.errors import Diagnostic, Severity
 from pkiform.layout import RESERVED_NAMES
-from pkiform.spec import name_constraints, rotation
+from pkiform.spec import name_constraints, own_keys, rotation
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, NameConstraints, ResolvedSpec, TokenKey
 from pkiform.spec.schema import did_you_mean
@@ -183,7 +183,9 @@ def _cross_signer(spec: ResolvedSpec, root_name: IdentityName) -> IdentityName |
 def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
     """Whether resolve took every subtree the CA lists: with one refused (its own error),
     names meant to be inside it would only be reported again as outside the rest."""
-    raw = doc.data["identities"][name]["name_constraints"]
+    raw = doc.data["identities"][name].get("name_constraints")
+    if raw is None:
+        return True  # an adopted CA's, from its certificate: all of them taken
     return all(
         len((raw.get(side) or {}).get(kind, [])) == len(getattr(getattr(nc, side), kind))
         for side in ("permitted", "excluded")
@@ -198,7 +200,7 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
             yield ("issuer",), "a root is self-signed and takes no issuer"
         if "revoked" in fields:
             yield ("revoked",), "a root cannot be revoked by a CRL; remove it from the spec instead"
-    elif "issuer" not in fields:
+    elif "issuer" not in fields and not own_keys.issued_elsewhere(fields):
         yield (), f"missing required field 'issuer' (every {kind} needs one)"
     if kind.is_ca:
         if "extended_key_usage" in fields:
@@ -214,17 +216,17 @@ def _kind_fields(ident: Identity, fields: dict[str, object]) -> Iterator[tuple[J
     if kind is Kind.SERVER and not (fields.get("dns") or fields.get("ip")):
         yield (), "a server needs at least one 'dns' or 'ip' name (TLS clients check it)"
     yield from _token_key_fields(ident, fields.get("key"))
-    yield from _outputs_of_a_key_elsewhere(ident, fields)
+    yield from _outputs_of_a_token_key(ident, fields)
+    yield from own_keys.problems(ident, fields)
 
 
-def _outputs_of_a_key_elsewhere(
+def _outputs_of_a_token_key(
     ident: Identity, fields: Mapping[str, object]
 ) -> Iterator[tuple[JsonPath, str]]:
-    """Outputs that hold the private key, asked of an identity whose key pkiform does not
-    hold (in a token; with the owner of a certificate request)."""
-    if ident.key_source is None:
+    """Outputs that hold the private key, asked of an identity whose key is in a token
+    (own_keys.py says the same of a certificate request's)."""
+    if not isinstance(ident.key_source, TokenKey):
         return
-    where = "in a PKCS#11 token" if isinstance(ident.key_source, TokenKey) else "elsewhere"
     own = fields.get("outputs")
     written = own if isinstance(own, dict) else {}
     wants = {
@@ -238,8 +240,8 @@ def _outputs_of_a_key_elsewhere(
             path: JsonPath = ("outputs", output) if output in written else ()
             yield (
                 path,
-                f"outputs.{output} holds the private key, and this identity's key is {where}: "
-                f"pkiform never holds it; turn the output off ({output}: false)",
+                f"outputs.{output} holds the private key, and this identity's key is in a "
+                f"PKCS#11 token: pkiform never holds it; turn the output off ({output}: false)",
             )
 
 
@@ -295,6 +297,8 @@ def _check_issuer(
             path,
             f"{issuer.name!r} is a {issuer.kind}, not a CA: only a root or intermediate can issue",
         )
+    elif (keyless := own_keys.issuer_problem(issuer)) is not None:
+        report(path, keyless)
 
 
 class _Report(Protocol):

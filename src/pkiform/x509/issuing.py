@@ -15,13 +15,7 @@ from pkiform.durations import BACKDATE
 from pkiform.errors import PkiformError
 from pkiform.spec.model import Identity
 from pkiform.x509.derive import Seed, derive_serial
-from pkiform.x509.keys import (
-    PrivateKey,
-    PublicKey,
-    deterministic_ecdsa,
-    signing_hash,
-    spki_der,
-)
+from pkiform.x509.keys import PrivateKey, PublicKey, deterministic_ecdsa, signing_hash, spki_der
 from pkiform.x509.profile import Profile
 
 
@@ -47,17 +41,23 @@ def validity_window(
 def issue(
     identity: Identity,
     profile: Profile,
-    key: PrivateKey,
+    key: PrivateKey | None,
     signer: Signer | None,
     now: datetime,
     *,
     seed: Seed | None = None,
+    public_key: PublicKey | None = None,
 ) -> x509.Certificate:
     """Sign a certificate for `identity` with `key`; self-signed when `signer` is None.
-    With a seed the serial number is derived, not random (reproducible mode)."""
-    return _sign(
-        identity, profile, key.public_key(), signer.key if signer else key, signer, now, seed
-    )
+    With a seed the serial number is derived, not random (reproducible mode). For a key
+    pkiform does not hold (a certificate request's), `public_key` is what is certified
+    and `key` is None."""
+    if public_key is None:
+        assert key is not None, "a certificate certifies a key"
+        public_key = key.public_key()
+    signing_key = signer.key if signer else key
+    assert signing_key is not None, "a self-signed certificate needs its private key"
+    return _sign(identity, profile, public_key, signing_key, signer, now, seed)
 
 
 def cross_certificate(
@@ -107,10 +107,7 @@ def _sign(
         x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
     )
     if signer is not None:
-        ski = signer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        builder = builder.add_extension(authority_key_id(signer.cert), critical=False)
     cert = builder.sign(
         signing_key,
         signing_hash(signing_key),  # type: ignore[arg-type]
@@ -128,6 +125,16 @@ def _sign(
                 "the key file does not match its certificate"
             ) from e
     return cert
+
+
+def authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The AKI of what `issuer` signs: its SKI, or for a CA made by a tool that wrote none
+    (an adopted one), the key identifier RFC 5280 §4.2.1.2 method 1 gives its key."""
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 def _content_digest(

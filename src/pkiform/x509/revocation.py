@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.x509 import ocsp
 
 from pkiform.x509.crl_entry import Revoked
+from pkiform.x509.issuing import authority_key_id
 from pkiform.x509.keys import PrivateKey, deterministic_ecdsa, signing_hash
 
 REASONS = {
@@ -38,16 +39,13 @@ def build_crl(
     next_update: datetime,
 ) -> x509.CertificateRevocationList:
     """A version 2 CRL with a CRL number, the CA's key identifier and a reason per entry."""
-    ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)
         .last_update(this_update)
         .next_update(next_update)
         .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        .add_extension(authority_key_id(ca_cert), critical=False)
     )
     for entry in sorted(entries):
         revoked = (
