@@ -12,7 +12,7 @@ from cryptography import x509
 
 from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.durations import format_rounded, format_span
-from pkiform.formats import outputs, pem
+from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
 from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
@@ -208,7 +208,9 @@ def _check_certificate(
         issuers = [c for c in chain if c is not None]
         wanted = derived_files(cert, issuers)
         found.errors += [
-            f"{f} does not match the certificates it should hold"
+            f"{f} has CRLF line endings (run pkiform apply)"
+            if git_files.crlf_only(obs.files.get(f, b""), data)
+            else f"{f} does not match the certificates it should hold"
             for f, data in wanted.items()
             if obs.files.get(f) != data
         ]

@@ -11,7 +11,16 @@ from cryptography.x509 import ocsp
 
 from pkiform.disk.store import Store
 from pkiform.formats import pkcs12
-from pkiform.layout import BUNDLE, CERT_FILE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
+from pkiform.layout import (
+    BUNDLE,
+    CERT_FILE,
+    CRL_PEM,
+    GIT_FILES,
+    KEY_FILE,
+    OCSP_DER,
+    TRUST_BUNDLE,
+    TRUSTSTORE,
+)
 from pkiform.secrets.passwords import IdentityPasswords, guard
 from pkiform.spec.model import IdentityName
 from pkiform.x509.keys import (
@@ -99,6 +108,10 @@ class Observed:
     on_disk_only: tuple[str, ...] = ()  # folders with identity files that the spec does not name
     manifest: bytes | None = None
     trust_bundle: bytes | None = None
+    git_files: Mapping[str, bytes | None] = field(default_factory=dict)  # .gitattributes...
+    # files holding a private key that others than their owner may read (a git checkout
+    # leaves them 0644): (path below the directory, mode)
+    loose: tuple[tuple[str, int], ...] = ()
 
 
 # given the manifest and every identity's files: the identities a cache vouches for
@@ -222,6 +235,8 @@ def observe(
         on_disk_only=others,
         manifest=manifest,
         trust_bundle=store.read_top(TRUST_BUNDLE),
+        git_files={f: store.read_top(f) for f in GIT_FILES},
+        loose=tuple(store.loose()),
     )
 
 

@@ -13,6 +13,7 @@ from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
+from pkiform.plan.checkout import git_file_problems, tightening, with_line_endings
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -58,7 +59,7 @@ def plan(
         vouched = obs.key_replaced_cert or (
             bool(obs.key_issued) and not set(obs.key_issued).isdisjoint(graph.children(name))
         )
-        decided[name] = with_plain_copies(
+        action = with_plain_copies(
             decide(
                 ident,
                 issuer,
@@ -76,6 +77,7 @@ def plan(
             ident,
             obs,
         )
+        decided[name] = with_line_endings(action, ident, obs.files)
     revocations = plan_revocation(
         spec,
         graph,
@@ -101,6 +103,8 @@ def plan(
             passwords=passwords,
         ),
         revoked_at_problems=revoked_at_problems(spec, observed, now),
+        git_files=git_file_problems(observed),
+        tighten=tightening(observed),
     )
 
 

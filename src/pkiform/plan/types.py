@@ -71,6 +71,20 @@ class RevocationAction:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Tighten:
+    """A file holding a private key that others than its owner may read, as a git
+    checkout leaves it (git keeps no modes): apply takes their permissions away in place.
+    Not a change to the state: no byte changes, nothing is archived."""
+
+    path: str  # below the output directory: "web/key.pem", "web/archive/<stamp>/key.pem"
+    mode: int  # as found
+
+    @property
+    def to(self) -> int:
+        return self.mode & 0o700
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     actions: tuple[Action, ...]  # every identity, issuers first
     revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
@@ -82,11 +96,19 @@ class Plan:
     password_problems: tuple[Diagnostic, ...] = ()
     # revoked.at times no CRL may state, given the certificates and the clock: it refuses
     revoked_at_problems: tuple[Diagnostic, ...] = ()
+    # .gitattributes and .gitignore to (re)write, each with why (formats/git_files.py)
+    git_files: tuple[tuple[str, str], ...] = ()
+    # modes apply tightens in place; not counted as changes (a clone has the same state)
+    tighten: tuple[Tighten, ...] = ()
 
     @property
     def has_changes(self) -> bool:
         return bool(
-            self.changes or self.revocations or self.retire or self.trust_bundle is not None
+            self.changes
+            or self.revocations
+            or self.retire
+            or self.trust_bundle is not None
+            or self.git_files
         )
 
     @property
