@@ -326,7 +326,38 @@ def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     lines.append(f"{len(report)} identities, {bad} with errors{soon}{bundle}.")
     if report.lint is not None:
         lines += _lint_text(report.lint, palette)
+    lines += _public_text(report, palette)
     return "\n".join(lines) + "\n"
+
+
+# what `status --public` says to do about the secrets it found
+PUBLIC_FIX = (
+    "encrypt keys (key.encrypt), keep CA keys in a token (key.pkcs11), sign CSRs for "
+    "leaves whose keys stay on their hosts, leave out the outputs that hold a key in "
+    "plain (kubernetes, combined), and keep password files out of the directory"
+)
+
+
+def _public_text(report: StatusReport, palette: Palette) -> list[str]:
+    found = report.public
+    if found is None:
+        return []
+    lines = []
+    for offender in found.offenders:
+        lines.append(f"{palette.paint(f'{_ERROR:<7}')} {offender.path}")
+        lines.append(f"        {offender.reason}")
+    locked = ""
+    if found.encrypted:
+        locked = f" ({_many(found.encrypted, 'holds', 'hold')} an encrypted key)"
+    if found.ok:
+        lines.append(f"public: no secret in {_many(found.files, 'file')}{locked}.")
+    else:
+        lines.append(
+            f"public: {len(found.offenders)} of {_many(found.files, 'file')} "
+            f"{'holds' if len(found.offenders) == 1 else 'hold'} a secret; "
+            f"a directory anyone may read holds none: {PUBLIC_FIX}."
+        )
+    return lines
 
 
 def _lint_label(finding: LintFinding) -> str:
@@ -389,6 +420,14 @@ def status_json(report: StatusReport) -> str:
                 "problems": list(report.trust_bundle),
             },
             "lint": None if report.lint is None else _lint_json(report.lint),
+            "public": None
+            if report.public is None
+            else {
+                "ok": report.public.ok,
+                "files": report.public.files,
+                "encrypted_keys": report.public.encrypted,
+                "secrets": [{"file": o.path, "reason": o.reason} for o in report.public.offenders],
+            },
         }
     )
 

@@ -11,6 +11,7 @@ from typing import overload
 from cryptography import x509
 
 from pkiform.disk.observe import Observed, ObservedIdentity
+from pkiform.disk.public import PublicReport
 from pkiform.durations import format_rounded, format_span
 from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
@@ -53,14 +54,18 @@ class StatusReport(Sequence[IdentityHealth]):
     trust_bundle: tuple[str, ...] = ()
     # pkilint's findings, with `status --lint` (None: not linted)
     lint: LintReport | None = None
+    # the secrets found in the directory, with `status --public` (None: not looked for)
+    public: PublicReport | None = None
 
     @property
     def ok(self) -> bool:
         """Nothing is broken (things may still expire within --warn-within): no
-        identity in error, trust-bundle.pem right, no lint finding that fails."""
+        identity in error, trust-bundle.pem right, no lint finding that fails, no
+        secret where --public asks for none."""
         healthy = all(r.health is not Health.ERROR for r in self)
         linted = self.lint is None or self.lint.ok
-        return not self.trust_bundle and healthy and linted
+        public = self.public is None or self.public.ok
+        return not self.trust_bundle and healthy and linted and public
 
     @overload
     def __getitem__(self, index: int) -> IdentityHealth: ...
