@@ -281,6 +281,8 @@ def test_plan_and_apply_json(
         "on_disk_only": [],
         "retire": [],
         "trust_bundle": None,
+        "git_files": [],
+        "tighten": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")
