@@ -1,12 +1,12 @@
-"""Private keys near git: `plan` and `apply` warn, once, before keys are written where a
-`git add` would pick them up, and say what to do.
+"""Private keys near git: `plan` and `apply` warn, once, before keys in plain are written
+where a `git add` would pick them up, and say what to do. An encrypted key (key.encrypt,
+a PKCS#12 bundle) may be committed: its password is what protects it.
 
 Two cases. An output directory that git tracks (some file of it is committed: the state
-is kept in git, README "Running pkiform from CI, with the state in git") may hold
-encrypted keys, never keys in plain: those are named, with the fixes that keep the
-directory public (encrypt, a token, CSRs). Any other directory in a work tree should
-not be committed at all while it holds keys: every key file git would pick up is named,
-with the .gitignore line that keeps it out.
+is kept in git, README "Running pkiform from CI, with the state in git"): the keys in
+plain are named with the fixes that keep the directory public (encrypt, a token, CSRs).
+Any other directory in a work tree: every key in plain that git would pick up is named,
+with the .gitignore line that keeps the directory out.
 
 Only git itself is asked, and only where there is a repository: the folders above the
 output directory are searched for `.git` first (no process at all outside a work tree),
@@ -65,9 +65,8 @@ def key_files(plan: Plan, spec: ResolvedSpec, *, plain: bool = False) -> list[st
 
 
 def keys_warning(out: Path, plan: Plan, spec: ResolvedSpec, *, planning: bool = False) -> str:
-    """What `plan` and `apply` say before `plan` writes private keys near git (warning())."""
-    keys = key_files(plan, spec)
-    return warning(out, keys, plain=key_files(plan, spec, plain=True), planning=planning)
+    """What `plan` and `apply` say before `plan` writes keys in plain near git (warning())."""
+    return warning(out, key_files(plan, spec, plain=True), planning=planning)
 
 
 def warning(
@@ -75,14 +74,12 @@ def warning(
     keys: Sequence[str],
     environ: Mapping[str, str] | None = None,
     *,
-    plain: Sequence[str] | None = None,
     planning: bool = False,
 ) -> str:
-    """The warning for writing `keys` (paths below `out`; `plain`: those that hold the key
-    unencrypted, all of them if not given) into a git work tree: the plain ones where
-    git tracks the directory, else those git does not ignore. Empty when there are none,
-    when `out` is in no work tree, or when git is missing or fails. `planning`: said by
-    plan, of the apply to come."""
+    """The warning for writing `keys` (paths below `out`, keys in plain) into a git work
+    tree that does not ignore them; empty when git ignores them all, when `out` is in no
+    work tree, or when git is missing or fails. `planning`: said by plan, of the apply
+    to come."""
     env = dict(os.environ if environ is None else environ)
     git = shutil.which("git", path=env.get("PATH"))
     if not keys or git is None:
@@ -94,10 +91,6 @@ def warning(
         if not any((folder / ".git").exists() for folder in (where, *where.parents)):
             return ""
     state = _git(git, where, env, "ls-files", "-z", "--", str(out.absolute())) or []
-    if state:  # the state is kept in git: encrypted keys may go there, keys in plain not
-        keys = list(keys if plain is None else plain)
-        if not keys:
-            return ""
     shown = [out / key for key in keys]
     paths = [str(path.absolute()) for path in shown]
     ignored = _git(git, where, env, "check-ignore", "--stdin", "-z", given=paths, ok=(0, 1))
