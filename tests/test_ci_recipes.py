@@ -141,7 +141,7 @@ class Machine:
     def shell(
         self, repo: Path, script: str, env: Mapping[str, str]
     ) -> subprocess.CompletedProcess[str]:
-        base = pkiform_env(**git_env(self.home))
+        base = git_env(self.home, pkiform_env())
         for name in (*SECRETS, "GH_TOKEN", "PKIFORM_NOTE_TOKEN", "PKIFORM_PUSH_TOKEN"):
             base.pop(name, None)
         # the URL the GitLab recipe pushes to is the shared repository here

@@ -60,7 +60,7 @@ class World:
         return clone(self.remote, self.places / name, self.home, autocrlf=autocrlf)
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = pkiform_env(**git_env(self.home), PKIFORM_KEY_PASSWORD=PASSWORD)
+        env = git_env(self.home, pkiform_env(PKIFORM_KEY_PASSWORD=PASSWORD))
         env["PATH"] = f"{self.bin}{os.pathsep}{env['PATH']}"
         env.update(extra)
         return env

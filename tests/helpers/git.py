@@ -13,10 +13,12 @@ from pathlib import Path
 from tests.helpers.tools import missing_tool
 
 
-def git_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment in which git reads no configuration but the repository's (and the
-    `-c` options given), and commits as a test author."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+def git_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`base` (this process's environment by default) but for git's own variables, and
+    with those that make git read no configuration but the repository's (and the `-c`
+    options given), and commit as a test author."""
+    given = os.environ if base is None else base
+    env = {k: v for k, v in given.items() if not k.startswith("GIT_")}
     env.update(
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
@@ -28,7 +30,6 @@ def git_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str
         GIT_COMMITTER_EMAIL="test@pkiform.invalid",
         GIT_TERMINAL_PROMPT="0",
     )
-    env.update(extra or {})
     return env
 
 
