@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from pkiform.cache import settled
+from pkiform.api import load
+from pkiform.cache import seals, settled
+from pkiform.disk.store import Store
 from pkiform.formats import git_files
+from pkiform.spec.model import IdentityName
 from tests.helpers.files import digests, mode
 from tests.helpers.git import bare_repository, clone, commit_all, git
 from tests.helpers.run import RunCli
@@ -78,6 +81,11 @@ def test_a_fresh_clone_plans_no_changes_and_apply_only_tightens_the_key_files(
     spec, out = repo / "pki.yaml", repo / "pki"
     [stamp] = (p.name for p in (out / "web" / "archive").iterdir())
     assert mode(out / "web" / "key.pem") == 0o644 and mode(out / "web") == 0o755
+    # every seal holds: they stand for bytes, never for modes, mtimes or inodes
+    loaded, store = load(spec), Store(out)
+    files = {IdentityName(n): store.read_identity(n)[0] for n in loaded.names}
+    reader = seals.Reader(loaded.valid.spec, loaded.valid.graph)
+    assert reader.vouch(store.read_manifest(), files) == set(files)
     plan = run_cli("plan", spec, "-o", out)
     assert (plan.code, plan.err) == (0, "")
     assert plan.out == (
@@ -130,6 +138,29 @@ def test_a_clone_with_the_same_bytes_holds_the_settled_mark_whatever_its_mtimes(
     # the negative twin: a key others may read is a mode that matters
     (out / "web" / "key.pem").chmod(0o640)
     assert settled.check(spec.read_bytes(), out, now) is None
+
+
+def test_two_machines_applying_the_same_state_change_nothing_whatever_their_paths_or_clocks(
+    published: Callable[..., tuple[Path, dict[str, str]]],
+    run_cli: RunCli,
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """manifest.json holds no host, path or time of the run: two runners, at other paths,
+    a day apart, the spec and directory named absolutely or relatively, leave the
+    committed directory as it is."""
+    remote, pushed = published()
+    one = clone(remote, tmp_path / "one", home)
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    two = clone(remote, tmp_path / "deep" / "er" / "two", home, umask=0o077)
+    assert run_cli("apply", one / "pki.yaml", "-o", one / "pki").code == 0
+    monkeypatch.chdir(two)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert run_cli("apply", "pki.yaml", "-o", "pki", "--at", tomorrow).code == 0
+    for repo in (one, two):
+        assert git("status", "--porcelain", cwd=repo, home=home).stdout == ""
+        assert state(repo / "pki") == pushed
 
 
 def test_without_pkiforms_gitattributes_autocrlf_would_convert_every_pem_file(
