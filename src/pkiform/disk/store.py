@@ -664,7 +664,10 @@ def _loose(folder: int, prefix: str, found: list[tuple[str, int]]) -> None:
         if entry.name.startswith(".") or entry.is_symlink():
             continue
         if entry.is_dir(follow_symlinks=False):
-            inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
+            try:
+                inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
+            except PermissionError:
+                continue  # no checkout made a folder its owner cannot read: left be
             try:
                 _loose(inner_fd, f"{prefix}{entry.name}/", found)
             finally:
