@@ -284,6 +284,8 @@ def test_plan_and_apply_json(
         "trust_bundle": None,
         "rotations": [],
         "notes": [],
+        "git_files": [],
+        "tighten": [],
         "warnings": [],
     }
     applied = run_cli("apply", spec, "-o", out, "--json")

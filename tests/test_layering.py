@@ -184,9 +184,10 @@ def test_light_modules_never_load_cryptography(module: str) -> None:
 WRITES = re.compile(
     r"(?<![\w.])open\(|os\.open\(|write_bytes\(|write_text\(|os\.replace|\.mkdir\(|unlink\(|rmdir\("
 )
-# opens password and seed files itself (without blocking, the type checked on the open
-# descriptor), and only ever to read them
-READ_ONLY_OPENERS = frozenset({"secrets.read"})
+# open files themselves, and only ever to read them: password and seed files (without
+# blocking, the type checked on the open descriptor); every file of the output
+# directory, for the secrets `status --public` looks for (never through a link)
+READ_ONLY_OPENERS = frozenset({"secrets.read", "disk.public"})
 WRITE_FLAGS = re.compile(r"O_(WRONLY|RDWR|CREAT|TRUNC|APPEND)")
 
 

@@ -110,6 +110,15 @@ def test_a_reissue_warns_only_for_the_outputs_that_carry_the_key(
     assert result.err == warning("pki/web/key.der", tmp_path, fix)
 
 
+def tracked_warning(keys: str, out: str, fix: str, says: str = "this apply writes") -> str:
+    return (
+        f"pkiform: warning: {says} private keys in plain into {out}, which git tracks: {keys} "
+        "(whoever can read the repository could use them); encrypt them (key.encrypt), keep "
+        "CA keys in a token (key.pkcs11) or sign CSRs for leaves whose keys stay on their "
+        f"hosts, and check with pkiform status --public; or {fix}\n"
+    )
+
+
 def test_a_tracked_key_is_named_and_the_fix_untracks_it(
     git: Path, run_cli: RunCli, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -120,11 +129,47 @@ def test_a_tracked_key_is_named_and_the_fix_untracks_it(
     assert run_cli("apply", spec, "-o", repo / "infra" / "pki").code == 0
     sh("git add -A && git commit -qm 'keys, by mistake'", repo)
     os.chdir(repo / "infra")  # the fix names .gitignore from here
-    result = run_cli("apply", spec, "-o", "pki", "--rekey", "web")
     fix = "keep them out of git: git rm -r --cached pki && echo '/infra/pki/' >> ../.gitignore"
-    assert result.err == warning("pki/web/key.pem", repo, fix, what="git tracks")
+    # the directory is kept in git: plan says it before apply does
+    plan = run_cli("plan", spec, "-o", "pki", "--rekey", "web")
+    assert plan.code == 2
+    assert plan.err == tracked_warning("pki/web/key.pem", "pki", fix, "applying this plan writes")
+    result = run_cli("apply", spec, "-o", "pki", "--rekey", "web")
+    assert result.err == tracked_warning("pki/web/key.pem", "pki", fix)
     sh(fix.split(": ", 1)[1], repo / "infra")
     assert run_cli("apply", spec, "-o", "pki", "--rekey", "web").err == ""
+
+
+def test_a_tracked_directory_may_hold_encrypted_keys_never_keys_in_plain(
+    git: Path,
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state kept in git (README, "Running pkiform from CI, with the state in git"):
+    encrypted keys and password-protected bundles are said nothing about, before the
+    directory is committed or after; a key in plain, and the outputs that hold one in
+    plain, are named with the fixes."""
+    monkeypatch.setenv("KEY_PASSWORD", "a-long-random-password-91ce")
+    encrypted = SPEC.replace(
+        "identities:\n",
+        "defaults: {key: {type: ec, encrypt: {password_env: KEY_PASSWORD}}}\nidentities:\n",
+    )
+    sh("git init -q", tmp_path)
+    spec = write_spec(encrypted)
+    assert run_cli("apply", spec).err == ""  # encrypted: they may be committed
+    sh("git add -A && git commit -qm 'the state, its keys encrypted'", tmp_path)
+    assert run_cli("apply", spec, "--rekey", "web").err == ""
+    bundle = "[web.example], outputs: {pkcs12: {password_env: KEY_PASSWORD}, der: true}"
+    spec.write_text(encrypted.replace("[web.example]", bundle))
+    assert run_cli("plan", spec).err == ""  # bundle.p12 and key.der: encrypted too
+    assert run_cli("apply", spec).err == ""
+    # back to keys in plain, and a Secret, which can hold no other
+    spec.write_text(SPEC.replace("[web.example]", "[web.example], outputs: {kubernetes: {}}"))
+    fix = "keep them out of git: git rm -r --cached pki && echo '/pki/' >> .gitignore"
+    result = run_cli("apply", spec, "--rekey", "root", "--rekey", "web")
+    assert result.err == tracked_warning("pki/root/key.pem and 2 more", "pki", fix)
 
 
 def test_git_dir_names_the_repository(

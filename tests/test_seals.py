@@ -155,3 +155,20 @@ def test_a_no_op_apply_changes_nothing_the_seals_included(
     before = snapshot(out)
     assert run_cli("apply", spec, "-o", out).code == 0
     assert snapshot(out) == before
+
+
+def test_where_the_spec_writes_things_is_no_part_of_a_seal(
+    applied: ApplySpec, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leaves below a CA whose key is encrypted stay sealed when the spec only moves:
+    the issuer's part of their seal holds its password's source, not the line naming it."""
+    monkeypatch.setenv("CA_PASSWORD", "correct horse battery staple")
+    encrypted = SPEC.replace(
+        "issuing: {kind: intermediate, issuer: root, path_length: 0}",
+        "issuing: {kind: intermediate, issuer: root, path_length: 0,\n"
+        "           key: {type: ec, encrypt: {password_env: CA_PASSWORD}}}",
+    )
+    spec, out = applied(encrypted)
+    assert sealed(spec, out) == NAMES - {"issuing"}
+    spec.write_text("# the same PKI, two lines further down\n\n" + encrypted)
+    assert sealed(spec, out) == NAMES - {"issuing"}

@@ -29,6 +29,7 @@ from pkiform.apply import run as execute
 from pkiform.cache import seals
 from pkiform.disk import manifest
 from pkiform.disk.observe import KeyElsewhere, Observed, observe
+from pkiform.disk.public import check as check_public
 from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.formats.kubernetes import identity_of
@@ -47,6 +48,7 @@ from pkiform.secrets.passwords import (
     by_identity,
     guard,
     require_upfront,
+    sources,
 )
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
 from pkiform.spec.load import ValidSpec, validate_document, validate_path, validate_text
@@ -277,11 +279,13 @@ class Spec:
         at: datetime | None = None,
         warn_within: timedelta | None = None,
         lint: bool = False,
+        public: bool = False,
     ) -> StatusReport:
         """Check what is on disk: key/cert pairs, chains, expiry, CRLs and OCSP, and
         trust-bundle.pem; with `lint`, pkilint's findings on every certificate and CRL
-        (needs `pkiform[lint]`). The report is a sequence of IdentityHealth, one per
-        identity."""
+        (needs `pkiform[lint]`); with `public`, every file of the directory for secrets
+        (a private key in plain, a password file), so that it may be committed. The
+        report is a sequence of IdentityHealth, one per identity."""
         if lint:
             require_pkilint()
         # status checks only what opens; a missing password is not an error here (one
@@ -308,7 +312,22 @@ class Spec:
             trust_bundle=trust_bundle_problems(spec, observed),
             lint=lint_observed(observed, graph.order()) if lint else None,
             rotations=rotation_reports(spec, graph, Rotations.of(spec, graph), observed),
+            public=check_public(store.root, self._secret_files(store.root)) if public else None,
         )
+
+    def _secret_files(self, out: Path) -> dict[str, str]:
+        """The files the spec reads a password or PIN from that lie inside `out` (by their
+        path below it, links resolved), each with where the spec names it."""
+        found = {}
+        inside = Path(os.path.realpath(out))
+        for source in sources(self.valid.spec):
+            if source.file is None:
+                continue
+            real = Path(os.path.realpath(self._base() / source.file))
+            if real.is_relative_to(inside):
+                where = source.path or "the spec"
+                found[str(real.relative_to(inside))] = f"is a secret the spec reads ({where})"
+        return found
 
     def graph(self, fmt: str = "text") -> str:
         """The issuer tree as `pkiform graph` prints it: "text", "dot" or "mermaid"."""

@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run pkilint's RFC 5280 checks on every certificate and CRL "
         "(pip install 'pkiform[lint]'); exit 1 on an error that is not a known false positive",
     )
+    status.add_argument(
+        "--public",
+        action="store_true",
+        help="also check that DIR holds no secret, so that it may be committed: exit 1 "
+        "naming every private key in plain and every password file in it",
+    )
     graph = command("graph", "print the issuer tree")
     graph.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
     schema = command("schema", "print the JSON Schema", spec=False)
@@ -320,6 +326,7 @@ def _status(args: argparse.Namespace, io: _Streams) -> int:
         now=_now(args),
         warn_within=args.warn_within,
         lint=args.lint,
+        public=args.public,
         allow_paths=args.allow_path,
         as_json=args.json,
         stdout=io.out,

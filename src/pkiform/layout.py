@@ -1,6 +1,7 @@
 """Every name in the output directory, in one place (README, "The output directory").
 
     DIR/manifest.json  DIR/trust-bundle.pem  DIR/archive/<stamp>/<name>/  DIR/.lock
+    DIR/.gitattributes DIR/.gitignore                            (for a directory in git)
     DIR/<name>/key.pem cert.pem chain.pem fullchain.pem ca.pem   (every identity)
                cross.pem                                         (a root rotation)
                crl.pem crl.der ocsp.der                          (signed revocation data)
@@ -59,6 +60,10 @@ MANIFEST = "manifest.json"
 TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI
 ARCHIVE = "archive"  # DIR/archive (retired identities) and DIR/<name>/archive (replaced files)
 LOCK = ".lock"
+# what keeps a directory committed to git byte for byte (formats/git_files.py writes them)
+GITATTRIBUTES = ".gitattributes"
+GITIGNORE = ".gitignore"
+GIT_FILES = (GITATTRIBUTES, GITIGNORE)
 # names the output directory itself uses beside the identities' folders: no identity
 # may take one
 RESERVED_NAMES = (MANIFEST, ARCHIVE, TRUST_BUNDLE)

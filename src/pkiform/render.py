@@ -21,6 +21,7 @@ from pkiform.plan.types import (
     Plan,
     RevocationAction,
     Rotation,
+    Tighten,
     Verb,
 )
 from pkiform.plan_markdown import Row, comment
@@ -89,6 +90,20 @@ def plan_rows(plan: Plan, spec: ResolvedSpec | None) -> list[Row]:
                 reasons=(plan.trust_bundle,),
             )
         )
+    rows += [
+        Row(symbol=_git_file_symbol(why), name=file, kind=None, change="write", reasons=(why,))
+        for file, why in plan.git_files
+    ]
+    if plan.tighten:
+        rows.append(
+            Row(
+                symbol="~",
+                name=KEY_FILES,
+                kind=None,
+                change="tighten modes in place (git keeps no modes)",
+                reasons=tuple(_tightened(t) for t in plan.tighten),
+            )
+        )
     rows += _on_disk_only_rows(plan)
     rows += [
         Row(symbol="?", name=name, kind=None, change=note, reasons=()) for name, note in plan.notes
@@ -96,12 +111,32 @@ def plan_rows(plan: Plan, spec: ResolvedSpec | None) -> list[Row]:
     return rows
 
 
+# how the plan names the files that hold a private key, live or archived
+KEY_FILES = "key files"
+
+
+def _tightened(t: Tighten) -> str:
+    return f"{t.path}: {t.mode:04o} -> {t.to:04o}"
+
+
+def _git_file_symbol(why: str) -> str:
+    return "+" if why.endswith(" is missing") else "~"
+
+
+def _tighten_note(plan: Plan, done: bool = False) -> str:
+    n = len(plan.tighten)
+    if not n:
+        return ""
+    return f"{n} {KEY_FILES if n > 1 else KEY_FILES[:-1]} {'tightened' if done else 'to tighten'}"
+
+
 def plan_summary(plan: Plan) -> str:
     """The plan's last line: what it would do, counted."""
     counts = {verb: sum(1 for a in plan.actions if a.verb is verb) for verb in Verb}
     skipped = _skipped(plan)
+    tighten = f"; {_tighten_note(plan)}" if plan.tighten else ""
     if not (plan.has_changes or plan.blocked):
-        return f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}."
+        return f"No changes: {counts[Verb.UNCHANGED]} identities up to date{skipped}{tighten}."
     parts = [
         f"{counts[verb]} to {_LABELS[verb]}"
         for verb in (Verb.CREATE, Verb.ADOPT, Verb.REKEY, Verb.REISSUE, Verb.REPAIR)
@@ -115,11 +150,13 @@ def plan_summary(plan: Plan) -> str:
         parts.append(f"{len(plan.revocations)} CRL/OCSP to sign")
     if plan.trust_bundle is not None:
         parts.append(f"{TRUST_BUNDLE} to write")
+    if plan.git_files:
+        parts.append(f"{' and '.join(f for f, _ in plan.git_files)} to write")
     if plan.retire:
         parts.append(f"{len(plan.retire)} to archive")
     if plan.blocked:
         parts.append(f"{counts[Verb.BLOCKED]} blocked")
-    return f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}."
+    return f"Plan: {', '.join(parts)}; {counts[Verb.UNCHANGED]} unchanged{skipped}{tighten}."
 
 
 def plan_text(plan: Plan, spec: ResolvedSpec | None, palette: Palette = PLAIN) -> str:
@@ -296,6 +333,10 @@ def revocation_json(action: RevocationAction) -> dict[str, Any]:
     }
 
 
+def _tighten_json(t: Tighten) -> dict[str, Any]:
+    return {"file": t.path, "mode": f"{t.mode:04o}", "to": f"{t.to:04o}"}
+
+
 def action_json(action: Action) -> dict[str, Any]:
     return {
         "name": action.name,
@@ -317,6 +358,8 @@ def plan_json(plan: Plan, warnings: Sequence[Diagnostic] = ()) -> str:
             "trust_bundle": plan.trust_bundle,
             "rotations": [rotation_json(r) for r in plan.rotations],
             "notes": [{"name": name, "note": note} for name, note in plan.notes],
+            "git_files": [{"file": f, "reason": why} for f, why in plan.git_files],
+            "tighten": [_tighten_json(t) for t in plan.tighten],
             "warnings": [str(w) for w in warnings],
         }
     )
@@ -337,6 +380,13 @@ def applied_text(
     lines += [_revocation_line(r, palette) for r in plan.revocations]
     if plan.trust_bundle is not None:
         lines.append(f"{palette.paint('  ~')} {TRUST_BUNDLE}: written ({plan.trust_bundle})")
+    lines += [
+        f"{palette.paint(f'{_git_file_symbol(why):>3}')} {file}: written ({why})"
+        for file, why in plan.git_files
+    ]
+    if plan.tighten:
+        done = "; ".join(_tightened(t) for t in plan.tighten)
+        lines.append(f"{palette.paint('  ~')} {KEY_FILES}: modes tightened in place ({done})")
     lines += [f"warning: {w}" for w in runtime_warnings]
     lines += _on_disk_only_lines(plan, palette)
     n = len(plan.changes)
@@ -348,6 +398,7 @@ def applied_text(
     )
     extra += f", {len(plan.revocations)} CRL/OCSP signed" if plan.revocations else ""
     extra += f", {len(plan.retire)} archived" if plan.retire else ""
+    extra += f", {_tighten_note(plan, done=True)}" if plan.tighten else ""
     lines.append(f"Apply complete in {out}: {n} changed, {unchanged} unchanged{extra}.")
     return "\n".join(lines) + "\n"
 
@@ -362,6 +413,8 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "crosses": [cross_json(c) for c in plan.crosses],
             "on_disk_only": list(plan.on_disk_only),
             "retired": list(plan.retire),
+            "git_files": [{"file": f, "reason": why} for f, why in plan.git_files],
+            "tightened": [_tighten_json(t) for t in plan.tighten],
             "warnings": list(runtime_warnings),
         }
     )
@@ -392,7 +445,38 @@ def status_text(report: StatusReport, palette: Palette = PLAIN) -> str:
     lines.append(f"{len(report)} identities, {bad} with errors{soon}{bundle}.")
     if report.lint is not None:
         lines += _lint_text(report.lint, palette)
+    lines += _public_text(report, palette)
     return "\n".join(lines) + "\n"
+
+
+# what `status --public` says to do about the secrets it found
+PUBLIC_FIX = (
+    "encrypt keys (key.encrypt), keep CA keys in a token (key.pkcs11), sign CSRs for "
+    "leaves whose keys stay on their hosts, leave out the outputs that hold a key in "
+    "plain (kubernetes, combined), and keep password files out of the directory"
+)
+
+
+def _public_text(report: StatusReport, palette: Palette) -> list[str]:
+    found = report.public
+    if found is None:
+        return []
+    lines = []
+    for offender in found.offenders:
+        lines.append(f"{palette.paint(f'{_ERROR:<7}')} {offender.path}")
+        lines.append(f"        {offender.reason}")
+    locked = ""
+    if found.encrypted:
+        locked = f" ({_many(found.encrypted, 'holds', 'hold')} an encrypted key)"
+    if found.ok:
+        lines.append(f"public: no secret in {_many(found.files, 'file')}{locked}.")
+    else:
+        lines.append(
+            f"public: {len(found.offenders)} of {_many(found.files, 'file')} "
+            f"{'holds' if len(found.offenders) == 1 else 'hold'} a secret; "
+            f"a directory anyone may read holds none: {PUBLIC_FIX}."
+        )
+    return lines
 
 
 def _lint_label(finding: LintFinding) -> str:
@@ -456,6 +540,14 @@ def status_json(report: StatusReport) -> str:
             },
             "rotations": [rotation_json(r) for r in report.rotations],
             "lint": None if report.lint is None else _lint_json(report.lint),
+            "public": None
+            if report.public is None
+            else {
+                "ok": report.public.ok,
+                "files": report.public.files,
+                "encrypted_keys": report.public.encrypted,
+                "secrets": [{"file": o.path, "reason": o.reason} for o in report.public.offenders],
+            },
         }
     )
 

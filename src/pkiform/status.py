@@ -11,8 +11,9 @@ from typing import overload
 from cryptography import x509
 
 from pkiform.disk.observe import Observed, ObservedIdentity
+from pkiform.disk.public import PublicReport
 from pkiform.durations import format_rounded, format_span
-from pkiform.formats import outputs, pem
+from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
 from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
@@ -58,14 +59,18 @@ class StatusReport(Sequence[IdentityHealth]):
     # pkilint's findings, with `status --lint` (None: not linted)
     lint: LintReport | None = None
     rotations: tuple[Rotation, ...] = ()  # where each rotation of the spec stands on disk
+    # the secrets found in the directory, with `status --public` (None: not looked for)
+    public: PublicReport | None = None
 
     @property
     def ok(self) -> bool:
         """Nothing is broken (things may still expire within --warn-within): no
-        identity in error, trust-bundle.pem right, no lint finding that fails."""
+        identity in error, trust-bundle.pem right, no lint finding that fails, no
+        secret where --public asks for none."""
         healthy = all(r.health is not Health.ERROR for r in self)
         linted = self.lint is None or self.lint.ok
-        return not self.trust_bundle and healthy and linted
+        public = self.public is None or self.public.ok
+        return not self.trust_bundle and healthy and linted and public
 
     @overload
     def __getitem__(self, index: int) -> IdentityHealth: ...
@@ -244,7 +249,9 @@ def _check_certificate(
         cross, partners = extras
         wanted = derived_files(cert, issuers, cross=cross, partners=[c for _, c in partners])
         found.errors += [
-            f"{f} does not match the certificates it should hold"
+            f"{f} has CRLF line endings (run pkiform apply)"
+            if git_files.crlf_only(obs.files.get(f, b""), data)
+            else f"{f} does not match the certificates it should hold"
             for f, data in wanted.items()
             if obs.files.get(f) != data
         ]

@@ -21,7 +21,7 @@ from pkiform.disk import manifest
 from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.disk.store import Store
 from pkiform.errors import RefusedError, SpecError, StoreError
-from pkiform.formats import outputs, pem
+from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
 from pkiform.formats.pem import crl_files, derived_files
 from pkiform.formats.seed_id import seed_id_file
@@ -38,7 +38,7 @@ from pkiform.layout import (
     SEED_ID,
     TRUST_BUNDLE,
 )
-from pkiform.plan import rotation
+from pkiform.plan import checkout, rotation
 from pkiform.plan.adopted import outside
 from pkiform.plan.due import NEVER_QUIET, freshness_window, quiet_window
 from pkiform.plan.planner import archives_to_read
@@ -186,6 +186,8 @@ def _apply(
     settle: str | None,
 ) -> Outcome:
     spec, store = run.spec, run.store
+    # first: a key moved to the archive below keeps its mode
+    store.tighten(t.path for t in plan.tighten)
     writer = _Writer(run, stamp, on_done)
     run.prepare_rotation(plan)
     shared = _shared(plan, run)
@@ -205,6 +207,8 @@ def _apply(
         store.retire(retired, stamp)
     roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
     store.write_top(TRUST_BUNDLE, pem.trust_bundle(roots))
+    for filename, data in git_files.CONTENTS.items():
+        store.write_top(filename, data)
     lines = [run.manifest_entries.get(n) or _entry(n, run) for n in sorted(run.certs)]
     body = manifest.body(lines, seed=run.seed.fingerprint if run.seed else None)
     store.write_manifest(_settled(plan, run, body, settle))
@@ -324,12 +328,12 @@ class _Writer:
     def add(self, action: Action) -> None:
         run, name = self.run, action.name
         obs = run.observed.identities[name]
+        ident = run.spec.identities[name]
         cert, key = run.carry_out(action)
         if cert is None:
             return
         cross = run.cross_file(name)  # a cross.pem signed in this apply
         if action.verb is Verb.UNCHANGED:
-            ident = run.spec.identities[name]
             if SECRET in obs.files and ident.revoked is None and ident.outputs.kubernetes:
                 self.secrets[name] = obs.files[SECRET]
             if cross:
@@ -338,7 +342,10 @@ class _Writer:
             run.sealer.note(name, run.left(name, {**obs.files, **cross}), unchanged=not touched)
             return
         wanted, rewritten_keys = _files(action, run, obs, cert, key, run.issuers_of(name))
+        if ident.revoked is None:  # a checkout's CRLF, where nothing else rewrites the file
+            wanted = checkout.line_ending_fixes(obs.files) | wanted
         changed = {f: d for f, d in (wanted | cross).items() if obs.files.get(f) != d}
+        rewritten_keys += checkout.in_place(obs.files, changed)
         self.batch.append((name, changed))
         run.sealer.note(name, run.left(name, {**obs.files, **changed}), unchanged=False)
         if rewritten_keys:

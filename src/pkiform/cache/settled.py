@@ -33,12 +33,13 @@ from pkiform._version import __version__
 from pkiform.disk import manifest
 from pkiform.disk.store import Store
 from pkiform.errors import StoreError
-from pkiform.layout import ARCHIVE, LOCK, MANIFEST, TRUST_BUNDLE
+from pkiform.layout import ARCHIVE, GIT_FILES, LOCK, MANIFEST, TRUST_BUNDLE
 
 # what the output directory holds besides identity folders: manifest.json counts by
 # its body (the mark cannot cover itself), the lock file holds nothing, and the folders
-# `apply --prune` retired are no plan's business
-_TOP_ENTRIES = frozenset((TRUST_BUNDLE, ARCHIVE))
+# `apply --prune` retired are no plan's business (but for the modes of the keys in them)
+_TOP_FILES = (TRUST_BUNDLE, *GIT_FILES)
+_TOP_ENTRIES = frozenset((*_TOP_FILES, ARCHIVE))
 _SKIPPED = frozenset((MANIFEST, LOCK))
 
 
@@ -96,7 +97,7 @@ def check(source: bytes, root: Path, now: datetime, *, files: bool = True) -> Se
         if (
             not all(isinstance(n, str) for n in order)
             or fields["pkiform"] != _code()
-            or fields["spec"] != hashlib.sha256(source).hexdigest()
+            or fields["spec"] != spec_digest(source)
             or not since <= now < until  # before `from`, something is not valid yet
         ):
             return None
@@ -128,16 +129,20 @@ def survey(
 ) -> str | None:
     """A digest of every file of the output directory: the identities' folders in
     `names` order (or that there is none), each entry by name and content, trust-bundle.pem,
-    and the manifest's body. Archive folders count by name but for the identities in
-    `archives`, whose archived certificates a CRL lists (revoke_superseded): theirs count
-    whole. None if the directory holds what no apply leaves there: a link, an entry that
-    is neither an identity of `names` nor pkiform's own, or anything unreadable (a
-    crash's staged files show up as extra entries)."""
+    .gitattributes, .gitignore and the manifest's body. Archive folders count by name but
+    for the identities in `archives`, whose archived certificates a CRL lists
+    (revoke_superseded): theirs count whole. Modes count where they matter: None if a
+    file holding a private key, live or archived, is open to others than its owner (as
+    a git checkout leaves it: apply tightens it). Never mtimes or inode numbers, which a
+    clone renews: a clone with the same bytes holds the same mark. None too if the
+    directory holds what no apply leaves there: a link, an entry that is neither an
+    identity of `names` nor pkiform's own, or anything unreadable (a crash's staged files
+    show up as extra entries)."""
     store = Store(root)
     digest = hashlib.sha256(manifest_body)
     try:
         top = {e.name: e for e in os.scandir(root) if e.name not in _SKIPPED}
-        if not top.keys() <= {*names, *_TOP_ENTRIES} or TRUST_BUNDLE not in top:
+        if not top.keys() <= {*names, *_TOP_ENTRIES} or not top.keys() >= {*_TOP_FILES}:
             return None
         for name in names:
             if name not in top:  # a revoked identity never issued has no folder
@@ -152,14 +157,25 @@ def survey(
         if ARCHIVE in top:
             if not top[ARCHIVE].is_dir(follow_symlinks=False):  # nor a link to one
                 return None
+            if store.loose(below=ARCHIVE):
+                return None
             _add(digest, ARCHIVE, None)
-        bundle = store.read_top(TRUST_BUNDLE)  # a link is refused (StoreError)
-        if bundle is None:
-            return None
-        _add(digest, TRUST_BUNDLE, bundle)
+        for filename in _TOP_FILES:
+            data = store.read_top(filename)  # a link is refused (StoreError)
+            if data is None:
+                return None
+            _add(digest, filename, data)
     except (OSError, StoreError):
         return None
     return digest.hexdigest()
+
+
+def spec_digest(source: bytes) -> str:
+    """The digest a mark records of a spec's bytes: CRLF line breaks read as LF, as YAML
+    reads them, so that a spec checked out with CRLF (core.autocrlf) holds the mark its
+    LF twin made on another machine, and the two write the same manifest.json. (Kept in
+    step with spec/source.py's Document.digest, which this light module does not load.)"""
+    return hashlib.sha256(source.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def _add(digest: hashlib._Hash, name: str, data: bytes | None) -> None:

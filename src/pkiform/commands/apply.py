@@ -56,7 +56,7 @@ def run(
 
     def planned(plan: Plan) -> None:
         # before the first key is written: the user can still keep it out of git
-        stderr.write(near_git.warning(out, near_git.key_files(plan, spec.valid.spec)))
+        stderr.write(near_git.keys_warning(out, plan, spec.valid.spec))
         progress.start(len(plan.changes))
 
     try:

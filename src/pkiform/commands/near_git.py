@@ -1,11 +1,18 @@
-"""Private keys near git: `apply` warns, once, before it writes keys where a `git add`
-would pick them up, and says how to ignore them.
+"""Private keys near git: `plan` and `apply` warn, once, before keys in plain are written
+where a `git add` would pick them up, and say what to do. An encrypted key (key.encrypt,
+a PKCS#12 bundle) may be committed: its password is what protects it.
+
+Two cases. An output directory that git tracks (some file of it is committed: the state
+is kept in git, README "Running pkiform from CI, with the state in git"): the keys in
+plain are named with the fixes that keep the directory public (encrypt, a token, CSRs).
+Any other directory in a work tree: every key in plain that git would pick up is named,
+with the .gitignore line that keeps the directory out.
 
 Only git itself is asked, and only where there is a repository: the folders above the
 output directory are searched for `.git` first (no process at all outside a work tree),
-unless GIT_DIR or GIT_WORK_TREE say where the repository is. `git check-ignore` then
-tells which of the key files are not ignored (a tracked file never is), and `git
-ls-files` which of those are tracked already. No git, or git failing: no warning.
+unless GIT_DIR or GIT_WORK_TREE say where the repository is. `git ls-files` tells
+whether the directory is tracked, `git check-ignore` which of the key files are not
+ignored (a tracked file never is). No git, or git failing: no warning.
 """
 
 from __future__ import annotations
@@ -23,32 +30,56 @@ if TYPE_CHECKING:
     from pkiform.spec.model import ResolvedSpec
 
 # the outputs that hold an identity's private key (store.PRIVATE_FILES), by their switch
-_KEY_OUTPUTS = (("der", "key.der"), ("pkcs12", "bundle.p12"), ("kubernetes", "secret.yaml"))
+_KEY_OUTPUTS = (
+    ("der", "key.der"),
+    ("pkcs12", "bundle.p12"),
+    ("kubernetes", "secret.yaml"),
+    ("combined", "combined.pem"),
+)
+# those that hold it in plain: always, or unless key.encrypt encrypts it
+_ALWAYS_PLAIN = frozenset(("secret.yaml", "combined.pem"))
+_UNLESS_ENCRYPTED = frozenset(("key.pem", "key.der"))
 _TIMEOUT = 10.0
 
 
-def key_files(plan: Plan, spec: ResolvedSpec) -> list[str]:
+def key_files(plan: Plan, spec: ResolvedSpec, *, plain: bool = False) -> list[str]:
     """The files below the output directory holding a private key that applying `plan`
     writes (or may rewrite: the store compares bytes): key.pem when the key is new or may
-    be encrypted in place, and the outputs that carry the key, which follow any change of
-    their identity."""
+    be encrypted in place (none for a key that lives elsewhere, in a token), and the
+    outputs that carry the key, which follow any change of their identity. With `plain`,
+    only those that hold it unencrypted: key.pem and key.der without key.encrypt, a
+    Kubernetes Secret, a combined.pem (a bundle.p12 has a password of its own)."""
     found = []
     for action in plan.changes:
         ident = spec.identities[action.name]
-        if action.new_key or ident.key_password is not None:
-            found.append(f"{action.name}/key.pem")
-        found += [
-            f"{action.name}/{file}"
-            for switch, file in _KEY_OUTPUTS
-            if getattr(ident.outputs, switch)
-        ]
+        encrypted = ident.key_password is not None
+        files = [file for switch, file in _KEY_OUTPUTS if getattr(ident.outputs, switch)]
+        if ident.key_source is None and (action.new_key or encrypted):
+            files.insert(0, "key.pem")
+        if plain:
+            files = [
+                f for f in files if f in _ALWAYS_PLAIN or (f in _UNLESS_ENCRYPTED and not encrypted)
+            ]
+        found += [f"{action.name}/{file}" for file in files]
     return found
 
 
-def warning(out: Path, keys: Sequence[str], environ: Mapping[str, str] | None = None) -> str:
-    """The warning for writing `keys` (paths below `out`) into a git work tree that does
-    not ignore them; empty when git ignores them all, when `out` is in no work tree, or
-    when git is missing or fails."""
+def keys_warning(out: Path, plan: Plan, spec: ResolvedSpec, *, planning: bool = False) -> str:
+    """What `plan` and `apply` say before `plan` writes keys in plain near git (warning())."""
+    return warning(out, key_files(plan, spec, plain=True), planning=planning)
+
+
+def warning(
+    out: Path,
+    keys: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    planning: bool = False,
+) -> str:
+    """The warning for writing `keys` (paths below `out`, keys in plain) into a git work
+    tree that does not ignore them; empty when git ignores them all, when `out` is in no
+    work tree, or when git is missing or fails. `planning`: said by plan, of the apply
+    to come."""
     env = dict(os.environ if environ is None else environ)
     git = shutil.which("git", path=env.get("PATH"))
     if not keys or git is None:
@@ -59,6 +90,7 @@ def warning(out: Path, keys: Sequence[str], environ: Mapping[str, str] | None = 
         where = _nearest_existing(out.absolute())
         if not any((folder / ".git").exists() for folder in (where, *where.parents)):
             return ""
+    state = _git(git, where, env, "ls-files", "-z", "--", str(out.absolute())) or []
     shown = [out / key for key in keys]
     paths = [str(path.absolute()) for path in shown]
     ignored = _git(git, where, env, "check-ignore", "--stdin", "-z", given=paths, ok=(0, 1))
@@ -68,26 +100,49 @@ def warning(out: Path, keys: Sequence[str], environ: Mapping[str, str] | None = 
     exposed = [p for p, path in zip(shown, paths, strict=True) if path not in ignored]
     if not exposed:
         return ""
+    toplevel = Path(top[0].rstrip("\n"))
+    says = "applying this plan writes" if planning else "this apply writes"
+    if state:
+        return _tracked_text(out, exposed, toplevel, says)
     absolute = [str(path.absolute()) for path in exposed]
     tracked = _git(git, where, env, "ls-files", "-z", "--", *absolute) or []
-    return _text(out, exposed, bool(tracked), Path(top[0].rstrip("\n")))
+    return _text(out, exposed, bool(tracked), toplevel, says)
 
 
-def _text(out: Path, exposed: Sequence[Path], tracked: bool, top: Path) -> str:
+def _text(out: Path, exposed: Sequence[Path], tracked: bool, top: Path, says: str) -> str:
     more = f" and {len(exposed) - 1} more" if len(exposed) > 1 else ""
-    within = os.path.relpath(out.absolute(), top)
-    if within == "." or within.startswith(".."):
-        fix = "write them elsewhere: -o a folder of their own that .gitignore lists"
-    else:
-        pattern = "/" + within.replace(os.sep, "/") + "/"
-        ignore = f"echo {_quoted(pattern)} >> {shlex.quote(_relative(top / '.gitignore'))}"
-        forget = f"git rm -r --cached {shlex.quote(str(out))} && " if tracked else ""
-        fix = f"keep them out of git: {forget}{ignore}"
     what = "git tracks" if tracked else "git would commit"
     return (
-        f"pkiform: warning: this apply writes private keys that {what}: {exposed[0]}{more} "
-        f"(the work tree {top} does not ignore them); {fix}\n"
+        f"pkiform: warning: {says} private keys that {what}: {exposed[0]}{more} "
+        f"(the work tree {top} does not ignore them); {_ignore_fix(out, top, tracked)}\n"
     )
+
+
+def _tracked_text(out: Path, exposed: Sequence[Path], top: Path, says: str) -> str:
+    more = f" and {len(exposed) - 1} more" if len(exposed) > 1 else ""
+    return (
+        f"pkiform: warning: {says} private keys in plain into {out}, which git tracks: "
+        f"{exposed[0]}{more} (whoever can read the repository could use them); "
+        f"{STATE_FIX}, and check with pkiform status --public; "
+        f"or {_ignore_fix(out, top, tracked=True)}\n"
+    )
+
+
+# what keeps a directory that git tracks free of keys in plain
+STATE_FIX = (
+    "encrypt them (key.encrypt), keep CA keys in a token (key.pkcs11) or sign CSRs for "
+    "leaves whose keys stay on their hosts"
+)
+
+
+def _ignore_fix(out: Path, top: Path, tracked: bool) -> str:
+    within = os.path.relpath(out.absolute(), top)
+    if within == "." or within.startswith(".."):
+        return "write them elsewhere: -o a folder of their own that .gitignore lists"
+    pattern = "/" + within.replace(os.sep, "/") + "/"
+    ignore = f"echo {_quoted(pattern)} >> {shlex.quote(_relative(top / '.gitignore'))}"
+    forget = f"git rm -r --cached {shlex.quote(str(out))} && " if tracked else ""
+    return f"keep them out of git: {forget}{ignore}"
 
 
 def _quoted(word: str) -> str:

@@ -40,6 +40,7 @@ def run(
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
     from pkiform.api import Spec
+    from pkiform.commands import near_git
     from pkiform.commands.common import load
     from pkiform.render import plan_json, plan_markdown, plan_text
 
@@ -61,6 +62,7 @@ def run(
     # without the keys' passwords, what apply will need them for is said, not refused
     left = [replace(d, severity=Severity.WARNING) for d in the_plan.password_problems]
     stderr.write(diagnostics_text(left))
+    stderr.write(near_git.keys_warning(out, the_plan, valid.spec, planning=True))
     warnings = [*valid.warnings, *left]
     if fmt == "json":
         stdout.write(plan_json(the_plan, warnings))

@@ -19,18 +19,19 @@ def run(
     now: datetime,
     warn_within: timedelta | None,
     lint: bool = False,
+    public: bool = False,
     allow_paths: Sequence[Path] = (),
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
-    """Check what is on disk (and, with `lint`, lint it); exit 1 if anything is broken,
-    or expires within `warn_within`."""
+    """Check what is on disk (and, with `lint`, lint it; with `public`, look for secrets
+    in it); exit 1 if anything is broken, or expires within `warn_within`."""
     spec = Spec(
         load(spec_input, stderr, allow_paths=allow_paths),
         base=spec_input.base,
         allow_paths=allow_paths,
     )
-    report = spec.status(out, at=now, warn_within=warn_within, lint=lint)
+    report = spec.status(out, at=now, warn_within=warn_within, lint=lint, public=public)
     stdout.write(status_json(report) if as_json else status_text(report, palette(stdout)))
     return 0 if report.ok and not any(r.expiring for r in report) else 1

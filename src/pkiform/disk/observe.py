@@ -12,7 +12,16 @@ from cryptography.x509 import ocsp
 from pkiform.disk.store import Store
 from pkiform.errors import StoreError
 from pkiform.formats import pkcs12
-from pkiform.layout import BUNDLE, CERT_FILE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
+from pkiform.layout import (
+    BUNDLE,
+    CERT_FILE,
+    CRL_PEM,
+    GIT_FILES,
+    KEY_FILE,
+    OCSP_DER,
+    TRUST_BUNDLE,
+    TRUSTSTORE,
+)
 from pkiform.secrets.passwords import IdentityPasswords, guard
 from pkiform.spec.model import IdentityName
 from pkiform.x509.keys import (
@@ -103,6 +112,10 @@ class Observed:
     # the readable cert.pem of each of those folders: a root the spec retired is one
     # (plan/rotation.py holds back a retirement that would strand what chains to it)
     on_disk_only_certs: Mapping[str, x509.Certificate] = field(default_factory=dict)
+    git_files: Mapping[str, bytes | None] = field(default_factory=dict)  # .gitattributes...
+    # files holding a private key that others than their owner may read (a git checkout
+    # leaves them 0644): (path below the directory, mode)
+    loose: tuple[tuple[str, int], ...] = ()
 
 
 # given the manifest and every identity's files: the identities a cache vouches for
@@ -227,6 +240,8 @@ def observe(
         manifest=manifest,
         trust_bundle=store.read_top(TRUST_BUNDLE),
         on_disk_only_certs=_certs_of(store, others),
+        git_files={f: store.read_top(f) for f in GIT_FILES},
+        loose=tuple(store.loose()),
     )
 
 

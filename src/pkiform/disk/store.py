@@ -38,6 +38,7 @@ from pkiform.layout import (
     ARCHIVE,
     CERT_FILE,
     COMMIT,
+    GIT_FILES,
     IDENTITY_FOLDER,
     KEY_FILE,
     LOCK,
@@ -51,6 +52,7 @@ from pkiform.layout import (
 
 _PRIVATE = 0o600
 _PUBLIC = 0o644
+_OWNER = 0o700  # what a private file may grant: nothing to its group or to others
 # one read holds any file pkiform writes but a large CRL or PKCS#12 bundle
 _READ_SIZE = 1 << 16
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -187,6 +189,49 @@ class Store:
             raise StoreError(f"{self.root / name}: cannot read: {e.strerror}") from e
         finally:
             os.close(fd)
+
+    def loose(self, *, below: str = "") -> list[tuple[str, int]]:
+        """Every file below the output directory (or its folder `below`) that holds a
+        private key (live or archived, by its name) and that others than its owner may
+        read or write, with its mode, by its path below the directory: what a git
+        checkout leaves (0644), which apply tightens. Links are not followed (they are
+        refused where pkiform reads), nor are hidden names (pkiform's staging, created
+        0600) looked into."""
+        found: list[tuple[str, int]] = []
+        start = self.root / below if below else self.root
+        try:
+            fd = os.open(start, _READ_FLAGS | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return found
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return found
+            raise StoreError(f"{start}: cannot read: {e.strerror}") from e
+        try:
+            _loose(fd, f"{below}/" if below else "", found)
+        except OSError as e:
+            raise StoreError(f"{start}: cannot read: {e.strerror}") from e
+        finally:
+            os.close(fd)
+        return found
+
+    def tighten(self, paths: Iterable[str]) -> None:
+        """Take every permission but the owner's from each file (paths below the output
+        directory): a key checked out 0644 becomes 0600, in place, its bytes untouched."""
+        for relative in paths:
+            path = self.root / relative
+            try:
+                fd = os.open(path, _READ_FLAGS)
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise StoreError(f"{path}: {_LINK}") from e
+                raise StoreError(f"{path}: cannot change its mode: {e.strerror}") from e
+            try:
+                os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & _OWNER)
+            except OSError as e:
+                raise StoreError(f"{path}: cannot change its mode: {e.strerror}") from e
+            finally:
+                os.close(fd)
 
     def archived_certs(self, name: str) -> list[bytes]:
         """Every cert.pem in the identity's archive, oldest first."""
@@ -340,7 +385,7 @@ class Store:
                     touched.append(entry.name)
                 else:
                     self._listed[entry.name] = listing
-        for top in (MANIFEST, TRUST_BUNDLE):
+        for top in (MANIFEST, TRUST_BUNDLE, *GIT_FILES):
             for leftover in self.root.glob(f".{top}.*.tmp"):
                 leftover.unlink()
         if touched:
@@ -604,24 +649,60 @@ def _contents(folder: int, prefix: str, deep: bool) -> list[tuple[str, bytes | N
         name = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
             found.append((name, None))
-            if deep:
-                inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
-                try:
+            inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
+            try:
+                if deep:
                     inner = _contents(inner_fd, name + "/", deep)
-                finally:
-                    os.close(inner_fd)
-                if inner is None:
-                    return None
-                found += inner
+                else:  # counted by name only, but a key in it must not be open to others
+                    loose: list[tuple[str, int]] = []
+                    _loose(inner_fd, "", loose)
+                    inner = None if loose else []
+            finally:
+                os.close(inner_fd)
+            if inner is None:
+                return None
+            found += inner
         elif entry.is_file(follow_symlinks=False):
             fd = os.open(entry.name, _READ_FLAGS, dir_fd=folder)
             try:
+                if _private(entry.name) and os.fstat(fd).st_mode & ~_OWNER & 0o777:
+                    return None  # a mode apply tightens: the mark cannot vouch for it
                 found.append((name, _read_all(fd)))
             finally:
                 os.close(fd)
         else:
             return None
     return found
+
+
+def _loose(folder: int, prefix: str, found: list[tuple[str, int]]) -> None:
+    """Add to `found` the private files below `folder` (an open directory) that grant
+    anything to others than their owner."""
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            try:
+                inner_fd = os.open(entry.name, _READ_FLAGS | os.O_DIRECTORY, dir_fd=folder)
+            except PermissionError:
+                continue  # no checkout made a folder its owner cannot read: left be
+            try:
+                _loose(inner_fd, f"{prefix}{entry.name}/", found)
+            finally:
+                os.close(inner_fd)
+        elif _private(entry.name) and entry.is_file(follow_symlinks=False):
+            mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+            if mode & ~_OWNER & 0o777:
+                found.append((prefix + entry.name, mode))
+
+
+def _private(filename: str) -> bool:
+    """Whether a file holds a private key, by its name: live, or archived (where a second
+    copy under the same stamp is `key.pem.1`)."""
+    if filename in PRIVATE_FILES:
+        return True
+    stem, _, number = filename.rpartition(".")
+    return number.isdigit() and stem in PRIVATE_FILES
 
 
 def _read_all(fd: int) -> bytes:

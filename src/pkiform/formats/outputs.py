@@ -16,7 +16,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pkiform.formats import kubernetes, pkcs12
+from pkiform.formats import git_files, kubernetes, pkcs12
 from pkiform.formats.pem import derived_files
 from pkiform.layout import (
     BUNDLE,
@@ -247,6 +247,8 @@ def file_problems(wanted: Mapping[str, bytes], files: Mapping[str, bytes]) -> di
         have = files.get(filename)
         if have is None:
             out[filename] = f"{filename} is missing"
+        elif git_files.crlf_only(have, data):
+            out[filename] = f"{filename} {git_files.CRLF_REASON}"
         elif have != data:
             out[filename] = f"{filename} is out of date"
     return out

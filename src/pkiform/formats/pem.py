@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from pkiform.formats import git_files
 from pkiform.layout import (
     CA_FILE,
     CERT_FILE,
@@ -59,9 +60,14 @@ def trust_bundle_problem(
     """Why trust-bundle.pem does not hold the roots it should, or None (also when a root
     has no certificate yet: the bundle is made after it is issued)."""
     certs = {n: c for n, c in roots.items() if c is not None}
-    if len(certs) != len(roots) or have == trust_bundle(certs):
+    wanted = trust_bundle(certs)
+    if len(certs) != len(roots) or have == wanted:
         return None
-    return f"{TRUST_BUNDLE} is missing" if have is None else f"{TRUST_BUNDLE} is out of date"
+    if have is None:
+        return f"{TRUST_BUNDLE} is missing"
+    if git_files.crlf_only(have, wanted):
+        return f"{TRUST_BUNDLE} {git_files.CRLF_REASON}"
+    return f"{TRUST_BUNDLE} is out of date"
 
 
 def crl_files(crl: x509.CertificateRevocationList) -> dict[str, bytes]:

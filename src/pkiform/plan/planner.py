@@ -15,6 +15,7 @@ from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
 from pkiform.plan import rotation, rotation_state
 from pkiform.plan.adopted import decide_adopted, outside, source_notes
+from pkiform.plan.checkout import git_file_problems, tightening, with_line_endings
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
 from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, revoked_at_problems
@@ -111,7 +112,7 @@ def plan(
                 listed=listed,
                 archived=issuer is not None and issuer.revoke_superseded and _archived(obs),
             )
-        decided[name] = with_plain_copies(action, ident, obs)
+        decided[name] = with_line_endings(with_plain_copies(action, ident, obs), ident, obs.files)
     crosses = rotation.plan_crosses(spec, rotations, observed, decided, now)
     if rotations:
         rotation.with_repairs(spec, rotations, decided, crosses)
@@ -146,6 +147,8 @@ def plan(
         rotations=rotation_state.reports(spec, graph, rotations, observed) if rotations else (),
         rotation_problems=rotation_state.retire_problems(spec, graph, observed),
         notes=tuple(notes),
+        git_files=git_file_problems(observed),
+        tighten=tightening(observed),
     )
 
 

@@ -110,6 +110,20 @@ class Rotation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Tighten:
+    """A file holding a private key that others than its owner may read, as a git
+    checkout leaves it (git keeps no modes): apply takes their permissions away in place.
+    Not a change to the state: no byte changes, nothing is archived."""
+
+    path: str  # below the output directory: "web/key.pem", "web/archive/<stamp>/key.pem"
+    mode: int  # as found
+
+    @property
+    def to(self) -> int:
+        return self.mode & 0o700
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     actions: tuple[Action, ...]  # every identity, issuers first
     revocations: tuple[RevocationAction, ...] = ()  # CRLs and OCSP responses to (re-)sign
@@ -128,6 +142,10 @@ class Plan:
     # what plan found and leaves as it is, for the user to know (adopted files that
     # differ from those adopted), each `(name, text)`
     notes: tuple[tuple[IdentityName, str], ...] = ()
+    # .gitattributes and .gitignore to (re)write, each with why (formats/git_files.py)
+    git_files: tuple[tuple[str, str], ...] = ()
+    # modes apply tightens in place; not counted as changes (a clone has the same state)
+    tighten: tuple[Tighten, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -137,6 +155,7 @@ class Plan:
             or self.crosses
             or self.retire
             or self.trust_bundle is not None
+            or self.git_files
         )
 
     @property

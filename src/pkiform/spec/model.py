@@ -86,7 +86,7 @@ class Revocation:
     at: datetime | None = None  # None: when an apply first lists it
     # `at` as the spec writes it, and where: planning checks it against the certificate
     at_text: str = field(default="", compare=False)
-    at_loc: Location | None = field(default=None, compare=False)
+    at_loc: Location | None = field(default=None, compare=False, repr=False)
 
 
 DEFAULT_CRL_VALIDITY = Duration(text="7d", delta=timedelta(days=7))
@@ -101,7 +101,7 @@ class PasswordSource:
     file: str | None = None  # as written; relative to the spec file's folder
     # where the spec names it (the first place, when several identities share it)
     path: str = field(default="", compare=False)
-    loc: Location | None = field(default=None, compare=False)
+    loc: Location | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"environment variable {self.env}" if self.env else f"password file {self.file}"
@@ -150,7 +150,7 @@ class CsrKey:
     CSR at `path` (as written; relative to the spec file's folder) and holds no key."""
 
     path: str
-    loc: Location | None = field(default=None, compare=False)
+    loc: Location | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,7 +160,7 @@ class TokenKey:
 
     uri: str
     pin: PasswordSource | None = None
-    loc: Location | None = field(default=None, compare=False)
+    loc: Location | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,7 +174,7 @@ class AdoptSource:
     key: str
     chain: str | None = None
     password: PasswordSource | None = None
-    loc: Location | None = field(default=None, compare=False)
+    loc: Location | None = field(default=None, compare=False, repr=False)
 
 
 # where an identity's private key lives when it is not the key.pem pkiform makes in its

@@ -528,7 +528,11 @@ def load_text(text: str, file: str, *, keep_going: bool = False) -> Document:
         data=data,
         locations=walker.locations,
         texts=walker.texts,
-        digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        # CRLF read as LF, as YAML reads it: the digest of a spec checked out with CRLF is
+        # its LF twin's (kept in step with cache/settled.py's spec_digest)
+        digest=hashlib.sha256(
+            text.encode("utf-8", "surrogatepass").replace(b"\r\n", b"\n")
+        ).hexdigest(),
         problems=tuple(walker.diagnostics),
         broken=frozenset(walker.broken),
     )
