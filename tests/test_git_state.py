@@ -6,13 +6,16 @@ reissue, and applying it after the merge reissues that certificate alone, its CR
 OCSP response consistent (openssl -crl_check against the committed CRL); a run that
 loses the push race drops its commit, applies again from the winner's and converges.
 A directory whose CA keys are in SoftHSM2 and leaf keys encrypted is public; one with
-keys in plain is not, and the script commits nothing."""
+keys in plain is not, and the script commits nothing. With the leaves signed from their
+hosts' requests as well, the committed directory holds no private key at all, and a
+host's new request reissues its certificate alone."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from tests.helpers.git import bare_repository, clone, commit_all, git, git_env
 from tests.helpers.repo import ROOT
 from tests.helpers.run import pkiform_env
 from tests.helpers.softhsm import PIN, SoftHsm, softhsm  # noqa: F401  (a fixture)
+from tests.helpers.tls import assert_connected, client_context, exchange
 from tests.helpers.tools import openssl
 
 SCRIPT = ROOT / "examples" / "ci" / "apply-and-push.sh"
@@ -354,3 +358,107 @@ def test_ca_keys_in_a_token_and_leaf_keys_encrypted_make_a_public_directory(
     plan = world.run(repo, "pkiform", "plan", "pki.yaml", "-o", "pki", **pin)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert plan.stdout.endswith("No changes: 3 identities up to date; 1 key file to tighten.\n")
+
+
+def csr_spec(hsm: SoftHsm, label: str) -> str:
+    """CA keys in the token, the leaves signed from requests committed beside the spec."""
+
+    def uri(name: str) -> str:
+        return f'"pkcs11:token=pki;object={label}-{name}?module-path={hsm.module}"'
+
+    return f"""\
+version: 1
+identities:
+  root-ca:
+    kind: root
+    key: {{type: ec, curve: P-384, pkcs11: {uri("root")}, pin_env: PKIFORM_PIN}}
+  issuing-ca:
+    kind: intermediate
+    issuer: root-ca
+    revoke_superseded: true
+    key: {{type: ec, pkcs11: {uri("issuing")}, pin_env: PKIFORM_PIN}}
+  web: {{kind: server, issuer: issuing-ca, dns: [web.example.com], csr: requests/web.csr}}
+  alice: {{kind: client, issuer: issuing-ca, csr: requests/alice.csr}}
+"""
+
+
+def host_request(hosts: Path, name: str, requests: Path) -> Path:
+    """What a host does: a key it keeps, and a request for it that it hands over."""
+    key = hosts / f"{name}.key"
+    requests.mkdir(exist_ok=True)
+    made = openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", requests / f"{name}.csr", "-subj", f"/CN={name}",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return key
+
+
+def test_leaves_from_requests_and_ca_keys_in_a_token_commit_no_private_key_at_all(
+    world: World,
+    softhsm: SoftHsm,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    pin = {"PKIFORM_PIN": PIN.decode(), "SOFTHSM2_CONF": str(softhsm.conf)}
+    hosts = tmp_path / "hosts"  # the servers' and clients' own disks, never in git
+    hosts.mkdir()
+    maintainer = world.places / "maintainer"
+    clone(world.remote, maintainer, world.home)
+    keys = {n: host_request(hosts, n, maintainer / "requests") for n in ("web", "alice")}
+    (maintainer / "pki.yaml").write_text(csr_spec(softhsm, softhsm.label(request)))
+    commit_all(maintainer, world.home, "the spec and the hosts' requests")
+    git("push", "-q", "origin", "HEAD:main", cwd=maintainer, home=world.home)
+
+    # run 1 issues and pushes; nothing committed holds a private key, plain or encrypted
+    result = world.apply_and_push(world.machine("runner-1"), **pin)
+    assert result.returncode == 0, result.stdout + result.stderr
+    repo = world.machine("runner-2")
+    tracked = [f for f in git("ls-files", "-z", cwd=repo, home=world.home).stdout.split("\0") if f]
+    assert any(f.startswith("pki/") for f in tracked)
+    assert [f for f in tracked if b"PRIVATE KEY" in (repo / f).read_bytes()] == []
+    assert not [p for p in (repo / "pki").rglob("key.pem")]
+    status = world.run(repo, "pkiform", "status", "pki.yaml", "-o", "pki", "--public", **pin)
+    assert status.returncode == 0, status.stdout + status.stderr
+    # not even an encrypted key: the summary counts none
+    assert status.stdout.endswith("\npublic: no secret in 26 files.\n")
+    # run 2, in another clone: nothing to do, not even a mode to tighten
+    plan = world.run(repo, "pkiform", "plan", "pki.yaml", "-o", "pki", **pin)
+    assert (plan.returncode, plan.stdout) == (0, "No changes: 4 identities up to date.\n")
+
+    # each host serves with the key it kept and the certificate the repository holds
+    out = repo / "pki"
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(out / "web" / "fullchain.pem", keys["web"])
+    server.verify_mode = ssl.CERT_REQUIRED
+    server.load_verify_locations(out / "web" / "ca.pem")
+    client = client_context(None, trust=out / "alice" / "ca.pem")
+    client.load_cert_chain(out / "alice" / "fullchain.pem", keys["alice"])
+    assert_connected(
+        exchange(server, client, "web.example.com"), server_cn="web", client_cn="alice"
+    )
+
+    # web's host makes a new key: its new request, merged, reissues web alone
+    old_web = (out / "web" / "cert.pem").read_bytes()
+    host_request(hosts, "web", maintainer / "requests")
+    git("pull", "-q", "--ff-only", "origin", "main", cwd=maintainer, home=world.home)
+    commit_all(maintainer, world.home, "web: a new key")
+    git("push", "-q", "origin", "HEAD:main", cwd=maintainer, home=world.home)
+    runner = world.machine("runner-3")
+    plan = world.run(runner, "pkiform", "plan", "pki.yaml", "-o", "pki", "--json", **pin)
+    changed = [a["name"] for a in json.loads(plan.stdout)["actions"] if a["verb"] != "unchanged"]
+    assert (plan.returncode, changed) == (2, ["web"]), plan.stderr
+    result = world.apply_and_push(runner, **pin)
+    assert result.returncode == 0, result.stdout + result.stderr
+    repo = world.machine("runner-4")
+    out = repo / "pki"
+    assert (out / "alice" / "cert.pem").read_bytes() == (
+        world.places / "runner-2" / "pki" / "alice" / "cert.pem"
+    ).read_bytes()
+    assert (out / "web" / "cert.pem").read_bytes() != old_web
+    # the superseded certificate is on the committed CRL; the new one verifies
+    (tmp_path / "old-web.pem").write_bytes(old_web)
+    assert verify(out, "web").returncode == 0
+    refused = verify(out, "web", tmp_path / "old-web.pem")
+    assert refused.returncode != 0 and b"certificate revoked" in refused.stderr
+    assert not [p for p in out.rglob("key.pem")]
