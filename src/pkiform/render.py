@@ -25,11 +25,12 @@ from pkiform.plan.types import (
     Verb,
 )
 from pkiform.plan_markdown import Row, comment
-from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import ResolvedSpec, serial_text
+from pkiform.spec.names import serial_text
 
 if TYPE_CHECKING:  # status loads cryptography; a plan is rendered without it
     from pkiform.lint import LintFinding, LintReport
+    from pkiform.spec.graph import IssuerGraph
+    from pkiform.spec.model import ResolvedSpec
     from pkiform.status import StatusReport
 
 # status.Health's values, as reports carry them

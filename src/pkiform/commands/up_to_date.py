@@ -13,7 +13,7 @@ from pkiform.cache import settled
 from pkiform.colour import PLAIN, Palette
 from pkiform.plan.types import NEVER_ISSUED, Action, Plan, Verb
 from pkiform.render import applied_json, applied_text, plan_json, plan_markdown, plan_text
-from pkiform.spec.model import IdentityName
+from pkiform.spec.names import IdentityName
 
 
 def plan(

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pkiform.errors import Diagnostic
 from pkiform.layout import CRL_PEM, OCSP_DER
-from pkiform.spec.model import IdentityName
+from pkiform.spec.names import IdentityName
 from pkiform.x509.crl_entry import Revoked
 
 NEVER_ISSUED = "revoked before it was ever issued: nothing to issue, nothing to list"

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import NewType
 
 from pkiform.errors import Location
-
-IdentityName = NewType("IdentityName", str)
+from pkiform.spec.names import IdentityName as IdentityName  # re-exported
+from pkiform.spec.names import serial_text as serial_text  # re-exported
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -236,12 +235,3 @@ class Identity:
 class ResolvedSpec:
     file: str
     identities: Mapping[IdentityName, Identity]
-
-
-def serial_text(serial: int) -> str:
-    """A certificate's serial number as `openssl x509 -serial` and `openssl crl -text`
-    print it (uppercase hex, whole bytes: `0E79F1D1...`), so that one greps for the other."""
-    if serial < 0:  # RFC 5280 forbids it; another tool's certificate may have one anyway
-        return "-" + serial_text(-serial)
-    digits = f"{serial:X}"
-    return digits.zfill(len(digits) + len(digits) % 2)
