@@ -41,17 +41,13 @@ def run(
             stdout.write(answer)
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
-    from pkiform.api import Spec, ca_secrets
+    from pkiform.api import ca_secrets
     from pkiform.commands import near_git
-    from pkiform.commands.common import load
+    from pkiform.commands.common import open_spec
     from pkiform.commands.progress import Progress
     from pkiform.render import applied_json, applied_text, kubernetes_stream
 
-    spec = Spec(
-        load(spec_input, stderr, allow_paths=allow_paths),
-        base=spec_input.base,
-        allow_paths=allow_paths,
-    )
+    spec = open_spec(spec_input, stderr, allow_paths=allow_paths)
     progress = Progress(stderr, enabled=not quiet and stderr.isatty())
 
     def planned(plan: Plan) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pkiform.commands.spec_input import SpecInput
 from pkiform.errors import Diagnostic, diagnostics_text
 from pkiform.spec.load import InputsReader, ValidSpec, validate_document, validate_path
 from pkiform.spec.model import ResolvedSpec
 from pkiform.spec.source import Document, load_bytes
+
+if TYPE_CHECKING:
+    from pkiform.api import Spec
 
 
 def load(spec: SpecInput, stderr: TextIO, *, allow_paths: Sequence[Path] = ()) -> ValidSpec:
@@ -19,6 +22,15 @@ def load(spec: SpecInput, stderr: TextIO, *, allow_paths: Sequence[Path] = ()) -
     valid = validated(spec, allow_paths=allow_paths)
     stderr.write(diagnostics_text(valid.warnings))
     return valid
+
+
+def open_spec(spec: SpecInput, stderr: TextIO, *, allow_paths: Sequence[Path] = ()) -> Spec:
+    """The spec, loaded (its warnings shown) for plan, apply and status to act on, its
+    files relative to its folder and read inside it or `allow_paths`."""
+    from pkiform.api import Spec  # loads cryptography: only the commands that act need it
+
+    valid = load(spec, stderr, allow_paths=allow_paths)
+    return Spec(valid, base=spec.base, allow_paths=allow_paths)
 
 
 def validated(spec: SpecInput, *, allow_paths: Sequence[Path] = ()) -> ValidSpec:

@@ -39,16 +39,11 @@ def run(
             stdout.write(answer)
             return 0
     # imported here: an up-to-date directory needs neither the spec nor cryptography
-    from pkiform.api import Spec
     from pkiform.commands import near_git
-    from pkiform.commands.common import load
+    from pkiform.commands.common import open_spec
     from pkiform.render import plan_json, plan_markdown, plan_text
 
-    spec = Spec(
-        load(spec_input, stderr, allow_paths=allow_paths),
-        base=spec_input.base,
-        allow_paths=allow_paths,
-    )
+    spec = open_spec(spec_input, stderr, allow_paths=allow_paths)
     the_plan = spec.plan(
         out,
         at=now,

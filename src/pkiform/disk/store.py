@@ -175,14 +175,9 @@ class Store:
         when there is no such folder, or it or anything in it is a link or neither a file
         nor a folder. Paths are opened relative to their folder: a tenth of the cost of
         resolving each from the root, which a survey of every file pays 50,000 times."""
-        try:
-            fd = os.open(self.root / name, _READ_FLAGS | os.O_DIRECTORY)
-        except (FileNotFoundError, NotADirectoryError):
+        fd = _open_folder(self.root / name)
+        if fd is None:
             return None
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return None
-            raise StoreError(f"{self.root / name}: cannot read: {e.strerror}") from e
         try:
             return _contents(fd, "", deep)
         except OSError as e:
@@ -199,14 +194,9 @@ class Store:
         0600) looked into."""
         found: list[tuple[str, int]] = []
         start = self.root / below if below else self.root
-        try:
-            fd = os.open(start, _READ_FLAGS | os.O_DIRECTORY)
-        except (FileNotFoundError, NotADirectoryError):
+        fd = _open_folder(start)
+        if fd is None:
             return found
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                return found
-            raise StoreError(f"{start}: cannot read: {e.strerror}") from e
         try:
             _loose(fd, f"{below}/" if below else "", found)
         except OSError as e:
@@ -722,6 +712,19 @@ def _listing(folder: Path) -> list[os.DirEntry[str]]:
         return list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _open_folder(path: Path) -> int | None:
+    """A descriptor for reading the folder `path`; None when there is none, or it is a
+    link (never followed)."""
+    try:
+        return os.open(path, _READ_FLAGS | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
+        raise StoreError(f"{path}: cannot read: {e.strerror}") from e
 
 
 def _mode(filename: str) -> int:
