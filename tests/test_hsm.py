@@ -463,3 +463,21 @@ def test_a_token_key_replaced_behind_pkiforms_back_is_blocked(
     ]
     assert run_cli("apply", spec, "-o", out).code == 1
     assert snapshot(out) == before
+
+
+def test_the_python_api_reads_a_token_keyed_ca_and_says_where_its_key_is(
+    applied: tuple[Path, Path], label: str
+) -> None:
+    import pkiform
+    from pkiform.errors import StoreError
+
+    spec, out = applied
+    pki = pkiform.load(spec).read(out)
+    root = pki["root"]
+    assert root.cert == x509.load_pem_x509_certificate((out / "root" / "cert.pem").read_bytes())
+    with pytest.raises(StoreError) as raised:
+        root.key  # noqa: B018
+    uri = f"pkcs11:token=pki;object={label}-root"
+    assert str(raised.value) == f"root: its key is in the token {uri}, never in {out}"
+    # the leaves below it are read as always
+    assert pki["web"].key.public_key() == pki["web"].cert.public_key()

@@ -31,6 +31,7 @@ ROLES: dict[str, set[str]] = {
     "cache": BASE | {"spec", "disk"},
     "lint": BASE | {"spec", "disk"},  # pkilint, the optional extra, on what is on disk
     "status": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "lint"},
+    "issued": BASE | {"spec", "secrets", "x509", "disk"},  # an output directory read back
     "apply": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache"},
     "render": BASE | {"spec", "formats", "plan", "status", "lint", "colour", "plan_markdown"},
     "api": BASE
@@ -44,6 +45,7 @@ ROLES: dict[str, set[str]] = {
         "cache",
         "status",
         "lint",
+        "issued",
         "apply",
         "render",
     },

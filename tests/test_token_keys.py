@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pkcs11
+import pkcs11._pkcs11  # the compiled extension, named by the test below
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes

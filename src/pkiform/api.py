@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,9 @@ from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.formats.kubernetes import identity_of
 from pkiform.formats.seed_id import seed_id_of
-from pkiform.layout import CA_FILE, CERT_FILE, CHAIN_FILE, FULLCHAIN_FILE, KEY_FILE, SEED_ID
+from pkiform.issued import PKI as PKI  # re-exported
+from pkiform.issued import IssuedIdentity as IssuedIdentity  # re-exported
+from pkiform.layout import CERT_FILE, KEY_FILE, SEED_ID
 from pkiform.lint import lint as lint_observed
 from pkiform.lint import require_pkilint
 from pkiform.plan.planner import archives_to_read
@@ -46,13 +48,12 @@ from pkiform.secrets.passwords import (
     PasswordError,
     Passwords,
     by_identity,
-    guard,
     require_upfront,
     sources,
 )
 from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
 from pkiform.spec.load import ValidSpec, validate_document, validate_path, validate_text
-from pkiform.spec.model import CsrKey, IdentityName, Kind, PasswordSource, ResolvedSpec
+from pkiform.spec.model import CsrKey, IdentityName, PasswordSource, ResolvedSpec
 from pkiform.spec.rotation import Rotations
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
@@ -63,8 +64,6 @@ from pkiform.x509.derive import SeedError
 from pkiform.x509.inputs import NO_INPUTS, Inputs, Reader
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
-    import ssl
-
     from pkiform.x509.token_use import TokenKeys
 
 DEFAULT_OUT = Path("pki")
@@ -337,7 +336,7 @@ class Spec:
 
     def read(self, out: StrPath = DEFAULT_OUT) -> PKI:
         """The identities issued into `out`, to read keys, certificates and contexts from."""
-        return PKI(self, Path(out))
+        return PKI(self.valid.spec, self.names, Path(out), self._read_password)
 
     def _base(self) -> Path:
         return self.base if self.base is not None else Path.cwd()
@@ -590,186 +589,6 @@ class Applied:
     warnings: tuple[str, ...]
     pki: PKI
     secrets: tuple[bytes, ...] = ()  # every secret.yaml (Kubernetes Secret), issuing order
-
-
-class PKI(Mapping[str, "IssuedIdentity"]):
-    """An output directory, read through the spec that made it: `pki["web"].cert`."""
-
-    def __init__(self, spec: Spec, root: Path) -> None:
-        self.spec = spec
-        self.root = root
-        self._store = Store(root)
-
-    def __getitem__(self, name: str) -> IssuedIdentity:
-        ident = self.spec.valid.spec.identities.get(IdentityName(name))
-        if ident is None:
-            raise KeyError(name)
-        password = None
-        if ident.key_password is not None:  # key.encrypt: read the one password it names
-            password = self.spec._read_password(ident.key_password)
-        held_by = ident.key_source.path if isinstance(ident.key_source, CsrKey) else None
-        return IssuedIdentity(
-            name=name, kind=ident.kind, store=self._store, password=password, request=held_by
-        )
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.spec.names)
-
-    def __len__(self) -> int:
-        return len(self.spec.names)
-
-    def __repr__(self) -> str:
-        return f"PKI({str(self.root)!r}, {len(self)} identities)"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IssuedIdentity:
-    """One identity's files: paths, PEM bytes, cryptography objects, ssl contexts.
-    Each property reads the file when asked, so it always shows what is on disk."""
-
-    name: str
-    kind: Kind
-    store: Store
-    password: Password | None = field(default=None, repr=False)  # of an encrypted key.pem
-    request: str | None = None  # signed from this certificate request: no key.pem here
-
-    @property
-    def dir(self) -> Path:
-        return self.store.root / self.name
-
-    @property
-    def key_path(self) -> Path:
-        return self.dir / KEY_FILE
-
-    @property
-    def cert_path(self) -> Path:
-        return self.dir / CERT_FILE
-
-    @property
-    def chain_path(self) -> Path:
-        return self.dir / CHAIN_FILE
-
-    @property
-    def fullchain_path(self) -> Path:
-        return self.dir / FULLCHAIN_FILE
-
-    @property
-    def ca_path(self) -> Path:
-        return self.dir / CA_FILE
-
-    @property
-    def key_pem(self) -> bytes:
-        return self._file(KEY_FILE)
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self._file(CERT_FILE)
-
-    @property
-    def chain_pem(self) -> bytes:
-        return self._file(CHAIN_FILE)
-
-    @property
-    def fullchain_pem(self) -> bytes:
-        return self._file(FULLCHAIN_FILE)
-
-    @property
-    def ca_pem(self) -> bytes:
-        return self._file(CA_FILE)
-
-    @property
-    def key(self) -> keys.PrivateKey:
-        """The private key, decrypted with the spec's password when key.pem is encrypted."""
-        data, password = self.key_pem, self._password()
-        try:
-            return guard(
-                lambda: keys.load_pem(data, password),
-                path=self.key_path,
-                doing=f"opening the key.pem of {self.name!r}",
-                passwords=[password],
-                keep=(keys.KeyLoadError,),
-            )
-        except keys.KeyLoadError as e:
-            raise StoreError(f"{self.key_path}: {e}") from None
-
-    @property
-    def cert(self) -> x509.Certificate:
-        return self._certs(CERT_FILE)[0]
-
-    @property
-    def chain(self) -> list[x509.Certificate]:
-        """The issuing CAs above this identity, nearest first, root excluded (and, during a
-        root rotation with cross_sign, the new root's cross certificate last)."""
-        return self._certs(CHAIN_FILE, empty_ok=True)
-
-    @property
-    def ca(self) -> x509.Certificate:
-        """The root certificate this identity's chain ends in: its trust anchor."""
-        return self._certs(CA_FILE)[0]
-
-    def server_context(
-        self, *, client_auth: bool = True, trust: IssuedIdentity | None = None
-    ) -> ssl.SSLContext:
-        """A TLS server context presenting this identity's full chain. With
-        `client_auth`, clients must present a certificate that chains to `trust`'s
-        root (this identity's own root by default)."""
-        import ssl
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._load_cert_chain(context)
-        if client_auth:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(cafile=(trust or self).ca_path)
-        return context
-
-    def client_context(self, *, trust: IssuedIdentity | None = None) -> ssl.SSLContext:
-        """A TLS client context that trusts `trust`'s root (this identity's own root by
-        default) and checks host names; a leaf identity also presents its certificate."""
-        import ssl
-
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=(trust or self).ca_path
-        )
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if not self.kind.is_ca:
-            self._load_cert_chain(context)
-        return context
-
-    def _load_cert_chain(self, context: ssl.SSLContext) -> None:
-        if self.request is not None:
-            self._file(KEY_FILE)  # says where its key is
-        password = self._password()
-        guard(
-            lambda: context.load_cert_chain(self.fullchain_path, self.key_path, password),
-            path=self.key_path,
-            doing=f"loading the key.pem of {self.name!r} into an ssl context",
-            passwords=[password],
-            keep=(OSError,),  # ssl.SSLError: a wrong password, a missing file
-        )
-
-    def _password(self) -> bytes | None:
-        return self.password.reveal() if self.password is not None else None
-
-    def _file(self, filename: str) -> bytes:
-        if filename == KEY_FILE and self.request is not None:
-            raise StoreError(
-                f"{self.name}: its key is with the owner of the request {self.request}, never "
-                f"in {self.store.root}"
-            )
-        data = self.store.read(self.name, filename)
-        if data is None:
-            raise StoreError(f"{self.dir / filename}: missing (run pkiform apply first)")
-        return data
-
-    def _certs(self, filename: str, *, empty_ok: bool = False) -> list[x509.Certificate]:
-        data = self._file(filename)
-        if empty_ok and not data:
-            return []  # a root's chain.pem
-        try:
-            return x509.load_pem_x509_certificates(data)
-        except ValueError:
-            raise StoreError(f"{self.dir / filename}: not a PEM certificate file") from None
 
 
 def read_seed(seed_file: Path | None, variable: tuple[str, str | None]) -> Seed | None:
