@@ -481,3 +481,45 @@ def test_the_python_api_reads_a_token_keyed_ca_and_says_where_its_key_is(
     assert str(raised.value) == f"root: its key is in the token {uri}, never in {out}"
     # the leaves below it are read as always
     assert pki["web"].key.public_key() == pki["web"].cert.public_key()
+
+
+def test_a_pull_request_plans_without_the_pin_on_a_runner_without_the_token(
+    applied: tuple[Path, Path],
+    softhsm: SoftHsm,  # noqa: F811
+    label: str,
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec, out = applied
+    grown = spec.read_text() + "  api: {kind: server, issuer: issuing, dns: [api.example]}\n"
+    with_token = write_spec(grown, "grown.yaml")
+    # a hosted CI runner: neither the PIN nor the token's module
+    monkeypatch.delenv(PIN_ENV)
+    no_module = str(tmp_path / "not-installed-here.so")
+    elsewhere = write_spec(grown.replace(softhsm.module, no_module), "runner.yaml")
+    unchanged = write_spec(spec.read_text().replace(softhsm.module, no_module), "same.yaml")
+
+    same = run_cli("plan", unchanged, "-o", out, "--no-key-passwords")
+    assert (same.code, same.err) == (0, ""), same.err
+    assert same.out == "No changes: 4 identities up to date.\n"
+
+    review = run_cli("plan", elsewhere, "-o", out, "--no-key-passwords")
+    assert review.code == 2, review.err
+    where, warning = review.err.split(": warning: ")
+    assert where.startswith(f"{elsewhere}:10:")  # the issuing CA's pin_env
+    assert warning == (
+        f"identities.issuing.key.pin_env: environment variable {PIN_ENV} is not read by "
+        "this plan (--no-key-passwords); needed to sign the certificate of 'api' with the "
+        "key of 'issuing' (and 1 more)\n"  # its OCSP response
+    )
+    # without --no-key-passwords the PIN is asked for, as apply will
+    refused = run_cli("plan", elsewhere, "-o", out)
+    assert refused.code == 1
+    assert f"environment variable {PIN_ENV} is not set" in refused.err
+    # the plan apply will carry out, with the PIN and the token, is the one reviewed
+    monkeypatch.setenv(PIN_ENV, PIN.decode())
+    real = run_cli("plan", with_token, "-o", out)
+    assert (real.code, real.out) == (2, review.out), real.err
+    assert review.out.startswith("  + api (server): create\n")

@@ -180,8 +180,9 @@ class Spec:
         renew: Sequence[str] = (),
     ) -> Plan:
         """What apply would do to `out`; changes nothing. With `key_passwords=False`, it
-        plans as a job that must not hold the keys' passwords (key.encrypt) does, a CI
-        job planning a pull request: none is read, and the plan's `password_problems`
+        plans as a job that must not hold the keys' passwords (key.encrypt) or tokens'
+        PINs does, a CI job planning a pull request: none is read, no token is opened
+        (its keys are taken to be their certificates'), and the plan's `password_problems`
         say what apply will need each for, instead of raising PasswordError. (A wrong
         one then shows only at apply.)"""
         store, the_seed = Store(Path(out)), _seed(seed)
@@ -356,7 +357,7 @@ class Spec:
         found = self.read_passwords()
         if not keys:
             found = _without_key_passwords(spec, found)
-            require_upfront(spec, found, new=())
+            require_upfront(spec, found, new=(), pins=False)
             return found
         # only an encrypted key's password depends on whether its identity is new
         encrypting = (n for n, i in spec.identities.items() if i.key_password is not None)
@@ -445,7 +446,7 @@ class Spec:
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
             vouch=found.vouch,
-            elsewhere=_keys_not_in_files(tokens, store, asked.rekey, inputs),
+            elsewhere=_keys_not_in_files(tokens, store, asked.rekey, inputs, lenient=not strict),
         )
         _refuse_mixing(store, observed, seed)
         the_plan = make_plan(
@@ -472,8 +473,9 @@ class Spec:
 
 
 def _without_key_passwords(spec: ResolvedSpec, found: Passwords) -> Passwords:
-    """`found` without the passwords only keys use (an output's are still needed: plan
-    opens bundle.p12 to compare it), each missing as left to apply."""
+    """`found` without the passwords only keys use, encrypted keys' and tokens' PINs (an
+    output's are still needed: plan opens bundle.p12 to compare it), each missing as left
+    to apply: a pull request's plan opens no token, and needs none on its runner."""
     outputs = {
         output.password
         for ident in spec.identities.values()
@@ -481,9 +483,10 @@ def _without_key_passwords(spec: ResolvedSpec, found: Passwords) -> Passwords:
         if output is not None
     }
     left = {
-        ident.key_password
+        source
         for ident in spec.identities.values()
-        if ident.key_password is not None and ident.key_password not in outputs
+        for what, source in ident.password_sources()
+        if what in ("key", "pin") and source not in outputs
     }
     return Passwords(
         found={s: p for s, p in found.found.items() if s not in left},

@@ -164,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--no-key-passwords",
         action="store_true",
-        help="read no key's password (key.encrypt), as a CI job planning a pull request "
-        "must not: what apply will need them for is a warning, not an error",
+        help="read no key's password (key.encrypt) or token PIN and open no token, as a "
+        "CI job planning a pull request must not: what apply will need them for is a "
+        "warning, not an error",
     )
     apply = command("apply", "make DIR match SPEC")
     with_out(apply, rekey=True)

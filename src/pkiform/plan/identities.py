@@ -184,7 +184,7 @@ def _key_problem(ident: Identity, obs: ObservedIdentity, *, key_vouched: bool) -
     if isinstance(ident.key_source, CsrKey):
         return None  # the request's key, checked when read; a new one reissues (decide)
     if obs.key_locked:
-        if ident.key_password is None:
+        if ident.key_opener is None:
             return "key.pem is encrypted, and the spec sets no key.encrypt password to open it"
         # taken to be cert.pem's key until it must be opened; then its password must be given
         have = spec_of(obs.cert.public_key()) if obs.cert is not None else ident.key

@@ -18,7 +18,7 @@ from pkiform.formats.outputs import Material
 from pkiform.layout import BUNDLE, CROSS_FILE
 from pkiform.plan.types import CrossAction, CrossVerb, RevocationAction
 from pkiform.secrets.passwords import Passwords, diagnostic, missing
-from pkiform.spec.model import IdentityName, PasswordSource, ResolvedSpec
+from pkiform.spec.model import IdentityName, PasswordSource, ResolvedSpec, TokenKey
 
 
 def password_problems(
@@ -42,13 +42,13 @@ def password_problems(
         return observed.identities[name].key_locked and name not in new_keys
 
     def need(name: IdentityName, why: str) -> None:
-        source = spec.identities[name].key_password
+        source = spec.identities[name].key_opener
         if source is not None and source not in passwords.found:
             needs.setdefault(source, []).append(why)
 
     for name, ident in spec.identities.items():
         obs = observed.identities[name]
-        source = ident.key_password
+        source = ident.key_opener
         if ident.revoked is not None:
             continue  # frozen: its key is read only to sign its CRL (below)
         if obs.key_refused and locked(name) and source is not None:
@@ -60,7 +60,9 @@ def password_problems(
                 )
             )
         material = repaired.get(name)
-        if name in new_keys or outputs.needs_encryption(ident, obs):
+        if name in new_keys and isinstance(ident.key_source, TokenKey):
+            need(name, f"to make the key of {name!r} in its token")
+        elif name in new_keys or outputs.needs_encryption(ident, obs):
             need(name, f"to encrypt the key of {name!r}")
         elif locked(name) and name in new_certs:
             need(name, f"to read the key of {name!r} for its new certificate")

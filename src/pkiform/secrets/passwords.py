@@ -173,11 +173,14 @@ def diagnostic(source: PasswordSource, message: str) -> Diagnostic:
     return Diagnostic(loc=loc, path=source.path, message=message)
 
 
-def require_upfront(spec: ResolvedSpec, passwords: Passwords, *, new: Collection[str]) -> None:
+def require_upfront(
+    spec: ResolvedSpec, passwords: Passwords, *, new: Collection[str], pins: bool = True
+) -> None:
     """Raise PasswordError for every missing password that plan and apply need whatever is
     on disk: those of the PKCS#12 outputs (to check and write them), the PINs of tokens
-    that hold CA keys (to find and check the key), and those of the encrypted keys of the
-    `new` identities (no folder yet: their keys are made now).
+    that hold CA keys (to find and check the key; unless not `pins`: a plan that leaves
+    the keys to apply), and those of the encrypted keys of the `new` identities (no folder
+    yet: their keys are made now).
     Called before anything is written, so a missing variable leaves no trace."""
     needs: dict[PasswordSource, list[str]] = {}
     for name, ident in spec.identities.items():
@@ -185,6 +188,8 @@ def require_upfront(spec: ResolvedSpec, passwords: Passwords, *, new: Collection
             continue  # frozen: nothing of it is read or written
         for what, source in _sources_of(spec, name):
             if source in passwords.found or (what == "key" and name not in new):
+                continue
+            if what == "pin" and not pins:
                 continue
             needs.setdefault(source, []).append(_need(what, name))
     if needs:

@@ -217,6 +217,13 @@ class Identity:
     # a CA taken over from existing files; the fields the spec leaves out are its certificate's
     adopt: AdoptSource | None = None
 
+    @property
+    def key_opener(self) -> PasswordSource | None:
+        """What opens the identity's key: its token's PIN, or key.encrypt's password."""
+        if isinstance(self.key_source, TokenKey):
+            return self.key_source.pin
+        return self.key_password
+
     def password_sources(self) -> tuple[tuple[str, PasswordSource], ...]:
         """Every password the identity's files and keys take, with what it is for: its
         key's (key.encrypt), its token's PIN, then its outputs'."""
