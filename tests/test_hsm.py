@@ -523,3 +523,49 @@ def test_a_pull_request_plans_without_the_pin_on_a_runner_without_the_token(
     real = run_cli("plan", with_token, "-o", out)
     assert (real.code, real.out) == (2, review.out), real.err
     assert review.out.startswith("  + api (server): create\n")
+
+
+def test_a_root_rotates_with_both_keys_in_the_token(
+    applied: tuple[Path, Path],
+    softhsm: SoftHsm,  # noqa: F811
+    label: str,
+    run_cli: RunCli,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    spec, out = applied
+    old_root = (out / "root" / "cert.pem").read_bytes()
+    new_root = (
+        "  root-2:\n    kind: root\n    replaces: root\n    cross_sign: true\n"
+        f'    key: {{type: ec, curve: P-384, pkcs11: "pkcs11:token=pki;object={label}-root-2'
+        f'?module-path={softhsm.module}", pin_env: {PIN_ENV}}}\n'
+    )
+    text = spec.read_text()
+    introduce = text.replace("  issuing:\n", new_root + "  issuing:\n")
+    move = introduce.replace("    issuer: root\n", "    issuer: root-2\n")
+    retire = move.replace(text.split("  issuing:\n")[0].split("identities:\n")[1], "")
+    retire = retire.replace("    replaces: root\n    cross_sign: true\n", "")
+    assert "replaces" not in retire and "  root:\n" not in retire
+
+    old_party = tmp_path / "old-root.pem"  # a relying party that never updates
+    old_party.write_bytes(old_root)
+    for step, text_of in enumerate((introduce, move, retire)):
+        result = run_cli("apply", write_spec(text_of, f"step{step}.yaml"), "-o", out)
+        assert result.code == 0, result.err
+        for name in ("web", "alice"):
+            assert verify(out, name).returncode == 0
+            if step == 1:  # moved: the cross certificate, signed in the token, links the roots
+                chain = ["-untrusted", out / name / "chain.pem"]
+                for anchor in (old_party, out / "root-2" / "cert.pem"):
+                    ok = openssl("verify", "-CAfile", anchor, *chain, out / name / "cert.pem")
+                    assert ok.returncode == 0, ok.stderr
+    cross = x509.load_pem_x509_certificate(
+        next((out / "root-2" / "archive").glob("*/cross.pem")).read_bytes()
+    )
+    cross.verify_directly_issued_by(x509.load_pem_x509_certificate(old_root))
+    root_2 = x509.load_pem_x509_certificate((out / "root-2" / "cert.pem").read_bytes())
+    assert (cross.subject, cross.public_key()) == (root_2.subject, root_2.public_key())
+    # every key stays in the token: the old root's too, though the spec dropped it
+    labels = {name for name, private, *_ in token_objects(softhsm, label) if private}
+    assert labels == {f"{label}-root", f"{label}-root-2", f"{label}-issuing"}
+    assert (out / "web" / "ca.pem").read_bytes() == (out / "root-2" / "cert.pem").read_bytes()
