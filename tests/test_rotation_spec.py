@@ -106,6 +106,18 @@ def test_a_bad_replaces_or_cross_sign_is_a_located_error(
     assert errors(run_cli, write_spec, BASE + extra) == [expected]
 
 
+def test_a_successor_of_a_ca_with_errors_of_its_own_is_not_judged(
+    run_cli: RunCli, write_spec: Callable[..., Path]
+) -> None:
+    # the CA replaced is left out of the spec by its own error (an internal error once)
+    text = BASE.replace("issuer: old-root}", "issuer: old-root, replaces: null}", 1) + (
+        "  issuing-2: {kind: intermediate, issuer: old-root, replaces: issuing}\n"
+    )
+    assert errors(run_cli, write_spec, text) == [
+        "spec.yaml:4:61: error: identities.issuing.replaces: expected a string; got nothing (null)"
+    ]
+
+
 def test_a_replaces_cycle_is_one_located_error(
     run_cli: RunCli, write_spec: Callable[..., Path]
 ) -> None:

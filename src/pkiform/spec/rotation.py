@@ -166,9 +166,9 @@ def problems(
         if message is not None:
             yield where, message
             continue
-        old = ids[ident.replaces]
-        if name in in_cycle:
-            continue
+        old = ids.get(ident.replaces)
+        if old is None or name in in_cycle:
+            continue  # None: a CA with errors of its own, reported, not judged here
         if old.name in successor:
             yield (
                 where,
