@@ -530,6 +530,42 @@ def test_graph_formats(run_cli: RunCli) -> None:
     assert "  n0 --> n1" in mermaid
 
 
+def test_graph_shows_a_rotation(run_cli: RunCli, write_spec: Callable[..., Path]) -> None:
+    spec = write_spec(
+        "version: 1\nidentities:\n"
+        "  old: {kind: root}\n"
+        "  new: {kind: root, replaces: old, cross_sign: true}\n"
+        "  issuing: {kind: intermediate, issuer: old}\n"
+        "  issuing-2: {kind: intermediate, issuer: new, replaces: issuing}\n"
+        "  web: {kind: server, issuer: issuing-2, dns: [web.example]}\n"
+    )
+    result = run_cli("graph", spec)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "new (root, ec P-256, 10y, replaces old, cross-signed by it)",
+        "└── issuing-2 (intermediate, ec P-256, 5y, replaces issuing)",
+        "    └── web (server, ec P-256, 90d)",
+        "old (root, ec P-256, 10y)",
+        "└── issuing (intermediate, ec P-256, 5y)",
+    ]
+    dot = run_cli("graph", spec, "--format", "dot").out.splitlines()
+    assert dot[-3:] == [
+        '  "old" -> "new" [style=dashed, label="replaced by\\ncross-signs it"];',
+        '  "issuing" -> "issuing-2" [style=dashed, label="replaced by"];',
+        "}",
+    ]
+    mermaid = run_cli("graph", spec, "--format", "mermaid").out.splitlines()
+    names = {
+        line.split('["')[1].split("<br/>")[0]: line.split("[")[0].strip()
+        for line in mermaid
+        if '["' in line
+    }
+    assert mermaid[-2:] == [
+        f"  {names['old']} -.->|replaced by, cross-signs it| {names['new']}",
+        f"  {names['issuing']} -.->|replaced by| {names['issuing-2']}",
+    ]
+
+
 def test_python_dash_m_is_the_same_program(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     spec = write_spec(SMALL)
     result = run_pkiform_process("apply", spec, "-o", tmp_path / "pki")

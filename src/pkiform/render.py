@@ -30,7 +30,7 @@ from pkiform.spec.names import serial_text
 if TYPE_CHECKING:  # status loads cryptography; a plan is rendered without it
     from pkiform.lint import LintFinding, LintReport
     from pkiform.spec.graph import IssuerGraph
-    from pkiform.spec.model import ResolvedSpec
+    from pkiform.spec.model import Identity, ResolvedSpec
     from pkiform.status import StatusReport
 
 # status.Health's values, as reports carry them
@@ -579,7 +579,8 @@ def graph_text(spec: ResolvedSpec, graph: IssuerGraph) -> str:
 
     def describe(name: str) -> str:
         ident = spec.identities[name]  # type: ignore[index]
-        return f"{name} ({ident.kind}, {ident.key}, {ident.validity})"
+        rotation = "".join(f", {part}" for part in _rotation(ident))
+        return f"{name} ({ident.kind}, {ident.key}, {ident.validity}{rotation})"
 
     def walk(name: str, prefix: str, last: bool) -> None:
         lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(name)}")
@@ -606,6 +607,9 @@ def graph_dot(spec: ResolvedSpec, graph: IssuerGraph) -> str:
         issuer = graph.issuer_of[name]
         if issuer is not None:
             lines.append(f'  "{issuer}" -> "{name}";')
+    for ident in _successors(spec, graph):
+        label = "\\n".join(_handover(ident))
+        lines.append(f'  "{ident.replaces}" -> "{ident.name}" [style=dashed, label="{label}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -621,7 +625,27 @@ def graph_mermaid(spec: ResolvedSpec, graph: IssuerGraph) -> str:
         issuer = graph.issuer_of[name]
         if issuer is not None:
             lines.append(f"  {ids[issuer]} --> {node}")
+    for ident in _successors(spec, graph):
+        label = ", ".join(_handover(ident))
+        lines.append(f"  {ids[ident.replaces]} -.->|{label}| {ids[ident.name]}")  # type: ignore[index]
     return "\n".join(lines) + "\n"
+
+
+def _successors(spec: ResolvedSpec, graph: IssuerGraph) -> list[Identity]:
+    """The CAs of a rotation that replace another, in issuing order."""
+    return [spec.identities[n] for n in graph.order() if spec.identities[n].replaces]
+
+
+def _handover(ident: Identity) -> list[str]:
+    """A rotation as the edge from the CA replaced to its successor says it."""
+    return ["replaced by", *(["cross-signs it"] if ident.cross_sign else [])]
+
+
+def _rotation(ident: Identity) -> list[str]:
+    """What a CA of a rotation says of the CA it replaces (the graph draws it dashed)."""
+    if ident.replaces is None:
+        return []
+    return [f"replaces {ident.replaces}", *(["cross-signed by it"] if ident.cross_sign else [])]
 
 
 def _dump(document: Any) -> str:
