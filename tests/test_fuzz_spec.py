@@ -180,8 +180,34 @@ _IDENTITY = st.fixed_dictionaries(
         "email": st.lists(st.sampled_from(["a@example.com", "a", "@x", "a@b@c"])),
         "uri": st.lists(st.sampled_from(["spiffe://x/y", "nope"])),
         "key": st.sampled_from(
-            [{"type": "rsa", "size": 2048}, {"type": "ec"}, {"type": "ed448"}, {"type": "rsa"}]
+            [
+                {"type": "rsa", "size": 2048},
+                {"type": "ec"},
+                {"type": "ed448"},
+                {"type": "rsa"},
+                {"type": "ec", "encrypt": {"password_env": "P"}},
+                {"type": "ec", "pkcs11": "pkcs11:token=t;object=a", "pin_env": "PIN"},
+                {"type": "ec", "pkcs11": "pkcs11:token=t", "pin_file": "pin"},
+                {"pkcs11": "pkcs11:object=a;pin-value=1"},
+            ]
         ),
+        "csr": st.sampled_from(["web.csr", "", "../x.csr"]) | st.none(),
+        "adopt": st.sampled_from([{"cert": "ca.crt", "key": "ca.key"}, {"cert": "ca.crt"}, {}]),
+        "revoked": st.sampled_from(
+            [True, {"reason": "keyCompromise"}, {"at": "2020-01-01T00:00:00Z"}, {}]
+        ),
+        "revoke_superseded": st.booleans(),
+        "ocsp": st.booleans(),
+        "crl_url": st.sampled_from(["http://crl.example/ca.crl", "ldap://x"]),
+        "outputs": st.sampled_from(
+            [
+                {"combined": True},
+                {"der": True, "pkcs12": {"password_env": "P"}},
+                {"kubernetes": {"name": "web-tls"}},
+                {"truststore": {"password_env": "P"}},
+            ]
+        ),
+        "rotate_key": st.booleans(),
         "subject": st.dictionaries(
             st.sampled_from(["CN", "O", "C"]), st.sampled_from(["JP", "x", "", False])
         ),
