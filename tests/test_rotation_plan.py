@@ -145,6 +145,27 @@ def test_plan_and_status_json_report_where_the_rotation_stands(
     assert run_cli("status", "pki.yaml").code == 0
 
 
+def test_apply_ends_with_where_the_rotation_stands_as_status_then_reports_it(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    def rotation_of(text: str) -> str:
+        found = re.search(r"^Rotation: .*\n(?:      .*\n)*", text, re.M)
+        assert found, text
+        return found.group(0)
+
+    applied_steps(run_cli, tmp_path, "before")
+    for step in ("rotation-introduce", "rotation-move"):
+        (tmp_path / "pki.yaml").write_text(block(step))
+        applied = run_cli("apply", "pki.yaml")
+        assert applied.code == 0, applied.err
+        status = run_cli("status", "pki.yaml")
+        assert rotation_of(applied.out) == rotation_of(status.out)
+        assert "deploy" in rotation_of(applied.out)  # what to do before the next step
+        again = json.loads(run_cli("apply", "pki.yaml", "--json").out)
+        reported = json.loads(run_cli("status", "pki.yaml", "--json").out)
+        assert again["rotations"] == reported["rotations"] != []
+
+
 def test_an_intermediate_rotation_is_reported_without_trust_files(
     run_cli: RunCli, tmp_path: Path
 ) -> None:

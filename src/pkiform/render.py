@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -390,6 +391,8 @@ def applied_text(
         lines.append(f"{palette.paint('  ~')} {KEY_FILES}: modes tightened in place ({done})")
     lines += [f"warning: {w}" for w in runtime_warnings]
     lines += _on_disk_only_lines(plan, palette)
+    for rotation in _after_apply(plan):
+        lines += rotation_lines(rotation, planned=False)
     n = len(plan.changes)
     unchanged = sum(1 for a in plan.actions if a.verb is Verb.UNCHANGED)
     extra = _skipped(plan)
@@ -416,9 +419,16 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "retired": list(plan.retire),
             "git_files": [{"file": f, "reason": why} for f, why in plan.git_files],
             "tightened": [_tighten_json(t) for t in plan.tighten],
+            "rotations": [rotation_json(r) for r in _after_apply(plan)],
             "warnings": list(runtime_warnings),
         }
     )
+
+
+def _after_apply(plan: Plan) -> list[Rotation]:
+    """Where each rotation stands once the apply that carried `plan` out is complete:
+    every trust file holds the new CA, and what the plan moved has moved."""
+    return [replace(r, without_new=(), moving=()) for r in plan.rotations]
 
 
 def kubernetes_stream(secrets: Sequence[bytes]) -> str:
