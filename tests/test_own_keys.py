@@ -765,6 +765,47 @@ def test_an_intermediate_adopted_with_the_chain_above_it_issues_leaves_that_reac
     )
 
 
+def test_the_trust_bundle_holds_the_root_above_intermediates_adopted_with_their_chain(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    openssl_hierarchy(tmp_path)
+    # a second intermediate of the same outside root
+    ossl(tmp_path, "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-keyout", "sub2.key", "-subj", "/O=Elsewhere/CN=Issuing 2",
+         "-out", "sub2.csr")  # fmt: skip
+    ossl(tmp_path, "x509", "-req", "-in", "sub2.csr", "-CA", "root.crt", "-CAkey", "root.key",
+         "-CAcreateserial", "-days", "1825", "-extfile", "ca.ext", "-out", "sub2.crt")  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(
+        "version: 1\n"
+        "identities:\n"
+        "  issuing: {kind: intermediate, adopt: {cert: sub.crt, key: sub.key, chain: root.crt}}\n"
+        "  issuing-2:\n"
+        "    kind: intermediate\n"
+        "    adopt: {cert: sub2.crt, key: sub2.key, chain: root.crt}\n"
+        "  own: {kind: root}\n"
+        "  web: {kind: server, issuer: issuing-2, dns: [localhost]}\n"
+        "  api: {kind: server, issuer: own, dns: [localhost]}\n"
+    )
+    assert run_cli("apply", "spec.yaml").code == 0
+    pki = tmp_path / "pki"
+    bundle = pki / "trust-bundle.pem"
+    # by the name of the identity each anchors: the outside root once, then the spec's own
+    outside = (tmp_path / "root.crt").read_bytes()
+    assert bundle.read_bytes() == outside + (pki / "own" / "cert.pem").read_bytes()
+    for name, chain in (("web", ["-untrusted", pki / "web" / "chain.pem"]), ("api", [])):
+        verified = openssl("verify", "-CAfile", bundle, *chain, pki / name / "cert.pem")
+        assert verified.returncode == 0, verified.stderr
+    # a directory an older pkiform wrote without it: status says so, apply writes it
+    bundle.write_bytes((pki / "own" / "cert.pem").read_bytes())
+    status = run_cli("status", "spec.yaml")
+    assert status.code == 1
+    assert "trust-bundle.pem does not hold the spec's roots (run pkiform apply)" in status.out
+    applied = run_cli("apply", "spec.yaml")
+    assert "trust-bundle.pem: written (trust-bundle.pem is out of date)" in applied.out
+    assert bundle.read_bytes().startswith(outside)
+    assert run_cli("plan", "spec.yaml").code == 0
+
+
 def test_an_adopted_intermediate_under_an_adopted_root_and_a_request_signed_intermediate(
     tmp_path: Path, run_cli: RunCli
 ) -> None:

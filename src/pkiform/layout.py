@@ -57,7 +57,7 @@ IDENTITY_FOLDER = (*IDENTITY_FILES, CROSS_FILE, *REVOCATION_FILES, *OUTPUT_FILES
 PRIVATE_FILES = frozenset((KEY_FILE, KEY_DER, BUNDLE, SECRET, COMBINED))
 
 MANIFEST = "manifest.json"
-TRUST_BUNDLE = "trust-bundle.pem"  # every root of the spec, for clients that trust the whole PKI
+TRUST_BUNDLE = "trust-bundle.pem"  # every root (plan/adopted.trust_anchors), for all clients
 ARCHIVE = "archive"  # DIR/archive (retired identities) and DIR/<name>/archive (replaced files)
 LOCK = ".lock"
 # what keeps a directory committed to git byte for byte (formats/git_files.py writes them)

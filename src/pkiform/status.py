@@ -19,7 +19,7 @@ from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.lint import LintReport
 from pkiform.plan import rotation
-from pkiform.plan.adopted import outside
+from pkiform.plan.adopted import outside, trust_anchors
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
 from pkiform.plan.types import Rotation
@@ -85,11 +85,11 @@ class StatusReport(Sequence[IdentityHealth]):
 
 def trust_bundle_problems(spec: ResolvedSpec, observed: Observed) -> tuple[str, ...]:
     """What is wrong with trust-bundle.pem, as plan finds it (formats/pem.py):
-    missing, or not every root of the spec, sorted by name."""
-    roots = {
-        n: observed.identities[n].cert for n, i in spec.identities.items() if i.kind is Kind.ROOT
-    }
-    problem = pem.trust_bundle_problem(observed.trust_bundle, roots)
+    missing, or not every root it should hold, in order."""
+    found = observed.identities
+    certs = {n: o.cert for n, o in found.items()}
+    outsides = {n: outside(i, found[n], None, None) for n, i in spec.identities.items()}
+    problem = pem.trust_bundle_problem(observed.trust_bundle, trust_anchors(spec, certs, outsides))
     if problem is None:
         return ()
     if observed.trust_bundle is None:

@@ -39,7 +39,7 @@ from pkiform.layout import (
     TRUST_BUNDLE,
 )
 from pkiform.plan import checkout, rotation
-from pkiform.plan.adopted import outside
+from pkiform.plan.adopted import outside, trust_anchors
 from pkiform.plan.due import NEVER_QUIET, freshness_window, quiet_window
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.revocations import signing_times
@@ -205,8 +205,8 @@ def _apply(
             store.withdraw(cross.name, [CROSS_FILE], stamp)
     for retired in plan.retire:
         store.retire(retired, stamp)
-    roots = {n: c for n, c in run.certs.items() if spec.identities[n].kind is Kind.ROOT}
-    store.write_top(TRUST_BUNDLE, pem.trust_bundle(roots))
+    anchors = trust_anchors(spec, run.certs, run.outsides)
+    store.write_top(TRUST_BUNDLE, pem.trust_bundle({n: c for n, c in anchors.items() if c}))
     for filename, data in git_files.CONTENTS.items():
         store.write_top(filename, data)
     lines = [run.manifest_entries.get(n) or _entry(n, run) for n in sorted(run.certs)]

@@ -49,19 +49,21 @@ def derived_files(
     }
 
 
-def trust_bundle(roots: Mapping[IdentityName, x509.Certificate]) -> bytes:
-    """trust-bundle.pem: every root of the spec, sorted by name."""
-    return b"".join(cert_pem(roots[name]) for name in sorted(roots))
+def trust_bundle(anchors: Mapping[IdentityName, x509.Certificate]) -> bytes:
+    """trust-bundle.pem: the root certificates of `anchors` (plan/adopted.trust_anchors),
+    in the order of the names of the identities they anchor, each once."""
+    pems = [cert_pem(anchors[name]) for name in sorted(anchors)]
+    return b"".join(dict.fromkeys(pems))
 
 
 def trust_bundle_problem(
-    have: bytes | None, roots: Mapping[IdentityName, x509.Certificate | None]
+    have: bytes | None, anchors: Mapping[IdentityName, x509.Certificate | None]
 ) -> str | None:
     """Why trust-bundle.pem does not hold the roots it should, or None (also when a root
     has no certificate yet: the bundle is made after it is issued)."""
-    certs = {n: c for n, c in roots.items() if c is not None}
+    certs = {n: c for n, c in anchors.items() if c is not None}
     wanted = trust_bundle(certs)
-    if len(certs) != len(roots) or have == wanted:
+    if len(certs) != len(anchors) or have == wanted:
         return None
     if have is None:
         return f"{TRUST_BUNDLE} is missing"

@@ -5,6 +5,7 @@ another CA's certificate (expiry, renewal, its issuer changing) blocks instead, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from cryptography import x509
@@ -15,7 +16,7 @@ from pkiform.layout import CA_FILE, CHAIN_FILE
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import RENEW_ASKED, cascaded, never_issued, repairs
 from pkiform.plan.types import NEVER_ISSUED, Action, Verb
-from pkiform.spec.model import Identity, IdentityName
+from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec
 from pkiform.x509.adopted import outside_chain, signed_by
 from pkiform.x509.adoption import Adoption
 from pkiform.x509.crl_entry import Revoked
@@ -189,3 +190,20 @@ def outside(
     if action is not None and action.verb is Verb.ADOPT and adoption is not None:
         return adoption.chain
     return outside_chain(obs.files.get(CHAIN_FILE), obs.files.get(CA_FILE))
+
+
+def trust_anchors(
+    spec: ResolvedSpec,
+    certs: Mapping[IdentityName, x509.Certificate | None],
+    outsides: Mapping[IdentityName, Sequence[x509.Certificate]],
+) -> dict[IdentityName, x509.Certificate | None]:
+    """What trust-bundle.pem holds, by the identity each certificate anchors: every root's
+    certificate (from `certs`), and the root above each intermediate adopted with
+    adopt.chain (the last of its `outsides`), which its relying parties trust instead.
+    None: not issued yet."""
+    anchors = {n: certs.get(n) for n, i in spec.identities.items() if i.kind is Kind.ROOT}
+    for name, ident in spec.identities.items():
+        if ident.adopt is not None and ident.adopt.chain is not None:
+            above = outsides.get(name, ())
+            anchors[name] = above[-1] if above else None
+    return anchors

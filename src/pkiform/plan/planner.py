@@ -4,7 +4,7 @@ retires. A pure function of the spec, the facts on disk and the clock."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from cryptography import x509
@@ -14,7 +14,7 @@ from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
 from pkiform.plan import rotation, rotation_state
-from pkiform.plan.adopted import decide_adopted, outside, source_notes
+from pkiform.plan.adopted import decide_adopted, outside, source_notes, trust_anchors
 from pkiform.plan.checkout import git_file_problems, tightening, with_line_endings
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
@@ -22,7 +22,7 @@ from pkiform.plan.revocations import CrlOnDisk, crls_on_disk, plan_revocation, r
 from pkiform.plan.types import Action, Plan, Verb
 from pkiform.secrets.passwords import NO_PASSWORDS, Passwords
 from pkiform.spec.graph import IssuerGraph
-from pkiform.spec.model import IdentityName, Kind, ResolvedSpec
+from pkiform.spec.model import IdentityName, ResolvedSpec
 from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.inputs import NO_INPUTS, Inputs
@@ -131,7 +131,7 @@ def plan(
         revocations=revocations,
         on_disk_only=observed.on_disk_only,
         retire=observed.on_disk_only if prune else (),
-        trust_bundle=_trust_bundle_problem(spec, observed, decided),
+        trust_bundle=_trust_bundle_problem(spec, observed, decided, outsides),
         password_problems=password_problems(
             spec,
             observed,
@@ -181,16 +181,18 @@ def _archived(obs: ObservedIdentity) -> bool:
 
 
 def _trust_bundle_problem(
-    spec: ResolvedSpec, observed: Observed, decided: Mapping[IdentityName, Action]
+    spec: ResolvedSpec,
+    observed: Observed,
+    decided: Mapping[IdentityName, Action],
+    outsides: Mapping[IdentityName, Sequence[x509.Certificate]],
 ) -> str | None:
-    """Why trust-bundle.pem must be rewritten while no root's certificate changes (when
-    one does, that is reason enough, and the root's own action says so)."""
-    roots = [n for n, ident in spec.identities.items() if ident.kind is Kind.ROOT]
-    if any(decided[n].new_cert for n in roots):
+    """Why trust-bundle.pem must be rewritten while no anchor's certificate changes (when
+    one does, that is reason enough, and its own action says so)."""
+    certs = {n: o.cert for n, o in observed.identities.items()}
+    anchors = trust_anchors(spec, certs, outsides)
+    if any(decided[n].new_cert for n in anchors):
         return None
-    return pem.trust_bundle_problem(
-        observed.trust_bundle, {n: observed.identities[n].cert for n in roots}
-    )
+    return pem.trust_bundle_problem(observed.trust_bundle, anchors)
 
 
 def archives_to_read(spec: ResolvedSpec, graph: IssuerGraph) -> set[IdentityName]:
