@@ -617,29 +617,50 @@ def test_rekey_adopts_the_files_again_and_reissues_what_the_ca_issued(
     assert ossl(tutorial, "verify", "-CAfile", "ca.crt", "pki/server/cert.pem").endswith("OK\n")
 
 
-def test_an_adopted_ca_near_its_end_blocks_until_renew_re_signs_it(
+def test_an_adopted_ca_near_its_end_is_due_and_renew_re_signs_it(
     tutorial: Path, run_cli: RunCli
 ) -> None:
     apply(run_cli, tutorial)
     original = (tutorial / "ca.crt").read_bytes()
     end = x509.load_pem_x509_certificate(original).not_valid_after_utc
     later = (end - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    crl_ends = x509.load_pem_x509_crl((tutorial / "pki/ca/crl.pem").read_bytes()).next_update_utc
     code, out, _ = plan(run_cli, tutorial, "--at", later)
-    assert code == 1
-    # what it issued ends with it, and is not due: a new one would end no later
-    assert out.splitlines() == [
-        "  ! ca (root): blocked",
-        f"      expires {end:%Y-%m-%d} (in 24h) < renew_before 2d8h",
-        "      an adopted certificate is never re-signed implicitly: pass --renew ca to re-sign "
-        "it with the same key and subject",
-        "Plan: 1 blocked; 2 unchanged.",
+    assert code == 2, out
+    # due, not blocked: its CRL is re-signed, and what it issued ends with it (not due)
+    due = (
+        f"? ca: due for renewal (expires {end:%Y-%m-%d} (in 24h) < renew_before 2d8h): an "
+        "adopted certificate is never re-signed implicitly: pass --renew ca to re-sign it with "
+        "the same key and subject; until then it issues as before"
+    )
+    assert [line.strip() for line in out.splitlines()] == [
+        "~ ca: re-sign crl.pem (CRL number 2, 0 revoked)",
+        f"nextUpdate {crl_ends:%Y-%m-%d %H:%M}Z (in 24h) < a third of crl_validity 7d",
+        due,
+        "Plan: 1 CRL/OCSP to sign; 3 unchanged.",
     ]
     status = run_cli("status", tutorial / "spec.yaml", "-o", tutorial / "pki", "--at", later)
     assert (
         f"        renewal due: expires {end:%Y-%m-%d} (in 24h) < renew_before 2d8h; an adopted "
-        "certificate is re-signed only by apply --renew ca\n"
+        "certificate is never re-signed implicitly: pass --renew ca to re-sign it with the same "
+        "key and subject\n"
     ) in status.out
-    refused = run_cli("apply", tutorial / "spec.yaml", "-o", tutorial / "pki", "--at", later)
+    applied = run_cli("apply", tutorial / "spec.yaml", "-o", tutorial / "pki", "--at", later)
+    assert applied.code == 0, applied.err
+    assert f"  {due}\n" in applied.out
+    crl = x509.load_pem_x509_crl((tutorial / "pki/ca/crl.pem").read_bytes())
+    assert crl.is_signature_valid(x509.load_pem_x509_certificate(original).public_key())
+    # expired: nothing can be issued below it any more
+    gone = (end + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out, _ = plan(run_cli, tutorial, "--at", gone)
+    assert code == 1
+    assert out.splitlines()[:3] == [
+        "  ! ca (root): blocked",
+        f"      expired {end:%Y-%m-%d %H:%M}Z",
+        "      an adopted certificate is never re-signed implicitly: pass --renew ca to re-sign "
+        "it with the same key and subject",
+    ]
+    refused = run_cli("apply", tutorial / "spec.yaml", "-o", tutorial / "pki", "--at", gone)
     assert refused.code == 1
     assert refused.err == (
         "pkiform: error: refusing to apply while the adopted CA ca is blocked: plan says why, "
@@ -750,13 +771,15 @@ def test_an_intermediate_adopted_with_the_chain_above_it_issues_leaves_that_reac
     assert run_cli("plan", "spec.yaml").out == "No changes: 2 identities up to date.\n"
     sub = x509.load_pem_x509_certificate((tmp_path / "sub.crt").read_bytes())
     later = (sub.not_valid_after_utc - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    blocked = run_cli("plan", "spec.yaml", "--at", later)
-    assert blocked.out.splitlines()[:3] == [
-        "  ! issuing (intermediate): blocked",
-        f"      expires {sub.not_valid_after_utc:%Y-%m-%d} (in 24h) < renew_before 608d8h",
-        "      an adopted certificate is never re-signed implicitly: renew it where its issuer "
-        "is, then pass --rekey issuing to adopt the new certificate",
-    ]
+    due = run_cli("plan", "spec.yaml", "--at", later)
+    assert due.code == 2  # the leaf below it is renewed, up to its end
+    assert due.out.splitlines()[0] == "  ~ web (server): reissue"
+    assert (
+        f"  ? issuing: due for renewal (expires {sub.not_valid_after_utc:%Y-%m-%d} (in 24h) < "
+        "renew_before 608d8h): an adopted certificate is never re-signed implicitly: renew it "
+        "where its issuer is, then pass --rekey issuing to adopt the new certificate; until "
+        "then it issues as before\n"
+    ) in due.out
     renew = run_cli("plan", "spec.yaml", "--renew", "issuing")
     assert renew.err == (
         "pkiform: error: --renew issuing: its issuer lives elsewhere (adopt.chain), which "

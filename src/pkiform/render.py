@@ -391,6 +391,7 @@ def applied_text(
         lines.append(f"{palette.paint('  ~')} {KEY_FILES}: modes tightened in place ({done})")
     lines += [f"warning: {w}" for w in runtime_warnings]
     lines += _on_disk_only_lines(plan, palette)
+    lines += [f"{palette.paint('  ?')} {name}: {note}" for name, note in plan.notes]
     for rotation in _after_apply(plan):
         lines += rotation_lines(rotation, planned=False)
     n = len(plan.changes)
@@ -420,6 +421,7 @@ def applied_json(plan: Plan, runtime_warnings: Sequence[str]) -> str:
             "git_files": [{"file": f, "reason": why} for f, why in plan.git_files],
             "tightened": [_tighten_json(t) for t in plan.tighten],
             "rotations": [rotation_json(r) for r in _after_apply(plan)],
+            "notes": [{"name": name, "note": note} for name, note in plan.notes],
             "warnings": list(runtime_warnings),
         }
     )

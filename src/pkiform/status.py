@@ -19,7 +19,7 @@ from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.lint import LintReport
 from pkiform.plan import rotation
-from pkiform.plan.adopted import outside, trust_anchors
+from pkiform.plan.adopted import how_to_renew, outside, trust_anchors
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
 from pkiform.plan.types import Rotation
@@ -182,7 +182,7 @@ def check(
             else Health.OK
         )
         if ident.adopt is not None:
-            found.warnings[:] = [_adopted_due(w, name) for w in found.warnings]
+            found.warnings[:] = [_adopted_due(w, ident) for w in found.warnings]
         out.append(
             IdentityHealth(
                 name=name,
@@ -199,11 +199,11 @@ def check(
     return out
 
 
-def _adopted_due(warning: str, name: str) -> str:
-    """A renewal due, said of an adopted CA: only the user re-signs it (plan blocks)."""
+def _adopted_due(warning: str, ident: Identity) -> str:
+    """A renewal due, said of an adopted CA: only the user renews it."""
     if not warning.startswith("renewal due: "):
         return warning
-    return f"{warning}; an adopted certificate is re-signed only by apply --renew {name}"
+    return f"{warning}; {how_to_renew(ident)}"
 
 
 def _check_files(obs: ObservedIdentity, found: _Findings) -> None:

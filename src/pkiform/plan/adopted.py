@@ -74,15 +74,17 @@ def decide_adopted(
         reasons.append(cascade[1])
     elif issuer is not None and issuer_cert is not None and not signed_by(cert, issuer_cert):
         reasons.append(f"not signed by the current certificate of issuer {issuer.name!r}")
-    reasons += _due(ident, cert, issuer_cert, now)
+    reasons += _invalid(cert, now)
     if issuer is not None and listed is not None and listed.reason != "certificateHold":
         reasons.append(
             f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer {issuer.name!r}"
         )
     if renew_requested:
+        due = renewal_due(ident, cert, issuer_cert, now) if not reasons else None
+        reasons += [due] if due else []
         return act(Verb.REISSUE, *reasons, cascade=cascade[0] if cascade else None)
     if reasons:
-        return act(Verb.BLOCKED, *reasons, _how_to_renew(ident))
+        return act(Verb.BLOCKED, *reasons, how_to_renew(ident))
     fixes = repairs(ident, obs, material, seed_id)
     return act(Verb.REPAIR, *fixes) if fixes else act(Verb.UNCHANGED)
 
@@ -123,7 +125,8 @@ def _not_issued_by(
     return None
 
 
-def _how_to_renew(ident: Identity) -> str:
+def how_to_renew(ident: Identity) -> str:
+    """How the user renews an adopted CA, which pkiform never does on its own."""
     assert ident.adopt is not None
     never = "an adopted certificate is never re-signed implicitly"
     if ident.adopt.chain is not None:  # pkiform holds no key above it
@@ -147,19 +150,31 @@ def _key_problem(obs: ObservedIdentity) -> str | None:
     return None
 
 
-def _due(
-    ident: Identity, cert: x509.Certificate, issuer_cert: x509.Certificate | None, now: datetime
-) -> list[str]:
-    """The time checks of any certificate (plan/due.py), but for the validity's length,
-    which is the adopted certificate's own."""
+def _invalid(cert: x509.Certificate, now: datetime) -> list[str]:
+    """Why the adopted certificate cannot issue now: expired, or not valid yet."""
     not_after = cert.not_valid_after_utc
     if not_after <= now:
         return [f"expired {not_after:%Y-%m-%d %H:%M}Z"]
     early = not_yet_valid(cert.not_valid_before_utc, now)
-    if early:
-        return [early]
-    due = renewal_due(ident, cert, issuer_cert, now)
-    return [due] if due else []
+    return [early] if early else []
+
+
+def renewal_note(
+    ident: Identity,
+    obs: ObservedIdentity,
+    issuer_cert: x509.Certificate | None,
+    now: datetime,
+    action: Action,
+) -> list[str]:
+    """What plan and apply say of an adopted CA inside its renew_before window, which
+    pkiform never renews on its own: how to renew it. It is not blocked: it still issues,
+    each certificate ending by its end, and leaves below it must go on being renewed."""
+    if ident.adopt is None or obs.cert is None or action.verb not in (Verb.UNCHANGED, Verb.REPAIR):
+        return []
+    due = renewal_due(ident, obs.cert, issuer_cert, now)
+    if due is None:
+        return []
+    return [f"due for renewal ({due}): {how_to_renew(ident)}; until then it issues as before"]
 
 
 def source_notes(

@@ -14,7 +14,13 @@ from pkiform.formats import pem
 from pkiform.formats.outputs import Material
 from pkiform.layout import KEY_FILE
 from pkiform.plan import rotation, rotation_state
-from pkiform.plan.adopted import decide_adopted, outside, source_notes, trust_anchors
+from pkiform.plan.adopted import (
+    decide_adopted,
+    outside,
+    renewal_note,
+    source_notes,
+    trust_anchors,
+)
 from pkiform.plan.checkout import git_file_problems, tightening, with_line_endings
 from pkiform.plan.identities import decide, with_plain_copies
 from pkiform.plan.passwords import password_problems
@@ -80,11 +86,12 @@ def plan(
         issuer_action = decided.get(issuer.name) if issuer else None
         listed = _listed(obs.cert, crls.get(issuer.name) if issuer else None)
         if ident.adopt is not None:
+            signer = _signer_cert(issuer_action, issuer_chain, inputs)
             action = decide_adopted(
                 ident,
                 issuer,
                 obs,
-                _signer_cert(issuer_action, issuer_chain, inputs),
+                signer,
                 issuer_action,
                 now,
                 adoption=adoption,
@@ -95,6 +102,7 @@ def plan(
                 listed=listed,
             )
             notes += [(name, note) for note in source_notes(ident, obs, adoption, action)]
+            notes += [(name, note) for note in renewal_note(ident, obs, signer, now, action)]
             outsides[name] = outside(ident, obs, adoption, action)
         else:
             action = decide(
