@@ -1,7 +1,8 @@
 """What apply must do to a CA the spec adopts (`adopt:`): take its files the first time
-(or again, with --rekey), then keep its certificate as it is. Anything that would re-sign
-another CA's certificate (expiry, renewal, its issuer changing) blocks instead, until
-`--renew NAME` asks for it: an adopted certificate is already in its users' trust stores."""
+(or again, with --rekey), then keep its certificate as it is: it is already in its users'
+trust stores. Within renew_before it is due, said in a note while it goes on issuing; what
+would re-sign another CA's certificate (expiry, its issuer changing) blocks, until
+`--renew NAME` asks for it."""
 
 from __future__ import annotations
 
