@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.java import all_javas, java, pkix_classes  # noqa: F401  (fixtures, likewise)
 from tests.helpers.processes import spawn  # noqa: F401  (a fixture: registered for every test)
 from tests.helpers.repo import EXAMPLES
 from tests.helpers.run import ApplySpec, RunCli, invoke

