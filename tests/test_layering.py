@@ -32,6 +32,7 @@ ROLES: dict[str, set[str]] = {
     "lint": BASE | {"spec", "disk"},  # pkilint, the optional extra, on what is on disk
     "status": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "lint"},
     "issued": BASE | {"spec", "secrets", "x509", "disk"},  # an output directory read back
+    "reproducible": BASE | {"spec", "secrets", "x509", "formats", "disk"},  # the seed's guard
     "apply": BASE | {"spec", "secrets", "x509", "formats", "disk", "plan", "cache"},
     "render": BASE | {"spec", "formats", "plan", "status", "lint", "colour", "plan_markdown"},
     "api": BASE
@@ -46,6 +47,7 @@ ROLES: dict[str, set[str]] = {
         "status",
         "lint",
         "issued",
+        "reproducible",
         "apply",
         "render",
     },

@@ -574,9 +574,9 @@ def test_the_api_refuses_the_same_seeds(tmp_path: Path) -> None:
     assert not (tmp_path / "pki").exists()
     # a str read from a non-UTF-8 environment (os.environ's surrogate escapes) is its bytes
     escaped = os.fsdecode(BINARY_SEED)
-    from pkiform.api import _seed
+    from pkiform.reproducible import as_seed
 
-    assert _seed(escaped).fingerprint == _seed(BINARY_SEED).fingerprint  # type: ignore[union-attr]
+    assert as_seed(escaped).fingerprint == as_seed(BINARY_SEED).fingerprint  # type: ignore[union-attr]
 
 
 def test_one_trailing_line_ending_is_ignored_and_nothing_else() -> None:

@@ -13,7 +13,6 @@ other failure is a `PkiformError`. The command line is a thin layer over this mo
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,27 +21,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from cryptography import x509
 
 from pkiform import render
 from pkiform.apply import run as execute
 from pkiform.cache import seals
 from pkiform.disk import manifest
-from pkiform.disk.observe import KeyElsewhere, Observed, observe
+from pkiform.disk.elsewhere import keys_not_in_files
+from pkiform.disk.observe import Observed, observe
 from pkiform.disk.public import check as check_public
 from pkiform.disk.store import Store
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError, StoreError
 from pkiform.formats.kubernetes import identity_of
-from pkiform.formats.seed_id import seed_id_of
 from pkiform.issued import PKI as PKI  # re-exported
 from pkiform.issued import IssuedIdentity as IssuedIdentity  # re-exported
-from pkiform.layout import CERT_FILE, KEY_FILE, SEED_ID
+from pkiform.layout import CERT_FILE
 from pkiform.lint import lint as lint_observed
 from pkiform.lint import require_pkilint
 from pkiform.plan.planner import archives_to_read
 from pkiform.plan.planner import plan as make_plan
 from pkiform.plan.rotation_state import reports as rotation_reports
 from pkiform.plan.types import Plan, Verb
+from pkiform.reproducible import SeedLike, as_seed, for_seed, refuse_mixing, seed_warnings
+from pkiform.reproducible import read_seed as read_seed  # re-exported: the CLI's --seed-file
 from pkiform.secrets.passwords import (
     Password,
     PasswordError,
@@ -51,16 +51,14 @@ from pkiform.secrets.passwords import (
     require_upfront,
     sources,
 )
-from pkiform.secrets.read import Refused, read_password, read_passwords, read_small_file
+from pkiform.secrets.read import read_password, read_passwords
 from pkiform.spec.load import ValidSpec, validate_document, validate_path, validate_text
 from pkiform.spec.model import CsrKey, IdentityName, PasswordSource, ResolvedSpec
 from pkiform.spec.rotation import Rotations
 from pkiform.spec.schema import schema_text
 from pkiform.status import StatusReport, trust_bundle_problems
 from pkiform.status import check as check_status
-from pkiform.x509 import keys
 from pkiform.x509.derive import Seed as Seed  # re-exported: the type of seeds
-from pkiform.x509.derive import SeedError
 from pkiform.x509.inputs import NO_INPUTS, Inputs, Reader
 
 if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
@@ -69,7 +67,6 @@ if TYPE_CHECKING:  # imported by the two methods that use it: the CLI never does
 DEFAULT_OUT = Path("pki")
 
 StrPath = str | os.PathLike[str]
-SeedLike = Seed | bytes | str
 
 
 GRAPH_FORMATS = {
@@ -185,13 +182,13 @@ class Spec:
         (its keys are taken to be their certificates'), and the plan's `password_problems`
         say what apply will need each for, instead of raising PasswordError. (A wrong
         one then shows only at apply.)"""
-        store, the_seed = Store(Path(out)), _seed(seed)
+        store, the_seed = Store(Path(out)), as_seed(seed)
         store.check_usable()
         self._refuse_seed(the_seed)
         passwords = self._passwords(store, keys=key_passwords)
         ready = self._ready(store, rekey)
         _require_adoptable(store, ready, rekey)
-        spec = _for_seed(ready.valid.spec, the_seed)
+        spec = for_seed(ready.valid.spec, the_seed)
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
         with self._tokens(spec, passwords, the_seed) as tokens:
             return self._observe_and_plan(
@@ -227,12 +224,12 @@ class Spec:
         every key, serial and signature from it (reproducible mode: development only)."""
         clock = datetime.now(UTC)
         now = _now(at, clock)
-        store, the_seed = Store(Path(out)), _seed(seed)
+        store, the_seed = Store(Path(out)), as_seed(seed)
         self._refuse_seed(the_seed)
         passwords = self._passwords(store)  # before the lock creates the directory
         _require_adoptable(store, self._ready(store, rekey), rekey)  # likewise
         asked = _Asked(rekey=rekey, renew=renew, prune=prune)
-        tokens_of = _for_seed(self.valid.spec, the_seed)
+        tokens_of = for_seed(self.valid.spec, the_seed)
         # the tokens first: a spec they refuse leaves no directory behind
         with (
             self._tokens(tokens_of, passwords, the_seed) as tokens,
@@ -241,7 +238,7 @@ class Spec:
             store.recover()
             recovered = tokens.recover(now) if tokens else []
             ready = self._ready(store, rekey)
-            spec = _for_seed(ready.valid.spec, the_seed)
+            spec = for_seed(ready.valid.spec, the_seed)
             observed, the_plan, found = self._observe_and_plan(
                 store, spec, ready, now, asked, the_seed, passwords, tokens
             )
@@ -267,7 +264,7 @@ class Spec:
                 tokens=tokens if tokens else None,
                 inputs=ready.inputs,
             )
-        warnings = (*recovered, *_seed_warnings(self.valid.spec, the_seed), *applied.warnings)
+        warnings = (*recovered, *seed_warnings(self.valid.spec, the_seed), *applied.warnings)
         return Applied(
             plan=the_plan, warnings=warnings, pki=self.read(out), secrets=applied.secrets
         )
@@ -303,7 +300,7 @@ class Spec:
                 store,
                 spec.identities,
                 passwords=by_identity(spec, found),
-                elsewhere=_keys_not_in_files(tokens, store, (), ready.inputs, lenient=True),
+                elsewhere=keys_not_in_files(tokens, store, (), ready.inputs, lenient=True),
             )
         return StatusReport(
             identities=tuple(
@@ -446,9 +443,9 @@ class Spec:
             keep_keys={n for n, ident in spec.identities.items() if ident.kind.is_ca},
             passwords=by_identity(spec, passwords),
             vouch=found.vouch,
-            elsewhere=_keys_not_in_files(tokens, store, asked.rekey, inputs, lenient=not strict),
+            elsewhere=keys_not_in_files(tokens, store, asked.rekey, inputs, lenient=not strict),
         )
-        _refuse_mixing(store, observed, seed)
+        refuse_mixing(store, observed, seed)
         the_plan = make_plan(
             spec,
             graph,
@@ -553,24 +550,6 @@ def _require_adoptable(store: Store, ready: _Ready, rekey: Sequence[str]) -> Non
         raise SpecError(missing)
 
 
-def _keys_not_in_files(
-    tokens: TokenKeys, store: Store, rekey: Sequence[str], inputs: Inputs, *, lenient: bool = False
-) -> dict[IdentityName, KeyElsewhere]:
-    """The keys pkiform does not keep in key.pem: in tokens, with requests' owners."""
-    found = _keys_elsewhere(inputs)
-    if tokens:
-        found.update(_keys_in_tokens(tokens, store, rekey, lenient=lenient))
-    return found
-
-
-def _keys_elsewhere(inputs: Inputs) -> dict[IdentityName, KeyElsewhere]:
-    """The keys of identities signed from requests: with the requests' owners."""
-    return {
-        name: KeyElsewhere(where=request.where, public_key=request.public_key)
-        for name, request in inputs.requests.items()
-    }
-
-
 def _require_adopted_files(plan: Plan, inputs: Inputs) -> None:
     """An adoption this plan makes needs adopt's files, readable now: why they are not,
     located in the spec (nothing is written)."""
@@ -594,74 +573,6 @@ class Applied:
     secrets: tuple[bytes, ...] = ()  # every secret.yaml (Kubernetes Secret), issuing order
 
 
-def read_seed(seed_file: Path | None, variable: tuple[str, str | None]) -> Seed | None:
-    """The reproducible-mode seed the command line names: the file wins over the
-    environment `variable` (name, value); None when neither gives one. Errors say where
-    it came from, never what it is."""
-    name, value = variable
-    if seed_file is None:
-        if not value:
-            return None
-        # the variable's own bytes, UTF-8 or not (os.environ escapes what is not)
-        return _seed_from(name, os.fsencode(value))
-    try:
-        material = read_small_file(seed_file, holding="the seed")
-    except Refused as e:
-        raise PkiformError(f"--seed-file {seed_file}: {e}") from None
-    except OSError as e:
-        raise PkiformError(f"--seed-file {seed_file}: cannot read: {e.strerror}") from None
-    return _seed_from(f"--seed-file {seed_file}", material)
-
-
-def _keys_in_tokens(
-    tokens: TokenKeys, store: Store, rekey: Sequence[str], *, lenient: bool = False
-) -> dict[IdentityName, KeyElsewhere]:
-    """What the tokens hold for the spec's token keys, as observe takes it (`lenient`:
-    a key whose PIN was not read is left unchecked, for status). A key that does not
-    match its cert.pem is told apart: one a --rekey by pkiform made, in a run that
-    stopped before it reissued the certificates, replaces the certificate, not the key."""
-    facts = {
-        n: KeyElsewhere(where=tokens.where(n), public_key=None, unchecked=True)
-        for n in tokens.names
-    }
-    for name, found in tokens.find(rekey=rekey, pinned_only=lenient).items():
-        where = tokens.where(name)
-        if found.interrupted:
-            pending = f"an interrupted key change in {where} is finished by apply first"
-            facts[name] = KeyElsewhere(where=where, public_key=None, pending=pending)
-            continue
-        key = found.key
-        replaced = False
-        if key is not None:
-            cert = _cert_on_disk(store, name)
-            if cert is not None and keys.spki_der(cert.public_key()) != keys.spki_der(
-                key.public_key
-            ):
-                replaced = tokens.replaced_by_pkiform(name, cert.public_key())
-        facts[name] = KeyElsewhere(
-            where=where,
-            public_key=key.public_key if key is not None else None,
-            private_key=key.private_key if key is not None else None,
-            replaced_cert=replaced,
-        )
-    return facts
-
-
-def _cert_on_disk(store: Store, name: IdentityName) -> x509.Certificate | None:
-    data = store.read(name, CERT_FILE)
-    try:
-        return x509.load_pem_x509_certificate(data) if data is not None else None
-    except ValueError:
-        return None
-
-
-def _seed_from(origin: str, material: bytes) -> Seed:
-    try:
-        return Seed.from_bytes(material)
-    except SeedError as e:
-        raise PkiformError(f"{origin}: {e}") from None
-
-
 def ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
     """A warning for each Secret printed that holds a CA's key (the CA asked for it)."""
     identities = spec.valid.spec.identities
@@ -674,118 +585,6 @@ def ca_secrets(spec: Spec, secrets: Sequence[bytes]) -> list[str]:
                 f"{ident.name!r}; whoever can read it in the cluster can issue certificates "
                 "in the CA's name"
             )
-    return found
-
-
-def _seed(seed: SeedLike | None) -> Seed | None:
-    if seed is None:
-        return None
-    if not keys.deterministic_ecdsa_supported():
-        raise PkiformError(
-            "reproducible mode needs RFC 6979 ECDSA, which this cryptography's OpenSSL "
-            "lacks (3.2 or later has it; cryptography's own wheels bundle one)"
-        )
-    if isinstance(seed, Seed):
-        return seed
-    if isinstance(seed, str):
-        try:  # a str from os.environ holds undecodable bytes as surrogate escapes
-            seed = seed.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:  # its message quotes the character: not kept
-            raise PkiformError(
-                "seed: the seed is text that is not valid UTF-8 (a lone surrogate); "
-                "pass it as bytes"
-            ) from None
-    try:
-        return Seed.from_bytes(seed)
-    except SeedError as e:
-        raise PkiformError(f"seed: {e}") from None
-
-
-def _for_seed(spec: ResolvedSpec, seed: Seed | None) -> ResolvedSpec:
-    """A derived key depends on the seed, name and key spec only, so `rotate_key` could
-    only ever give the same key back: in reproducible mode it is off (and said so)."""
-    if seed is None or not any(i.rotate_key for i in spec.identities.values()):
-        return spec
-    identities = {n: dataclasses.replace(i, rotate_key=False) for n, i in spec.identities.items()}
-    return dataclasses.replace(spec, identities=identities)
-
-
-def _seed_warnings(spec: ResolvedSpec, seed: Seed | None) -> tuple[str, ...]:
-    if seed is None:
-        return ()
-    warnings = []
-    rotating = [n for n, i in spec.identities.items() if i.rotate_key]
-    if rotating:
-        warnings.append(
-            f"rotate_key is ignored with a seed ({', '.join(rotating)}): a derived key is a "
-            "function of the seed, the name and the key spec"
-        )
-    salted = [
-        n
-        for n, i in spec.identities.items()
-        if i.key_password or i.outputs.pkcs12 or i.outputs.truststore
-    ]
-    if salted:
-        warnings.append(
-            f"encrypted files ({', '.join(salted)}: key.encrypt, pkcs12, truststore) take "
-            "random salts: they hold the same keys everywhere, but their bytes differ"
-        )
-    return tuple(warnings)
-
-
-def _refuse_mixing(store: Store, observed: Observed, seed: Seed | None) -> None:
-    """Reproducible mode never mixes with keys it did not derive. Each derived folder
-    says which seed made it (its seed-id, written with its key); manifest.json says so
-    for the whole directory, and alone vouches for folders an older pkiform derived
-    without a seed-id."""
-    marked = manifest.seed(observed.manifest)
-    where = store.root
-    same = " (--seed-file or PKIFORM_SEED), or use another output directory"
-    if seed is None and marked is not None:
-        raise PkiformError(
-            f"{where} was made in reproducible mode (manifest.json names seed {marked}); "
-            f"pass the same seed{same}"
-        )
-    if seed is not None and marked is not None and marked != seed.fingerprint:
-        raise PkiformError(
-            f"{where} was made from another seed ({marked}, not {seed.fingerprint}); "
-            "reproducible mode does not mix keys: use another output directory"
-        )
-    folders = _seed_ids(store, observed)
-    if seed is None:
-        derived = next(((n, i) for n, i in folders.items() if i is not None), None)
-        if derived is not None:
-            raise PkiformError(
-                f"{where} holds keys derived from a seed ({derived[0]}/{SEED_ID} names seed "
-                f"{derived[1]}); pass the same seed{same}"
-            )
-        return
-    other = next(((n, i) for n, i in folders.items() if i not in (None, seed.fingerprint)), None)
-    if other is not None:
-        raise PkiformError(
-            f"{where} was made from another seed ({other[0]}/{SEED_ID} names {other[1]}, "
-            f"not {seed.fingerprint}); reproducible mode does not mix keys: use another "
-            "output directory"
-        )
-    plain = next((n for n, i in folders.items() if i is None), None)
-    if marked is None and plain is not None:
-        raise PkiformError(
-            f"{where} holds keys that were not derived from a seed ({plain} has no "
-            f"{SEED_ID}); reproducible mode does not mix with them: use another output "
-            "directory"
-        )
-
-
-def _seed_ids(store: Store, observed: Observed) -> dict[str, str | None]:
-    """Every identity folder with keys or a seed-id, in plan order and then the folders
-    the spec does not name: the seed fingerprint its seed-id names, or None."""
-    found: dict[str, str | None] = {
-        name: seed_id_of(obs.files.get(SEED_ID))
-        for name, obs in observed.identities.items()
-        if obs.files.keys() & {KEY_FILE, CERT_FILE, SEED_ID}
-    }
-    for other in observed.on_disk_only:  # rare: a folder a spec once named
-        found[other] = seed_id_of(store.read(other, SEED_ID))
     return found
 
 
