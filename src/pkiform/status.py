@@ -15,19 +15,19 @@ from pkiform.disk.public import PublicReport
 from pkiform.durations import format_rounded, format_span
 from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
-from pkiform.formats.pem import derived_files
 from pkiform.layout import BUNDLE, CRL_PEM, KEY_FILE, OCSP_DER, TRUST_BUNDLE, TRUSTSTORE
 from pkiform.lint import LintReport
 from pkiform.plan import rotation
 from pkiform.plan.adopted import how_to_renew, outside, trust_anchors
 from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import never_issued
+from pkiform.plan.revocations import CrlOnDisk, crls_on_disk
 from pkiform.plan.types import Rotation
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec, serial_text
 from pkiform.spec.rotation import Rotations
 from pkiform.x509.crl_entry import Revoked
-from pkiform.x509.revocation import crl_entries, crl_signed_by, ocsp_signed_by, ocsp_status
+from pkiform.x509.revocation import ocsp_signed_by, ocsp_status
 
 
 class Health(StrEnum):
@@ -86,15 +86,22 @@ class StatusReport(Sequence[IdentityHealth]):
 def trust_bundle_problems(spec: ResolvedSpec, observed: Observed) -> tuple[str, ...]:
     """What is wrong with trust-bundle.pem, as plan finds it (formats/pem.py):
     missing, or not every root it should hold, in order."""
-    found = observed.identities
-    certs = {n: o.cert for n, o in found.items()}
-    outsides = {n: outside(i, found[n], None, None) for n, i in spec.identities.items()}
-    problem = pem.trust_bundle_problem(observed.trust_bundle, trust_anchors(spec, certs, outsides))
+    certs = {n: o.cert for n, o in observed.identities.items()}
+    anchors = trust_anchors(spec, certs, _outsides(spec, observed))
+    problem = pem.trust_bundle_problem(observed.trust_bundle, anchors)
     if problem is None:
         return ()
     if observed.trust_bundle is None:
         return (f"{TRUST_BUNDLE} is missing (run pkiform apply)",)
     return (f"{TRUST_BUNDLE} does not hold the spec's roots (run pkiform apply)",)
+
+
+def _outsides(
+    spec: ResolvedSpec, observed: Observed
+) -> dict[IdentityName, Sequence[x509.Certificate]]:
+    """Above each intermediate adopted with adopt.chain: its issuers, as its files hold them."""
+    found = observed.identities
+    return {n: outside(i, found[n], None, None) for n, i in spec.identities.items()}
 
 
 @dataclass
@@ -114,7 +121,10 @@ def check(
 ) -> list[IdentityHealth]:
     """One verdict per identity of the spec, issuers first."""
     out = []
-    listings: dict[IdentityName, dict[int, Revoked] | None] = {}
+    crls = crls_on_disk(spec, graph, observed)
+    outsides = {
+        n: outside(i, observed.identities[n], None, None) for n, i in spec.identities.items()
+    }
     rotations = Rotations.of(spec, graph)
     certs = {n: o.cert for n, o in observed.identities.items()} if rotations else {}
     crosses = rotation.crosses_on_disk(rotations, observed) if rotations else {}
@@ -124,8 +134,7 @@ def check(
         obs = observed.identities[name]
         chain_names = graph.chain(name)
         top = chain_names[-1] if chain_names else name
-        above = outside(spec.identities[top], observed.identities[top], None, None)
-        chain = [observed.identities[n].cert for n in chain_names] + list(above)
+        chain = [observed.identities[n].cert for n in chain_names] + list(outsides[top])
         issuer = chain_names[0] if chain_names else None
         found = _Findings(errors=[], warnings=[], expiring=[])
         if ident.revoked is not None and never_issued(ident, obs):
@@ -140,16 +149,15 @@ def check(
                 found.errors += outputs.plain_copy_problems(ident, obs.files)
         cert = obs.cert
         issuer_crl = observed.identities[issuer].crl if issuer else None
-        if issuer is not None and issuer not in listings:
-            listings[issuer] = _listing(observed.identities[issuer])
-        listing = listings[issuer] if issuer is not None else None
+        # what the issuer's CRL lists, if the issuer signed it (else _check_crl says so)
+        on_issuers = crls.get(issuer) if issuer is not None else None
+        listing = on_issuers.entries if on_issuers is not None and on_issuers.signed else None
         listed = listing.get(cert.serial_number) if listing and cert is not None else None
         if cert is not None and ident.revoked is not None:
             _check_revoked(ident, cert, issuer_crl, found)
         elif cert is not None:
-            anchor = chain_names[-1] if chain_names else name
             extras = rotation.extras(rotations, name, certs, crosses)
-            _check_certificate(ident, cert, obs, chain, anchor, extras, now, warn_within, found)
+            _check_certificate(ident, cert, obs, chain, top, extras, now, warn_within, found)
             if listed is not None:  # a certificate in use is never on its issuer's CRL
                 then = "take it off" if listed.reason == "certificateHold" else "reissue it"
                 found.errors.append(
@@ -161,7 +169,7 @@ def check(
         maintained = ident.revoked is None or cert is not None
         signs = graph.children(name) or name in signers
         if ident.kind.is_ca and signs and maintained:
-            _check_crl(obs, now, warn_within, found)
+            _check_crl(obs, crls[name], now, warn_within, found)
         if ident.kind is Kind.ROOT:
             errors, warnings = rotation.cross_findings(spec, rotations, observed, name, now)
             found.errors += errors
@@ -181,8 +189,6 @@ def check(
             if found.warnings or found.expiring
             else Health.OK
         )
-        if ident.adopt is not None:
-            found.warnings[:] = [_adopted_due(w, ident) for w in found.warnings]
         out.append(
             IdentityHealth(
                 name=name,
@@ -197,13 +203,6 @@ def check(
             )
         )
     return out
-
-
-def _adopted_due(warning: str, ident: Identity) -> str:
-    """A renewal due, said of an adopted CA: only the user renews it."""
-    if not warning.startswith("renewal due: "):
-        return warning
-    return f"{warning}; {how_to_renew(ident)}"
 
 
 def _check_files(obs: ObservedIdentity, found: _Findings) -> None:
@@ -247,7 +246,15 @@ def _check_certificate(
     if all(c is not None for c in chain):
         issuers = [c for c in chain if c is not None]
         cross, partners = extras
-        wanted = derived_files(cert, issuers, cross=cross, partners=[c for _, c in partners])
+        material = Material(
+            cert=cert,
+            issuers=issuers,
+            anchor=anchor,
+            key_pem=obs.files.get(KEY_FILE),
+            cross=cross,
+            partners=partners,
+        )
+        wanted = material.pem_files()
         found.errors += [
             f"{f} has CRLF line endings (run pkiform apply)"
             if git_files.crlf_only(obs.files.get(f, b""), data)
@@ -257,14 +264,6 @@ def _check_certificate(
         ]
         if outputs.needs_encryption(ident, obs):
             found.errors.append("key.pem is not encrypted; key.encrypt asks for it")
-        material = Material(
-            cert=cert,
-            issuers=issuers,
-            anchor=anchor,
-            key_pem=obs.files.get(KEY_FILE),
-            cross=cross,
-            partners=partners,
-        )
         for filename, why in outputs.stale(ident, obs, material).items():
             # a PKCS#12 file whose password status was not given is not judged
             unchecked = filename in (BUNDLE, TRUSTSTORE) and filename in obs.files
@@ -278,7 +277,9 @@ def _check_certificate(
     else:
         due = renewal_due(ident, cert, chain[0] if chain else None, now)
         if due:
-            found.warnings.append(f"renewal due: {due}")
+            # an adopted CA is renewed only by the user (plan/adopted.py)
+            how = f"; {how_to_renew(ident)}" if ident.adopt is not None else ""
+            found.warnings.append(f"renewal due: {due}{how}")
         _window("certificate", end, now, warn_within, found)
 
 
@@ -303,13 +304,17 @@ def _check_revoked(
 
 
 def _check_crl(
-    obs: ObservedIdentity, now: datetime, warn_within: timedelta | None, found: _Findings
+    obs: ObservedIdentity,
+    on_disk: CrlOnDisk | None,
+    now: datetime,
+    warn_within: timedelta | None,
+    found: _Findings,
 ) -> None:
     crl = obs.crl
-    if crl is None:
+    if crl is None or on_disk is None:
         _absent(CRL_PEM, "a readable CRL", obs, found)
         return
-    if obs.cert is None or not crl_signed_by(crl, obs.cert):
+    if not on_disk.signed:
         found.errors.append("crl.pem is not signed by this CA's certificate")
     _fresh(CRL_PEM, crl.last_update_utc, crl.next_update_utc, now, warn_within, found)
 
@@ -330,15 +335,6 @@ def _check_ocsp(
     if obs.cert is not None and response.serial_number != obs.cert.serial_number:
         found.errors.append("ocsp.der answers for another certificate")
     _fresh(OCSP_DER, response.this_update_utc, response.next_update_utc, now, warn_within, found)
-
-
-def _listing(ca_obs: ObservedIdentity) -> dict[int, Revoked] | None:
-    """What the CA's CRL lists, by serial, if the CA signed it (else None: _check_crl
-    reports that CRL itself)."""
-    crl = ca_obs.crl
-    if crl is None or ca_obs.cert is None or not crl_signed_by(crl, ca_obs.cert):
-        return None
-    return {e.serial: e for e in crl_entries(crl)}
 
 
 def _check_staple_against_crl(
