@@ -332,6 +332,18 @@ def test_importing_pkiform_loads_no_cryptography_until_the_api_is_used() -> None
     assert done.stdout == "module 'pkiform' has no attribute 'nothing'\n"
 
 
+def test_every_public_name_resolves_and_the_plan_types_load_no_cryptography() -> None:
+    code = (
+        "import sys, pkiform\n"
+        "assert pkiform.Plan.__name__ == 'Plan' and pkiform.Action and pkiform.Verb.CREATE\n"
+        "assert 'cryptography' not in sys.modules, 'the plan types loaded it'\n"
+        "from pkiform import *\n"
+        "print(sorted(n for n in pkiform.__all__ if getattr(pkiform, n) is None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
 @pytest.mark.parametrize("fmt", ["text", "dot", "mermaid"])
 def test_graph_and_schema_match_the_command_line(
     run_cli: RunCli, write_spec: Callable[..., Path], fmt: str

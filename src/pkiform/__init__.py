@@ -45,9 +45,9 @@ _HOMES = {
     "Diagnostic": "errors",
     "PkiformError": "errors",
     "SpecError": "errors",
-    "Action": "plan.identities",
-    "Plan": "plan.identities",
-    "Verb": "plan.identities",
+    "Action": "plan.types",
+    "Plan": "plan.types",
+    "Verb": "plan.types",
 }
 
 
