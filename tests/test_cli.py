@@ -689,3 +689,25 @@ def test_plan_without_key_passwords_says_what_apply_needs_them_for(
     wrong = feed(b"", "plan", spec, "-o", out)  # read, it is refused as ever
     assert wrong.code == 1 and "does not open with" in wrong.err
     assert feed(b"", "apply", spec, "-o", out, "--no-key-passwords").code == 64  # plan's only
+
+
+def test_plan_without_key_passwords_opens_no_key_password_file(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    # a password file the plan may not read (outside the spec's folder, no --allow-path)
+    # is not even looked at: the job leaves it to apply, where it is refused
+    (tmp_path / "outside.txt").write_text("a long and random password\n")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "ca.txt").symlink_to(tmp_path / "outside.txt")
+    spec = write_spec(
+        ENCRYPTED.replace("password_env: PKIFORM_TEST_CA_PASSWORD", "password_file: ca.txt"),
+        "specs/pki.yaml",
+    )
+    refused = feed(b"", "plan", spec, "-o", tmp_path / "pki")
+    assert refused.code == 1 and "outside the spec's folder" in refused.err, refused.err
+    planned = feed(b"", "plan", spec, "-o", tmp_path / "pki", "--no-key-passwords")
+    assert planned.code == 2, planned.err
+    assert planned.err.endswith(
+        "warning: identities.ca.key.encrypt.password_file: password file ca.txt is not read "
+        "by this plan (--no-key-passwords); needed to encrypt the key of 'ca'\n"
+    ), planned.err

@@ -339,9 +339,12 @@ class Spec:
     def _base(self) -> Path:
         return self.base if self.base is not None else Path.cwd()
 
-    def read_passwords(self) -> Passwords:
-        """Every password the spec names, read from the environment and files now."""
-        return read_passwords(self.valid.spec, self._base(), self.environ, allow=self.allow_paths)
+    def read_passwords(self, *, keys: bool = True) -> Passwords:
+        """Every password the spec names, read from the environment and files now; without
+        `keys`, the passwords of keys only are left unread (plan's key_passwords)."""
+        spec = self.valid.spec
+        left = None if keys else dict.fromkeys(_key_only_sources(spec), KEY_PASSWORD_LEFT)
+        return read_passwords(spec, self._base(), self.environ, allow=self.allow_paths, left=left)
 
     def _read_password(self, source: PasswordSource) -> Password | None:
         return read_password(source, self._base(), self.environ, allow=self.allow_paths)
@@ -351,9 +354,8 @@ class Spec:
         disk must be there (checked before anything is written). Without `keys`, the
         passwords of keys only are left unread (plan's key_passwords)."""
         spec = self.valid.spec
-        found = self.read_passwords()
+        found = self.read_passwords(keys=keys)
         if not keys:
-            found = _without_key_passwords(spec, found)
             require_upfront(spec, found, new=(), pins=False)
             return found
         # only an encrypted key's password depends on whether its identity is new
@@ -469,26 +471,22 @@ class Spec:
         return observed, the_plan, found
 
 
-def _without_key_passwords(spec: ResolvedSpec, found: Passwords) -> Passwords:
-    """`found` without the passwords only keys use, encrypted keys' and tokens' PINs (an
-    output's are still needed: plan opens bundle.p12 to compare it), each missing as left
-    to apply: a pull request's plan opens no token, and needs none on its runner."""
+def _key_only_sources(spec: ResolvedSpec) -> set[PasswordSource]:
+    """The passwords only keys use, encrypted keys' and tokens' PINs (an output's are
+    still needed: plan opens bundle.p12 to compare it), which a pull request's plan
+    leaves to apply: its runner holds none of them, nor the token."""
     outputs = {
         output.password
         for ident in spec.identities.values()
         for output in (ident.outputs.pkcs12, ident.outputs.truststore)
         if output is not None
     }
-    left = {
+    return {
         source
         for ident in spec.identities.values()
         for what, source in ident.password_sources()
         if what in ("key", "pin") and source not in outputs
     }
-    return Passwords(
-        found={s: p for s, p in found.found.items() if s not in left},
-        missing={**found.missing, **dict.fromkeys(left, KEY_PASSWORD_LEFT)},
-    )
 
 
 # why a key's password is missing from a plan --no-key-passwords (Passwords.why_missing)

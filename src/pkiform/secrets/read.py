@@ -50,16 +50,20 @@ def read_passwords(
     environ: Mapping[str, str] | None = None,
     *,
     allow: Sequence[Path] = (),
+    left: Mapping[PasswordSource, str] | None = None,
 ) -> Passwords:
     """Every password source of the spec: its password, or why there is none. Password
     files are found relative to `base`, the spec file's folder, and read only inside it
-    or inside a folder of `allow` (--allow-path). Raises PasswordError for every source
+    or inside a folder of `allow` (--allow-path). The sources of `left` are not read at
+    all: each is missing for the reason given. Raises PasswordError for every source
     that must not be read or used."""
     environ = os.environ if environ is None else environ
     found: dict[PasswordSource, Password] = {}
-    missing: dict[PasswordSource, str] = {}
+    missing: dict[PasswordSource, str] = dict(left or {})
     refused = []
     for source in sources(spec):
+        if source in missing:
+            continue
         try:
             value, problem = _read(source, base, environ, allow)
         except Refused as e:
