@@ -829,6 +829,32 @@ def test_the_trust_bundle_holds_the_root_above_intermediates_adopted_with_their_
     assert run_cli("plan", "spec.yaml").code == 0
 
 
+def test_an_adopted_root_without_a_subject_key_identifier_rotates_and_settles(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    # what pkiform signs under it names it by its key's identifier (RFC 5280 method 1)
+    ossl(tmp_path, "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-keyout", "old.key", "-subj", "/CN=Old Root", "-days",
+         "3650", "-addext", "subjectKeyIdentifier=none", "-addext",
+         "authorityKeyIdentifier=none", "-addext", "basicConstraints=critical,CA:true",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "old.crt")  # fmt: skip
+    old = x509.load_pem_x509_certificate((tmp_path / "old.crt").read_bytes())
+    assert not any(isinstance(e.value, x509.SubjectKeyIdentifier) for e in old.extensions)
+    (tmp_path / "spec.yaml").write_text(
+        "version: 1\n"
+        "identities:\n"
+        "  old: {kind: root, adopt: {cert: old.crt, key: old.key}}\n"
+        "  new: {kind: root, replaces: old, cross_sign: true}\n"
+        "  web: {kind: server, issuer: old, dns: [localhost]}\n"
+    )
+    assert run_cli("apply", "spec.yaml").code == 0
+    assert run_cli("plan", "spec.yaml").code == 0  # the cross certificate is not signed again
+    assert run_cli("status", "spec.yaml").code == 0
+    verified = openssl("verify", "-CAfile", tmp_path / "old.crt",
+                       tmp_path / "pki" / "new" / "cross.pem")  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+
+
 def test_an_adopted_intermediate_under_an_adopted_root_and_a_request_signed_intermediate(
     tmp_path: Path, run_cli: RunCli
 ) -> None:

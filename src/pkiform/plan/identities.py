@@ -18,6 +18,7 @@ from pkiform.spec.model import CsrKey, Identity, IdentityName
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.drift import differences
 from pkiform.x509.keys import spec_of
+from pkiform.x509.links import names_as_issuer
 
 
 def decide(
@@ -229,20 +230,7 @@ def _issuer_link_problem(
     if issuer_cert is None:
         return f"{who} has no usable certificate"
     if cert.issuer != issuer_cert.subject or (
-        issuer is not None and _key_id(cert, AKI) != _key_id(issuer_cert, SKI)
+        issuer is not None and not names_as_issuer(cert, issuer_cert)
     ):
         return f"not issued by the current certificate of {who}"
     return None
-
-
-AKI = x509.AuthorityKeyIdentifier
-SKI = x509.SubjectKeyIdentifier
-
-
-def _key_id(cert: x509.Certificate, kind: type[AKI | SKI]) -> bytes | None:
-    try:
-        return cert.extensions.get_extension_for_class(kind).value.key_identifier
-    except x509.ExtensionNotFound:
-        if kind is SKI:  # a CA another tool made without one: what issuing used for its AKI
-            return SKI.from_public_key(cert.public_key()).digest
-        return None

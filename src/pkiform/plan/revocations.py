@@ -25,6 +25,7 @@ from pkiform.plan.types import ListKind, ListVerb, RevocationAction
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import Identity, IdentityName, ResolvedSpec, serial_text
 from pkiform.spec.rotation import Rotations
+from pkiform.x509 import links
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.revocation import (
     crl_entries,
@@ -148,16 +149,7 @@ def _issued_by(ca_obs: ObservedIdentity) -> Callable[[x509.Certificate], bool]:
     if ca_obs.public_key is None:
         return lambda cert: False
     key_id = x509.SubjectKeyIdentifier.from_public_key(ca_obs.public_key).digest
-    return lambda cert: _authority_key_id(cert) == key_id
-
-
-def _authority_key_id(cert: x509.Certificate) -> bytes | None:
-    try:
-        return cert.extensions.get_extension_for_class(
-            x509.AuthorityKeyIdentifier
-        ).value.key_identifier
-    except (x509.ExtensionNotFound, ValueError):
-        return None
+    return lambda cert: links.key_id(cert, x509.AuthorityKeyIdentifier) == key_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

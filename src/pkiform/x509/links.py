@@ -22,10 +22,15 @@ def key_id(
 
 
 def names_as_issuer(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether `cert` names `issuer` as its issuer, by name and key identifier."""
-    return cert.issuer == issuer.subject and key_id(cert, x509.AuthorityKeyIdentifier) == key_id(
-        issuer, x509.SubjectKeyIdentifier
-    )
+    """Whether `cert` names `issuer` as its issuer, by name and key identifier (for a CA
+    another tool made without an SKI, the one issuing.authority_key_id gives its key)."""
+    if cert.issuer != issuer.subject:
+        return False
+    aki = key_id(cert, x509.AuthorityKeyIdentifier)
+    ski = key_id(issuer, x509.SubjectKeyIdentifier)
+    if ski is None and aki is not None:
+        ski = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
+    return aki == ski
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
