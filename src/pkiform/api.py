@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from pkiform import render
 from pkiform.apply import run as execute
@@ -412,6 +413,8 @@ class Spec:
             n for n, i in valid.spec.identities.items() if i.adopt is not None and n not in rekey
         ]
         on_disk = {n: data for n in adopted if (data := store.read(n, CERT_FILE)) is not None}
+        if inputs is not None:  # what adopt's files hold completed the spec the same way
+            on_disk = {n: d for n, d in on_disk.items() if not _adopted_as_read(inputs, n, d)}
         if inputs is not None and not inputs.pending and not on_disk:
             return _Ready(valid=valid, inputs=inputs)
         reader = files_reader(self.base, self.allow_paths, self.environ, on_disk)
@@ -469,6 +472,18 @@ class Spec:
         if password_problems:
             raise PasswordError(password_problems)
         return observed, the_plan, found
+
+
+def _adopted_as_read(inputs: Inputs, name: IdentityName, cert_pem: bytes) -> bool:
+    """Whether the cert.pem of adopted CA `name` is the certificate its adopt files held
+    when the spec was validated (then validating it again against the folder changes
+    nothing)."""
+    adoption = inputs.adoptions.get(name)
+    return (
+        adoption is not None
+        and adoption.cert is not None
+        and adoption.cert.public_bytes(serialization.Encoding.PEM) == cert_pem
+    )
 
 
 def _key_only_sources(spec: ResolvedSpec) -> set[PasswordSource]:
