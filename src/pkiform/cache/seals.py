@@ -131,12 +131,9 @@ class Writer:
         self._made[name] = _seal(own, (d for d in issuer_certs if d is not None), rotation)
 
     def entry(self, name: IdentityName, fresh: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The manifest entry to write for an identity whose entry made now would be
-        `fresh`: the one found, if its seal is this apply's too (an identity left as it
-        was keeps its line byte for byte), else `fresh` carrying this apply's seal."""
-        sealed, old = self._made.get(name), self._found.get(name)
-        if old is not None and old.seal == sealed:
-            return old.entry
+        """The manifest entry to write for an identity whose entry made now is `fresh` (when
+        `kept` had none to keep): `fresh` carrying this apply's seal."""
+        sealed = self._made.get(name)
         result = {k: v for k, v in fresh.items() if k != _SEAL}
         if sealed is not None:
             result[_SEAL] = _bind(sealed, result)

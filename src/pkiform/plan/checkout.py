@@ -78,8 +78,4 @@ def with_line_endings(action: Action, ident: Identity, files: Mapping[str, bytes
 def in_place(old: Mapping[str, bytes], new: Mapping[str, bytes]) -> tuple[str, ...]:
     """The files whose new bytes are their old ones with LF line endings: a rewrite that
     archives nothing (the archive would only keep a second copy of the same thing)."""
-    return tuple(
-        f
-        for f, data in new.items()
-        if f in old and CRLF in old[f] and old[f].replace(CRLF, LF) == data
-    )
+    return tuple(f for f, data in new.items() if f in old and git_files.crlf_only(old[f], data))

@@ -45,18 +45,15 @@ def plan_revocation(
     new_certs: Collection[IdentityName],
     blocked: Collection[IdentityName],
     now: datetime,
-    crls: Mapping[IdentityName, CrlOnDisk | None] | None = None,
+    crls: Mapping[IdentityName, CrlOnDisk | None],
 ) -> tuple[RevocationAction, ...]:
-    """The CRL and OCSP work, given the identities that get a new certificate and those
-    whose issuing is blocked (and `crls_on_disk`, if the caller has read them already)."""
-    if crls is None:
-        crls = crls_on_disk(spec, graph, observed)
-    signers = Rotations.of(spec, graph).cross_signers()
+    """The CRL and OCSP work, given the identities that get a new certificate, those whose
+    issuing is blocked, and `crls_on_disk`: the CAs that keep a CRL, each with its own."""
     out: list[RevocationAction] = []
     for name in graph.order():
         ca = spec.identities[name]
         children = graph.children(name)
-        if not ca.kind.is_ca or not (children or name in signers) or name in blocked:
+        if name not in crls or name in blocked:
             continue
         ca_obs = observed.identities[name]
         if ca_obs.cert is None and name not in new_certs:

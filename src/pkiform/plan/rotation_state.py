@@ -91,8 +91,8 @@ def _next(
     if pair.roots:
         trust = "every ca.pem, trust-bundle.pem and truststore.p12 to every relying party"
     else:
-        root = _anchor(graph, pair.new)
-        if root == _anchor(graph, pair.old):
+        root = graph.anchor(pair.new)
+        if root == graph.anchor(pair.old):
             trust = f"no trust file (relying parties trust the root {root!r} already)"
         else:
             trust = f"what the rotation of the root {root!r} asks for"
@@ -109,11 +109,6 @@ def _below(
         found.append(child)
         todo += graph.children(child)
     return tuple(sorted(found, key=order.__getitem__))
-
-
-def _anchor(graph: IssuerGraph, name: IdentityName) -> IdentityName:
-    chain = graph.chain(name)
-    return chain[-1] if chain else name
 
 
 def _issuers_on_disk(
@@ -165,7 +160,7 @@ def _without_new(
         have = observed.identities[name].files.get(CA_FILE)
         if (
             have is not None
-            and _anchor(graph, name) in (pair.old, pair.new)
+            and graph.anchor(name) in (pair.old, pair.new)
             and spec.identities[name].revoked is None
             and (wanted is None or wanted not in have)
         ):

@@ -101,6 +101,11 @@ class IssuerGraph:
             issuer = self.issuer_of.get(issuer)
         return out
 
+    def anchor(self, name: IdentityName) -> IdentityName:
+        """The root at the top of `name`'s chain: itself, when it has no issuer."""
+        chain = self.chain(name)
+        return chain[-1] if chain else name
+
     def depths(self) -> dict[IdentityName, int]:
         """How many issuers each identity has above it (cycle-free graphs only); linear time."""
         depth: dict[IdentityName, int] = {}

@@ -16,7 +16,7 @@ from pkiform.errors import Diagnostic, Severity, SpecError, sorted_diagnostics
 from pkiform.spec import own_keys, resolve, rules, schema
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import ResolvedSpec
-from pkiform.spec.source import Document, JsonPath, describe, load_path, load_text
+from pkiform.spec.source import Document, JsonPath, describe, load_path, load_text, value_at
 
 # A caller's reading of the files a spec names (certificate requests, CAs to adopt):
 # given the resolved spec, the spec completed from the files (a request's key type, an
@@ -96,15 +96,9 @@ def _follows_from_reader(doc: Document, holders: Collection[JsonPath], path: Jso
     if any(path[:end] in doc.broken for end in range(len(path) + 1)) or path in holders:
         return True
     if path[:-1] in holders:  # "missing required field": maybe the refused key
-        holder = _value_at(doc.data, path[:-1])
+        holder = value_at(doc.data, path[:-1])
         return isinstance(holder, dict) and path[-1] not in holder
     return False
-
-
-def _value_at(data: Any, path: JsonPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
 
 
 def _identities(doc: Document) -> Mapping[str, Any]:

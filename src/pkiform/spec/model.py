@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from pkiform.durations import format_span
 from pkiform.errors import Location
 from pkiform.spec.names import IdentityName as IdentityName  # re-exported
 from pkiform.spec.names import serial_text as serial_text  # re-exported
@@ -57,6 +58,11 @@ class Duration:
 
     def __str__(self) -> str:
         return self.text
+
+    def third(self) -> Duration:
+        """A third of this validity: the renew_before of a spec that writes none."""
+        delta = self.delta / 3
+        return Duration(text=format_span(delta), delta=delta)
 
 
 # the order attributes appear in the subject, most general first (as openssl prints them)

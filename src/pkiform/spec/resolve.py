@@ -268,9 +268,7 @@ class _Resolver:
         if renew_text is None:
             renew_before = self.thirds.get(validity.delta)
             if renew_before is None:
-                third = validity.delta / 3
-                renew_before = Duration(text=durations.format_span(third), delta=third)
-                self.thirds[validity.delta] = renew_before
+                renew_before = self.thirds[validity.delta] = validity.third()
         else:
             renew_before = self.duration(self.inherited(name, raw, "renew_before"), renew_text)
         nc_raw = raw.get("name_constraints")

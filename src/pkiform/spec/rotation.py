@@ -71,8 +71,7 @@ class Rotations:
         partner: dict[IdentityName, IdentityName] = {}
         cross_from: dict[IdentityName, IdentityName] = {}
         for name in ids:
-            chain = graph.chain(name)
-            anchor = chain[-1] if chain else name
+            anchor = graph.anchor(name)
             if anchor in other:
                 partner[name] = other[anchor]
                 if anchor in crossing and name != anchor:
@@ -243,7 +242,7 @@ def _anchor_problems(
     """An intermediate's successor keeps its relying parties' trust; a root's cross
     certificate fits under the old root's path length."""
     if new.kind is Kind.INTERMEDIATE:
-        new_root, old_root = _anchor(graph, new.name), _anchor(graph, old.name)
+        new_root, old_root = graph.anchor(new.name), graph.anchor(old.name)
         rotated = spec.identities[new_root].replaces == old_root
         if new_root != old_root and not rotated:
             yield (
@@ -268,11 +267,6 @@ def _anchor_problems(
                 "relying parties of the old root would refuse those chains: remove cross_sign"
             ),
         )
-
-
-def _anchor(graph: IssuerGraph, name: IdentityName) -> IdentityName:
-    chain = graph.chain(name)
-    return chain[-1] if chain else name
 
 
 def _intermediates_below(spec: ResolvedSpec, graph: IssuerGraph, root: IdentityName) -> int:

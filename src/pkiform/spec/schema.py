@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pkiform.errors import Diagnostic
 from pkiform.spec.schema_fast import Check, compile_schema, ecma_regex, is_number
-from pkiform.spec.source import Document, JsonPath, describe, dotted
+from pkiform.spec.source import Document, JsonPath, describe, dotted, value_at
 
 if TYPE_CHECKING:
     # imported for real only in _validator(): a valid spec never pays for it (~70 ms)
@@ -104,12 +104,6 @@ def _leaves(error: jsonschema.ValidationError) -> Iterator[jsonschema.Validation
         yield error
 
 
-def _data_at(data: Any, path: JsonPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
-
-
 def _explain(doc: Document, error: jsonschema.ValidationError) -> Iterator[Found]:
     path: JsonPath = tuple(error.absolute_path)
     schema_at: tuple[str | int, ...] = tuple(error.absolute_schema_path)
@@ -159,12 +153,12 @@ def _not_allowed(
     # jsonschema leaves the property out of a false schema's path: find it again
     if schema_at and schema_at[-1] == "properties":
         parent_path = path
-        properties = _data_at(_schema(), schema_at)
-        owner = _data_at(doc.data, parent_path)
+        properties = value_at(_schema(), schema_at)
+        owner = value_at(doc.data, parent_path)
         fields = [p for p, s in properties.items() if s is False and p in owner]
     else:
         parent_path, fields = path[:-1], [str(path[-1])]
-        owner = _data_at(doc.data, parent_path)
+        owner = value_at(doc.data, parent_path)
     for field in fields:
         key_type = owner.get("type") if isinstance(owner, dict) else None
         if field in _KEY_FIELD_OWNER and isinstance(key_type, str):

@@ -97,6 +97,13 @@ class Document:
         return path in self.locations
 
 
+def value_at(data: Any, path: JsonPath) -> Any:
+    """The value at `path` in a document's data."""
+    for part in path:
+        data = data[part]
+    return data
+
+
 def dotted(path: JsonPath) -> str:
     """`("identities", "web", "dns", 0)` -> `identities.web.dns[0]`."""
     out = ""

@@ -62,8 +62,7 @@ def completed(
         "rotate_key": False,  # defaults.rotate_key does not reach it (written, an error)
     }
     if not written(("renew_before",)):  # defaults.renew_before does not reach it either
-        third = validity.delta / 3
-        changes["renew_before"] = Duration(text=format_span(third), delta=third)
+        changes["renew_before"] = validity.third()
     problems = subject_problems + key_problems + validity_problems + path_problems + nc_problems
     return dataclasses.replace(ident, **changes), problems  # type: ignore[arg-type]
 
