@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from pkiform.durations import BACKDATE, format_span
 from pkiform.spec.model import (
@@ -22,20 +21,14 @@ from pkiform.spec.model import (
     NameSet,
 )
 from pkiform.x509.keys import spec_of
+from pkiform.x509.profile import NAME_OIDS
 
 # a path below the identity, and what is wrong there
 Problem = tuple[tuple[str, ...], str]
 # whether the spec writes a field of the identity itself (not through defaults)
 Written = Callable[[tuple[str, ...]], bool]
 
-_FIELD_OIDS = {
-    NameOID.COUNTRY_NAME: "C",
-    NameOID.STATE_OR_PROVINCE_NAME: "ST",
-    NameOID.LOCALITY_NAME: "L",
-    NameOID.ORGANIZATION_NAME: "O",
-    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-    NameOID.COMMON_NAME: "CN",
-}
+_FIELD_OIDS = {oid: field for field, oid in NAME_OIDS.items()}
 _YEAR = timedelta(days=365)
 _HOUR = timedelta(hours=1)
 _NEVER = "an adopted certificate is never re-signed implicitly"

@@ -16,8 +16,8 @@ from pkiform.spec.model import Identity
 from pkiform.x509.keys import spec_of
 from pkiform.x509.profile import EKU_OIDS, Profile, desired
 
-# issued from the keys, checked by the planner through the issuer link instead
-_KEY_DERIVED = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER}
+# issued from the keys (asked for or not), checked by the planner through the issuer link
+KEY_DERIVED = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER}
 
 _EXTENSION_NAMES = {
     ExtensionOID.BASIC_CONSTRAINTS: "basic constraints",
@@ -29,7 +29,7 @@ _EXTENSION_NAMES = {
     ExtensionOID.AUTHORITY_INFORMATION_ACCESS: "ocsp_url of the issuer",
 }
 _EKU_NAMES = {oid: name for name, oid in EKU_OIDS.items()}
-_SAN_TYPES: Sequence[tuple[str, Any]] = (
+SAN_TYPES: Sequence[tuple[str, Any]] = (
     ("dns", x509.DNSName),
     ("ip", x509.IPAddress),
     ("email", x509.RFC822Name),
@@ -53,7 +53,7 @@ def differences(identity: Identity, issuer: Identity | None, cert: x509.Certific
 
 
 def _extension_differences(profile: Profile, cert: x509.Certificate) -> Iterator[str]:
-    have = {e.oid: e for e in cert.extensions if e.oid not in _KEY_DERIVED}
+    have = {e.oid: e for e in cert.extensions if e.oid not in KEY_DERIVED}
     want = {e.oid: e for e in profile.extensions}
     for oid in sorted(have.keys() | want.keys(), key=lambda o: o.dotted_string):
         old, new = have.get(oid), want.get(oid)
@@ -89,7 +89,7 @@ def _san_differences(
         assert isinstance(ext.value, x509.SubjectAlternativeName)
         return [str(v) for v in ext.value.get_values_for_type(kind)]
 
-    for label, kind in _SAN_TYPES:
+    for label, kind in SAN_TYPES:
         before, after = names(old, kind), names(new, kind)
         if before == after:
             continue

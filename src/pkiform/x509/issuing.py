@@ -57,33 +57,6 @@ def issue(
         public_key = key.public_key()
     signing_key = signer.key if signer else key
     assert signing_key is not None, "a self-signed certificate needs its private key"
-    return _sign(identity, profile, public_key, signing_key, signer, now, seed)
-
-
-def cross_certificate(
-    identity: Identity,
-    profile: Profile,
-    public_key: PublicKey,
-    signer: Signer,
-    now: datetime,
-    *,
-    seed: Seed | None = None,
-) -> x509.Certificate:
-    """A new root's cross certificate (RFC 4158): its subject, key (so its SKI) and
-    extensions (constraints and usages), signed by the root it replaces, within the
-    validity of that root. Only the public key of the new root is needed."""
-    return _sign(identity, profile, public_key, signer.key, signer, now, seed)
-
-
-def _sign(
-    identity: Identity,
-    profile: Profile,
-    public_key: PublicKey,
-    signing_key: PrivateKey,
-    signer: Signer | None,
-    now: datetime,
-    seed: Seed | None,
-) -> x509.Certificate:
     issuer_name = signer.cert.subject if signer else profile.subject
     not_before, not_after = validity_window(identity, signer.cert if signer else None, now)
     if seed is None:
@@ -125,6 +98,21 @@ def _sign(
                 "the key file does not match its certificate"
             ) from e
     return cert
+
+
+def cross_certificate(
+    identity: Identity,
+    profile: Profile,
+    public_key: PublicKey,
+    signer: Signer,
+    now: datetime,
+    *,
+    seed: Seed | None = None,
+) -> x509.Certificate:
+    """A new root's cross certificate (RFC 4158): its subject, key (so its SKI) and
+    extensions (constraints and usages), signed by the root it replaces, within the
+    validity of that root. Only the public key of the new root is needed."""
+    return issue(identity, profile, None, signer, now, seed=seed, public_key=public_key)
 
 
 def authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:

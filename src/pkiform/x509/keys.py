@@ -26,7 +26,8 @@ CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-384": ec.SECP384R1,
     "P-521": ec.SECP521R1,
 }
-_CURVE_NAMES: dict[str, str] = {cls().name: label for label, cls in CURVES.items()}
+# the spec's curve label of each curve cryptography names
+CURVE_NAMES: dict[str, str] = {cls().name: label for label, cls in CURVES.items()}
 
 
 _SUPPORTED = (
@@ -169,7 +170,7 @@ def spec_of(key: PublicKey) -> KeySpec | None:
     if isinstance(key, rsa.RSAPublicKey):
         return KeySpec(type=KeyType.RSA, size=key.key_size)
     if isinstance(key, ec.EllipticCurvePublicKey):
-        curve = _CURVE_NAMES.get(key.curve.name)
+        curve = CURVE_NAMES.get(key.curve.name)
         return KeySpec(type=KeyType.EC, curve=curve) if curve else None
     if isinstance(key, ed25519.Ed25519PublicKey):
         return KeySpec(type=KeyType.ED25519)

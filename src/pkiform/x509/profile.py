@@ -13,7 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from pkiform.spec.model import Identity, KeyType, Kind, NameSet
 
-_NAME_OIDS = {
+NAME_OIDS = {
     "C": NameOID.COUNTRY_NAME,
     "ST": NameOID.STATE_OR_PROVINCE_NAME,
     "L": NameOID.LOCALITY_NAME,
@@ -43,7 +43,7 @@ class Profile:
 
 
 def subject_name(identity: Identity) -> x509.Name:
-    return x509.Name([x509.NameAttribute(_NAME_OIDS[f], v) for f, v in identity.subject])
+    return x509.Name([x509.NameAttribute(NAME_OIDS[f], v) for f, v in identity.subject])
 
 
 def _ext(value: x509.ExtensionType, *, critical: bool) -> x509.Extension[x509.ExtensionType]:

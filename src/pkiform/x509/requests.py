@@ -12,14 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
 from pkiform.spec.model import Identity
-from pkiform.x509.keys import CURVES, PublicKey
+from pkiform.x509.drift import KEY_DERIVED, SAN_TYPES
+from pkiform.x509.keys import CURVE_NAMES, PublicKey
 from pkiform.x509.profile import Profile, desired
 
 # RSA below this is refused, as the spec refuses it (the schema's smallest size)
 MIN_RSA_BITS = 2048
 _PEM_REQUEST = b"-----BEGIN CERTIFICATE REQUEST-----"
 _PEM_OLD_REQUEST = b"-----BEGIN NEW CERTIFICATE REQUEST-----"  # Windows certreq, Java keytool
-_CURVE_LABELS = {cls().name: label for label, cls in CURVES.items()}
 _EXTENSION_NAMES = {
     ExtensionOID.BASIC_CONSTRAINTS: "basic constraints",
     ExtensionOID.KEY_USAGE: "key usage",
@@ -28,14 +28,6 @@ _EXTENSION_NAMES = {
     ExtensionOID.CRL_DISTRIBUTION_POINTS: "CRL distribution points",
     ExtensionOID.AUTHORITY_INFORMATION_ACCESS: "authority information access",
 }
-# what every certificate gets from its keys anyway, asked for or not
-_FROM_KEYS = {ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER}
-_SAN_TYPES = (
-    ("dns", x509.DNSName),
-    ("ip", x509.IPAddress),
-    ("email", x509.RFC822Name),
-    ("uri", x509.UniformResourceIdentifier),
-)
 
 
 class RequestError(ValueError):
@@ -74,7 +66,7 @@ def key_problem(key: object) -> str | None:
             )
         return None
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
-        if key.curve.name not in _CURVE_LABELS:
+        if key.curve.name not in CURVE_NAMES:
             return (
                 f"holds an EC key on curve {key.curve.name}; pkiform accepts P-256, P-384 and P-521"
             )
@@ -167,7 +159,7 @@ def _ignored_extensions(
     for ext in extensions:
         if ext.oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME:
             yield from _ignored_names(ext.value, wanted.get(ext.oid))
-        elif ext.oid not in _FROM_KEYS and wanted.get(ext.oid) != ext:
+        elif ext.oid not in KEY_DERIVED and wanted.get(ext.oid) != ext:
             others.append(_EXTENSION_NAMES.get(ext.oid, f"extension {ext.oid.dotted_string}"))
     if others:
         yield f"{', '.join(others)} (the certificate's come from the spec)"
@@ -179,7 +171,7 @@ def _ignored_names(
     assert isinstance(requested, x509.SubjectAlternativeName)
     have = given.value if given is not None else x509.SubjectAlternativeName([])
     assert isinstance(have, x509.SubjectAlternativeName)
-    for label, kind in _SAN_TYPES:
+    for label, kind in SAN_TYPES:
         extra = [
             str(n)
             for n in requested.get_values_for_type(kind)
@@ -187,6 +179,6 @@ def _ignored_names(
         ]
         if extra:
             yield f"{label} {', '.join(extra)} (not in the spec)"
-    others = [n for n in requested if not isinstance(n, tuple(k for _, k in _SAN_TYPES))]
+    others = [n for n in requested if not isinstance(n, tuple(k for _, k in SAN_TYPES))]
     if others:
         yield f"{len(others)} other subject alternative name(s) (not in the spec)"

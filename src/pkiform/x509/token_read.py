@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 
 from pkiform.spec.model import KeySpec, KeyType
 from pkiform.spec.token_uri import TokenUri
+from pkiform.x509 import keys
 from pkiform.x509.token_errors import KeyAmbiguous, KeyUnusable, TokenFailure, ckr_name
 from pkiform.x509.token_signers import (
     TokenECPrivateKey,
@@ -36,11 +37,6 @@ CURVE_PARAMS: dict[bytes, KeySpec] = {
     bytes.fromhex("06032b6571"): KeySpec(type=KeyType.ED448),
     b"\x13\x0cedwards25519": KeySpec(type=KeyType.ED25519),
     b"\x13\x0aedwards448": KeySpec(type=KeyType.ED448),
-}
-_CURVES: dict[str, ec.EllipticCurve] = {
-    "P-256": ec.SECP256R1(),
-    "P-384": ec.SECP384R1(),
-    "P-521": ec.SECP521R1(),
 }
 
 
@@ -222,7 +218,7 @@ def _point_key(spec: KeySpec, data: bytes) -> TokenPublicKey:
     if spec.type is KeyType.ED448:
         return ed448.Ed448PublicKey.from_public_bytes(_unwrap(data, 57))
     assert spec.curve is not None
-    curve = _CURVES[spec.curve]
+    curve = keys.CURVES[spec.curve]()
     bare = 1 + 2 * ((curve.key_size + 7) // 8)  # an uncompressed point: 04 || x || y
     return ec.EllipticCurvePublicKey.from_encoded_point(curve, _unwrap(data, bare))
 

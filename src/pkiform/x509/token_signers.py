@@ -78,11 +78,6 @@ class TokenBacked:
 
     _signing: TokenSigning
 
-    @property
-    def token_signing(self) -> TokenSigning:
-        """The token object this key signs with."""
-        return self._signing
-
     def private_bytes(
         self,
         encoding: serialization.Encoding,
