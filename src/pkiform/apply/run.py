@@ -20,7 +20,7 @@ from pkiform.cache import seals, settled
 from pkiform.disk import manifest
 from pkiform.disk.observe import Observed, ObservedIdentity
 from pkiform.disk.store import Store
-from pkiform.errors import RefusedError, SpecError, StoreError
+from pkiform.errors import RefusedError, StoreError
 from pkiform.formats import git_files, outputs, pem
 from pkiform.formats.outputs import Material
 from pkiform.formats.pem import crl_files, derived_files
@@ -54,7 +54,7 @@ from pkiform.plan.types import (
     RevocationAction,
     Verb,
 )
-from pkiform.secrets.passwords import NO_PASSWORDS, Password, PasswordError, Passwords, guard
+from pkiform.secrets.passwords import NO_PASSWORDS, Password, Passwords, guard
 from pkiform.spec.graph import IssuerGraph
 from pkiform.spec.model import (
     CsrKey,
@@ -98,24 +98,20 @@ def apply(
     on_done: Callable[[IdentityName], None] | None = None,
     passwords: Passwords = NO_PASSWORDS,
     settle: str | None = None,
-    sealed: seals.Writer | None = None,
+    sealed: seals.Writer,
     tokens: TokenKeys | None = None,
     inputs: Inputs = NO_INPUTS,
 ) -> Outcome:
-    """Execute every change in `plan`; refuse up front if any identity is blocked or a
-    password it needs is missing. With a seed, keys and serials are derived from it
-    instead of drawn at random. `settle`: the digest of the spec source, when the
-    directory this apply leaves may carry the settled mark (cache/settled.py); `sealed`:
-    the seals' writer, given what a reader found when the plan was made (cache/seals.py);
-    `tokens`: the run's keys in PKCS#11 tokens, where new ones are made. `inputs`: the
-    requests to sign and the CAs to adopt, as validation read them."""
+    """Execute every change in `plan` (api made it, and raised every problem of the spec
+    and of its passwords); refuse up front if any identity is blocked. With a seed, keys
+    and serials are derived from it instead of drawn at random. `settle`: the digest of
+    the spec source, when the directory this apply leaves may carry the settled mark
+    (cache/settled.py); `sealed`: the seals' writer, given what a reader found when the
+    plan was made (cache/seals.py); `tokens`: the run's keys in PKCS#11 tokens, where new
+    ones are made. `inputs`: the requests to sign and the CAs to adopt, as validation
+    read them."""
     if plan.blocked:
         raise RefusedError(_refusal(plan, spec))
-    if plan.revoked_at_problems or plan.rotation_problems:
-        problems = [*plan.revoked_at_problems, *plan.rotation_problems]
-        raise SpecError([*problems, *plan.password_problems])
-    if plan.password_problems:
-        raise PasswordError(plan.password_problems)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         run = _Run(
             spec=spec,
@@ -126,7 +122,7 @@ def apply(
             seed=seed,
             passwords=passwords,
             rsa_keys=_start_rsa_keys(plan, spec, pool, seed),
-            sealer=sealed or seals.Writer(spec, graph),
+            sealer=sealed,
             tokens=tokens,
             rotations=Rotations.of(spec, graph),
             inputs=inputs,
@@ -408,9 +404,14 @@ class _Run:
     def carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
         """The identity's certificate after this apply, new or the one on disk (None:
         revoked before it was ever issued), and its private key if it was needed."""
-        if action.name not in self.carried:
-            self.carried[action.name] = self._carry_out(action)
-        return self.carried[action.name]
+        done = self.carried.get(action.name)
+        if done is None:
+            done = self._carry_out(action)
+            if self.spec.identities[action.name].kind.is_ca:
+                # a rotation's CAs are carried out early (prepare_rotation), then met again;
+                # a leaf only once, and its key does not outlive its turn
+                self.carried[action.name] = done
+        return done
 
     def _carry_out(self, action: Action) -> tuple[x509.Certificate | None, keys.PrivateKey | None]:
         name = action.name

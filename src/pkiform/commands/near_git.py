@@ -29,50 +29,39 @@ if TYPE_CHECKING:
     from pkiform.plan.types import Plan
     from pkiform.spec.model import ResolvedSpec
 
-# the outputs that hold an identity's private key (store.PRIVATE_FILES), by their switch
-_KEY_OUTPUTS = (
-    ("der", "key.der"),
-    ("pkcs12", "bundle.p12"),
-    ("kubernetes", "secret.yaml"),
-    ("combined", "combined.pem"),
-)
-# those that hold it in plain: always, or unless key.encrypt encrypts it
-_ALWAYS_PLAIN = frozenset(("secret.yaml", "combined.pem"))
+# the outputs that may hold an identity's private key in plain (a bundle.p12 has a
+# password of its own), by their switch
+_KEY_OUTPUTS = (("der", "key.der"), ("kubernetes", "secret.yaml"), ("combined", "combined.pem"))
+# those that hold it in plain unless key.encrypt encrypts it
 _UNLESS_ENCRYPTED = frozenset(("key.pem", "key.der"))
 _TIMEOUT = 10.0
 
 
-def key_files(plan: Plan, spec: ResolvedSpec, *, plain: bool = False) -> list[str]:
-    """The files below the output directory holding a private key that applying `plan`
-    writes (or may rewrite: the store compares bytes): key.pem when the key is new or may
-    be encrypted in place (none for a key that lives elsewhere, in a token), and the
-    outputs that carry the key, which follow any change of their identity. With `plain`,
-    only those that hold it unencrypted: key.pem and key.der without key.encrypt, a
-    Kubernetes Secret, a combined.pem (a bundle.p12 has a password of its own)."""
+def plain_key_files(plan: Plan, spec: ResolvedSpec) -> list[str]:
+    """The files below the output directory holding a private key in plain that applying
+    `plan` writes (or may rewrite: the store compares bytes): key.pem when the key is new
+    (none for a key that lives elsewhere), and the outputs that carry the key, which
+    follow any change of their identity; key.pem and key.der only without key.encrypt."""
     found = []
     for action in plan.changes:
         ident = spec.identities[action.name]
-        encrypted = ident.key_password is not None
         files = [file for switch, file in _KEY_OUTPUTS if getattr(ident.outputs, switch)]
-        if ident.key_source is None and (action.new_key or encrypted):
+        if ident.key_source is None and action.new_key:
             files.insert(0, "key.pem")
-        if plain:
-            files = [
-                f for f in files if f in _ALWAYS_PLAIN or (f in _UNLESS_ENCRYPTED and not encrypted)
-            ]
+        if ident.key_password is not None:
+            files = [f for f in files if f not in _UNLESS_ENCRYPTED]
         found += [f"{action.name}/{file}" for file in files]
     return found
 
 
 def keys_warning(out: Path, plan: Plan, spec: ResolvedSpec, *, planning: bool = False) -> str:
     """What `plan` and `apply` say before `plan` writes keys in plain near git (warning())."""
-    return warning(out, key_files(plan, spec, plain=True), planning=planning)
+    return warning(out, plain_key_files(plan, spec), planning=planning)
 
 
 def warning(
     out: Path,
     keys: Sequence[str],
-    environ: Mapping[str, str] | None = None,
     *,
     planning: bool = False,
 ) -> str:
@@ -80,7 +69,7 @@ def warning(
     tree that does not ignore them; empty when git ignores them all, when `out` is in no
     work tree, or when git is missing or fails. `planning`: said by plan, of the apply
     to come."""
-    env = dict(os.environ if environ is None else environ)
+    env = dict(os.environ)
     git = shutil.which("git", path=env.get("PATH"))
     if not keys or git is None:
         return ""
