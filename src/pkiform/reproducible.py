@@ -68,10 +68,7 @@ def as_seed(seed: SeedLike | None) -> Seed | None:
                 "seed: the seed is text that is not valid UTF-8 (a lone surrogate); "
                 "pass it as bytes"
             ) from None
-    try:
-        return Seed.from_bytes(seed)
-    except SeedError as e:
-        raise PkiformError(f"seed: {e}") from None
+    return _seed_from("seed", seed)
 
 
 def for_seed(spec: ResolvedSpec, seed: Seed | None) -> ResolvedSpec:

@@ -131,7 +131,7 @@ def observe_one(
     archive: bool = False,
     keep_key: bool = False,
     passwords: IdentityPasswords | None = None,
-    read: tuple[dict[str, bytes], bool] | None = None,
+    read: tuple[dict[str, bytes], bool],
     vouched: bool = False,
     elsewhere: KeyElsewhere | None = None,
 ) -> ObservedIdentity:
@@ -141,7 +141,7 @@ def observe_one(
     A folder that cannot be read (a link, no permission) raises StoreError: planning
     around it would treat its files as missing and replace them, a CA key included."""
     passwords = passwords or IdentityPasswords()
-    files, interrupted = read if read is not None else store.read_identity(name)
+    files, interrupted = read
     cert, cert_problem = _parse_cert(files.get(CERT_FILE))
     key_data = files.get(KEY_FILE)
     key_password = passwords.key.reveal() if passwords.key else None
@@ -154,24 +154,20 @@ def observe_one(
         key_problem = (
             None if public_key is not None or locked else f"{elsewhere.where} holds no key"
         )
-        matches = (
-            cert is not None
-            and public_key is not None
-            and spki_der(public_key) == spki_der(cert.public_key())
-        )
     elif vouched and cert is not None:
         # key.pem is the key that matched cert.pem when the seal was made: only a CA's,
         # which signs, is loaded
         key = _parse_key(key_data, key_password, key_path)[0] if keep_key else None
-        key_problem, locked, public_key, matches = None, False, cert.public_key(), True
+        key_problem, locked, public_key = None, False, cert.public_key()
     else:
         key, key_problem, locked = _parse_key(key_data, key_password, key_path)
         public_key = key.public_key() if key is not None else None
-        matches = (
-            cert is not None
-            and public_key is not None
-            and spki_der(public_key) == spki_der(cert.public_key())
-        )
+    # vouched: the seal says they matched (and the key is not even parsed)
+    matches = (vouched and elsewhere is None and cert is not None) or (
+        cert is not None
+        and public_key is not None
+        and spki_der(public_key) == spki_der(cert.public_key())
+    )
     return ObservedIdentity(
         name=name,
         files=files,

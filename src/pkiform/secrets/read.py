@@ -88,11 +88,7 @@ def read_password(
     """One source's password, or None when it cannot be read: for a caller that needs
     only this one (no other source of the spec is touched). Raises PasswordError as
     read_passwords does."""
-    try:
-        value, _ = _read(source, base, os.environ if environ is None else environ, allow)
-    except Refused as e:
-        raise PasswordError([diagnostic(source, f"{source} {e}")]) from None
-    return Password(value) if value is not None else None
+    return password_or_why(source, base, environ, allow=allow)[0]
 
 
 def password_or_why(
