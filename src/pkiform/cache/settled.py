@@ -34,6 +34,7 @@ from pkiform.disk import manifest
 from pkiform.disk.store import Store
 from pkiform.errors import StoreError
 from pkiform.layout import ARCHIVE, GIT_FILES, LOCK, MANIFEST, TRUST_BUNDLE
+from pkiform.spec.digest import spec_digest
 
 # what the output directory holds besides identity folders: manifest.json counts by
 # its body (the mark cannot cover itself), the lock file holds nothing, and the folders
@@ -168,14 +169,6 @@ def survey(
     except (OSError, StoreError):
         return None
     return digest.hexdigest()
-
-
-def spec_digest(source: bytes) -> str:
-    """The digest a mark records of a spec's bytes: CRLF line breaks read as LF, as YAML
-    reads them, so that a spec checked out with CRLF (core.autocrlf) holds the mark its
-    LF twin made on another machine, and the two write the same manifest.json. (Kept in
-    step with spec/source.py's Document.digest, which this light module does not load.)"""
-    return hashlib.sha256(source.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def _add(digest: hashlib._Hash, name: str, data: bytes | None) -> None:

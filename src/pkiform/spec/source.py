@@ -9,7 +9,6 @@ written, and hostile input (huge files, deep nesting, alias bombs) fails fast.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 import yaml
 
 from pkiform.errors import Diagnostic, Location, PkiformError, SpecError
+from pkiform.spec.digest import spec_digest
 
 try:  # libyaml is 7x faster and keeps node marks just the same
     from yaml import CSafeLoader as _Loader
@@ -535,11 +535,7 @@ def load_text(text: str, file: str, *, keep_going: bool = False) -> Document:
         data=data,
         locations=walker.locations,
         texts=walker.texts,
-        # CRLF read as LF, as YAML reads it: the digest of a spec checked out with CRLF is
-        # its LF twin's (kept in step with cache/settled.py's spec_digest)
-        digest=hashlib.sha256(
-            text.encode("utf-8", "surrogatepass").replace(b"\r\n", b"\n")
-        ).hexdigest(),
+        digest=spec_digest(text.encode("utf-8", "surrogatepass")),
         problems=tuple(walker.diagnostics),
         broken=frozenset(walker.broken),
     )
