@@ -68,14 +68,16 @@ def _der_encrypted(der: bytes) -> bool:
 
 def load_key(data: bytes, password: bytes | None) -> PrivateKey:
     """A private key from PEM (PKCS#8 or PKCS#1 and the like, encrypted or not) or DER
-    PKCS#8; `password` opens an encrypted one. Raises InputError saying what is wrong."""
+    PKCS#8; `password` opens an encrypted one. Raises InputError saying what is wrong.
+    RSA's slow self-check is skipped, as keys.load_pem skips it: the key must match the
+    certificate (adoption checks it), and every RSA signature is verified (issuing)."""
     encrypted = is_encrypted_key(data)
     if encrypted and password is None:
         raise InputError("is encrypted; give its password with password_env or password_file")
     pem = data.lstrip().startswith(b"-----BEGIN ")
     loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
     try:
-        key = loader(data, password if encrypted else None)
+        key = loader(data, password if encrypted else None, unsafe_skip_rsa_key_validation=True)
     except ValueError:
         if encrypted:
             raise WrongPassword("does not open with its password") from None
