@@ -52,12 +52,11 @@ class Rotations:
         pairs = tuple(
             Pair(
                 new=i.name,
-                old=i.replaces,
+                old=old,
                 roots=i.kind is Kind.ROOT,
                 cross_sign=i.cross_sign and i.kind is Kind.ROOT,
             )
-            for i in ids.values()
-            if i.replaces is not None and i.replaces in ids and _same_kind(i, ids[i.replaces])
+            for i, old in _successors(ids)
         )
         if not any(p.roots for p in pairs):
             return cls(pairs)
@@ -124,8 +123,12 @@ class Rotations:
         return f"partners={','.join(partners)};cross={cross or '-'}"
 
 
-def _same_kind(new: Identity, old: Identity) -> bool:
-    return new.kind.is_ca and new.kind is old.kind
+def _successors(ids: Mapping[IdentityName, Identity]) -> Iterator[tuple[Identity, IdentityName]]:
+    """Each CA whose `replaces` names a CA of its own kind, with that CA's name."""
+    for ident in ids.values():
+        old = ids.get(ident.replaces) if ident.replaces is not None else None
+        if old is not None and ident.kind.is_ca and ident.kind is old.kind:
+            yield ident, old.name
 
 
 # -- the rules ----------------------------------------------------------------------
@@ -141,14 +144,7 @@ def problems(
     """Every problem of `replaces` and `cross_sign`, as (field path, message). The checks
     that follow chains to their roots run only on an `acyclic` issuer graph."""
     ids = spec.identities
-    edges = {
-        n: i.replaces
-        for n, i in ids.items()
-        if i.replaces is not None
-        and i.replaces != n
-        and i.replaces in ids
-        and _same_kind(i, ids[i.replaces])
-    }
+    edges = {i.name: old for i, old in _successors(ids) if old != i.name}
     in_cycle: set[IdentityName] = set()
     for cycle in IssuerGraph(edges).cycles():
         in_cycle.update(cycle)

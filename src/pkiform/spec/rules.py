@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from pkiform.errors import Diagnostic, Severity
@@ -115,6 +115,7 @@ def check(
         return out  # chains that long are not walked for the rules below
 
     constraining: dict[IdentityName, name_constraints.Constraining | None] = {}
+    cross_signer = rotation.Rotations.of(spec, graph).cross_signer
     for name, ident in spec.identities.items():
         issuer = spec.identities.get(ident.issuer) if ident.issuer else None
         if issuer is None or not issuer.kind.is_ca:
@@ -134,7 +135,7 @@ def check(
         if ident.kind is Kind.INTERMEDIATE:
             for message in _path_length_problems(spec, graph, ident.name):
                 report(("identities", name, "issuer"), message)
-        cas = _constraining(spec, graph, doc, ident.name, constraining)
+        cas = _constraining(spec, graph, doc, ident.name, constraining, cross_signer)
         if cas:  # most chains have none
             for path, message in name_constraints.problems(ident, cas):
                 where: JsonPath = ("identities", name, *path)
@@ -151,6 +152,7 @@ def _constraining(
     doc: Document,
     name: IdentityName,
     known: dict[IdentityName, name_constraints.Constraining | None],
+    cross_signer: Callable[[IdentityName], IdentityName | None],
 ) -> list[name_constraints.Constraining]:
     """The CAs above `name` with name constraints, nearest first (and last, the root its
     root's cross certificate chains to: relying parties of that root apply its
@@ -158,7 +160,7 @@ def _constraining(
     certificates it issues."""
     found = []
     chain = graph.chain(name)
-    signer = _cross_signer(spec, chain[-1]) if chain else None
+    signer = cross_signer(chain[-1]) if chain else None
     for ca_name in chain if signer is None else [*chain, signer]:
         if ca_name not in known:
             ident = spec.identities[ca_name]
@@ -169,15 +171,6 @@ def _constraining(
         if ca is not None:
             found.append(ca)
     return found
-
-
-def _cross_signer(spec: ResolvedSpec, root_name: IdentityName) -> IdentityName | None:
-    """The root that signs `root_name`'s cross certificate, if it carries one."""
-    root = spec.identities[root_name]
-    old = spec.identities.get(root.replaces) if root.replaces else None
-    if root.cross_sign and old is not None and old.kind is Kind.ROOT is root.kind:
-        return old.name
-    return None
 
 
 def _all_resolved(doc: Document, name: str, nc: NameConstraints) -> bool:
