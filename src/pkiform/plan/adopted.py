@@ -15,7 +15,7 @@ from pkiform.disk.observe import ObservedIdentity
 from pkiform.formats.outputs import Material
 from pkiform.layout import CA_FILE, CHAIN_FILE
 from pkiform.plan.due import not_yet_valid, renewal_due
-from pkiform.plan.identities import RENEW_ASKED, cascaded, never_issued, repairs
+from pkiform.plan.identities import RENEW_ASKED, cascaded, listed_reason, never_issued, repairs
 from pkiform.plan.types import NEVER_ISSUED, Action, Verb
 from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec
 from pkiform.x509.adopted import outside_chain, signed_by
@@ -76,10 +76,8 @@ def decide_adopted(
     elif issuer is not None and issuer_cert is not None and not signed_by(cert, issuer_cert):
         reasons.append(f"not signed by the current certificate of issuer {issuer.name!r}")
     reasons += _invalid(cert, now)
-    if issuer is not None and listed is not None and listed.reason != "certificateHold":
-        reasons.append(
-            f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer {issuer.name!r}"
-        )
+    if issuer is not None and listed is not None:
+        reasons.append(listed_reason(issuer, listed))
     if renew_requested:
         due = renewal_due(ident, cert, issuer_cert, now) if not reasons else None
         reasons += [due] if due else []

@@ -92,12 +92,9 @@ def decide(
         reasons.extend(certificate_due(ident, cert, issuer_cert, now))
         # a certificate in use is never on its issuer's CRL: one restored from a backup
         # after it was superseded, or whose revocation the spec took back, is replaced
-        # (RFC 5280 §3.3: a revocation is final); a certificateHold is released instead
-        if issuer is not None and listed is not None and listed.reason != "certificateHold":
-            reasons.append(
-                f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer "
-                f"{issuer.name!r}"
-            )
+        # (RFC 5280 §3.3: a revocation is final)
+        if issuer is not None and listed is not None:
+            reasons.append(listed_reason(issuer, listed))
         elif issuer is not None and archived:  # not yet listed, but the CRL will list it
             reasons.append(
                 "cert.pem is a superseded certificate (in its archive), which "
@@ -170,6 +167,11 @@ def with_plain_copies(action: Action, ident: Identity, obs: ObservedIdentity) ->
         return action
     verb = Verb.REPAIR if action.verb is Verb.UNCHANGED else action.verb
     return replace(action, verb=verb, reasons=(*action.reasons, *notes))
+
+
+def listed_reason(issuer: Identity, listed: Revoked) -> str:
+    """Why a certificate in use is replaced: its issuer's CRL revokes it."""
+    return f"cert.pem is listed as revoked ({listed.reason}) on the CRL of issuer {issuer.name!r}"
 
 
 def never_issued(ident: Identity, obs: ObservedIdentity) -> bool:

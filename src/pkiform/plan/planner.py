@@ -173,10 +173,12 @@ def _signer_cert(
 
 
 def _listed(cert: x509.Certificate | None, crl: CrlOnDisk | None) -> Revoked | None:
-    """The entry for `cert` on its issuer's CRL, as the issuer published it, if any."""
+    """The entry revoking `cert` on its issuer's CRL, as the issuer published it, if any:
+    a certificate in use is never on it (a certificateHold is released, not replaced)."""
     if cert is None or crl is None or not crl.published:
         return None
-    return crl.entries.get(cert.serial_number)
+    entry = crl.entries.get(cert.serial_number)
+    return entry if entry is not None and entry.reason != "certificateHold" else None
 
 
 def _archived(obs: ObservedIdentity) -> bool:
