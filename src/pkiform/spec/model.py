@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -47,6 +47,14 @@ class KeySpec:
         if self.type is KeyType.EC:
             return f"ec {self.curve}"
         return str(self.type)
+
+    def contradicted(self, have: KeySpec, written: Callable[[str], bool]) -> str | None:
+        """The first field the spec writes (`written`) where this key says otherwise than
+        the key `have` that a file holds (a request, a CA to adopt), or None."""
+        fields = ("type", "size", "curve")
+        return next(
+            (f for f in fields if written(f) and getattr(self, f) != getattr(have, f)), None
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

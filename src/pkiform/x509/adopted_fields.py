@@ -89,22 +89,13 @@ def _key(
 ) -> tuple[KeySpec, list[Problem]]:
     have = spec_of(cert.public_key())
     assert have is not None, "ca_problem refuses other keys first"
-    problems: list[Problem] = []
-    for field, mine, theirs in (
-        ("type", ident.key.type, have.type),
-        ("size", ident.key.size, have.size),
-        ("curve", ident.key.curve, have.curve),
-    ):
-        if written(("key", field)) and mine != theirs:
-            problems.append(
-                (
-                    ("key", field),
-                    f"the adopted key is {have}, not {ident.key}; {_NEVER}: write what it "
-                    "is, or leave key out",
-                )
-            )
-            break
-    return have, problems
+    field = ident.key.contradicted(have, lambda f: written(("key", f)))
+    if field is None:
+        return have, []
+    why = (
+        f"the adopted key is {have}, not {ident.key}; {_NEVER}: write what it is, or leave key out"
+    )
+    return have, [(("key", field), why)]
 
 
 def validity_of(cert: x509.Certificate) -> Duration:

@@ -176,19 +176,15 @@ def _with_request_key(
     must say the same."""
     have = spec_of(request.public_key)
     assert have is not None, "request_problem refuses other keys"
-    base = ("identities", ident.name)
-    for field_name, mine, theirs in (
-        ("type", ident.key.type, have.type),
-        ("size", ident.key.size, have.size),
-        ("curve", ident.key.curve, have.curve),
-    ):
-        if doc.written((*base, "key", field_name)) and mine != theirs:
-            report(
-                ("key", field_name),
-                f"{request.path} holds a {have} key, not {ident.key}; the spec's key must "
-                "say what the request holds, or be left out",
-            )
-            break
+    field = ident.key.contradicted(
+        have, lambda f: doc.written(("identities", ident.name, "key", f))
+    )
+    if field is not None:
+        report(
+            ("key", field),
+            f"{request.path} holds a {have} key, not {ident.key}; the spec's key must say what "
+            "the request holds, or be left out",
+        )
     # defaults.key.encrypt and defaults.rotate_key do not reach it: it has no key.pem to
     # protect, and its key is its owner's to replace (written on it, they are errors)
     return dataclasses.replace(ident, key=have, key_password=None, rotate_key=False)
