@@ -495,9 +495,7 @@ class Store:
         except OSError as e:
             raise StoreError(f"{path}: cannot write: {e.strerror}") from e
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
         except OSError as e:
             raise StoreError(f"{path}: cannot write: {e.strerror}") from e
         finally:
@@ -548,24 +546,15 @@ def replace_file(path: Path, data: bytes) -> None:
     beside it, flushed, then renamed over it, so an editor reading it meanwhile sees the
     old file or the new one, never a half-written one. The caller decides what may be
     replaced; a link is not followed but replaced by the rename, so refuse links first."""
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()  # left by a run of this pid that crashed
-        fd = os.open(staged, flags, _PUBLIC)
+        staged = _staged_copy(path, data)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            staged.replace(path)
+            _fsync_dir(path.parent)
         finally:
-            os.close(fd)
-        staged.replace(path)
-        _fsync_dir(path.parent)
+            with contextlib.suppress(OSError):
+                staged.unlink()  # gone once renamed
     except OSError as e:
-        with contextlib.suppress(OSError):
-            staged.unlink()
         raise StoreError(f"{path}: cannot write: {e.strerror}") from e
 
 
@@ -599,6 +588,17 @@ def create_files(folder: Path, files: Mapping[str, bytes]) -> None:
 
 
 def _link_new(path: Path, data: bytes) -> None:
+    staged = _staged_copy(path, data)
+    try:
+        os.link(staged, path, follow_symlinks=False)
+    finally:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+
+
+def _staged_copy(path: Path, data: bytes) -> Path:
+    """`data` in a new public file beside `path`, hidden and named for this process,
+    flushed to disk: what replace_file renames and _link_new links into place."""
     staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with contextlib.suppress(FileNotFoundError):
@@ -606,16 +606,21 @@ def _link_new(path: Path, data: bytes) -> None:
     fd = os.open(staged, flags, _PUBLIC)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.link(staged, path, follow_symlinks=False)
-    finally:
+    except OSError:
         with contextlib.suppress(OSError):
             staged.unlink()
+        raise
+    return staged
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _remove_unfinished(path: Path) -> None:
