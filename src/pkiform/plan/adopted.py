@@ -18,10 +18,11 @@ from pkiform.plan.due import not_yet_valid, renewal_due
 from pkiform.plan.identities import RENEW_ASKED, cascaded, listed_reason, never_issued, repairs
 from pkiform.plan.types import NEVER_ISSUED, Action, Verb
 from pkiform.spec.model import Identity, IdentityName, Kind, ResolvedSpec
-from pkiform.x509.adopted import outside_chain, signed_by
+from pkiform.x509.adopted import outside_chain
 from pkiform.x509.adoption import Adoption
 from pkiform.x509.crl_entry import Revoked
 from pkiform.x509.keys import spki_der
+from pkiform.x509.links import signature_verifies
 
 
 def decide_adopted(
@@ -73,7 +74,9 @@ def decide_adopted(
     cascade = cascaded(issuer_action)
     if cascade is not None:
         reasons.append(cascade[1])
-    elif issuer is not None and issuer_cert is not None and not signed_by(cert, issuer_cert):
+    elif (
+        issuer is not None and issuer_cert is not None and not signature_verifies(cert, issuer_cert)
+    ):
         reasons.append(f"not signed by the current certificate of issuer {issuer.name!r}")
     reasons += _invalid(cert, now)
     if issuer is not None and listed is not None:
@@ -119,7 +122,7 @@ def _not_issued_by(
     )
     if issuer_action is not None and issuer_action.verb in (Verb.CREATE, Verb.REKEY):
         return f"{cert_file} was not signed by {issuer.name!r}, which gets a new key: {fix}"
-    if issuer_cert is not None and not signed_by(adoption.cert, issuer_cert):
+    if issuer_cert is not None and not signature_verifies(adoption.cert, issuer_cert):
         return f"{cert_file} was not signed by the certificate of {issuer.name!r}: {fix}"
     return None
 

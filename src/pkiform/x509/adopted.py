@@ -4,11 +4,11 @@ checked (x509/adopted_fields.py completes the spec from the certificate)."""
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from pkiform.spec.model import Kind
 from pkiform.x509.keys import PrivateKey, spki_der
+from pkiform.x509.links import signature_verifies
 from pkiform.x509.requests import key_problem
 
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
@@ -115,22 +115,13 @@ def ca_problem(cert: x509.Certificate, kind: Kind) -> str | None:
     problem = key_problem(public)
     if problem is not None:
         return problem
-    if kind is Kind.ROOT and not signed_by(cert, cert):
+    if kind is Kind.ROOT and not signature_verifies(cert, cert):
         issuer = cert.issuer.rfc4514_string()
         return (
             f"is not a root: it is not self-signed (its issuer is {issuer or 'empty'}); "
             "adopt it as an intermediate"
         )
     return None
-
-
-def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether `issuer`'s key signed `cert` and its subject is `cert`'s issuer."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
 
 
 def key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
@@ -143,12 +134,12 @@ def chain_problem(cert: x509.Certificate, chain: list[x509.Certificate]) -> str 
     if not chain:
         return "holds no certificate"
     for child, parent in zip([cert, *chain], chain, strict=False):
-        if not signed_by(child, parent):
+        if not signature_verifies(child, parent):
             who = child.subject.rfc4514_string()
             return (
                 f"does not go up from {who!r}: {parent.subject.rfc4514_string()!r} did not sign it"
             )
-    if not signed_by(chain[-1], chain[-1]):
+    if not signature_verifies(chain[-1], chain[-1]):
         return "does not end with a self-signed root"
     return None
 

@@ -35,8 +35,12 @@ def names_as_issuer(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether `issuer` issued `cert`: named as its issuer, and its signature verifies."""
-    if not names_as_issuer(cert, issuer):
-        return False
+    return names_as_issuer(cert, issuer) and signature_verifies(cert, issuer)
+
+
+def signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer`'s key signed `cert` and its subject is `cert`'s issuer name (key
+    identifiers aside: another tool's chain may carry none)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except Exception:  # InvalidSignature, ValueError, TypeError: all mean "not issued by"
